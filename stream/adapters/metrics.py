@@ -1,0 +1,76 @@
+"""Prometheus metrics of the worker. No label ever carries a customer id."""
+
+from __future__ import annotations
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+
+__all__ = ["Metrics"]
+
+_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+
+
+class Metrics:
+    """All worker metrics, in a registry of their own."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.events = Counter(
+            "engagement_events",
+            "Input messages by topic, event type and outcome "
+            "(scored, duplicate, expired, dead_lettered).",
+            ["topic", "type", "outcome"],
+            registry=r,
+        )
+        self.dead_letters = Counter(
+            "engagement_dead_letters", "Messages sent to the dead-letter topic, by reason.",
+            ["reason"], registry=r,
+        )  # fmt: skip
+        self.alerts = Counter(
+            "engagement_alerts", "Alerts published, by type and trigger.",
+            ["type", "trigger"], registry=r,
+        )  # fmt: skip
+        self.customers = Gauge(
+            "engagement_customers", "Customers per engagement band.", ["band"], registry=r
+        )
+        self.event_to_store = Histogram(
+            "engagement_event_to_store_seconds",
+            "Time from a message's Kafka timestamp to its score being stored.",
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.lag = Gauge(
+            "engagement_consumer_lag", "Messages behind the partition's high watermark.",
+            ["topic", "partition"], registry=r,
+        )  # fmt: skip
+        self.redis_errors = Counter(
+            "engagement_redis_errors", "Failed Redis round trips (retried), by operation.",
+            ["operation"], registry=r,
+        )  # fmt: skip
+        self.batches = Histogram(
+            "engagement_batch_messages", "Messages per processed batch.",
+            buckets=(1, 10, 50, 100, 250, 500, 1000, 2000, 5000), registry=r,
+        )  # fmt: skip
+        self.swept = Counter(
+            "engagement_window_sweeps", "Customers re-evaluated because their window moved.",
+            registry=r,
+        )  # fmt: skip
+        self.sweep_behind = Gauge(
+            "engagement_sweep_behind_seconds",
+            "Age of the oldest due window change still waiting on this worker.",
+            registry=r,
+        )
+        self.conflicts = Counter(
+            "engagement_store_conflicts", "Optimistic-version conflicts (re-read and retried).",
+            registry=r,
+        )  # fmt: skip
+
+    def render(self) -> bytes:
+        """The exposition text for ``/metrics``."""
+        return generate_latest(self.registry)

@@ -1,0 +1,220 @@
+"""The Redis score table: per-customer hashes, a global ranking and per-partition due indexes.
+
+Key layout (the read contract, documented in README):
+
+- ``{prefix}:{<customer>}``        hash: score, band, updated_at, breakdown, model_version, ...
+- ``{prefix}:{<customer>}:seen``   sorted set: fingerprints of applied events -> expiry ms
+- ``{prefix}:rank``                sorted set: customer -> score (ranking and band counts)
+- ``{prefix}:due:<partition>``     sorted set: customer -> next moment its window changes
+
+Both keys of a customer share the hash tag ``{<customer>}``, hence one Cluster slot; a
+customer's commit is one Lua script on that slot. The ranking and due indexes are
+written afterwards with idempotent commands, so a crash in between is healed by replay.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from redis.asyncio import Redis
+
+from stream.adapters.codec import state_from_fields
+from stream.core.bands import BandScale
+from stream.core.customer import CustomerState
+
+__all__ = ["Commit", "IndexEntry", "Loaded", "RedisScoreStore"]
+
+_STATE_FIELDS = ("window", "score", "band", "armed", "last_alert_ms", "updated_ms", "ver", "outbox")
+
+# Apply one customer's commit if nobody else wrote since it was read (optimistic version).
+_COMMIT = """
+local current = redis.call('HGET', KEYS[1], 'ver') or '0'
+if current ~= ARGV[1] then return 0 end
+local nfields = tonumber(ARGV[3])
+redis.call('HSET', KEYS[1], 'ver', tostring(tonumber(current) + 1))
+for i = 4, 3 + nfields, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+for i = 4 + nfields, #ARGV, 2 do redis.call('ZADD', KEYS[2], ARGV[i], ARGV[i + 1]) end
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[2])
+return 1
+"""
+
+# Remove the outbox only if it is still exactly what was published.
+_CLEAR_OUTBOX = """
+if redis.call('HGET', KEYS[1], 'outbox') == ARGV[1] then
+  return redis.call('HDEL', KEYS[1], 'outbox')
+end
+return 0
+"""
+
+
+@dataclass(slots=True)
+class Loaded:
+    """A customer as read before a commit."""
+
+    state: CustomerState
+    version: str
+    seen: set[bytes]
+    outbox: list[dict[str, Any]]
+
+
+@dataclass(slots=True)
+class Commit:
+    """One customer's new state, with the fingerprints of the events it applied."""
+
+    customer_id: str
+    expected_version: str
+    fields: Mapping[str, str | bytes]
+    fingerprints: Sequence[tuple[bytes, int]] = field(default_factory=tuple)
+    trim_before_ms: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class IndexEntry:
+    """What the global indexes should say about one customer."""
+
+    customer_id: str
+    partition: int
+    score: float
+    next_due_ms: int | None
+
+
+class RedisScoreStore:
+    """Reads and writes the score table; every hot-path call is one pipelined round trip."""
+
+    def __init__(self, client: Redis, prefix: str = "es") -> None:
+        # redis-py's async annotations mix sync and async return types; treat replies as Any.
+        self.client: Any = client
+        self.prefix = prefix
+        self._commit: Any = client.register_script(_COMMIT)
+        self._clear: Any = client.register_script(_CLEAR_OUTBOX)
+
+    def customer_key(self, customer_id: str) -> str:
+        return f"{self.prefix}:{{{customer_id}}}"
+
+    def seen_key(self, customer_id: str) -> str:
+        return f"{self.prefix}:{{{customer_id}}}:seen"
+
+    @property
+    def rank_key(self) -> str:
+        return f"{self.prefix}:rank"
+
+    def due_key(self, partition: int) -> str:
+        return f"{self.prefix}:due:{partition}"
+
+    async def load(self, wanted: Mapping[str, Sequence[bytes]]) -> dict[str, Loaded]:
+        """State, version, outbox and which of the given fingerprints were already applied."""
+        pipe = self.client.pipeline(transaction=False)
+        for customer_id, marks in wanted.items():
+            pipe.hmget(self.customer_key(customer_id), _STATE_FIELDS)
+            if marks:
+                pipe.zmscore(self.seen_key(customer_id), list(marks))
+        replies = iter(await pipe.execute())
+        loaded = {}
+        for customer_id, marks in wanted.items():
+            raw = dict(zip(_STATE_FIELDS, next(replies), strict=True))
+            scores = next(replies) if marks else []
+            outbox = orjson.loads(raw["outbox"]) if raw["outbox"] else []
+            loaded[customer_id] = Loaded(
+                state=state_from_fields(raw),
+                version=(raw["ver"] or b"0").decode(),
+                seen={m for m, s in zip(marks, scores, strict=True) if s is not None},
+                outbox=outbox,
+            )
+        return loaded
+
+    async def commit(self, commits: Sequence[Commit]) -> list[str]:
+        """Apply commits; return the customers whose version moved (to be re-read)."""
+        if not commits:
+            return []
+        pipe = self.client.pipeline(transaction=False)
+        for item in commits:
+            flat: list[Any] = []
+            for name, value in item.fields.items():
+                flat += [name, value]
+            for mark, expiry_ms in item.fingerprints:
+                flat += [expiry_ms, mark]
+            self._commit(
+                keys=[self.customer_key(item.customer_id), self.seen_key(item.customer_id)],
+                args=[item.expected_version, item.trim_before_ms, 2 * len(item.fields), *flat],
+                client=pipe,
+            )
+        results = await pipe.execute()
+        return [item.customer_id for item, ok in zip(commits, results, strict=True) if not ok]
+
+    async def clear_outbox(self, published: Mapping[str, bytes]) -> None:
+        """Drop each customer's outbox if it still holds exactly the published alerts."""
+        if not published:
+            return
+        pipe = self.client.pipeline(transaction=False)
+        for customer_id, outbox in published.items():
+            self._clear(keys=[self.customer_key(customer_id)], args=[outbox], client=pipe)
+        await pipe.execute()
+
+    async def update_indexes(self, entries: Iterable[IndexEntry]) -> None:
+        """Idempotently point the ranking and due indexes at the customers' current state."""
+        pipe = self.client.pipeline(transaction=False)
+        count = 0
+        for entry in entries:
+            count += 1
+            pipe.zadd(self.rank_key, {entry.customer_id: entry.score})
+            if entry.next_due_ms is None:
+                pipe.zrem(self.due_key(entry.partition), entry.customer_id)
+            else:
+                pipe.zadd(self.due_key(entry.partition), {entry.customer_id: entry.next_due_ms})
+        if count:
+            await pipe.execute()
+
+    async def due(self, partition: int, now_ms: int, limit: int) -> list[str]:
+        """Customers of a partition whose window changes at or before ``now_ms``."""
+        members = await self.client.zrangebyscore(
+            self.due_key(partition), "-inf", now_ms, start=0, num=limit
+        )
+        return [m.decode() for m in members]
+
+    async def customer(self, customer_id: str) -> dict[str, Any] | None:
+        """The public view of one customer, or None when unknown."""
+        raw = await self.client.hgetall(self.customer_key(customer_id))
+        if not raw:
+            return None
+        fields = {k.decode(): v for k, v in raw.items()}
+        return {
+            "customer_id": customer_id,
+            "score": float(fields.get("score", b"0")),
+            "band": fields.get("band", b"").decode(),
+            "updated_at": fields.get("updated_at", b"").decode(),
+            "breakdown": orjson.loads(fields.get("breakdown", b"{}")),
+            "model_version": fields.get("model_version", b"").decode(),
+        }
+
+    async def top(
+        self, bands: BandScale, band: str | None, count: int, lowest: bool = False
+    ) -> list[tuple[str, float]]:
+        """The highest (or lowest) scoring customers, optionally within one band."""
+        low, high = bands.score_range(band) if band else (None, None)
+        low_arg = "-inf" if low is None else f"({low:g}"
+        high_arg = "+inf" if high is None else f"{high:g}"
+        if lowest:
+            rows = await self.client.zrangebyscore(
+                self.rank_key, low_arg, high_arg, start=0, num=count, withscores=True
+            )
+        else:
+            rows = await self.client.zrevrangebyscore(
+                self.rank_key, high_arg, low_arg, start=0, num=count, withscores=True
+            )
+        return [(member.decode(), float(score)) for member, score in rows]
+
+    async def band_counts(self, bands: BandScale) -> dict[str, int]:
+        """How many customers are in each band (one ZCOUNT per band, no scan)."""
+        pipe = self.client.pipeline(transaction=False)
+        for name in bands.names:
+            low, high = bands.score_range(name)
+            pipe.zcount(
+                self.rank_key,
+                "-inf" if low is None else f"({low:g}",
+                "+inf" if high is None else f"{high:g}",
+            )
+        counts = await pipe.execute()
+        return dict(zip(bands.names, (int(c) for c in counts), strict=True))

@@ -1,0 +1,255 @@
+"""Load the YAML scoring model into a ScoringModel, naming file, key and problem on error."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from stream.config.durations import parse_duration_ms
+from stream.config.errors import ConfigError
+from stream.core.bands import DEFAULT_BANDS, Band, BandScale
+from stream.core.model import (
+    AlertPolicy,
+    EventRule,
+    RegularityRule,
+    ReturningRule,
+    ScoringModel,
+    SessionRules,
+    SurveyRules,
+    to_centipoints,
+)
+
+__all__ = ["BUILTIN_MODELS", "load_model", "parse_model"]
+
+BUILTIN_MODELS = ("default", "demo")
+_TOP_KEYS = {
+    "version", "window", "bucket", "max_future_skew", "events", "sessions", "surveys",
+    "returning_visit", "regularity", "inactive_types", "bands", "alerts", "topics",
+    "segment_events",
+}  # fmt: skip
+
+
+def load_model(path_or_name: str) -> ScoringModel:
+    """Load a model file by path, or a shipped model by name (``default``, ``demo``)."""
+    if path_or_name in BUILTIN_MODELS:
+        source = f"builtin:{path_or_name}"
+        text = (resources.files("stream.config") / "models" / f"{path_or_name}.yaml").read_text()
+    else:
+        source = path_or_name
+        try:
+            text = Path(path_or_name).read_text()
+        except OSError as exc:
+            raise ConfigError(source, "(file)", f"cannot read: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(source, "(file)", f"not valid YAML: {exc}") from None
+    return parse_model(data, source)
+
+
+def parse_model(data: Any, source: str) -> ScoringModel:
+    """Build a ScoringModel from parsed YAML."""
+    root = _Node(source, "", data)
+    root.only(_TOP_KEYS)
+    events = _events(root.section("events"))
+    types = set(events)
+    model_args: dict[str, Any] = {
+        "version": root.text("version"),
+        "window_ms": root.duration("window"),
+        "bucket_ms": root.duration("bucket"),
+        "events": events,
+        "sessions": _sessions(root.section("sessions", required=False)),
+        "surveys": _surveys(root.section("surveys", required=False)),
+        "returning": _returning(root.section("returning_visit", required=False)),
+        "regularity": _regularity(root.section("regularity", required=False)),
+        "bands": _bands(root.section("bands", required=False)),
+        "max_future_skew_ms": root.duration("max_future_skew", default="5m"),
+        "inactive_types": frozenset(root.type_list("inactive_types", types, default=[])),
+        "segment_events": _segment(root.section("segment_events", required=False), types),
+        "topic_types": _topics(root.section("topics", required=False), types),
+    }
+    model_args["alerts"] = _alerts(root.section("alerts", required=False), model_args["bands"])
+    for name in ("session_end", "survey_response"):
+        if name not in events:
+            raise ConfigError(source, f"events.{name}", "is required (its rules read it)")
+    try:
+        return ScoringModel(**model_args)
+    except ValueError as exc:
+        raise ConfigError(source, "window", str(exc)) from None
+
+
+class _Node:
+    """A mapping in the YAML document, with typed getters that report the full key path."""
+
+    def __init__(self, source: str, path: str, data: Any) -> None:
+        if data is None:
+            data = {}
+        if not isinstance(data, dict):
+            raise ConfigError(source, path or "(top level)", "must be a mapping")
+        self.source, self.path, self.data = source, path, data
+
+    def key(self, name: str) -> str:
+        return f"{self.path}.{name}" if self.path else str(name)
+
+    def fail(self, name: str, problem: str) -> ConfigError:
+        return ConfigError(self.source, self.key(name), problem)
+
+    def only(self, allowed: set[str]) -> None:
+        for name in self.data:
+            if name not in allowed:
+                raise self.fail(str(name), f"unknown key (allowed: {', '.join(sorted(allowed))})")
+
+    def section(self, name: str, required: bool = True) -> _Node:
+        if name not in self.data and required:
+            raise self.fail(name, "is required")
+        return _Node(self.source, self.key(name), self.data.get(name))
+
+    def raw(self, name: str, default: Any) -> Any:
+        if name not in self.data:
+            if default is _REQUIRED:
+                raise self.fail(name, "is required")
+            return default
+        return self.data[name]
+
+    def text(self, name: str, default: Any = None) -> str:
+        value = self.raw(name, _REQUIRED if default is None else default)
+        if not isinstance(value, str | int | float) or isinstance(value, bool) or value == "":
+            raise self.fail(name, "must be a non-empty string")
+        return str(value)
+
+    def number(self, name: str, default: Any = None, minimum: float | None = None) -> float:
+        value = self.raw(name, _REQUIRED if default is None else default)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise self.fail(name, f"must be a number, got {value!r}")
+        if minimum is not None and value < minimum:
+            raise self.fail(name, f"must be at least {minimum}, got {value}")
+        return float(value)
+
+    def points(self, name: str, default: float | None = None) -> int:
+        return to_centipoints(self.number(name, default))
+
+    def duration(self, name: str, default: str | None = None) -> int:
+        value = self.raw(name, _REQUIRED if default is None else default)
+        try:
+            millis = parse_duration_ms(str(value))
+        except ValueError as exc:
+            raise self.fail(name, str(exc)) from None
+        if millis <= 0:
+            raise self.fail(name, "must be longer than zero")
+        return millis
+
+    def type_list(self, name: str, types: set[str], default: Any = None) -> list[str]:
+        value = self.raw(name, _REQUIRED if default is None else default)
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise self.fail(name, "must be a list of event types")
+        unknown = [v for v in value if v not in types]
+        if unknown:
+            raise self.fail(name, f"unknown event types {unknown} (not under 'events')")
+        return value
+
+
+_REQUIRED = object()
+
+
+def _events(node: _Node) -> dict[str, EventRule]:
+    if not node.data:
+        raise ConfigError(node.source, node.path, "must define at least one event type")
+    rules = {}
+    for name in node.data:
+        item = node.section(str(name))
+        item.only({"factor", "points"})
+        rules[str(name)] = EventRule(factor=item.text("factor"), points_cp=item.points("points"))
+    return rules
+
+
+def _sessions(node: _Node) -> SessionRules:
+    node.only({"time_on_site", "pages_per_session", "bounce"})
+    time, pages, bounce = (
+        node.section(n, required=False) for n in ("time_on_site", "pages_per_session", "bounce")
+    )
+    time.only({"points_per_minute", "max_points"})
+    pages.only({"points_per_page", "min_pages", "max_points"})
+    bounce.only({"max_pages", "max_duration", "points"})
+    return SessionRules(
+        time_cp_per_minute=time.points("points_per_minute", 0.5),
+        time_cap_cp=time.points("max_points", 10),
+        pages_cp_per_page=pages.points("points_per_page", 0.5),
+        pages_cap_cp=pages.points("max_points", 5),
+        pages_min=int(pages.number("min_pages", 2, minimum=1)),
+        bounce_max_pages=int(bounce.number("max_pages", 1, minimum=0)),
+        bounce_max_duration_s=bounce.duration("max_duration", "10s") / 1000,
+        bounce_cp=bounce.points("points", -3),
+    )
+
+
+def _surveys(node: _Node) -> SurveyRules:
+    node.only({"nps", "csat"})
+    nps = node.section("nps", required=False)
+    nps.only({"promoter_min", "promoter_points", "detractor_max", "detractor_points"})
+    csat_node = node.section("csat", required=False)
+    csat = {1: -1000, 2: -500, 3: 0, 4: 500, 5: 1000}
+    for answer in csat_node.data:
+        if answer not in (1, 2, 3, 4, 5):
+            raise csat_node.fail(str(answer), "CSAT answers are the integers 1 to 5")
+        csat[int(answer)] = csat_node.points(answer)
+    return SurveyRules(
+        nps_promoter_min=int(nps.number("promoter_min", 9, minimum=0)),
+        nps_promoter_cp=nps.points("promoter_points", 15),
+        nps_detractor_max=int(nps.number("detractor_max", 6, minimum=0)),
+        nps_detractor_cp=nps.points("detractor_points", -15),
+        csat_cp=csat,
+    )
+
+
+def _returning(node: _Node) -> ReturningRule:
+    node.only({"away", "points"})
+    return ReturningRule(away_ms=node.duration("away", "1d"), points_cp=node.points("points", 5))
+
+
+def _regularity(node: _Node) -> RegularityRule:
+    node.only({"points_per_active_day"})
+    return RegularityRule(points_cp_per_active_bucket=node.points("points_per_active_day", 2))
+
+
+def _bands(node: _Node) -> BandScale:
+    if not node.data:
+        return DEFAULT_BANDS
+    bands = []
+    for name, upper in node.data.items():
+        if upper is not None and (isinstance(upper, bool) or not isinstance(upper, int | float)):
+            raise node.fail(str(name), "upper bound must be a number, or null for the top band")
+        bands.append(Band(str(name), None if upper is None else float(upper)))
+    try:
+        return BandScale(tuple(bands))
+    except ValueError as exc:
+        raise ConfigError(node.source, node.path, str(exc)) from None
+
+
+def _alerts(node: _Node, bands: BandScale) -> AlertPolicy:
+    node.only({"band", "rearm_above", "cooldown"})
+    band = node.text("band", "churn_risk")
+    if band not in bands.names:
+        raise node.fail("band", f"{band!r} is not one of the bands {list(bands.names)}")
+    return AlertPolicy(
+        band=band,
+        rearm_above=node.number("rearm_above", 10),
+        cooldown_ms=node.duration("cooldown", "24h"),
+    )
+
+
+def _segment(node: _Node, types: set[str]) -> Mapping[str, str]:
+    mapping = {}
+    for name, target in node.data.items():
+        if target not in types:
+            raise node.fail(str(name), f"maps to {target!r}, which is not under 'events'")
+        mapping[str(name)] = str(target)
+    return mapping
+
+
+def _topics(node: _Node, types: set[str]) -> Mapping[str, frozenset[str]]:
+    node.only({"clickstream", "app_installs", "sessions"})
+    return {str(role): frozenset(node.type_list(str(role), types)) for role in node.data}

@@ -1,0 +1,128 @@
+"""One customer's state and the pure step that moves it forward in time."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from stream.core import window
+from stream.core.alerts import Alert, AlertGate, alert_id, falling_factors, pass_gate
+from stream.core.events import Event, fingerprint
+from stream.core.model import ScoringModel
+
+__all__ = ["CustomerState", "Evaluation", "advance", "drop_duplicates"]
+
+
+@dataclass(slots=True)
+class CustomerState:
+    """Everything remembered about one customer between evaluations."""
+
+    buckets: window.Buckets = field(default_factory=dict)
+    score_cp: int = 0
+    band: str | None = None
+    gate: AlertGate = field(default_factory=AlertGate)
+    updated_ms: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluation:
+    """The result of advancing a customer: new state, its explanation and any alerts."""
+
+    state: CustomerState
+    breakdown: dict[str, int]
+    alerts: tuple[Alert, ...]
+    next_due_ms: int | None
+    applied: int
+
+
+def drop_duplicates(events: Iterable[Event], seen: set[bytes]) -> list[Event]:
+    """Events whose fingerprint is not in ``seen``, first occurrence only; ``seen`` grows."""
+    fresh: list[Event] = []
+    for event in events:
+        mark = fingerprint(event)
+        if mark not in seen:
+            seen.add(mark)
+            fresh.append(event)
+    return fresh
+
+
+def advance(
+    model: ScoringModel,
+    customer_id: str,
+    state: CustomerState,
+    events: Sequence[Event],
+    now_ms: int,
+) -> Evaluation:
+    """Expire what has aged out by ``now_ms``, then apply ``events`` (already de-duplicated).
+
+    Expiry is replayed moment by moment, so a window-driven crossing is dated at the
+    moment it happened; the batch of events is applied as one moment dated by its
+    latest event.
+    """
+    buckets = {b: dict(slot) for b, slot in state.buckets.items()}
+    tracker = _Tracker(model, customer_id, state, window.breakdown(model, buckets))
+    for moment in window.expiry_moments(model, buckets, now_ms):
+        window.pop_expired(model, buckets, moment)
+        tracker.observe(window.breakdown(model, buckets), "window", moment)
+    live = [e for e in events if model.is_live(e.timestamp_ms, now_ms)]
+    for event in live:
+        window.add(buckets, model.bucket_of(event.timestamp_ms), model.contributions(event))
+    if live:
+        tracker.observe(
+            window.breakdown(model, buckets), "event", max(e.timestamp_ms for e in live)
+        )
+    new_state = CustomerState(
+        buckets=buckets,
+        score_cp=tracker.score_cp,
+        band=tracker.band if tracker.band is not None else model.bands.band_for(0),
+        gate=tracker.gate,
+        updated_ms=now_ms if tracker.changed else state.updated_ms,
+    )
+    return Evaluation(
+        state=new_state,
+        breakdown=tracker.breakdown,
+        alerts=tuple(tracker.alerts),
+        next_due_ms=window.next_expiry(model, buckets),
+        applied=len(live),
+    )
+
+
+class _Tracker:
+    """Follows score and band through successive moments and collects alerts."""
+
+    def __init__(
+        self, model: ScoringModel, customer_id: str, state: CustomerState, start: dict[str, int]
+    ) -> None:
+        self.model = model
+        self.customer_id = customer_id
+        self.breakdown = start
+        self.score_cp = state.score_cp
+        self.band = state.band
+        self.gate = state.gate
+        self.alerts: list[Alert] = []
+        self.changed = False
+
+    def observe(self, breakdown: dict[str, int], trigger: str, at_ms: int) -> None:
+        score_cp = sum(breakdown.values())
+        band = self.model.bands.band_for(score_cp / 100)
+        fire, self.gate = pass_gate(
+            self.model.alerts, self.gate, self.band, band, score_cp / 100, at_ms
+        )
+        if fire and self.band is not None:
+            self.alerts.append(
+                Alert(
+                    alert_id=alert_id(self.model.version, self.customer_id, trigger, at_ms),
+                    type="churn_risk_entered",
+                    customer_id=self.customer_id,
+                    previous_band=self.band,
+                    band=band,
+                    previous_score=self.score_cp / 100,
+                    score=score_cp / 100,
+                    occurred_at_ms=at_ms,
+                    trigger=trigger,
+                    reasons=falling_factors(self.breakdown, breakdown),
+                    model_version=self.model.version,
+                )
+            )
+        self.changed = self.changed or breakdown != self.breakdown or band != self.band
+        self.breakdown, self.score_cp, self.band = breakdown, score_cp, band

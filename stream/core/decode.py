@@ -1,0 +1,233 @@
+"""Turn raw message bytes into a validated Event, or a Rejection with a clear reason.
+
+Two shapes are accepted on every topic: the native shape and Segment/RudderStack
+``track`` (and ``page``) calls. Decoding is pure: the caller passes the clock.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from stream.core.events import Event
+from stream.core.model import ScoringModel
+
+__all__ = ["REASONS", "DecodeLimits", "Rejection", "decode_event"]
+
+REASONS = (
+    "too_large",
+    "invalid_json",
+    "not_an_object",
+    "missing_customer_id",
+    "invalid_customer_id",
+    "key_mismatch",
+    "unknown_type",
+    "wrong_topic",
+    "invalid_field",
+    "invalid_timestamp",
+    "future_timestamp",
+    "too_old",
+)
+
+# Printable ASCII without spaces and without braces, so an id can never alter the
+# Redis hash tag ``{customer_id}`` that keeps a customer's keys in one slot.
+_ID_PATTERN = re.compile(r"[!-z|~]+")
+_MAX_SESSION_SECONDS = 7 * 86_400
+_MAX_PAGE_COUNT = 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class DecodeLimits:
+    """Input limits: payload size and identifier length."""
+
+    max_bytes: int = 65_536
+    max_id_length: int = 128
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """Why a message could not be scored."""
+
+    reason: str
+    detail: str
+
+
+class _InvalidError(Exception):
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.rejection = Rejection(reason, detail)
+
+
+def decode_event(
+    raw: bytes,
+    *,
+    key: bytes | None,
+    topic_role: str,
+    model: ScoringModel,
+    now_ms: int,
+    fallback_id: str,
+    limits: DecodeLimits | None = None,
+) -> Event | Rejection:
+    """Decode and validate one message from the input topic playing ``topic_role``."""
+    try:
+        return _decode(raw, key, topic_role, model, now_ms, fallback_id, limits or DecodeLimits())
+    except _InvalidError as invalid:
+        return invalid.rejection
+
+
+def _decode(
+    raw: bytes,
+    key: bytes | None,
+    topic_role: str,
+    model: ScoringModel,
+    now_ms: int,
+    fallback_id: str,
+    limits: DecodeLimits,
+) -> Event:
+    if len(raw) > limits.max_bytes:
+        raise _InvalidError(
+            "too_large", f"payload is {len(raw)} bytes; the limit is {limits.max_bytes}"
+        )
+    try:
+        doc = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise _InvalidError("invalid_json", f"not valid JSON: {exc}") from None
+    if not isinstance(doc, dict):
+        raise _InvalidError("not_an_object", f"expected a JSON object, got {type(doc).__name__}")
+    event_type, customer_field, id_field = _shape(doc, model)
+    customer_id = _customer_id(doc, customer_field, limits)
+    _check_key(key, customer_id)
+    allowed = model.topic_types.get(topic_role)
+    if allowed is not None and event_type not in allowed:
+        raise _InvalidError("wrong_topic", f"type {event_type!r} does not belong on {topic_role}")
+    timestamp_ms = _timestamp(doc.get("timestamp"))
+    if timestamp_ms > now_ms + model.max_future_skew_ms:
+        raise _InvalidError(
+            "future_timestamp", f"timestamp {timestamp_ms} is ahead of now {now_ms}"
+        )
+    if not model.is_live(timestamp_ms, now_ms):
+        raise _InvalidError("too_old", f"timestamp {timestamp_ms} is already outside the window")
+    properties = doc.get("properties", {})
+    if properties is None:
+        properties = {}
+    if not isinstance(properties, dict):
+        raise _InvalidError("invalid_field", "properties must be a JSON object")
+    _check_properties(event_type, properties)
+    return Event(
+        event_id=_event_id(doc.get(id_field), fallback_id, limits),
+        customer_id=customer_id,
+        type=event_type,
+        timestamp_ms=timestamp_ms,
+        properties=properties,
+    )
+
+
+def _shape(doc: Mapping[str, Any], model: ScoringModel) -> tuple[str, str, str]:
+    """Return (event type, customer id field, event id field) for either shape."""
+    kind = doc.get("type")
+    if not isinstance(kind, str):
+        raise _InvalidError("unknown_type", "field 'type' must be a string")
+    if kind == "track":
+        name = doc.get("event")
+        if not isinstance(name, str) or name not in model.segment_events:
+            raise _InvalidError("unknown_type", f"track event {name!r} is not mapped in the model")
+        kind = model.segment_events[name]
+    elif kind in ("page", "screen"):
+        kind = "page_view"
+    elif kind in model.events:
+        return kind, "customer_id", "event_id"
+    else:
+        raise _InvalidError("unknown_type", f"event type {kind!r} is not in the model")
+    field = "userId" if doc.get("userId") not in (None, "") else "anonymousId"
+    return kind, field, "messageId"
+
+
+def _customer_id(doc: Mapping[str, Any], field: str, limits: DecodeLimits) -> str:
+    value = doc.get(field)
+    if value is None or value == "":
+        raise _InvalidError("missing_customer_id", f"field {field!r} is missing or empty")
+    if not isinstance(value, str):
+        raise _InvalidError("invalid_customer_id", f"field {field!r} must be a string")
+    if len(value) > limits.max_id_length or not _ID_PATTERN.fullmatch(value):
+        raise _InvalidError(
+            "invalid_customer_id",
+            f"field {field!r} must be 1-{limits.max_id_length} printable ASCII characters "
+            "without spaces or braces",
+        )
+    return value
+
+
+def _check_key(key: bytes | None, customer_id: str) -> None:
+    if not key:
+        raise _InvalidError(
+            "key_mismatch", "message has no key; input topics are keyed by customer id"
+        )
+    if key != customer_id.encode():
+        raise _InvalidError("key_mismatch", "message key differs from the event's customer id")
+
+
+def _event_id(value: Any, fallback: str, limits: DecodeLimits) -> str:
+    if value is None or value == "":
+        return fallback
+    if not isinstance(value, str) or len(value) > limits.max_id_length:
+        raise _InvalidError(
+            "invalid_field", f"event id must be a string of at most {limits.max_id_length}"
+        )
+    return value
+
+
+def _timestamp(value: Any) -> int:
+    if isinstance(value, bool) or value is None:
+        raise _InvalidError("invalid_timestamp", "field 'timestamp' is missing")
+    if isinstance(value, int | float):
+        if not math.isfinite(value) or value <= 0:
+            raise _InvalidError("invalid_timestamp", f"epoch milliseconds {value!r} are not valid")
+        return int(value)
+    if not isinstance(value, str):
+        raise _InvalidError(
+            "invalid_timestamp", "timestamp must be ISO 8601 text or epoch milliseconds"
+        )
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise _InvalidError(
+            "invalid_timestamp", f"timestamp {value[:64]!r} is not ISO 8601"
+        ) from None
+    if parsed.tzinfo is None:
+        raise _InvalidError("invalid_timestamp", "timestamp needs a time zone (for example Z)")
+    millis = round(parsed.timestamp() * 1000)
+    if millis <= 0:
+        raise _InvalidError("invalid_timestamp", "timestamp is before 1970")
+    return millis
+
+
+def _check_properties(event_type: str, properties: Mapping[str, Any]) -> None:
+    if event_type == "session_end":
+        _number(properties, "duration_seconds", 0, _MAX_SESSION_SECONDS, integral=False)
+        _number(properties, "page_count", 0, _MAX_PAGE_COUNT, integral=True)
+    elif event_type == "survey_response":
+        if "nps" not in properties and "csat" not in properties:
+            raise _InvalidError("invalid_field", "survey_response needs properties.nps or .csat")
+        if "nps" in properties:
+            _number(properties, "nps", 0, 10, integral=True)
+        if "csat" in properties:
+            _number(properties, "csat", 1, 5, integral=True)
+
+
+def _number(
+    properties: Mapping[str, Any], name: str, low: float, high: float, *, integral: bool
+) -> None:
+    value: Any = properties.get(name)
+    kinds: tuple[type, ...] = (int,) if integral else (int, float)
+    if isinstance(value, bool) or not isinstance(value, kinds):
+        kind = "an integer" if integral else "a number"
+        raise _InvalidError("invalid_field", f"properties.{name} must be {kind}")
+    number = float(value)
+    if not math.isfinite(number) or not low <= number <= high:
+        raise _InvalidError("invalid_field", f"properties.{name} must be between {low} and {high}")

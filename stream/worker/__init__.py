@@ -1,0 +1,1 @@
+"""The running worker: batch processing, the window sweeper and the Faust application."""

@@ -1,0 +1,267 @@
+"""Process a batch of input messages, or a sweep of due customers, exactly once.
+
+The order of effects is what makes replay safe:
+1. each customer's new state, applied-event fingerprints and alert outbox are committed
+   atomically (one Lua script per customer, optimistic version check);
+2. outbox alerts are published and acknowledged by Kafka, then the outbox is cleared;
+3. the ranking and due indexes are updated (idempotent);
+4. dead letters are acknowledged by Kafka;
+only then does the caller acknowledge the input offsets. A crash anywhere replays the
+batch: fingerprints make re-applied events no-ops, and a left-over outbox is re-published
+with the same deterministic ``alert_id``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import orjson
+
+from stream.adapters.codec import alert_to_json, state_fields
+from stream.adapters.metrics import Metrics
+from stream.adapters.redis_store import Commit, IndexEntry, Loaded, RedisScoreStore
+from stream.config.settings import TopicNames
+from stream.core.customer import advance, drop_duplicates
+from stream.core.decode import DecodeLimits, Rejection, decode_event
+from stream.core.events import Event, fingerprint
+from stream.core.model import ScoringModel
+
+__all__ = ["BatchProcessor", "BatchReport", "Incoming", "OutMessage", "Publisher"]
+
+_MAX_CONFLICT_RETRIES = 10
+_REPORT_FIELD = {"scored": "scored", "duplicate": "duplicates", "expired": "expired"}
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    """One consumed Kafka message."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+    timestamp_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class OutMessage:
+    """A message to produce."""
+
+    topic: str
+    key: bytes | None
+    value: bytes
+    headers: Sequence[tuple[str, bytes]] = ()
+
+
+class Publisher(Protocol):
+    """Produces messages and returns only once Kafka has acknowledged all of them."""
+
+    async def publish(self, messages: Sequence[OutMessage]) -> None: ...
+
+
+@dataclass(slots=True)
+class BatchReport:
+    """What one batch or sweep did."""
+
+    scored: int = 0
+    duplicates: int = 0
+    expired: int = 0
+    dead_lettered: int = 0
+    alerts: list[dict[str, object]] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _Group:
+    partition: int
+    events: list[Event] = field(default_factory=list)
+    sources: list[Incoming] = field(default_factory=list)
+    outcomes: list[str] = field(default_factory=list)
+
+
+class BatchProcessor:
+    """Glue between decoded messages, the pure core, the store and the publisher."""
+
+    def __init__(
+        self,
+        model: ScoringModel,
+        store: RedisScoreStore,
+        publisher: Publisher,
+        topics: TopicNames,
+        metrics: Metrics | None = None,
+        limits: DecodeLimits | None = None,
+        clock_ms: Callable[[], int] = lambda: int(time.time() * 1000),
+    ) -> None:
+        self.model = model
+        self.store = store
+        self.publisher = publisher
+        self.topics = topics
+        self.metrics = metrics or Metrics()
+        self.limits = limits or DecodeLimits()
+        self.clock_ms = clock_ms
+
+    async def process(self, batch: Sequence[Incoming]) -> BatchReport:
+        """Score a batch of input messages; dead-letter the ones that cannot be scored."""
+        now_ms = self.clock_ms()
+        report = BatchReport()
+        groups: dict[str, _Group] = {}
+        dead: list[OutMessage] = []
+        for message in batch:
+            outcome = self._decode(message, now_ms)
+            if isinstance(outcome, Rejection):
+                dead.append(self._dead_letter(message, outcome))
+                self.metrics.events.labels(message.topic, "unknown", "dead_lettered").inc()
+                self.metrics.dead_letters.labels(outcome.reason).inc()
+                continue
+            group = groups.setdefault(outcome.customer_id, _Group(message.partition))
+            group.events.append(outcome)
+            group.sources.append(message)
+        await self._advance(groups, now_ms, report)
+        if dead:
+            await self.publisher.publish(dead)
+        report.dead_lettered = len(dead)
+        self._observe_latency(groups, now_ms)
+        self.metrics.batches.observe(len(batch))
+        return report
+
+    async def sweep(self, partitions: Iterable[int], limit: int = 1000) -> BatchReport:
+        """Re-evaluate customers whose window has moved, in the given partitions."""
+        report = BatchReport()
+        now_ms = self.clock_ms()
+        for partition in partitions:
+            while True:
+                due = await self.store.due(partition, now_ms, limit)
+                if not due:
+                    break
+                await self._advance({c: _Group(partition) for c in due}, now_ms, report)
+                self.metrics.swept.inc(len(due))
+                if len(due) < limit:
+                    break
+        return report
+
+    def _decode(self, message: Incoming, now_ms: int) -> Event | Rejection:
+        role = self.topics.inputs.get(message.topic)
+        if role is None:
+            return Rejection("wrong_topic", f"{message.topic!r} is not an input topic")
+        return decode_event(
+            message.value,
+            key=message.key,
+            topic_role=role,
+            model=self.model,
+            now_ms=now_ms,
+            fallback_id=f"{message.topic}/{message.partition}/{message.offset}",
+            limits=self.limits,
+        )
+
+    def _dead_letter(self, message: Incoming, rejection: Rejection) -> OutMessage:
+        headers = [
+            ("dlq.reason", rejection.reason.encode()),
+            ("dlq.detail", rejection.detail.encode()),
+            ("dlq.topic", message.topic.encode()),
+            ("dlq.partition", str(message.partition).encode()),
+            ("dlq.offset", str(message.offset).encode()),
+            ("dlq.timestamp_ms", str(message.timestamp_ms).encode()),
+        ]
+        return OutMessage(self.topics.dlq, message.key, message.value, headers)
+
+    async def _advance(self, groups: dict[str, _Group], now_ms: int, report: BatchReport) -> None:
+        pending = dict(groups)
+        outboxes: dict[str, list[dict[str, object]]] = {}
+        entries: dict[str, IndexEntry] = {}
+        for _ in range(_MAX_CONFLICT_RETRIES):
+            if not pending:
+                break
+            loaded = await self.store.load(
+                {c: [fingerprint(e) for e in g.events] for c, g in pending.items()}
+            )
+            commits = []
+            for customer_id, group in pending.items():
+                commit, entry, outbox = self._evaluate(customer_id, group, loaded[customer_id],
+                                                       now_ms, report)  # fmt: skip
+                entries[customer_id] = entry
+                outboxes[customer_id] = outbox
+                if commit is not None:
+                    commits.append(commit)
+            conflicts = await self.store.commit(commits)
+            self.metrics.conflicts.inc(len(conflicts))
+            self._count_outcomes(pending, conflicts, report)
+            pending = {c: pending[c] for c in conflicts}
+        if pending:
+            raise RuntimeError(f"{len(pending)} customers kept conflicting; batch will be retried")
+        await self._publish_outboxes(outboxes, report)
+        await self.store.update_indexes(entries.values())
+
+    def _evaluate(
+        self, customer_id: str, group: _Group, loaded: Loaded, now_ms: int, report: BatchReport
+    ) -> tuple[Commit | None, IndexEntry, list[dict[str, object]]]:
+        seen = set(loaded.seen)
+        fresh = drop_duplicates(group.events, seen)
+        result = advance(self.model, customer_id, loaded.state, fresh, now_ms)
+        outbox = loaded.outbox + [alert_to_json(a) for a in result.alerts]
+        entry = IndexEntry(
+            customer_id, group.partition, result.state.score_cp / 100, result.next_due_ms
+        )
+        group.outcomes = _outcomes(self.model, group.events, fresh, now_ms)
+        if not fresh and result.state == loaded.state and not result.alerts:
+            return None, entry, outbox
+        fields = dict(state_fields(result.state, result.breakdown, self.model.version,
+                                   group.partition))  # fmt: skip
+        fields["outbox"] = orjson.dumps(outbox) if outbox else b""
+        marks = [(fingerprint(e), self.model.expiry_of(self.model.bucket_of(e.timestamp_ms)))
+                 for e in fresh]  # fmt: skip
+        commit = Commit(customer_id, loaded.version, fields, marks, trim_before_ms=now_ms)
+        return commit, entry, outbox
+
+    def _count_outcomes(
+        self, pending: dict[str, _Group], conflicts: list[str], report: BatchReport
+    ) -> None:
+        failed = set(conflicts)
+        for customer_id, group in pending.items():
+            if customer_id in failed or not group.sources:
+                continue
+            for message, event, outcome in zip(
+                group.sources, group.events, group.outcomes, strict=True
+            ):
+                self.metrics.events.labels(message.topic, event.type, outcome).inc()
+                setattr(report, _REPORT_FIELD[outcome], getattr(report, _REPORT_FIELD[outcome]) + 1)
+
+    async def _publish_outboxes(
+        self, outboxes: dict[str, list[dict[str, object]]], report: BatchReport
+    ) -> None:
+        waiting = {c: box for c, box in outboxes.items() if box}
+        if not waiting:
+            return
+        messages = [
+            OutMessage(self.topics.alerts, c.encode(), orjson.dumps(alert))
+            for c, box in waiting.items()
+            for alert in box
+        ]
+        await self.publisher.publish(messages)
+        await self.store.clear_outbox({c: orjson.dumps(box) for c, box in waiting.items()})
+        for box in waiting.values():
+            for alert in box:
+                self.metrics.alerts.labels(alert["type"], alert["trigger"]).inc()
+                report.alerts.append(alert)
+
+    def _observe_latency(self, groups: dict[str, _Group], now_ms: int) -> None:
+        done_ms = self.clock_ms()
+        for group in groups.values():
+            for message in group.sources:
+                self.metrics.event_to_store.observe(max(0, done_ms - message.timestamp_ms) / 1000)
+        del now_ms
+
+
+def _outcomes(
+    model: ScoringModel, events: Sequence[Event], fresh: Sequence[Event], now_ms: int
+) -> list[str]:
+    """Per event: scored, duplicate (already applied) or expired (aged out meanwhile)."""
+    fresh_ids = {id(e) for e in fresh}
+    return [
+        "duplicate"
+        if id(e) not in fresh_ids
+        else ("scored" if model.is_live(e.timestamp_ms, now_ms) else "expired")
+        for e in events
+    ]
