@@ -53,6 +53,14 @@ class Metrics:
             "engagement_redis_errors", "Failed Redis round trips (retried), by operation.",
             ["operation"], registry=r,
         )  # fmt: skip
+        self.errors = Counter(
+            "engagement_processing_errors",
+            "Failed batch or sweep attempts other than Redis errors (retried), by kind.",
+            ["operation", "error"], registry=r,
+        )  # fmt: skip
+        self.ready = Gauge(
+            "engagement_ready", "1 while the worker is processing normally, else 0.", registry=r
+        )
         self.batches = Histogram(
             "engagement_batch_messages", "Messages per processed batch.",
             buckets=(1, 10, 50, 100, 250, 500, 1000, 2000, 5000), registry=r,

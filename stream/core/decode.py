@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import orjson
 
@@ -228,6 +228,6 @@ def _number(
     if isinstance(value, bool) or not isinstance(value, kinds):
         kind = "an integer" if integral else "a number"
         raise _InvalidError("invalid_field", f"properties.{name} must be {kind}")
-    number = float(value)
+    number = float(cast(float, value))
     if not math.isfinite(number) or not low <= number <= high:
         raise _InvalidError("invalid_field", f"properties.{name} must be between {low} and {high}")

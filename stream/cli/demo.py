@@ -1,0 +1,215 @@
+"""``make demo``: local stack, a real worker process, the simulator, live progress, a summary."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import redis
+from kafka import KafkaConsumer
+from prometheus_client.parser import text_string_to_metric_families
+
+from stream.adapters.kafka_admin import ensure_topics
+from stream.config.model_file import load_model
+from stream.config.settings import Settings
+from stream.localstack import LocalStack
+from stream.localstack.stack import free_port
+from stream.sim.run import SimStats, simulate
+
+__all__ = ["AlertCollector", "WorkerProcess", "run_demo"]
+
+
+class WorkerProcess:
+    """The worker as a separate OS process, as it runs in production."""
+
+    def __init__(self, env: dict[str, str], log_path: Path, web_port: int) -> None:
+        self.env, self.log_path, self.web_port = env, log_path, web_port
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout_s: float = 90.0) -> None:
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "stream.cli.main", "worker"],
+                env={**os.environ, **self.env}, stdout=log, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"worker exited early; see {self.log_path}")
+            if self.get("/ready") is not None:
+                return
+            time.sleep(0.3)
+        raise RuntimeError(f"worker not ready after {timeout_s:.0f}s; see {self.log_path}")
+
+    def get(self, path: str) -> bytes | None:
+        try:
+            url = f"http://127.0.0.1:{self.web_port}{path}"
+            with urllib.request.urlopen(url, timeout=2) as response:
+                body: bytes = response.read()
+                return body
+        except OSError:
+            return None
+
+    def counters(self, name: str, label: str) -> dict[str, float]:
+        """Sum a counter from /metrics by one label."""
+        text = (self.get("/metrics") or b"").decode()
+        totals: dict[str, float] = {}
+        for family in text_string_to_metric_families(text):
+            if family.name == name:
+                for sample in family.samples:
+                    if sample.name.endswith("_total"):
+                        key = sample.labels.get(label, "")
+                        totals[key] = totals.get(key, 0.0) + sample.value
+        return dict(totals)
+
+    def stop(self, sig: int = signal.SIGTERM, timeout_s: float = 30.0) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(sig)
+        try:
+            self.proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(5)
+
+
+class AlertCollector(threading.Thread):
+    """Reads the alert topic in the background."""
+
+    def __init__(self, bootstrap: str, topic: str) -> None:
+        super().__init__(daemon=True)
+        self.alerts: list[dict[str, Any]] = []
+        self._stop_flag = threading.Event()
+        self._consumer = KafkaConsumer(
+            topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+            enable_auto_commit=False, group_id=None,
+        )  # fmt: skip
+
+    def run(self) -> None:
+        while not self._stop_flag.is_set():
+            for records in self._consumer.poll(timeout_ms=200).values():
+                self.alerts += [json.loads(r.value) for r in records]
+        self._consumer.close()
+
+    def stop(self) -> None:
+        self._stop_flag.set()
+        self.join(10)
+
+
+def run_demo(workdir: Path, customers: int, days: int) -> int:
+    """Run the whole demo; returns the exit code."""
+    started = time.monotonic()
+    shutil.rmtree(workdir, ignore_errors=True)
+    workdir.mkdir(parents=True)
+    print("Starting the local stack (Kafka from Maven Central jars, redis-server)...", flush=True)
+    with LocalStack(workdir / "stack") as stack:
+        web_port = free_port()
+        env = {
+            **stack.env(), "ENGAGEMENT_MODEL": "demo", "ENGAGEMENT_WEB_PORT": str(web_port),
+            "ENGAGEMENT_APP_ID": "engagement-demo", "ENGAGEMENT_PARTITIONS": "4",
+            "ENGAGEMENT_DATA_DIR": str(workdir / "worker"), "ENGAGEMENT_LOG_LEVEL": "warning",
+        }  # fmt: skip
+        settings = Settings.from_env(env)
+        model = load_model("demo")
+        ensure_topics(settings)
+        print(f"  Kafka {stack.kafka_bootstrap}, Redis {stack.redis_url}", flush=True)
+        worker = WorkerProcess(env, workdir / "worker.log", web_port)
+        print("Starting the worker...", flush=True)
+        worker.start()
+        collector = AlertCollector(stack.kafka_bootstrap, settings.topics.alerts)
+        collector.start()
+        ranks = redis.Redis.from_url(stack.redis_url)
+        print(
+            f"Simulating {customers} customers for {days} demo days "
+            f"({model.bucket_ms / 1000:g} s each; window {model.window_ms / 1000:g} s):",
+            flush=True,
+        )
+        try:
+            stats, people = simulate(
+                stack.kafka_bootstrap, settings.topics, customers=customers, days=days,
+                day_ms=model.bucket_ms, window_ms=model.window_ms,
+                on_day=lambda day, s: _progress(day, s, ranks, settings, collector),
+            )  # fmt: skip
+            _wait_for_alerts(collector, deadline_s=started + 150 - time.monotonic())
+            _summary(worker, stats, people, collector, ranks, settings, started)
+        finally:
+            collector.stop()
+            worker.stop()
+    print(f"Done in {time.monotonic() - started:.0f} s; everything stopped.")
+    return 0
+
+
+def _band_counts(ranks: redis.Redis, settings: Settings) -> dict[str, int]:
+    model = load_model(settings.model)
+    counts = {}
+    for name in model.bands.names:
+        low, high = model.bands.score_range(name)
+        low_arg = "-inf" if low is None else f"({low:g}"
+        high_arg = "+inf" if high is None else f"{high:g}"
+        counts[name] = int(ranks.zcount(f"{settings.redis_prefix}:rank", low_arg, high_arg))
+    return counts
+
+
+def _progress(
+    day: int, stats: SimStats, ranks: redis.Redis, settings: Settings, alerts: AlertCollector
+) -> None:
+    if (day + 1) % 4:
+        return
+    counts = _band_counts(ranks, settings)
+    triggers = Counter(a["trigger"] for a in alerts.alerts)
+    bands = " ".join(f"{name}={count}" for name, count in counts.items())
+    print(
+        f"  day {day + 1:>3}: sent {stats.events:>6}  bands: {bands}  "
+        f"alerts: {triggers['event']} event, {triggers['window']} window",
+        flush=True,
+    )
+
+
+def _wait_for_alerts(collector: AlertCollector, deadline_s: float) -> None:
+    end = time.monotonic() + max(0.0, deadline_s)
+    while time.monotonic() < end:
+        triggers = {a["trigger"] for a in collector.alerts}
+        if {"event", "window"} <= triggers:
+            return
+        time.sleep(0.5)
+
+
+def _summary(
+    worker: WorkerProcess,
+    stats: SimStats,
+    people: list[Any],
+    collector: AlertCollector,
+    ranks: redis.Redis,
+    settings: Settings,
+    started: float,
+) -> None:
+    outcomes = worker.counters("engagement_events", "outcome")
+    dlq = worker.counters("engagement_dead_letters", "reason")
+    print("\n=== Summary ===")
+    print(f"wall time so far: {time.monotonic() - started:.0f} s")
+    print(f"simulator sent: {stats.events} events, {stats.duplicates} duplicate re-sends, "
+          f"{stats.malformed} malformed")  # fmt: skip
+    print("worker processed: " + ", ".join(f"{k}={v:g}" for k, v in sorted(outcomes.items())))
+    print("dead letters by reason: " + (", ".join(f"{k}={v:g}" for k, v in dlq.items()) or "none"))
+    print("band distribution: " + ", ".join(
+        f"{k}={v}" for k, v in _band_counts(ranks, settings).items()))  # fmt: skip
+    print(f"churn-risk alerts: {len(collector.alerts)}")
+    for alert in collector.alerts[:8]:
+        reasons = ", ".join(f"{r['factor']} {r['change']:+g}" for r in alert["reasons"][:3])
+        print(f"  {alert['customer_id']:<22} {alert['trigger']:<6} "
+              f"{alert['previous_band']} {alert['previous_score']:g} -> {alert['score']:g}"
+              f"  because: {reasons}")  # fmt: skip
+    sample = next((p.customer_id for p in people if p.persona == "loyal"), people[0].customer_id)
+    view = json.loads(worker.get(f"/customers/{sample}") or b"{}")
+    print(f"\nGET /customers/{sample}:")
+    print(json.dumps(view, indent=2))

@@ -1,0 +1,191 @@
+"""``engagement``: run the worker, query scores, run the simulator, the local stack or the demo."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from stream.config.errors import ConfigError
+from stream.config.model_file import load_model
+from stream.config.settings import Settings
+from stream.localstack import LocalStack, StackError
+
+__all__ = ["main"]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = Settings.from_env()
+        result: int = args.handler(args, settings)
+        return result
+    except (ConfigError, StackError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="engagement", description=__doc__)
+    sub = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    worker = sub.add_parser("worker", help="run the stream worker (long-running)")
+    worker.set_defaults(handler=_worker)
+
+    score = sub.add_parser("score", help="show one customer's score, band and breakdown")
+    score.add_argument("customer_id")
+    score.add_argument("--json", action="store_true", help="print JSON")
+    score.set_defaults(handler=_score)
+
+    top = sub.add_parser("top", help="highest (or lowest) scoring customers, optionally in a band")
+    top.add_argument("--band", help="only this band, e.g. churn_risk")
+    top.add_argument("-n", type=int, default=20, help="how many (default 20)")
+    top.add_argument("--lowest", action="store_true", help="lowest scores first")
+    top.set_defaults(handler=_top)
+
+    bands = sub.add_parser("bands", help="how many customers are in each band")
+    bands.set_defaults(handler=_bands)
+
+    topics = sub.add_parser("topics", help="create the topics and check co-partitioning")
+    topics.set_defaults(handler=_topics)
+
+    sim = sub.add_parser("simulate", help="produce simulated customers' events in real time")
+    sim.add_argument("--customers", type=int, default=200)
+    sim.add_argument("--days", type=int, default=50, help="model days to simulate")
+    sim.add_argument("--seed", type=int, default=7)
+    sim.set_defaults(handler=_simulate)
+
+    stack = sub.add_parser("stack", help="local Kafka + Redis on loopback (no Docker)")
+    stack.add_argument("action", choices=["up", "down", "status", "prepare"])
+    stack.add_argument("--dir", type=Path, default=Path(".stack"), help="work folder")
+    stack.set_defaults(handler=_stack)
+
+    demo = sub.add_parser("demo", help="local stack + worker + simulator, then a summary")
+    demo.add_argument("--customers", type=int, default=200)
+    demo.add_argument("--days", type=int, default=48, help="demo days (2 s each)")
+    demo.add_argument("--dir", type=Path, default=Path(".demo"), help="work folder")
+    demo.set_defaults(handler=_demo)
+    return parser
+
+
+def _worker(args: argparse.Namespace, settings: Settings) -> int:
+    import faust  # noqa: PLC0415 (heavy import, only for this command)
+
+    from stream.worker.app import build_app  # noqa: PLC0415
+
+    app = build_app(settings)
+    worker = faust.Worker(app, loglevel=settings.log_level.upper())
+    worker.execute_from_commandline()
+    return 0
+
+
+def _store(settings: Settings) -> Any:
+    from redis.asyncio import Redis  # noqa: PLC0415
+
+    from stream.adapters.redis_store import RedisScoreStore  # noqa: PLC0415
+
+    return RedisScoreStore(Redis.from_url(settings.redis_url), settings.redis_prefix)
+
+
+def _score(args: argparse.Namespace, settings: Settings) -> int:
+    view = asyncio.run(_store(settings).customer(args.customer_id))
+    if view is None:
+        print(f"unknown customer {args.customer_id!r}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(view, indent=2))
+        return 0
+    print(f"{view['customer_id']}: score {view['score']:g} ({view['band']})")
+    print(f"  updated {view['updated_at']}, model {view['model_version']}")
+    for factor, points in sorted(view["breakdown"].items(), key=lambda kv: -abs(kv[1])):
+        print(f"  {factor:<22} {points:>+9.2f}")
+    return 0
+
+
+def _top(args: argparse.Namespace, settings: Settings) -> int:
+    model = load_model(settings.model)
+    if args.band and args.band not in model.bands.names:
+        raise ConfigError("arguments", "--band", f"must be one of {list(model.bands.names)}")
+    rows = asyncio.run(_store(settings).top(model.bands, args.band, args.n, args.lowest))
+    for rank, (customer_id, score) in enumerate(rows, start=1):
+        print(f"{rank:>4}. {customer_id:<40} {score:>9.2f}  {model.bands.band_for(score)}")
+    if not rows:
+        print("no customers")
+    return 0
+
+
+def _bands(args: argparse.Namespace, settings: Settings) -> int:
+    model = load_model(settings.model)
+    counts = asyncio.run(_store(settings).band_counts(model.bands))
+    for band, count in counts.items():
+        print(f"{band:<18} {count:>8}")
+    return 0
+
+
+def _topics(args: argparse.Namespace, settings: Settings) -> int:
+    from stream.adapters.kafka_admin import ensure_topics  # noqa: PLC0415
+
+    for name, partitions in sorted(ensure_topics(settings).items()):
+        print(f"{name:<24} {partitions} partitions")
+    return 0
+
+
+def _simulate(args: argparse.Namespace, settings: Settings) -> int:
+    from stream.sim.run import simulate  # noqa: PLC0415
+
+    model = load_model(settings.model)
+    stats, _ = simulate(
+        settings.kafka_bootstrap,
+        settings.topics,
+        customers=args.customers,
+        days=args.days,
+        day_ms=model.bucket_ms,
+        window_ms=model.window_ms,
+        seed=args.seed,
+        on_day=lambda day, s: print(f"day {day + 1}: {s.events} events sent", flush=True),
+    )
+    print(f"sent {stats.events} events, {stats.duplicates} duplicates, {stats.malformed} malformed")
+    return 0
+
+
+def _stack(args: argparse.Namespace, settings: Settings) -> int:
+    from stream.localstack.tools import ensure_kafka_jars, ensure_program  # noqa: PLC0415
+
+    if args.action == "prepare":
+        for program in ("redis-server", "java"):
+            ensure_program(program)
+        print(f"Kafka jars in {ensure_kafka_jars()}")
+        return 0
+    if args.action == "down":
+        stopped = LocalStack.stop_saved(args.dir)
+        print("stopped" if stopped else f"no stack running in {args.dir}")
+        return 0
+    if args.action == "status":
+        state = LocalStack.saved(args.dir)
+        print(json.dumps(state, indent=2) if state else f"no stack running in {args.dir}")
+        return 0
+    if LocalStack.saved(args.dir):
+        print(f"a stack is already running in {args.dir}; 'engagement stack down' first")
+        return 1
+    stack = LocalStack(args.dir)
+    stack.start()
+    stack.processes.clear()  # leave them running; 'stack down' stops them by pid
+    for key, value in stack.env().items():
+        print(f"export {key}={value}")
+    return 0
+
+
+def _demo(args: argparse.Namespace, settings: Settings) -> int:
+    from stream.cli.demo import run_demo  # noqa: PLC0415
+
+    return run_demo(args.dir, customers=args.customers, days=args.days)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

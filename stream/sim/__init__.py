@@ -1,0 +1,1 @@
+"""A simulator of realistic customers producing events to the three input topics."""

@@ -1,0 +1,79 @@
+"""Run batches and sweeps one at a time, retrying failures until they succeed.
+
+Faust acknowledges a batch's offsets as soon as the agent moves on, even after an
+exception, so nothing may escape: a failed batch is retried with backoff (it is
+idempotent) and the worker reports itself not ready meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+
+from redis.exceptions import RedisError
+
+from stream.adapters.metrics import Metrics
+from stream.worker.processor import BatchProcessor, BatchReport, Incoming
+
+__all__ = ["Runner"]
+
+log = logging.getLogger(__name__)
+
+
+class Runner:
+    """Serialises store work of one worker process and retries it until it succeeds."""
+
+    def __init__(
+        self,
+        processor: BatchProcessor,
+        metrics: Metrics,
+        first_backoff_s: float = 0.1,
+        max_backoff_s: float = 5.0,
+    ) -> None:
+        self.processor = processor
+        self.metrics = metrics
+        self.first_backoff_s = first_backoff_s
+        self.max_backoff_s = max_backoff_s
+        self.lock = asyncio.Lock()
+        self.healthy = True
+        self.last_error: str | None = None
+
+    async def run_batch(self, batch: Sequence[Incoming]) -> BatchReport:
+        """Process a batch of input messages; returns only once it has succeeded."""
+        return await self._until_done("batch", lambda: self.processor.process(batch))
+
+    async def run_sweep(self, partitions: Iterable[int]) -> BatchReport:
+        """Re-evaluate due customers of the given partitions."""
+        owned = sorted(partitions)
+        return await self._until_done("sweep", lambda: self.processor.sweep(owned))
+
+    async def _until_done(
+        self, operation: str, attempt: Callable[[], Awaitable[BatchReport]]
+    ) -> BatchReport:
+        backoff = self.first_backoff_s
+        async with self.lock:
+            while True:
+                try:
+                    report = await attempt()
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    self.healthy = False
+                    self.last_error = f"{type(exc).__name__}: {exc}"
+                    self._count(operation, exc)
+                    log.warning("%s failed (%s); retrying in %.1fs", operation, exc, backoff)
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, self.max_backoff_s)
+                    continue
+                self.healthy = True
+                self.last_error = None
+                self.metrics.ready.set(1)
+                return report
+
+    def _count(self, operation: str, exc: Exception) -> None:
+        self.metrics.ready.set(0)
+        if isinstance(exc, RedisError):
+            self.metrics.redis_errors.labels(operation).inc()
+        else:
+            self.metrics.errors.labels(operation, type(exc).__name__).inc()
