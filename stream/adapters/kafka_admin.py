@@ -27,7 +27,10 @@ def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> dict[str, int]
         if missing:
             with contextlib.suppress(TopicAlreadyExistsError):  # another worker won the race
                 admin.create_topics(missing, timeout_ms=int(timeout_s * 1000))
-        counts = {meta["topic"]: len(meta["partitions"]) for meta in admin.describe_topics(names)}
+        counts = {
+            meta.get("name", meta.get("topic")): len(meta["partitions"])
+            for meta in admin.describe_topics(names)
+        }
     finally:
         admin.close()
     inputs = {name: counts.get(name, 0) for name in settings.topics.inputs}

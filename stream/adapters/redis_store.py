@@ -136,7 +136,7 @@ class RedisScoreStore:
                 flat += [name, value]
             for mark, expiry_ms in item.fingerprints:
                 flat += [expiry_ms, mark]
-            self._commit(
+            await self._commit(
                 keys=[self.customer_key(item.customer_id), self.seen_key(item.customer_id)],
                 args=[item.expected_version, item.trim_before_ms, 2 * len(item.fields), *flat],
                 client=pipe,
@@ -150,7 +150,7 @@ class RedisScoreStore:
             return
         pipe = self.client.pipeline(transaction=False)
         for customer_id, outbox in published.items():
-            self._clear(keys=[self.customer_key(customer_id)], args=[outbox], client=pipe)
+            await self._clear(keys=[self.customer_key(customer_id)], args=[outbox], client=pipe)
         await pipe.execute()
 
     async def update_indexes(self, entries: Iterable[IndexEntry]) -> None:

@@ -57,6 +57,9 @@ def parse_model(data: Any, source: str) -> ScoringModel:
     root.only(_TOP_KEYS)
     events = _events(root.section("events"))
     types = set(events)
+    for name in ("session_end", "survey_response"):
+        if name not in events:
+            raise ConfigError(source, f"events.{name}", "is required (its rules read it)")
     model_args: dict[str, Any] = {
         "version": root.text("version"),
         "window_ms": root.duration("window"),
@@ -73,9 +76,6 @@ def parse_model(data: Any, source: str) -> ScoringModel:
         "topic_types": _topics(root.section("topics", required=False), types),
     }
     model_args["alerts"] = _alerts(root.section("alerts", required=False), model_args["bands"])
-    for name in ("session_end", "survey_response"):
-        if name not in events:
-            raise ConfigError(source, f"events.{name}", "is required (its rules read it)")
     try:
         return ScoringModel(**model_args)
     except ValueError as exc:

@@ -61,7 +61,7 @@ def day_events(customer: Customer, day: int, rng: random.Random) -> list[tuple[s
     if persona == "power":
         return events + _active_day(rng, sessions=2, views=8, extra=3)
     if persona == "loyal":
-        return events + (_active_day(rng, 1, 3, 1) if rng.random() < 0.3 else [])
+        return events + (_active_day(rng, 1, 3, 1) if rng.random() < 0.15 else [])
     if persona == "declining":
         chance = max(0.0, 0.7 * (1.0 - day / (turn * 2)))
         return events + (_active_day(rng, 1, 3, 0) if rng.random() < chance else [])

@@ -10,7 +10,6 @@ from typing import Any
 
 import faust
 from faust.types import TP
-from prometheus_client import CONTENT_TYPE_LATEST
 from redis.asyncio import Redis
 
 from stream.adapters.kafka_admin import ensure_topics
@@ -26,6 +25,9 @@ from stream.worker.runner import Runner
 __all__ = ["FaustPublisher", "build_app"]
 
 log = logging.getLogger(__name__)
+
+# aiohttp refuses a charset inside content_type; the exposition format is UTF-8 anyway.
+_METRICS_CONTENT_TYPE = "text/plain; version=0.0.4"
 
 
 class FaustPublisher:
@@ -106,7 +108,7 @@ def build_app(settings: Settings, model: ScoringModel | None = None) -> faust.Ap
 
     @app.page("/metrics")
     async def metrics_page(self: Any, request: Any) -> Any:
-        return self.bytes(metrics.render(), content_type=CONTENT_TYPE_LATEST)
+        return self.bytes(metrics.render(), content_type=_METRICS_CONTENT_TYPE)
 
     @app.page("/customers/{customer_id}")
     async def customer_page(self: Any, request: Any, customer_id: str) -> Any:

@@ -1,0 +1,46 @@
+# engagement-stream: `make demo` and `make test` do all set-up on a fresh machine.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: install demo test lint unit integration run stack-up stack-down clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+	$(BIN)/engagement stack prepare
+
+demo: install
+	$(BIN)/engagement demo
+
+lint: $(STAMP)
+	$(BIN)/ruff check stream tests
+	$(BIN)/ruff format --check stream tests
+	$(BIN)/mypy
+
+unit: $(STAMP)
+	$(BIN)/pytest tests/unit -q
+
+integration: install
+	$(BIN)/pytest tests/integration -q
+
+test: install lint
+	$(BIN)/pytest -q
+
+run: install
+	$(BIN)/engagement topics
+	$(BIN)/engagement worker
+
+stack-up: install
+	$(BIN)/engagement stack up
+
+stack-down: $(STAMP)
+	$(BIN)/engagement stack down
+
+clean:
+	rm -rf $(VENV) .demo .stack .engagement-data .pytest_cache .mypy_cache .ruff_cache
