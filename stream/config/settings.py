@@ -54,6 +54,7 @@ class Settings:
     sweep_interval_ms: int = 1000
     alert_bound_ms: int = 5000
     max_message_bytes: int = 65_536
+    session_timeout_ms: int = 10_000
     data_dir: str = ".engagement-data"
     log_level: str = "info"
 
@@ -87,6 +88,7 @@ class Settings:
             max_message_bytes=reader.integer(
                 "MAX_MESSAGE_BYTES", defaults.max_message_bytes, 64, 16_777_216
             ),
+            session_timeout_ms=reader.duration("SESSION_TIMEOUT", defaults.session_timeout_ms),
             data_dir=reader.text("DATA_DIR", defaults.data_dir),
             log_level=reader.choice("LOG_LEVEL", defaults.log_level, {"debug", "info", "warning"}),
         )

@@ -1,0 +1,75 @@
+"""The worker as a separate OS process, as it runs in production (demo and tests)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from prometheus_client.parser import text_string_to_metric_families
+
+__all__ = ["WorkerProcess"]
+
+
+class WorkerProcess:
+    """The worker as a separate OS process, as it runs in production."""
+
+    def __init__(self, env: dict[str, str], log_path: Path, web_port: int) -> None:
+        self.env, self.log_path, self.web_port = env, log_path, web_port
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout_s: float = 90.0) -> None:
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "stream.cli.main", "worker"],
+                env={**os.environ, **self.env}, stdout=log, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"worker exited early; see {self.log_path}")
+            if self.get("/ready") is not None:
+                return
+            time.sleep(0.3)
+        raise RuntimeError(f"worker not ready after {timeout_s:.0f}s; see {self.log_path}")
+
+    def get(self, path: str) -> bytes | None:
+        try:
+            url = f"http://127.0.0.1:{self.web_port}{path}"
+            with urllib.request.urlopen(url, timeout=2) as response:
+                body: bytes = response.read()
+                return body
+        except OSError:
+            return None
+
+    def counters(self, name: str, label: str) -> dict[str, float]:
+        """Sum a counter from /metrics by one label."""
+        text = (self.get("/metrics") or b"").decode()
+        totals: dict[str, float] = {}
+        for family in text_string_to_metric_families(text):
+            if family.name == name:
+                for sample in family.samples:
+                    if sample.name.endswith("_total"):
+                        key = sample.labels.get(label, "")
+                        totals[key] = totals.get(key, 0.0) + sample.value
+        return dict(totals)
+
+    def stop(self, sig: int = signal.SIGTERM, timeout_s: float = 30.0) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(sig)
+        try:
+            self.proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(5)
+
+    def kill(self) -> None:
+        """SIGKILL: no chance to finish anything (crash tests)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)

@@ -1,0 +1,154 @@
+"""Fixtures for integration tests: the real local Kafka and Redis, and worker processes."""
+
+from __future__ import annotations
+
+import itertools
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+import redis
+import yaml
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+from stream.adapters.kafka_admin import ensure_topics
+from stream.config.settings import Settings
+from stream.localstack import LocalStack
+from stream.localstack.stack import free_port
+from stream.localstack.worker import WorkerProcess
+
+pytestmark = pytest.mark.integration
+_counter = itertools.count()
+
+
+def wait_until(check: Callable[[], Any], timeout_s: float = 60.0, every_s: float = 0.2) -> Any:
+    """Poll ``check`` until it returns something truthy; fail after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout_s}s (last: {result!r})")
+        time.sleep(every_s)
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    """One Kafka broker and one Redis server for the whole test session."""
+    with LocalStack(tmp_path_factory.mktemp("stack")) as running:
+        yield running
+
+
+@dataclass
+class Deployment:
+    """An isolated set of topics, Redis prefix and consumer group, plus its workers."""
+
+    stack: LocalStack
+    workdir: Path
+    env: dict[str, str]
+    settings: Settings
+    workers: list[WorkerProcess] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.redis = redis.Redis.from_url(self.stack.redis_url)
+        self.producer = KafkaProducer(bootstrap_servers=self.stack.kafka_bootstrap, acks="all")
+
+    def start_worker(self) -> WorkerProcess:
+        port = free_port()
+        env = {**self.env, "ENGAGEMENT_WEB_PORT": str(port)}
+        worker = WorkerProcess(env, self.workdir / f"worker-{len(self.workers)}.log", port)
+        worker.start()
+        self.workers.append(worker)
+        return worker
+
+    def send(self, role: str, key: str | bytes | None, value: bytes | dict[str, Any]) -> None:
+        topic = {r: name for name, r in self.settings.topics.inputs.items()}[role]
+        raw = value if isinstance(value, bytes) else orjson.dumps(value)
+        encoded = key.encode() if isinstance(key, str) else key
+        self.producer.send(topic, key=encoded, value=raw)
+
+    def flush(self) -> None:
+        self.producer.flush()
+
+    def customer(self, customer_id: str) -> dict[str, str]:
+        raw = self.redis.hgetall(f"{self.settings.redis_prefix}:{{{customer_id}}}")
+        return {k.decode(): v.decode() for k, v in raw.items()}
+
+    def read(
+        self, topic: str, until: Callable[[list[Any]], bool], timeout_s: float = 60
+    ) -> list[Any]:
+        """Read a topic from the beginning until ``until(records)`` holds."""
+        consumer = KafkaConsumer(bootstrap_servers=self.stack.kafka_bootstrap, group_id=None,
+                                 enable_auto_commit=False)  # fmt: skip
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []]
+        consumer.assign(partitions)
+        consumer.seek_to_beginning()
+        records: list[Any] = []
+        try:
+
+            def poll() -> bool:
+                for batch in consumer.poll(timeout_ms=200).values():
+                    records.extend(batch)
+                return until(records)
+
+            wait_until(poll, timeout_s, every_s=0)
+        finally:
+            consumer.close()
+        return records
+
+    def alerts(
+        self, until: Callable[[list[dict[str, Any]]], bool], timeout_s: float = 60
+    ) -> list[dict[str, Any]]:
+        topic = self.settings.topics.alerts
+        records = self.read(topic, lambda rs: until([orjson.loads(r.value) for r in rs]), timeout_s)
+        return [orjson.loads(r.value) for r in records]
+
+    def close(self) -> None:
+        for worker in self.workers:
+            worker.stop()
+        self.producer.close()
+        self.redis.close()
+
+
+def short_model(tmp: Path, window: str = "20s", bucket: str = "1s") -> Path:
+    """A copy of the default model with a short window, for time-driven tests."""
+    source = Path(__file__).parents[2] / "stream/config/models/default.yaml"
+    doc = yaml.safe_load(source.read_text())
+    doc.update(version=f"test-{window}", window=window, bucket=bucket)
+    doc["returning_visit"]["away"] = bucket
+    doc["alerts"]["cooldown"] = "1s"
+    path = tmp / "model.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
+
+
+@pytest.fixture
+def deploy(stack: LocalStack, tmp_path: Path) -> Iterator[Callable[..., Deployment]]:
+    """Factory for isolated deployments on the shared stack."""
+    made: list[Deployment] = []
+
+    def make(model: str = "default", **extra: str) -> Deployment:
+        tag = f"t{next(_counter)}-{uuid.uuid4().hex[:6]}"
+        env = {
+            **stack.env(), "ENGAGEMENT_MODEL": model, "ENGAGEMENT_APP_ID": f"app-{tag}",
+            "ENGAGEMENT_REDIS_PREFIX": f"es-{tag}", "ENGAGEMENT_PARTITIONS": "4",
+            "ENGAGEMENT_DATA_DIR": str(tmp_path / f"data-{tag}"),
+            "ENGAGEMENT_LOG_LEVEL": "warning", **extra,
+        }  # fmt: skip
+        for topic in ("CLICKSTREAM", "APP_INSTALLS", "SESSIONS", "ALERTS", "DLQ"):
+            env[f"ENGAGEMENT_TOPIC_{topic}"] = f"{topic.lower().replace('_', '-')}-{tag}"
+        settings = Settings.from_env(env)
+        ensure_topics(settings)
+        deployment = Deployment(stack, tmp_path, env, settings)
+        made.append(deployment)
+        return deployment
+
+    yield make
+    for deployment in made:
+        deployment.close()
