@@ -125,6 +125,14 @@ def _wait_for_alerts(collector: AlertCollector, deadline_s: float) -> None:
         time.sleep(0.5)
 
 
+def _memory_per_customer(ranks: redis.Redis, settings: Settings, people: list[Any]) -> float:
+    total = 0
+    for person in people:
+        base = f"{settings.redis_prefix}:{{{person.customer_id}}}"
+        total += int(ranks.memory_usage(base) or 0) + int(ranks.memory_usage(f"{base}:seen") or 0)
+    return total / max(1, len(people))
+
+
 def _summary(
     worker: WorkerProcess,
     stats: SimStats,
@@ -144,8 +152,14 @@ def _summary(
     print("dead letters by reason: " + (", ".join(f"{k}={v:g}" for k, v in dlq.items()) or "none"))
     print("band distribution: " + ", ".join(
         f"{k}={v}" for k, v in _band_counts(ranks, settings).items()))  # fmt: skip
-    print(f"churn-risk alerts: {len(collector.alerts)}")
-    for alert in collector.alerts[:8]:
+    print(f"Redis memory per customer: {_memory_per_customer(ranks, settings, people):.0f} bytes "
+          "(customer hash + duplicate-detection set, MEMORY USAGE)")  # fmt: skip
+    triggers = Counter(a["trigger"] for a in collector.alerts)
+    print(f"churn-risk alerts: {len(collector.alerts)} ({triggers['event']} event-triggered, "
+          f"{triggers['window']} window-triggered); a few:")  # fmt: skip
+    shown = [a for a in collector.alerts if a["trigger"] == "event"][:4]
+    shown += [a for a in collector.alerts if a["trigger"] == "window"][:4]
+    for alert in shown:
         reasons = ", ".join(f"{r['factor']} {r['change']:+g}" for r in alert["reasons"][:3])
         print(f"  {alert['customer_id']:<22} {alert['trigger']:<6} "
               f"{alert['previous_band']} {alert['previous_score']:g} -> {alert['score']:g}"

@@ -1,4 +1,4 @@
-"""Bad input goes to the dead-letter topic; a killed worker neither double counts nor loses alerts."""
+"""Bad input is dead-lettered; a killed worker neither double counts nor loses alerts."""
 
 from __future__ import annotations
 
