@@ -55,6 +55,7 @@ class Settings:
     alert_bound_ms: int = 5000
     max_message_bytes: int = 65_536
     session_timeout_ms: int = 10_000
+    shutdown_grace_ms: int = 30_000
     data_dir: str = ".engagement-data"
     log_level: str = "info"
 
@@ -89,6 +90,7 @@ class Settings:
                 "MAX_MESSAGE_BYTES", defaults.max_message_bytes, 64, 16_777_216
             ),
             session_timeout_ms=reader.duration("SESSION_TIMEOUT", defaults.session_timeout_ms),
+            shutdown_grace_ms=reader.duration("SHUTDOWN_GRACE", defaults.shutdown_grace_ms),
             data_dir=reader.text("DATA_DIR", defaults.data_dir),
             log_level=reader.choice("LOG_LEVEL", defaults.log_level, {"debug", "info", "warning"}),
         )

@@ -4,7 +4,9 @@ sweeper timer, and the web endpoints (/metrics, /customers/{id}, /health, /ready
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -89,7 +91,7 @@ def build_app(settings: Settings, model: ScoringModel | None = None) -> faust.Ap
         within = settings.batch_within_ms / 1000
         async for events in stream.take_events(settings.batch_max, within=within):
             batch = [_incoming(event.message) for event in events]
-            await runner.run_batch(batch)
+            await _finish_even_if_cancelled(runner, batch, settings.shutdown_grace_ms / 1000)
             _record_lag(app, metrics, batch)
 
     @app.timer(settings.sweep_interval_ms / 1000)
@@ -130,6 +132,28 @@ def build_app(settings: Settings, model: ScoringModel | None = None) -> faust.Ap
 
     del score, sweep_windows, count_bands, metrics_page, customer_page, health_page, ready_page
     return app
+
+
+async def _finish_even_if_cancelled(runner: Runner, batch: list[Incoming], grace_s: float) -> None:
+    """Process a batch; if the agent is cancelled (shutdown), finish it first.
+
+    Faust acknowledges a batch's offsets when the agent leaves it, even by cancellation.
+    So a cancelled agent waits for the in-flight batch; if it cannot finish within the
+    grace period, the process exits at once so that those offsets are never committed.
+    """
+    task = asyncio.ensure_future(runner.run_batch(batch))
+    try:
+        await asyncio.shield(task)
+        return
+    except asyncio.CancelledError:
+        deadline = asyncio.get_running_loop().time() + grace_s
+        while not task.done() and asyncio.get_running_loop().time() < deadline:
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait({task}, timeout=deadline - asyncio.get_running_loop().time())
+        if not task.done() or task.cancelled() or task.exception() is not None:
+            log.error("in-flight batch unfinished at shutdown; exiting without committing it")
+            os._exit(70)
+        raise
 
 
 def _incoming(message: Any) -> Incoming:
