@@ -25,7 +25,7 @@ from stream.adapters.codec import state_from_fields
 from stream.core.bands import BandScale
 from stream.core.customer import CustomerState
 
-__all__ = ["Commit", "IndexEntry", "Loaded", "RedisScoreStore"]
+__all__ = ["Commit", "IndexEntry", "Loaded", "RedisScoreStore", "band_bounds"]
 
 _STATE_FIELDS = ("window", "score", "band", "armed", "last_alert_ms", "updated_ms", "ver", "outbox")
 
@@ -48,6 +48,12 @@ if redis.call('HGET', KEYS[1], 'outbox') == ARGV[1] then
 end
 return 0
 """
+
+
+def band_bounds(bands: BandScale, band: str | None) -> tuple[str, str]:
+    """Sorted-set score bounds (min, max) of a band, for ZCOUNT/ZRANGEBYSCORE; None: all."""
+    low, high = bands.score_range(band) if band else (None, None)
+    return ("-inf" if low is None else f"({low:g}", "+inf" if high is None else f"{high:g}")
 
 
 @dataclass(slots=True)
@@ -193,9 +199,7 @@ class RedisScoreStore:
         self, bands: BandScale, band: str | None, count: int, lowest: bool = False
     ) -> list[tuple[str, float]]:
         """The highest (or lowest) scoring customers, optionally within one band."""
-        low, high = bands.score_range(band) if band else (None, None)
-        low_arg = "-inf" if low is None else f"({low:g}"
-        high_arg = "+inf" if high is None else f"{high:g}"
+        low_arg, high_arg = band_bounds(bands, band)
         if lowest:
             rows = await self.client.zrangebyscore(
                 self.rank_key, low_arg, high_arg, start=0, num=count, withscores=True
@@ -210,11 +214,6 @@ class RedisScoreStore:
         """How many customers are in each band (one ZCOUNT per band, no scan)."""
         pipe = self.client.pipeline(transaction=False)
         for name in bands.names:
-            low, high = bands.score_range(name)
-            pipe.zcount(
-                self.rank_key,
-                "-inf" if low is None else f"({low:g}",
-                "+inf" if high is None else f"{high:g}",
-            )
+            pipe.zcount(self.rank_key, *band_bounds(bands, name))
         counts = await pipe.execute()
         return dict(zip(bands.names, (int(c) for c in counts), strict=True))

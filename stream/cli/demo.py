@@ -14,6 +14,7 @@ import redis
 from kafka import KafkaConsumer
 
 from stream.adapters.kafka_admin import ensure_topics
+from stream.adapters.redis_store import band_bounds
 from stream.config.model_file import load_model
 from stream.config.settings import Settings
 from stream.localstack import LocalStack
@@ -22,6 +23,8 @@ from stream.localstack.worker import WorkerProcess
 from stream.sim.run import SimStats, simulate
 
 __all__ = ["AlertCollector", "run_demo"]
+
+_DEMO_MODEL = load_model("demo")
 
 
 class AlertCollector(threading.Thread):
@@ -61,7 +64,7 @@ def run_demo(workdir: Path, customers: int, days: int) -> int:
             "ENGAGEMENT_DATA_DIR": str(workdir / "worker"), "ENGAGEMENT_LOG_LEVEL": "warning",
         }  # fmt: skip
         settings = Settings.from_env(env)
-        model = load_model("demo")
+        model = _DEMO_MODEL
         ensure_topics(settings)
         print(f"  Kafka {stack.kafka_bootstrap}, Redis {stack.redis_url}", flush=True)
         worker = WorkerProcess(env, workdir / "worker.log", web_port)
@@ -91,13 +94,11 @@ def run_demo(workdir: Path, customers: int, days: int) -> int:
 
 
 def _band_counts(ranks: redis.Redis, settings: Settings) -> dict[str, int]:
-    model = load_model(settings.model)
+    model = _DEMO_MODEL
     counts = {}
     for name in model.bands.names:
-        low, high = model.bands.score_range(name)
-        low_arg = "-inf" if low is None else f"({low:g}"
-        high_arg = "+inf" if high is None else f"{high:g}"
-        counts[name] = int(ranks.zcount(f"{settings.redis_prefix}:rank", low_arg, high_arg))
+        bounds = band_bounds(model.bands, name)
+        counts[name] = int(ranks.zcount(f"{settings.redis_prefix}:rank", *bounds))
     return counts
 
 
