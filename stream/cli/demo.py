@@ -84,6 +84,7 @@ def run_demo(workdir: Path, customers: int, days: int) -> int:
                 day_ms=model.bucket_ms, window_ms=model.window_ms,
                 on_day=lambda day, s: _progress(day, s, ranks, settings, collector),
             )  # fmt: skip
+            _wait_for_catch_up(worker, stats.events + stats.duplicates + stats.malformed)
             _wait_for_alerts(collector, deadline_s=started + 150 - time.monotonic())
             _summary(worker, stats, people, collector, ranks, settings, started)
         finally:
@@ -115,6 +116,15 @@ def _progress(
         f"alerts: {triggers['event']} event, {triggers['window']} window",
         flush=True,
     )
+
+
+def _wait_for_catch_up(worker: WorkerProcess, sent: int, timeout_s: float = 20.0) -> None:
+    """Wait until the worker has accounted for every message the simulator sent."""
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end:
+        if sum(worker.counters("engagement_events", "outcome").values()) >= sent:
+            return
+        time.sleep(0.5)
 
 
 def _wait_for_alerts(collector: AlertCollector, deadline_s: float) -> None:
