@@ -112,7 +112,7 @@ class _Tracker:
             self.alerts.append(
                 Alert(
                     alert_id=alert_id(self.model.version, self.customer_id, trigger, at_ms),
-                    type="churn_risk_entered",
+                    type=f"{band}_entered",
                     customer_id=self.customer_id,
                     previous_band=self.band,
                     band=band,

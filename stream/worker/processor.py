@@ -123,7 +123,7 @@ class BatchProcessor:
         if dead:
             await self.publisher.publish(dead)
         report.dead_lettered = len(dead)
-        self._observe_latency(groups, now_ms)
+        self._observe_latency(groups)
         self.metrics.batches.observe(len(batch))
         return report
 
@@ -246,12 +246,11 @@ class BatchProcessor:
                 self.metrics.alerts.labels(alert["type"], alert["trigger"]).inc()
                 report.alerts.append(alert)
 
-    def _observe_latency(self, groups: dict[str, _Group], now_ms: int) -> None:
+    def _observe_latency(self, groups: dict[str, _Group]) -> None:
         done_ms = self.clock_ms()
         for group in groups.values():
             for message in group.sources:
                 self.metrics.event_to_store.observe(max(0, done_ms - message.timestamp_ms) / 1000)
-        del now_ms
 
 
 def _outcomes(
