@@ -14,6 +14,7 @@ import socket
 import subprocess
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Self
@@ -93,7 +94,7 @@ class LocalStack:
             "--logfile", str(data / "redis.log"),
         ]  # fmt: skip
         self.processes["redis"] = self._spawn(command, data / "redis.out")
-        self._wait("Redis", self._redis_answers, timeout_s)
+        self._wait("redis", "Redis", self._redis_answers, timeout_s)
 
     def start_kafka(self, timeout_s: float = 90.0) -> None:
         jars = ensure_kafka_jars() / "libs"
@@ -116,7 +117,7 @@ class LocalStack:
             "-cp", classpath, "kafka.Kafka", str(config),
         ]  # fmt: skip
         self.processes["kafka"] = self._spawn(command, data / "kafka.out")
-        self._wait(f"Kafka {KAFKA_VERSION}", self._kafka_answers, timeout_s)
+        self._wait("kafka", f"Kafka {KAFKA_VERSION}", self._kafka_answers, timeout_s)
 
     def stop_redis(self) -> None:
         self._terminate("redis")
@@ -176,14 +177,13 @@ class LocalStack:
             _kill_group(proc.pid)
             proc.wait(5)
 
-    def _wait(self, what: str, probe: object, timeout_s: float) -> None:
+    def _wait(self, name: str, what: str, probe: Callable[[], bool], timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s
-        name = "kafka" if what.startswith("Kafka") else "redis"
         while time.monotonic() < deadline:
             proc = self.processes.get(name)
             if proc is not None and proc.poll() is not None:
                 raise StackError(f"{what} exited with code {proc.returncode}; see {self.workdir}")
-            if probe():  # type: ignore[operator]
+            if probe():
                 return
             time.sleep(0.2)
         raise StackError(f"{what} did not become ready within {timeout_s:.0f}s; see {self.workdir}")

@@ -79,6 +79,7 @@ class _Group:
     partition: int
     events: list[Event] = field(default_factory=list)
     sources: list[Incoming] = field(default_factory=list)
+    marks: list[bytes] = field(default_factory=list)
     outcomes: list[str] = field(default_factory=list)
 
 
@@ -119,6 +120,7 @@ class BatchProcessor:
             group = groups.setdefault(outcome.customer_id, _Group(message.partition))
             group.events.append(outcome)
             group.sources.append(message)
+            group.marks.append(fingerprint(outcome))
         await self._advance(groups, now_ms, report)
         if dead:
             await self.publisher.publish(dead)
@@ -174,13 +176,12 @@ class BatchProcessor:
         for _ in range(_MAX_CONFLICT_RETRIES):
             if not pending:
                 break
-            loaded = await self.store.load(
-                {c: [fingerprint(e) for e in g.events] for c, g in pending.items()}
-            )
+            loaded = await self.store.load({c: g.marks for c, g in pending.items()})
             commits = []
             for customer_id, group in pending.items():
-                commit, entry, outbox = self._evaluate(customer_id, group, loaded[customer_id],
-                                                       now_ms, report)  # fmt: skip
+                commit, entry, outbox = self._evaluate(
+                    customer_id, group, loaded[customer_id], now_ms
+                )
                 entries[customer_id] = entry
                 outboxes[customer_id] = outbox
                 if commit is not None:
@@ -195,7 +196,7 @@ class BatchProcessor:
         await self.store.update_indexes(entries.values())
 
     def _evaluate(
-        self, customer_id: str, group: _Group, loaded: Loaded, now_ms: int, report: BatchReport
+        self, customer_id: str, group: _Group, loaded: Loaded, now_ms: int
     ) -> tuple[Commit | None, IndexEntry, list[dict[str, object]]]:
         seen = set(loaded.seen)
         fresh = drop_duplicates(group.events, seen)
@@ -210,7 +211,8 @@ class BatchProcessor:
         fields = dict(state_fields(result.state, result.breakdown, self.model.version,
                                    group.partition))  # fmt: skip
         fields["outbox"] = orjson.dumps(outbox) if outbox else b""
-        marks = [(fingerprint(e), self.model.expiry_of(self.model.bucket_of(e.timestamp_ms)))
+        mark_of = {id(e): m for e, m in zip(group.events, group.marks, strict=True)}
+        marks = [(mark_of[id(e)], self.model.expiry_of(self.model.bucket_of(e.timestamp_ms)))
                  for e in fresh]  # fmt: skip
         commit = Commit(customer_id, loaded.version, fields, marks, trim_before_ms=now_ms)
         return commit, entry, outbox
