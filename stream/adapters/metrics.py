@@ -59,8 +59,13 @@ class Metrics:
             ["operation", "error"], registry=r,
         )  # fmt: skip
         self.ready = Gauge(
-            "engagement_ready", "1 while the worker is processing normally, else 0.", registry=r
-        )
+            "engagement_ready", "1 while the worker passes its readiness checks, else 0.",
+            registry=r,
+        )  # fmt: skip
+        self.dependency_up = Gauge(
+            "engagement_dependency_up", "1 if the last check of a dependency succeeded, else 0.",
+            ["dependency"], registry=r,
+        )  # fmt: skip
         self.batches = Histogram(
             "engagement_batch_messages", "Messages per processed batch.",
             buckets=(1, 10, 50, 100, 250, 500, 1000, 2000, 5000), registry=r,

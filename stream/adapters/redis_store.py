@@ -173,12 +173,13 @@ class RedisScoreStore:
         if count:
             await pipe.execute()
 
-    async def due(self, partition: int, now_ms: int, limit: int) -> list[str]:
-        """Customers of a partition whose window changes at or before ``now_ms``."""
+    async def due(self, partition: int, now_ms: int, limit: int) -> list[tuple[str, int]]:
+        """Customers of a partition whose window changes at or before ``now_ms``, oldest
+        first, each with the moment it became due."""
         members = await self.client.zrangebyscore(
-            self.due_key(partition), "-inf", now_ms, start=0, num=limit
+            self.due_key(partition), "-inf", now_ms, start=0, num=limit, withscores=True
         )
-        return [m.decode() for m in members]
+        return [(m.decode(), int(due_ms)) for m, due_ms in members]
 
     async def customer(self, customer_id: str) -> dict[str, Any] | None:
         """The public view of one customer, or None when unknown."""

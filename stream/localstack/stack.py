@@ -119,8 +119,9 @@ class LocalStack:
         self.processes["kafka"] = self._spawn(command, data / "kafka.out")
         self._wait("kafka", f"Kafka {KAFKA_VERSION}", self._kafka_answers, timeout_s)
 
-    def stop_redis(self) -> None:
-        self._terminate("redis")
+    def stop_redis(self, kill: bool = False) -> None:
+        """Stop redis-server; ``kill`` sends SIGKILL (a crash) instead of SIGTERM."""
+        self._terminate("redis", sig=signal.SIGKILL if kill else signal.SIGTERM)
 
     def stop_kafka(self) -> None:
         self._terminate("kafka")
@@ -166,11 +167,11 @@ class LocalStack:
                 command, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True
             )
 
-    def _terminate(self, name: str, grace_s: float = 20.0) -> None:
+    def _terminate(self, name: str, grace_s: float = 20.0, sig: int = signal.SIGTERM) -> None:
         proc = self.processes.pop(name, None)
         if proc is None or proc.poll() is not None:
             return
-        proc.terminate()
+        proc.send_signal(sig)
         try:
             proc.wait(grace_s)
         except subprocess.TimeoutExpired:
@@ -243,6 +244,8 @@ class LocalStack:
                     "transaction.state.log.replication.factor=1",
                     "transaction.state.log.min.isr=1",
                     "group.initial.rebalance.delay.ms=0",
+                    # lets tests use short consumer session timeouts (fast failover)
+                    "group.min.session.timeout.ms=1000",
                     "auto.create.topics.enable=true",
                     "",
                 ]

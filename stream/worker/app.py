@@ -7,7 +7,9 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import Sequence
+import time
+from collections.abc import Awaitable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import faust
@@ -21,15 +23,17 @@ from stream.config.model_file import load_model
 from stream.config.settings import Settings
 from stream.core.decode import DecodeLimits
 from stream.core.model import ScoringModel
+from stream.worker.health import Health
 from stream.worker.processor import BatchProcessor, Incoming, OutMessage
 from stream.worker.runner import Runner
+from stream.worker.web import install_pages
 
 __all__ = ["FaustPublisher", "build_app"]
 
 log = logging.getLogger(__name__)
 
-# aiohttp refuses a charset inside content_type; the exposition format is UTF-8 anyway.
-_METRICS_CONTENT_TYPE = "text/plain; version=0.0.4"
+_PROBE_INTERVAL_S = 2.0
+_PROBE_TIMEOUT_S = 3.0
 
 
 class FaustPublisher:
@@ -82,56 +86,112 @@ def build_app(settings: Settings, model: ScoringModel | None = None) -> faust.Ap
         metrics,
         DecodeLimits(max_bytes=settings.max_message_bytes),
     )
-    runner = Runner(processor, metrics)
+    health = Health(
+        lambda: int(time.time() * 1000),
+        probe_interval_ms=int(_PROBE_INTERVAL_S * 1000),
+        max_sweep_behind_ms=settings.alert_bound_ms,
+    )
+    parts = _Parts(settings, model, store, metrics, health, Runner(processor, metrics, health))
+    _install_agent(app, parts)
+    _install_timers(app, parts, redis)
+    install_pages(app, store, metrics, health)
+    return app
+
+
+@dataclass(slots=True)
+class _Parts:
+    """What the agent, timers and pages share."""
+
+    settings: Settings
+    model: ScoringModel
+    store: RedisScoreStore
+    metrics: Metrics
+    health: Health
+    runner: Runner
+    processed: dict[TP, int] = field(default_factory=dict)  # last offset done per partition
+
+    def owned(self, app: faust.App) -> list[TP]:
+        inputs = self.settings.topics.inputs
+        return [tp for tp in app.assignor.assigned_actives() if tp.topic in inputs]
+
+
+def _install_agent(app: faust.App, parts: _Parts) -> None:
+    settings = parts.settings
     inputs = app.topic(*settings.topics.inputs, key_serializer="raw", value_serializer="raw")
-    input_names = set(settings.topics.inputs)
 
     @app.agent(inputs, name="score")
     async def score(stream: Any) -> None:
         within = settings.batch_within_ms / 1000
+        grace = settings.shutdown_grace_ms / 1000
         async for events in stream.take_events(settings.batch_max, within=within):
             batch = [_incoming(event.message) for event in events]
-            await _finish_even_if_cancelled(runner, batch, settings.shutdown_grace_ms / 1000)
-            _record_lag(app, metrics, batch)
+            await _finish_even_if_cancelled(parts.runner, batch, grace)
+            for message in batch:
+                tp = TP(message.topic, message.partition)
+                parts.processed[tp] = max(parts.processed.get(tp, -1), message.offset)
 
-    @app.timer(settings.sweep_interval_ms / 1000)
+    @app.on_partitions_revoked.connect  # type: ignore[arg-type]
+    async def forget_revoked(sender: Any, revoked: set[TP], **_: Any) -> None:
+        for tp in revoked:
+            parts.processed.pop(tp, None)
+
+    del score, forget_revoked
+
+
+def _install_timers(app: faust.App, parts: _Parts, redis: Redis) -> None:
+    health, metrics = parts.health, parts.metrics
+
+    # Every worker sweeps the partitions it owns, so on_leader would be wrong here.
+    @app.timer(parts.settings.sweep_interval_ms / 1000)
     async def sweep_windows() -> None:
-        owned = {tp.partition for tp in app.assignor.assigned_actives() if tp.topic in input_names}
+        owned = {tp.partition for tp in parts.owned(app)}
         if owned:
-            await runner.run_sweep(owned)
+            await parts.runner.run_sweep(owned)
+        else:
+            health.record_sweep(0)
+
+    @app.timer(_PROBE_INTERVAL_S)
+    async def probe_dependencies() -> None:
+        await _probe(health, metrics, "redis", redis.ping())
+        await _probe(health, metrics, "kafka", _kafka_metadata(app))
+        health.lag = _record_lag(app, metrics, parts.owned(app), parts.processed)
+        health.agent_crashed = _crash_reason(app)
+        metrics.ready.set(1 if health.readiness()[0] else 0)
 
     @app.timer(5.0, on_leader=True)
     async def count_bands() -> None:
         try:
-            counts = await store.band_counts(model.bands)
+            counts = await parts.store.band_counts(parts.model.bands)
         except Exception as exc:  # a metrics refresh must never stop the worker
-            log.warning("band count refresh failed: %s", exc)
+            log.warning("band count refresh failed: %s", type(exc).__name__)
             return
         for band, count in counts.items():
             metrics.customers.labels(band).set(count)
 
-    @app.page("/metrics")
-    async def metrics_page(self: Any, request: Any) -> Any:
-        return self.bytes(metrics.render(), content_type=_METRICS_CONTENT_TYPE)
+    del sweep_windows, probe_dependencies, count_bands
 
-    @app.page("/customers/{customer_id}")
-    async def customer_page(self: Any, request: Any, customer_id: str) -> Any:
-        view = await store.customer(customer_id)
-        if view is None:
-            return self.json({"error": "unknown customer", "customer_id": customer_id}, status=404)
-        return self.json(view)
 
-    @app.page("/health")
-    async def health_page(self: Any, request: Any) -> Any:
-        return self.json({"status": "ok"})
+async def _probe(health: Health, metrics: Metrics, name: str, check: Awaitable[Any]) -> None:
+    try:
+        await asyncio.wait_for(check, _PROBE_TIMEOUT_S)
+    except Exception as exc:  # any failure means "not reachable right now"
+        health.record_probe(name, False, f"{type(exc).__name__}")
+        metrics.dependency_up.labels(name).set(0)
+    else:
+        health.record_probe(name, True)
+        metrics.dependency_up.labels(name).set(1)
 
-    @app.page("/ready")
-    async def ready_page(self: Any, request: Any) -> Any:
-        body = {"ready": runner.healthy, "last_error": runner.last_error}
-        return self.json(body, status=200 if runner.healthy else 503)
 
-    del score, sweep_windows, count_bands, metrics_page, customer_page, health_page, ready_page
-    return app
+async def _kafka_metadata(app: faust.App) -> None:
+    producer = app.producer._ensure_producer()  # type: ignore[attr-defined]
+    await producer.client.fetch_all_metadata()
+
+
+def _crash_reason(app: faust.App) -> str | None:
+    for agent in app.agents.values():
+        if agent.crashed:
+            return f"agent {agent.name}: {type(agent.crash_reason).__name__}"
+    return None
 
 
 async def _finish_even_if_cancelled(runner: Runner, batch: list[Incoming], grace_s: float) -> None:
@@ -167,15 +227,19 @@ def _incoming(message: Any) -> Incoming:
     )
 
 
-def _record_lag(app: faust.App, metrics: Metrics, batch: Sequence[Incoming]) -> None:
-    last: dict[tuple[str, int], int] = {}
-    for message in batch:
-        key = (message.topic, message.partition)
-        last[key] = max(last.get(key, -1), message.offset)
-    for (topic, partition), offset in last.items():
+def _record_lag(
+    app: faust.App, metrics: Metrics, owned: Sequence[TP], processed: dict[TP, int]
+) -> int:
+    """Update the lag gauges of the owned partitions; returns the total lag."""
+    total = 0
+    for tp in owned:
         try:
-            highwater = app.consumer.highwater(TP(topic, partition))
+            highwater = app.consumer.highwater(tp)
         except Exception:  # partition revoked meanwhile
             continue
-        if highwater is not None:
-            metrics.lag.labels(topic, str(partition)).set(max(0, highwater - offset - 1))
+        if highwater is None:
+            continue
+        lag = max(0, highwater - processed.get(tp, -1) - 1)
+        metrics.lag.labels(tp.topic, str(tp.partition)).set(lag)
+        total += lag
+    return total

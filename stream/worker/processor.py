@@ -71,6 +71,7 @@ class BatchReport:
     duplicates: int = 0
     expired: int = 0
     dead_lettered: int = 0
+    sweep_behind_ms: int = 0
     alerts: list[dict[str, object]] = field(default_factory=list)
 
 
@@ -130,7 +131,10 @@ class BatchProcessor:
         return report
 
     async def sweep(self, partitions: Iterable[int], limit: int = 1000) -> BatchReport:
-        """Re-evaluate customers whose window has moved, in the given partitions."""
+        """Re-evaluate customers whose window has moved, in the given partitions.
+
+        The report's ``sweep_behind_ms`` is how long the oldest due customer had waited.
+        """
         report = BatchReport()
         now_ms = self.clock_ms()
         for partition in partitions:
@@ -138,7 +142,8 @@ class BatchProcessor:
                 due = await self.store.due(partition, now_ms, limit)
                 if not due:
                     break
-                await self._advance({c: _Group(partition) for c in due}, now_ms, report)
+                report.sweep_behind_ms = max(report.sweep_behind_ms, now_ms - due[0][1])
+                await self._advance({c: _Group(partition) for c, _ in due}, now_ms, report)
                 self.metrics.swept.inc(len(due))
                 if len(due) < limit:
                     break

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from redis.exceptions import RedisError
 
 from stream.adapters.metrics import Metrics
+from stream.worker.health import Health
 from stream.worker.processor import BatchProcessor, BatchReport, Incoming
 
 __all__ = ["Runner"]
@@ -28,25 +29,30 @@ class Runner:
         self,
         processor: BatchProcessor,
         metrics: Metrics,
+        health: Health,
         first_backoff_s: float = 0.1,
         max_backoff_s: float = 5.0,
     ) -> None:
         self.processor = processor
         self.metrics = metrics
+        self.health = health
         self.first_backoff_s = first_backoff_s
         self.max_backoff_s = max_backoff_s
         self.lock = asyncio.Lock()
-        self.healthy = True
-        self.last_error: str | None = None
 
     async def run_batch(self, batch: Sequence[Incoming]) -> BatchReport:
         """Process a batch of input messages; returns only once it has succeeded."""
-        return await self._until_done("batch", lambda: self.processor.process(batch))
+        report = await self._until_done("batch", lambda: self.processor.process(batch))
+        self.health.record_progress()
+        return report
 
     async def run_sweep(self, partitions: Iterable[int]) -> BatchReport:
         """Re-evaluate due customers of the given partitions."""
         owned = sorted(partitions)
-        return await self._until_done("sweep", lambda: self.processor.sweep(owned))
+        report = await self._until_done("sweep", lambda: self.processor.sweep(owned))
+        self.health.record_sweep(report.sweep_behind_ms)
+        self.metrics.sweep_behind.set(report.sweep_behind_ms / 1000)
+        return report
 
     async def _until_done(
         self, operation: str, attempt: Callable[[], Awaitable[BatchReport]]
@@ -59,20 +65,16 @@ class Runner:
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:
-                    self.healthy = False
-                    self.last_error = f"{type(exc).__name__}: {exc}"
+                    self.health.record_processing(False, f"{operation}: {type(exc).__name__}")
                     self._count(operation, exc)
                     log.warning("%s failed (%s); retrying in %.1fs", operation, exc, backoff)
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, self.max_backoff_s)
                     continue
-                self.healthy = True
-                self.last_error = None
-                self.metrics.ready.set(1)
+                self.health.record_processing(True)
                 return report
 
     def _count(self, operation: str, exc: Exception) -> None:
-        self.metrics.ready.set(0)
         if isinstance(exc, RedisError):
             self.metrics.redis_errors.labels(operation).inc()
         else:

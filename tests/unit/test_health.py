@@ -1,0 +1,123 @@
+"""Liveness and readiness verdicts from probe results and progress marks."""
+
+from __future__ import annotations
+
+from stream.worker.health import Health
+
+
+class Clock:
+    """A hand-driven clock in milliseconds."""
+
+    def __init__(self) -> None:
+        self.now = 1_000_000
+
+    def __call__(self) -> int:
+        return self.now
+
+
+def _healthy(clock: Clock) -> Health:
+    health = Health(clock, probe_interval_ms=2000, max_sweep_behind_ms=5000, stall_ms=30_000)
+    health.record_probe("redis", True)
+    health.record_probe("kafka", True)
+    return health
+
+
+def test_ready_when_every_check_passes() -> None:
+    """Fresh successful probes, no failed batch and no backlog mean ready."""
+    ready, body = _healthy(Clock()).readiness()
+    assert ready
+    assert all(check["ok"] for check in body["checks"].values())
+
+
+def test_not_ready_before_the_first_probe() -> None:
+    """A worker that has not reached its dependencies yet is not ready."""
+    ready, body = Health(Clock()).readiness()
+    assert not ready
+    assert body["checks"]["redis"] == {"ok": False, "detail": "not checked yet"}
+
+
+def test_a_failed_dependency_probe_makes_the_worker_not_ready() -> None:
+    """Redis not answering shows up under its own name with the error kind."""
+    clock = Clock()
+    health = _healthy(clock)
+    health.record_probe("redis", False, "ConnectionError")
+    ready, body = health.readiness()
+    assert not ready
+    assert body["checks"]["redis"] == {"ok": False, "detail": "ConnectionError"}
+    assert body["checks"]["kafka"]["ok"]
+
+
+def test_a_stale_successful_probe_no_longer_counts() -> None:
+    """A probe older than three intervals is treated as failed."""
+    clock = Clock()
+    health = _healthy(clock)
+    clock.now += 6001
+    ready, body = health.readiness()
+    assert not ready
+    assert "6001 ms ago" in body["checks"]["kafka"]["detail"]
+
+
+def test_a_failing_batch_makes_the_worker_not_ready_until_one_succeeds() -> None:
+    """Processing failures flip readiness; the next success flips it back."""
+    health = _healthy(Clock())
+    health.record_processing(False, "batch: ConnectionError")
+    assert not health.readiness()[0]
+    health.record_processing(True)
+    assert health.readiness()[0]
+
+
+def test_a_sweeper_behind_the_alert_bound_is_not_keeping_up() -> None:
+    """Window alerts would be late, so the worker is not ready."""
+    health = _healthy(Clock())
+    health.record_sweep(5001)
+    ready, body = health.readiness()
+    assert not ready
+    assert body["checks"]["keeping_up"]["detail"] == "window sweeper 5001 ms behind"
+    health.record_sweep(10)
+    assert health.readiness()[0]
+
+
+def test_backlog_without_progress_is_a_stall() -> None:
+    """Lag with no batch completed for longer than the stall limit is not keeping up."""
+    clock = Clock()
+    health = _healthy(clock)
+    health.lag = 10
+    clock.now += 30_001
+    health.record_probe("redis", True)
+    health.record_probe("kafka", True)
+    health.record_sweep(0)
+    assert not health.readiness()[0]
+    health.record_progress()
+    assert health.readiness()[0]
+
+
+def test_idle_without_backlog_is_fine() -> None:
+    """No lag and no batches for a long time is a quiet stream, not a stall."""
+    clock = Clock()
+    health = _healthy(clock)
+    clock.now += 120_000
+    health.record_probe("redis", True)
+    health.record_probe("kafka", True)
+    health.record_sweep(0)
+    assert health.readiness()[0]
+
+
+def test_liveness_survives_outages_but_not_a_crashed_agent() -> None:
+    """A dependency outage keeps the worker alive; a crashed agent does not."""
+    health = _healthy(Clock())
+    health.record_probe("redis", False, "ConnectionError")
+    assert health.liveness()[0]
+    health.agent_crashed = "agent score: RuntimeError"
+    alive, body = health.liveness()
+    assert not alive
+    assert body["agent_crashed"] == "agent score: RuntimeError"
+
+
+def test_liveness_fails_when_the_probe_loop_stops() -> None:
+    """Probes that stopped running for ten intervals mean the event loop is wedged."""
+    clock = Clock()
+    health = _healthy(clock)
+    clock.now += 20_001
+    alive, body = health.liveness()
+    assert not alive
+    assert sorted(body["stale_probes"]) == ["kafka", "redis"]
