@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint unit integration run stack-up stack-down clean
+.PHONY: install demo test lint unit integration soak run stack-up stack-down clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,10 @@ integration: install
 
 test: install lint
 	$(BIN)/pytest -q
+
+# The fault suite at ten times the size run by `make test` (2M events, 200 SIGKILLs, ...).
+soak: install
+	FAULT_SCALE=$${FAULT_SCALE:-10} $(BIN)/pytest tests/integration/test_faults.py -q -s
 
 run: install
 	$(BIN)/engagement topics

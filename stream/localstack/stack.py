@@ -119,6 +119,13 @@ class LocalStack:
         self.processes["kafka"] = self._spawn(command, data / "kafka.out")
         self._wait("kafka", f"Kafka {KAFKA_VERSION}", self._kafka_answers, timeout_s)
 
+    def ensure_running(self) -> None:
+        """Start whichever of the two servers is not running (after fault tests)."""
+        for name, start in (("redis", self.start_redis), ("kafka", self.start_kafka)):
+            proc = self.processes.get(name)
+            if proc is None or proc.poll() is not None:
+                start()
+
     def stop_redis(self, kill: bool = False) -> None:
         """Stop redis-server; ``kill`` sends SIGKILL (a crash) instead of SIGTERM."""
         self._terminate("redis", sig=signal.SIGKILL if kill else signal.SIGTERM)

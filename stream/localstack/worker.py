@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -45,6 +48,31 @@ class WorkerProcess:
                 return body
         except OSError:
             return None
+
+    def status(self, path: str) -> tuple[int, Any] | None:
+        """HTTP status and decoded JSON body of an endpoint, None if nothing answers."""
+        url = f"http://127.0.0.1:{self.web_port}{path}"
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read() or b"null")
+        except OSError:
+            return None
+
+    def samples(self, name: str) -> list[tuple[dict[str, str], float]]:
+        """Every sample of one metric family from /metrics, with its labels."""
+        text = (self.get("/metrics") or b"").decode()
+        return [
+            (dict(sample.labels), sample.value)
+            for family in text_string_to_metric_families(text)
+            if family.name == name
+            for sample in family.samples
+        ]
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
 
     def counters(self, name: str, label: str) -> dict[str, float]:
         """Sum a counter from /metrics by one label."""

@@ -133,10 +133,11 @@ def deploy(stack: LocalStack, tmp_path: Path) -> Iterator[Callable[..., Deployme
     """Factory for isolated deployments on the shared stack."""
     made: list[Deployment] = []
 
-    def make(model: str = "default", **extra: str) -> Deployment:
+    def make(model: str = "default", on: LocalStack | None = None, **extra: str) -> Deployment:
+        target = on or stack
         tag = f"t{next(_counter)}-{uuid.uuid4().hex[:6]}"
         env = {
-            **stack.env(), "ENGAGEMENT_MODEL": model, "ENGAGEMENT_APP_ID": f"app-{tag}",
+            **target.env(), "ENGAGEMENT_MODEL": model, "ENGAGEMENT_APP_ID": f"app-{tag}",
             "ENGAGEMENT_REDIS_PREFIX": f"es-{tag}", "ENGAGEMENT_PARTITIONS": "4",
             "ENGAGEMENT_DATA_DIR": str(tmp_path / f"data-{tag}"),
             "ENGAGEMENT_LOG_LEVEL": "warning", **extra,
@@ -145,7 +146,7 @@ def deploy(stack: LocalStack, tmp_path: Path) -> Iterator[Callable[..., Deployme
             env[f"ENGAGEMENT_TOPIC_{topic}"] = f"{topic.lower().replace('_', '-')}-{tag}"
         settings = Settings.from_env(env)
         ensure_topics(settings)
-        deployment = Deployment(stack, tmp_path, env, settings)
+        deployment = Deployment(target, tmp_path, env, settings)
         made.append(deployment)
         return deployment
 

@@ -1,0 +1,330 @@
+"""Fault suite: crashes, outages, rebalances and shutdowns lose nothing and count nothing twice.
+
+Every scenario streams a known workload (see ``workload.py``) while something goes
+wrong, then requires the stored scores and bands to equal the from-scratch reference
+exactly and the alert topic to hold every expected churn-risk alert. ``FAULT_SCALE``
+multiplies the sizes (``make soak`` runs with a larger one). Figures go to stdout and
+to ``.fault-report.jsonl`` for the README's Reliability table.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from stream.config.model_file import load_model
+from stream.core.decode import Rejection, decode_event
+from stream.localstack import LocalStack
+from stream.localstack.worker import WorkerProcess
+from tests.integration.conftest import Deployment, short_model, wait_until
+from tests.integration.hostile import HOSTILE_KINDS, hostile_messages
+from tests.integration.workload import (
+    Streamer,
+    Workload,
+    alert_ids,
+    committed_events,
+    committed_offsets,
+    compare,
+    make_workload,
+    silent_group,
+    stored,
+)
+
+pytestmark = [pytest.mark.integration, pytest.mark.fault, pytest.mark.timeout(1200)]
+MODEL = load_model("default")
+SCALE = float(os.environ.get("FAULT_SCALE", "1"))
+REPORT = Path(os.environ.get("FAULT_REPORT", ".fault-report.jsonl"))
+
+
+def record(scenario: str, **figures: Any) -> None:
+    """Print a scenario's figures and append them to the report file."""
+    line = {"scenario": scenario, "scale": SCALE, **figures}
+    print(f"\nFAULT {orjson.dumps(line).decode()}")
+    with REPORT.open("ab") as out:
+        out.write(orjson.dumps(line) + b"\n")
+
+
+@pytest.fixture(scope="module")
+def fragile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    """A stack of its own for scenarios that stop Redis or Kafka."""
+    with LocalStack(tmp_path_factory.mktemp("fragile")) as running:
+        yield running
+
+
+@pytest.fixture
+def fragile_running(fragile: LocalStack) -> Iterator[LocalStack]:
+    """The fragile stack, restarted after a scenario that left a server down."""
+    yield fragile
+    fragile.ensure_running()
+
+
+def send_all(d: Deployment, messages: list[tuple[str, str, dict[str, Any]]]) -> None:
+    for role, key, doc in messages:
+        d.send(role, key, doc)
+    d.flush()
+
+
+def warm_up(d: Deployment, work: Workload) -> None:
+    """Send the warm-up phase and wait until every customer is stored (known, armed)."""
+    send_all(d, work.warmup)
+    everyone = len(work.customers)
+    wait_until(lambda: stored(d.redis, d.settings.redis_prefix, work.customers) == everyone,
+               timeout_s=180)  # fmt: skip
+
+
+def settle(
+    d: Deployment, work: Workload, also_expected: Iterable[str] = (), timeout_s: float = 300
+) -> dict[str, Any]:
+    """Wait until the store equals the reference and every expected alert is published."""
+    prefix = d.settings.redis_prefix
+
+    def exact() -> bool:
+        return compare(d.redis, prefix, work.reference(int(time.time() * 1000))).exact
+
+    wait_until(exact, timeout_s=timeout_s, every_s=1.0)
+    expected = work.expected_alert_ids() | set(also_expected)
+    ids = alert_ids(d.stack.kafka_bootstrap, d.settings.topics.alerts,
+                    lambda got: expected <= set(got))  # fmt: skip
+    unexpected = set(ids) - expected
+    assert not unexpected, f"{len(unexpected)} alerts nobody expected"
+    return {
+        "customers": len(work.customers), "messages": work.size,
+        "duplicate_deliveries": work.duplicates, "lost": 0, "double_counted": 0,
+        "alerts_expected": len(expected), "alerts_lost": len(expected - set(ids)),
+        "duplicate_alerts": len(ids) - len(set(ids)),
+    }  # fmt: skip
+
+
+def scored(worker: WorkerProcess) -> float:
+    return worker.counters("engagement_events", "outcome").get("scored", 0.0)
+
+
+def test_crash_loop_of_sigkills_loses_nothing(deploy: Callable[..., Deployment]) -> None:
+    """Twenty SIGKILLs at random points while 200k events stream in leave exact scores."""
+    work = make_workload(MODEL, int(5000 * SCALE), int(200_000 * SCALE), seed=11)
+    kills = int(20 * SCALE)
+    d = deploy(ENGAGEMENT_SESSION_TIMEOUT="2s")
+    d.start_worker()
+    warm_up(d, work)
+    streamer = Streamer(lambda m: d.send(*m), d.flush, work.main, chunks=kills)
+    rng = random.Random(5)
+    busy_at_kill = 0
+    for _ in range(kills):
+        streamer.release()
+        time.sleep(rng.uniform(0.2, 2.5))  # a random kill point, not a synchronisation
+        busy_at_kill += not streamer.done or scored(d.workers[-1]) == 0
+        d.workers[-1].kill()
+        d.start_worker()
+    streamer.join()
+    figures = settle(d, work)
+    assert busy_at_kill >= kills // 2, "most kills must hit a worker with work to do"
+    record("crash loop (SIGKILL)", kills=kills, **figures)
+
+
+def test_redis_outage_stops_commits_and_catches_up_exactly(
+    fragile_running: LocalStack, deploy: Callable[..., Deployment]
+) -> None:
+    """Redis killed for 30 s: no offsets commit, the worker is not ready, then it catches up."""
+    fragile = fragile_running
+    work = make_workload(MODEL, int(1000 * SCALE), int(40_000 * SCALE), seed=12, prefix="r")
+    d = deploy(on=fragile, ENGAGEMENT_SESSION_TIMEOUT="2s")
+    worker = d.start_worker()
+    warm_up(d, work)
+    streamer = Streamer(lambda m: d.send(*m), d.flush, work.main, chunks=10)
+    streamer.release(3)
+    wait_until(lambda: scored(worker) > len(work.warmup))
+    fragile.stop_redis(kill=True)
+    down_at = time.monotonic()
+    wait_until(lambda: _not_ready_because(worker, "redis"))
+    wait_until(lambda: _gauge(worker, "engagement_ready") == 0.0)
+    assert _gauge(worker, "engagement_dependency_up", dependency="redis") == 0.0
+    streamer.release(4)
+    time.sleep(max(0.0, down_at + 8 - time.monotonic()))  # let in-flight commits land
+    frozen = committed_offsets(fragile.kafka_bootstrap, d.settings.app_id)
+    time.sleep(max(0.0, down_at + 30 - time.monotonic()))  # the outage lasts 30 s
+    assert committed_offsets(fragile.kafka_bootstrap, d.settings.app_id) == frozen
+    assert worker.alive and worker.status("/health")[0] == 200  # type: ignore[index]
+    fragile.start_redis()
+    outage_s = time.monotonic() - down_at
+    streamer.release_all()
+    streamer.join()
+    figures = settle(d, work)
+    wait_until(lambda: worker.status("/ready") == (200, worker.status("/ready")[1]))  # type: ignore[index]
+    errors = sum(v for _, v in worker.samples("engagement_redis_errors") if v)
+    assert errors > 0
+    record("Redis SIGKILL, 30 s outage, AOF restart", outage_s=round(outage_s, 1),
+           redis_errors_retried=int(errors), **figures)  # fmt: skip
+
+
+def test_broker_restart_mid_stream(
+    fragile_running: LocalStack, deploy: Callable[..., Deployment]
+) -> None:
+    """The broker restarts on its kept log directory; the same worker reconnects exactly."""
+    fragile = fragile_running
+    work = make_workload(MODEL, int(1000 * SCALE), int(40_000 * SCALE), seed=13, prefix="b")
+    d = deploy(on=fragile, ENGAGEMENT_SESSION_TIMEOUT="6s")
+    worker = d.start_worker()
+    warm_up(d, work)
+    streamer = Streamer(lambda m: d.send(*m), d.flush, work.main, chunks=4)
+    streamer.release(2)
+    wait_until(lambda: scored(worker) > len(work.warmup))
+    down_at = time.monotonic()
+    fragile.stop_kafka()
+    wait_until(lambda: _not_ready_because(worker, "kafka"))
+    fragile.start_kafka()
+    outage_s = time.monotonic() - down_at
+    streamer.release_all()
+    streamer.join()
+    figures = settle(d, work)
+    assert worker.alive, "the worker must survive the broker restart"
+    wait_until(lambda: (worker.status("/ready") or (0,))[0] == 200)
+    record("Kafka broker restart", outage_s=round(outage_s, 1), **figures)
+
+
+def test_two_workers_one_killed_partitions_move_and_window_alerts_fire_once(
+    deploy: Callable[..., Deployment], tmp_path: Path
+) -> None:
+    """SIGKILL one of two workers: scores stay exact and every alert fires exactly once."""
+    model_path = short_model(tmp_path, window="120s", bucket="1s")
+    model = load_model(str(model_path))
+    now = int(time.time() * 1000)
+    work = make_workload(model, int(600 * SCALE), int(30_000 * SCALE), seed=14, prefix="t",
+                         now_ms=now, warmup_age_ms=5000, spread_ms=10_000)  # fmt: skip
+    early = silent_group(model, int(100 * SCALE), "se", now - 110_000)  # expire, both running
+    late = silent_group(model, int(100 * SCALE), "sl", now - 95_000)  # expire after the kill
+    d = deploy(model=str(model_path), ENGAGEMENT_SESSION_TIMEOUT="2s")
+    first, second = d.start_worker(), d.start_worker()
+    send_all(d, [m for s in (early, late) for m in s.messages])
+    warm_up(d, work)
+    streamer = Streamer(lambda m: d.send(*m), d.flush, work.main, chunks=4)
+    streamer.release(2)
+    window_ids = {a for s in (early, late) for a in s.alert_ids}
+    early_ids = set(early.alert_ids)
+    alert_ids(d.stack.kafka_bootstrap, d.settings.topics.alerts, lambda got: early_ids <= set(got))
+    second.kill()
+    streamer.release_all()
+    streamer.join()
+    figures = settle(d, work, also_expected=window_ids)
+    ids = alert_ids(d.stack.kafka_bootstrap, d.settings.topics.alerts,
+                    lambda got: window_ids <= set(got))  # fmt: skip
+    window_seen = [i for i in ids if i in window_ids]
+    assert sorted(window_seen) == sorted(window_ids), "each window alert exactly once"
+    silent = {c: ("0", "churn_risk") for s in (early, late) for c in s.customers}
+    assert compare(d.redis, d.settings.redis_prefix, silent).exact
+    assert first.alive
+    record("two workers, one SIGKILLed", window_alerts=len(window_ids),
+           window_alert_duplicates=len(window_seen) - len(window_ids), **figures)  # fmt: skip
+
+
+def test_sigterm_finishes_the_batch_commits_and_exits_within_grace(
+    deploy: Callable[..., Deployment],
+) -> None:
+    """After SIGTERM the store holds exactly the committed prefix of every partition."""
+    work = make_workload(MODEL, int(500 * SCALE), int(30_000 * SCALE), seed=15, prefix="g")
+    d = deploy(ENGAGEMENT_SESSION_TIMEOUT="2s", ENGAGEMENT_SHUTDOWN_GRACE="20s")
+    worker = d.start_worker()
+    warm_up(d, work)
+    streamer = Streamer(lambda m: d.send(*m), d.flush, work.main, chunks=2)
+    streamer.release()
+    wait_until(lambda: scored(worker) > len(work.warmup) + 100, every_s=0.05)
+    asked = time.monotonic()
+    worker.stop(signal.SIGTERM, timeout_s=25)
+    took_s = time.monotonic() - asked
+    assert worker.proc is not None and worker.proc.returncode == 0
+    assert took_s < 20, f"shutdown took {took_s:.1f}s, beyond the 20 s grace"
+    committed = committed_offsets(d.stack.kafka_bootstrap, d.settings.app_id)
+    prefix_events = committed_events(d.stack.kafka_bootstrap, d.settings.topics.inputs, committed)
+    partial = Workload(work.model, list(prefix_events), [], [], [], prefix_events)
+    outcome = compare(d.redis, d.settings.redis_prefix, partial.reference(int(time.time() * 1000)))
+    assert outcome.exact, f"{len(outcome.wrong)} customers differ from the committed prefix"
+    untouched = [c for c in work.customers if c not in prefix_events]
+    assert stored(d.redis, d.settings.redis_prefix, untouched) == 0
+    d.start_worker()
+    streamer.release_all()
+    streamer.join()
+    figures = settle(d, work)
+    record("SIGTERM mid-stream", shutdown_s=round(took_s, 1), **figures)
+
+
+def _not_ready_because(worker: WorkerProcess, check: str) -> bool:
+    answer = worker.status("/ready")
+    return bool(answer and answer[0] == 503 and not answer[1]["checks"][check]["ok"])
+
+
+def _gauge(worker: WorkerProcess, name: str, **labels: str) -> float | None:
+    for sample_labels, value in worker.samples(name):
+        if all(sample_labels.get(k) == v for k, v in labels.items()):
+            return value
+    return None
+
+
+def test_late_and_out_of_order_events_score_and_too_old_ones_are_dead_lettered(
+    deploy: Callable[..., Deployment],
+) -> None:
+    """Events from all over the 30-day window, shuffled, score exactly; older ones go to the DLQ."""
+    day = 86_400_000
+    work = make_workload(MODEL, int(300 * SCALE), int(15_000 * SCALE), seed=17, prefix="l",
+                         spread_ms=29 * day)  # fmt: skip
+    rng = random.Random(17)
+    now = int(time.time() * 1000)
+    too_old = [("clickstream", c, {"event_id": f"{c}-old{n}", "customer_id": c,
+                "type": "page_view", "timestamp": now - rng.randrange(31 * day, 400 * day)})
+               for n, c in enumerate(rng.choices(work.customers, k=int(200 * SCALE)))]  # fmt: skip
+    d = deploy()
+    worker = d.start_worker()
+    warm_up(d, work)
+    mixed = work.main + too_old
+    rng.shuffle(mixed)
+    send_all(d, mixed)
+    figures = settle(d, work)
+    records = d.read(d.settings.topics.dlq, lambda rs: len(rs) >= len(too_old))
+    assert len(records) == len(too_old)
+    assert {dict(r.headers)["dlq.reason"] for r in records} == {b"too_old"}
+    wait_until(lambda: worker.counters("engagement_dead_letters", "reason")
+               == {"too_old": float(len(too_old))})  # fmt: skip
+    record("late and out-of-order (29 days, shuffled)", too_old_dead_lettered=len(too_old),
+           **figures)  # fmt: skip
+
+
+def test_hostile_input_is_dead_lettered_and_good_events_still_score(
+    deploy: Callable[..., Deployment],
+) -> None:
+    """Ten thousand malformed messages between good ones: the same worker keeps scoring."""
+    work = make_workload(MODEL, int(500 * SCALE), int(20_000 * SCALE), seed=18, prefix="h")
+    rng = random.Random(18)
+    now = int(time.time() * 1000)
+    bad = hostile_messages(rng, int(10_000 * SCALE), work.customers, now)
+    expected = Counter()
+    for kind, (role, key, value) in bad:
+        outcome = decode_event(value, key=key, topic_role=role, model=MODEL, now_ms=now,
+                               fallback_id="x")  # fmt: skip
+        assert isinstance(outcome, Rejection), f"a {kind} message decoded as a valid event"
+        expected[outcome.reason] += 1
+    d = deploy()
+    worker = d.start_worker()
+    pid = worker.proc.pid  # type: ignore[union-attr]
+    warm_up(d, work)
+    mixed: list[tuple[str, bytes | str | None, Any]] = [*work.main, *(m for _, m in bad)]
+    rng.shuffle(mixed)
+    for role, key, value in mixed:
+        d.send(role, key, value)
+    d.flush()
+    figures = settle(d, work)
+    records = d.read(d.settings.topics.dlq, lambda rs: len(rs) >= len(bad), timeout_s=180)
+    assert len(records) == len(bad)
+    got = Counter(dict(r.headers)["dlq.reason"].decode() for r in records)
+    assert got == expected
+    assert all(dict(r.headers)["dlq.detail"] for r in records)
+    assert worker.alive and worker.proc.pid == pid  # type: ignore[union-attr]
+    assert worker.status("/health")[0] == 200  # type: ignore[index]
+    record("hostile input", malformed=len(bad), kinds=len(HOSTILE_KINDS),
+           reasons=dict(sorted(got.items())), **figures)  # fmt: skip
