@@ -194,13 +194,13 @@ def test_two_workers_one_killed_partitions_move_and_window_alerts_fire_once(
     deploy: Callable[..., Deployment], tmp_path: Path
 ) -> None:
     """SIGKILL one of two workers: scores stay exact and every alert fires exactly once."""
-    model_path = short_model(tmp_path, window="120s", bucket="1s")
+    model_path = short_model(tmp_path, window="600s", bucket="1s")
     model = load_model(str(model_path))
     now = int(time.time() * 1000)
     work = make_workload(model, int(600 * SCALE), int(30_000 * SCALE), seed=14, prefix="t",
                          now_ms=now, warmup_age_ms=5000, spread_ms=10_000)  # fmt: skip
-    early = silent_group(model, int(100 * SCALE), "se", now - 110_000)  # expire, both running
-    late = silent_group(model, int(100 * SCALE), "sl", now - 95_000)  # expire after the kill
+    early = silent_group(model, int(100 * SCALE), "se", now - 590_000)  # expire, both running
+    late = silent_group(model, int(100 * SCALE), "sl", now - 570_000)  # expire after the kill
     d = deploy(model=str(model_path), ENGAGEMENT_SESSION_TIMEOUT="2s")
     first, second = d.start_worker(), d.start_worker()
     send_all(d, [m for s in (early, late) for m in s.messages])
