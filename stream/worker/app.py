@@ -12,15 +12,17 @@ from typing import Any
 
 import faust
 from faust.types import TP
-from redis.asyncio import Redis
 
 from stream.adapters.kafka_admin import ensure_topics
+from stream.adapters.kafka_security import faust_credentials
 from stream.adapters.metrics import Metrics
+from stream.adapters.redis_client import async_redis, check_redis_credentials
 from stream.adapters.redis_store import RedisScoreStore
 from stream.config.model_file import load_model
 from stream.config.settings import Settings
-from stream.core.decode import DecodeLimits
+from stream.core.decode import DecodeLimits, valid_customer_id
 from stream.core.model import ScoringModel
+from stream.worker.http_auth import CHALLENGE, bearer_allows
 from stream.worker.processor import BatchProcessor, Incoming, OutMessage
 from stream.worker.runner import Runner
 
@@ -52,14 +54,18 @@ def build_app(settings: Settings, model: ScoringModel | None = None) -> faust.Ap
     """Create the worker application; topics are created and checked before it starts."""
     model = model or load_model(settings.model)
     ensure_topics(settings)
+    check_redis_credentials(settings)
     app = faust.App(
         settings.app_id,
         broker=f"kafka://{settings.kafka_bootstrap}",
+        broker_credentials=faust_credentials(settings.kafka_security),
         store="memory://",
         datadir=settings.data_dir,
         web_host=settings.web_host,
         web_port=settings.web_port,
         web_enabled=True,
+        web_router_enabled=False,  # no tables: serve only our own read-only pages
+        web_tables_enabled=False,
         topic_allow_declare=False,
         topic_disable_leader=True,
         consumer_auto_offset_reset="earliest",
@@ -72,7 +78,7 @@ def build_app(settings: Settings, model: ScoringModel | None = None) -> faust.Ap
         logging_config=None,
     )
     metrics = Metrics()
-    redis = Redis.from_url(settings.redis_url, socket_timeout=10, socket_connect_timeout=5)
+    redis = async_redis(settings, socket_timeout=10, socket_connect_timeout=5)
     store = RedisScoreStore(redis, settings.redis_prefix)
     processor = BatchProcessor(
         model,
@@ -80,7 +86,11 @@ def build_app(settings: Settings, model: ScoringModel | None = None) -> faust.Ap
         FaustPublisher(app),
         settings.topics,
         metrics,
-        DecodeLimits(max_bytes=settings.max_message_bytes),
+        DecodeLimits(
+            max_bytes=settings.max_message_bytes,
+            max_id_length=settings.max_id_length,
+            max_json_depth=settings.max_json_depth,
+        ),
     )
     runner = Runner(processor, metrics)
     inputs = app.topic(*settings.topics.inputs, key_serializer="raw", value_serializer="raw")
@@ -116,6 +126,10 @@ def build_app(settings: Settings, model: ScoringModel | None = None) -> faust.Ap
 
     @app.page("/customers/{customer_id}")
     async def customer_page(self: Any, request: Any, customer_id: str) -> Any:
+        if not bearer_allows(request.headers.get("Authorization"), settings.api_token):
+            return self.json({"error": "unauthorized"}, status=401, headers=dict(CHALLENGE))
+        if not valid_customer_id(customer_id, settings.max_id_length):
+            return self.json({"error": "invalid customer id"}, status=400)
         view = await store.customer(customer_id)
         if view is None:
             return self.json({"error": "unknown customer", "customer_id": customer_id}, status=404)
