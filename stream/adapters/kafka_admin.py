@@ -7,6 +7,7 @@ import contextlib
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
+from stream.adapters.kafka_security import check_kafka_credentials, client_options
 from stream.config.errors import ConfigError
 from stream.config.settings import Settings
 
@@ -16,10 +17,12 @@ __all__ = ["ensure_topics"]
 def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> dict[str, int]:
     """Create missing topics; return partition counts. Inputs must share one count."""
     names = [*settings.topics.inputs, settings.topics.alerts, settings.topics.dlq]
+    check_kafka_credentials(settings.kafka_bootstrap, settings.kafka_security)
     admin = KafkaAdminClient(
         bootstrap_servers=settings.kafka_bootstrap,
         client_id=f"{settings.app_id}-admin",
         request_timeout_ms=int(timeout_s * 1000),
+        **client_options(settings.kafka_security),
     )
     try:
         existing = set(admin.list_topics())

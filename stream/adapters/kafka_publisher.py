@@ -7,6 +7,8 @@ from collections.abc import Sequence
 
 from aiokafka import AIOKafkaProducer
 
+from stream.adapters.kafka_security import client_options
+from stream.config.security import KafkaSecurity
 from stream.worker.processor import OutMessage
 
 __all__ = ["KafkaPublisher"]
@@ -15,8 +17,10 @@ __all__ = ["KafkaPublisher"]
 class KafkaPublisher:
     """Produces with acks=all and returns once every message is acknowledged."""
 
-    def __init__(self, bootstrap: str) -> None:
-        self.producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    def __init__(self, bootstrap: str, security: KafkaSecurity | None = None) -> None:
+        self.producer = AIOKafkaProducer(
+            bootstrap_servers=bootstrap, acks="all", **client_options(security or KafkaSecurity())
+        )
 
     async def start(self) -> None:
         await self.producer.start()

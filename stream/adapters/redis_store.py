@@ -25,7 +25,15 @@ from stream.adapters.codec import state_from_fields
 from stream.core.bands import BandScale
 from stream.core.customer import CustomerState
 
-__all__ = ["Commit", "IndexEntry", "Loaded", "RedisScoreStore", "band_bounds"]
+__all__ = [
+    "Commit",
+    "IndexEntry",
+    "Loaded",
+    "RedisScoreStore",
+    "band_bounds",
+    "customer_key",
+    "seen_key",
+]
 
 _STATE_FIELDS = ("window", "score", "band", "armed", "last_alert_ms", "updated_ms", "ver", "outbox")
 
@@ -48,6 +56,16 @@ if redis.call('HGET', KEYS[1], 'outbox') == ARGV[1] then
 end
 return 0
 """
+
+
+def customer_key(prefix: str, customer_id: str) -> str:
+    """The customer's hash; ``{customer_id}`` is its Redis Cluster hash tag."""
+    return f"{prefix}:{{{customer_id}}}"
+
+
+def seen_key(prefix: str, customer_id: str) -> str:
+    """The customer's applied-event fingerprints, in the same slot as its hash."""
+    return f"{prefix}:{{{customer_id}}}:seen"
 
 
 def band_bounds(bands: BandScale, band: str | None) -> tuple[str, str]:
@@ -98,10 +116,10 @@ class RedisScoreStore:
         self._clear: Any = client.register_script(_CLEAR_OUTBOX)
 
     def customer_key(self, customer_id: str) -> str:
-        return f"{self.prefix}:{{{customer_id}}}"
+        return customer_key(self.prefix, customer_id)
 
     def seen_key(self, customer_id: str) -> str:
-        return f"{self.prefix}:{{{customer_id}}}:seen"
+        return seen_key(self.prefix, customer_id)
 
     @property
     def rank_key(self) -> str:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from stream.config.errors import ConfigError
+from stream.config.log_redaction import install_log_redaction
 from stream.config.model_file import load_model
 from stream.config.settings import Settings
 from stream.localstack import LocalStack, StackError
@@ -24,6 +25,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         settings = Settings.from_env()
+        install_log_redaction(settings.secret_values())
         result: int = args.handler(args, settings)
         return result
     except (ConfigError, StackError) as exc:
@@ -64,6 +66,12 @@ def _parser() -> argparse.ArgumentParser:
     stack = sub.add_parser("stack", help="local Kafka + Redis on loopback (no Docker)")
     stack.add_argument("action", choices=["up", "down", "status", "prepare"])
     stack.add_argument("--dir", type=Path, default=Path(".stack"), help="work folder")
+    stack.add_argument(
+        "--secure",
+        action="store_true",
+        help="Kafka over SASL_SSL and mutual TLS, Redis over TLS with passwords "
+        "(throwaway certificates and passwords in the work folder)",
+    )
     stack.set_defaults(handler=_stack)
 
     demo = sub.add_parser("demo", help="local stack + worker + simulator, then a summary")
@@ -79,6 +87,7 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
 
     from stream.worker.app import build_app  # noqa: PLC0415
 
+    print(f"engagement worker: settings {settings.redacted()}", file=sys.stderr, flush=True)
     app = build_app(settings)
     worker = faust.Worker(app, loglevel=settings.log_level.upper())
     worker.execute_from_commandline()
@@ -86,11 +95,11 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _store(settings: Settings) -> Any:
-    from redis.asyncio import Redis  # noqa: PLC0415
-
+    from stream.adapters.redis_client import async_redis, check_redis_credentials  # noqa: PLC0415
     from stream.adapters.redis_store import RedisScoreStore  # noqa: PLC0415
 
-    return RedisScoreStore(Redis.from_url(settings.redis_url), settings.redis_prefix)
+    check_redis_credentials(settings)
+    return RedisScoreStore(async_redis(settings), settings.redis_prefix)
 
 
 def _score(args: argparse.Namespace, settings: Settings) -> int:
@@ -137,6 +146,7 @@ def _topics(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _simulate(args: argparse.Namespace, settings: Settings) -> int:
+    from stream.adapters.kafka_security import client_options  # noqa: PLC0415
     from stream.sim.run import simulate  # noqa: PLC0415
 
     model = load_model(settings.model)
@@ -149,6 +159,7 @@ def _simulate(args: argparse.Namespace, settings: Settings) -> int:
         window_ms=model.window_ms,
         seed=args.seed,
         on_day=lambda day, s: print(f"day {day + 1}: {s.events} events sent", flush=True),
+        client_options=client_options(settings.kafka_security),
     )
     print(f"sent {stats.events} events, {stats.duplicates} duplicates, {stats.malformed} malformed")
     return 0
@@ -173,7 +184,10 @@ def _stack(args: argparse.Namespace, settings: Settings) -> int:
     if LocalStack.saved(args.dir):
         print(f"a stack is already running in {args.dir}; 'engagement stack down' first")
         return 1
-    stack = LocalStack(args.dir)
+    from stream.localstack.secure import StackSecurity  # noqa: PLC0415
+
+    security = StackSecurity.generate(args.dir / "certs") if args.secure else None
+    stack = LocalStack(args.dir, security=security)
     stack.start()
     stack.processes.clear()  # leave them running; 'stack down' stops them by pid
     for key, value in stack.env().items():

@@ -1,19 +1,26 @@
-"""Typed worker settings, parsed once at start-up from ``ENGAGEMENT_*`` environment variables."""
+"""Typed worker settings, parsed once at start-up from ``ENGAGEMENT_*`` environment variables
+(or a YAML settings file, see :mod:`stream.config.sources`)."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
-from typing import Any, TypeVar
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
 
-from stream.config.durations import parse_duration_ms
 from stream.config.errors import ConfigError
+from stream.config.secret import MASK, Secret
+from stream.config.security import (
+    KafkaSecurity,
+    RedisSecurity,
+    read_api_token,
+    read_kafka_security,
+    read_redis_security,
+)
+from stream.config.sources import ENV_PREFIX, SettingsReader
 
-__all__ = ["ENV_PREFIX", "Settings", "TopicNames"]
-
-ENV_PREFIX = "ENGAGEMENT_"
-_T = TypeVar("_T")
+__all__ = ["ENV_PREFIX", "KafkaSecurity", "RedisSecurity", "Settings", "TopicNames"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +43,7 @@ class TopicNames:
         }
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, repr=False)
 class Settings:
     """Everything the worker and the CLI need to connect and behave."""
 
@@ -58,12 +65,17 @@ class Settings:
     shutdown_grace_ms: int = 30_000
     data_dir: str = ".engagement-data"
     log_level: str = "info"
+    kafka_security: KafkaSecurity = field(default_factory=KafkaSecurity)
+    redis_security: RedisSecurity = field(default_factory=RedisSecurity)
+    api_token: Secret | None = None
+    max_id_length: int = 128
+    max_json_depth: int = 32
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Read settings; every problem names the variable and what is wrong with it."""
         env = os.environ if environ is None else environ
-        reader = _EnvReader(env)
+        reader = SettingsReader(env)
         default_topics = TopicNames()
         topics = TopicNames(
             **{
@@ -72,9 +84,10 @@ class Settings:
             }
         )
         defaults = cls()
+        redis_url = reader.text("REDIS_URL", defaults.redis_url)
         settings = cls(
             kafka_bootstrap=reader.text("KAFKA_BOOTSTRAP", defaults.kafka_bootstrap),
-            redis_url=reader.text("REDIS_URL", defaults.redis_url),
+            redis_url=redis_url,
             redis_prefix=reader.text("REDIS_PREFIX", defaults.redis_prefix),
             model=reader.text("MODEL", defaults.model),
             app_id=reader.text("APP_ID", defaults.app_id),
@@ -93,7 +106,13 @@ class Settings:
             shutdown_grace_ms=reader.duration("SHUTDOWN_GRACE", defaults.shutdown_grace_ms),
             data_dir=reader.text("DATA_DIR", defaults.data_dir),
             log_level=reader.choice("LOG_LEVEL", defaults.log_level, {"debug", "info", "warning"}),
+            kafka_security=read_kafka_security(reader),
+            redis_security=read_redis_security(reader, redis_url),
+            api_token=read_api_token(reader),
+            max_id_length=reader.integer("MAX_ID_LENGTH", defaults.max_id_length, 1, 512),
+            max_json_depth=reader.integer("MAX_JSON_DEPTH", defaults.max_json_depth, 2, 1000),
         )
+        reader.check_file_keys()
         settings.validate()
         return settings
 
@@ -112,55 +131,41 @@ class Settings:
             raise ConfigError("environment", f"{ENV_PREFIX}REDIS_PREFIX", "must not contain braces")
 
     def redacted(self) -> dict[str, Any]:
-        """Settings for logs, with credentials in URLs hidden."""
-        shown = {f.name: getattr(self, f.name) for f in fields(self)}
+        """Settings for logs: secrets masked, credentials in URLs hidden."""
+        shown = {f.name: _shown(getattr(self, f.name)) for f in fields(self)}
         shown["redis_url"] = _redact_url(self.redis_url)
         return shown
 
+    def secret_values(self) -> list[str]:
+        """Every secret value in these settings, for masking them in logs."""
+        secrets = [self.kafka_security.sasl_password, self.redis_security.password, self.api_token]
+        found = [s.reveal() for s in secrets if s is not None]
+        parts = urlsplit(self.redis_url)
+        url_secrets = [parts.password or "", *parse_qs(parts.query).get("password", [])]
+        return found + [v for p in url_secrets if p for v in {p, unquote(p)}]
+
+    def __repr__(self) -> str:
+        return f"Settings({self.redacted()!r})"
+
+
+def _shown(value: Any) -> Any:
+    if isinstance(value, Secret):
+        return MASK
+    if isinstance(value, KafkaSecurity | RedisSecurity | TopicNames):
+        return {f.name: _shown(getattr(value, f.name)) for f in fields(value)}
+    return value
+
 
 def _redact_url(url: str) -> str:
+    """The URL without user info and without a ``password`` query parameter."""
     scheme, sep, rest = url.partition("://")
-    if "@" not in rest:
-        return url
-    return f"{scheme}{sep}***@{rest.rpartition('@')[2]}"
-
-
-class _EnvReader:
-    def __init__(self, env: Mapping[str, str]) -> None:
-        self.env = env
-
-    def _get(self, name: str, default: _T, parse: Callable[[str], _T]) -> _T:
-        key = ENV_PREFIX + name
-        raw = self.env.get(key)
-        if raw is None or raw == "":
-            return default
-        try:
-            return parse(raw)
-        except ValueError as exc:
-            raise ConfigError("environment", key, str(exc)) from None
-
-    def text(self, name: str, default: str) -> str:
-        return self._get(name, default, str)
-
-    def integer(self, name: str, default: int, low: int, high: int) -> int:
-        def parse(raw: str) -> int:
-            try:
-                value = int(raw)
-            except ValueError:
-                raise ValueError(f"{raw!r} is not a whole number") from None
-            if not low <= value <= high:
-                raise ValueError(f"{value} is outside {low}..{high}")
-            return value
-
-        return self._get(name, default, parse)
-
-    def duration(self, name: str, default: int) -> int:
-        return self._get(name, default, parse_duration_ms)
-
-    def choice(self, name: str, default: str, allowed: set[str]) -> str:
-        def parse(raw: str) -> str:
-            if raw.lower() not in allowed:
-                raise ValueError(f"{raw!r} is not one of {sorted(allowed)}")
-            return raw.lower()
-
-        return self._get(name, default, parse)
+    if "@" in rest:
+        rest = f"{MASK}@{rest.rpartition('@')[2]}"
+    path, mark, query = rest.partition("?")
+    if mark:
+        pairs = [p.partition("=") for p in query.split("&")]
+        query = "&".join(
+            f"{k}={MASK}" if k.lower() in ("password", "username") else f"{k}{eq}{v}"
+            for k, eq, v in pairs
+        )
+    return f"{scheme}{sep}{path}{mark}{query}"

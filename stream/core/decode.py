@@ -18,11 +18,12 @@ import orjson
 from stream.core.events import Event
 from stream.core.model import ScoringModel
 
-__all__ = ["REASONS", "DecodeLimits", "Rejection", "decode_event"]
+__all__ = ["REASONS", "DecodeLimits", "Rejection", "decode_event", "valid_customer_id"]
 
 REASONS = (
     "too_large",
     "invalid_json",
+    "too_deep",
     "not_an_object",
     "missing_customer_id",
     "invalid_customer_id",
@@ -38,16 +39,23 @@ REASONS = (
 # Printable ASCII without spaces and without braces, so an id can never alter the
 # Redis hash tag ``{customer_id}`` that keeps a customer's keys in one slot.
 _ID_PATTERN = re.compile(r"[!-z|~]+")
+_MAX_ID_LENGTH = 128
 _MAX_SESSION_SECONDS = 7 * 86_400
 _MAX_PAGE_COUNT = 1_000_000
 
 
 @dataclass(frozen=True, slots=True)
 class DecodeLimits:
-    """Input limits: payload size and identifier length."""
+    """Input limits: payload size, identifier length and JSON nesting depth."""
 
     max_bytes: int = 65_536
-    max_id_length: int = 128
+    max_id_length: int = _MAX_ID_LENGTH
+    max_json_depth: int = 32
+
+
+def valid_customer_id(value: str, max_length: int = _MAX_ID_LENGTH) -> bool:
+    """Whether ``value`` is an acceptable customer id (1..max_length, no spaces or braces)."""
+    return len(value) <= max_length and _ID_PATTERN.fullmatch(value) is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +105,11 @@ def _decode(
     try:
         doc = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
+        if "depth limit" in str(exc):  # orjson's own ceiling (1024 levels)
+            raise _InvalidError("too_deep", _too_deep(limits)) from None
         raise _InvalidError("invalid_json", f"not valid JSON: {exc}") from None
+    if _deeper_than(doc, limits.max_json_depth):
+        raise _InvalidError("too_deep", _too_deep(limits))
     if not isinstance(doc, dict):
         raise _InvalidError("not_an_object", f"expected a JSON object, got {type(doc).__name__}")
     event_type, customer_field, id_field = _shape(doc, model)
@@ -128,6 +140,24 @@ def _decode(
     )
 
 
+def _too_deep(limits: DecodeLimits) -> str:
+    return f"JSON nesting is deeper than the limit of {limits.max_json_depth} levels"
+
+
+def _deeper_than(doc: Any, limit: int) -> bool:
+    """Whether arrays and objects nest more than ``limit`` levels (the top level is 1)."""
+    if not isinstance(doc, dict | list):
+        return False
+    pending: list[tuple[Any, int]] = [(doc, 1)]
+    while pending:
+        value, depth = pending.pop()
+        if depth > limit:
+            return True
+        children = value.values() if isinstance(value, dict) else value
+        pending.extend((c, depth + 1) for c in children if isinstance(c, dict | list))
+    return False
+
+
 def _shape(doc: Mapping[str, Any], model: ScoringModel) -> tuple[str, str, str]:
     """Return (event type, customer id field, event id field) for either shape."""
     kind = doc.get("type")
@@ -154,7 +184,7 @@ def _customer_id(doc: Mapping[str, Any], field: str, limits: DecodeLimits) -> st
         raise _InvalidError("missing_customer_id", f"field {field!r} is missing or empty")
     if not isinstance(value, str):
         raise _InvalidError("invalid_customer_id", f"field {field!r} must be a string")
-    if len(value) > limits.max_id_length or not _ID_PATTERN.fullmatch(value):
+    if not valid_customer_id(value, limits.max_id_length):
         raise _InvalidError(
             "invalid_customer_id",
             f"field {field!r} must be 1-{limits.max_id_length} printable ASCII characters "

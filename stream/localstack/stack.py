@@ -2,7 +2,8 @@
 
 Ports are free ones picked at start (or given); data lives in a work folder, so a broker
 restarted on the same folder keeps its log. ``stop`` terminates both processes and
-waits for them; nothing is left running.
+waits for them; nothing is left running. With a ``StackSecurity`` the broker also listens
+with SASL_SSL and mutual TLS, and Redis only with TLS and passwords (see ``secure``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Self
 
+import redis
+
+from stream.localstack.secure import StackSecurity, write_secret
 from stream.localstack.tools import KAFKA_VERSION, StackError, ensure_kafka_jars, ensure_program
 
 __all__ = ["LocalStack", "free_port"]
@@ -42,6 +46,9 @@ class LocalStack:
     kafka_port: int = 0
     redis_port: int = 0
     controller_port: int = 0
+    security: StackSecurity | None = None
+    sasl_ssl_port: int = 0
+    ssl_port: int = 0
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -49,20 +56,57 @@ class LocalStack:
         self.kafka_port = self.kafka_port or free_port()
         self.redis_port = self.redis_port or free_port()
         self.controller_port = self.controller_port or free_port()
+        if self.security is not None:
+            self.sasl_ssl_port = self.sasl_ssl_port or free_port()
+            self.ssl_port = self.ssl_port or free_port()
 
     @property
     def kafka_bootstrap(self) -> str:
+        """The PLAINTEXT listener (always there; the broker uses it itself)."""
         return f"127.0.0.1:{self.kafka_port}"
 
     @property
+    def sasl_ssl_bootstrap(self) -> str:
+        return f"127.0.0.1:{self.sasl_ssl_port}"
+
+    @property
+    def ssl_bootstrap(self) -> str:
+        return f"127.0.0.1:{self.ssl_port}"
+
+    @property
     def redis_url(self) -> str:
-        return f"redis://127.0.0.1:{self.redis_port}/0"
+        scheme = "redis" if self.security is None else "rediss"
+        return f"{scheme}://127.0.0.1:{self.redis_port}/0"
 
     def env(self) -> dict[str, str]:
-        """Environment variables that point the worker and CLI at this stack."""
+        """Environment variables that point the worker and CLI at this stack.
+
+        For a secure stack: Kafka over SASL_SSL with SCRAM-SHA-512 as its first user,
+        Redis over TLS as the default user; passwords are given as ``*_FILE`` paths.
+        """
+        if self.security is None:
+            return {
+                "ENGAGEMENT_KAFKA_BOOTSTRAP": self.kafka_bootstrap,
+                "ENGAGEMENT_REDIS_URL": self.redis_url,
+            }
+        certs, folder = self.security.certs, self.workdir / "secrets"
+        user, password = next(iter(self.security.kafka_users.items()))
         return {
-            "ENGAGEMENT_KAFKA_BOOTSTRAP": self.kafka_bootstrap,
+            "ENGAGEMENT_KAFKA_BOOTSTRAP": self.sasl_ssl_bootstrap,
+            "ENGAGEMENT_KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+            "ENGAGEMENT_KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
+            "ENGAGEMENT_KAFKA_SASL_USERNAME": user,
+            "ENGAGEMENT_KAFKA_SASL_PASSWORD_FILE": str(
+                write_secret(folder, f"kafka-{user}", password)
+            ),
+            "ENGAGEMENT_KAFKA_SSL_CAFILE": str(certs.ca),
             "ENGAGEMENT_REDIS_URL": self.redis_url,
+            "ENGAGEMENT_REDIS_PASSWORD_FILE": str(
+                write_secret(folder, "redis-default", self.security.redis_password)
+            ),
+            "ENGAGEMENT_REDIS_SSL_CAFILE": str(certs.ca),
+            "ENGAGEMENT_REDIS_SSL_CERTFILE": str(certs.client_cert),
+            "ENGAGEMENT_REDIS_SSL_KEYFILE": str(certs.client_key),
         }
 
     def __enter__(self) -> Self:
@@ -87,8 +131,13 @@ class LocalStack:
         server = ensure_program("redis-server")
         data = self.workdir / "redis"
         data.mkdir(exist_ok=True)
-        command = [
-            server, "--port", str(self.redis_port), "--bind", "127.0.0.1",
+        if self.security is None:
+            command = [server, "--port", str(self.redis_port)]
+        else:
+            conf = write_secret(data, "secure.conf", self.security.redis_config(self.redis_port))
+            command = [server, str(conf)]
+        command += [
+            "--bind", "127.0.0.1",
             "--dir", str(data), "--save", "", "--appendonly", "yes",
             "--appendfsync", "everysec", "--daemonize", "no", "--loglevel", "warning",
             "--logfile", str(data / "redis.log"),
@@ -104,9 +153,10 @@ class LocalStack:
         classpath = f"{jars}/*"
         if not (data / "log" / "meta.properties").exists():
             cluster_id = _cluster_id()
+            users = self.security.format_arguments() if self.security else []
             formatting = subprocess.run(
                 [java, "-cp", classpath, "kafka.tools.StorageTool", "format",
-                 "-t", cluster_id, "-c", str(config), "--ignore-formatted"],
+                 "-t", cluster_id, "-c", str(config), "--ignore-formatted", *users],
                 capture_output=True, text=True, check=False,
             )  # fmt: skip
             if formatting.returncode != 0:
@@ -197,12 +247,29 @@ class LocalStack:
         raise StackError(f"{what} did not become ready within {timeout_s:.0f}s; see {self.workdir}")
 
     def _redis_answers(self) -> bool:
+        if self.security is not None:
+            return self._secure_redis_answers(self.security)
         try:
             with socket.create_connection(("127.0.0.1", self.redis_port), timeout=1) as conn:
                 conn.sendall(b"PING\r\n")
                 return conn.recv(16).startswith(b"+PONG")
         except OSError:
             return False
+
+    def _secure_redis_answers(self, security: StackSecurity) -> bool:
+        client = redis.Redis(
+            host="127.0.0.1", port=self.redis_port, password=security.redis_password,
+            ssl=True, ssl_ca_certs=str(security.certs.ca),
+            ssl_certfile=str(security.certs.client_cert),
+            ssl_keyfile=str(security.certs.client_key),
+            socket_timeout=1, socket_connect_timeout=1,
+        )  # fmt: skip
+        try:
+            return bool(client.ping())
+        except redis.RedisError:
+            return False
+        finally:
+            client.close()
 
     def _kafka_answers(self) -> bool:
         from kafka.admin import KafkaAdminClient  # noqa: PLC0415 (slow import, only here)
@@ -232,31 +299,35 @@ class LocalStack:
             "appender.file.layout.type = PatternLayout\n"
             "appender.file.layout.pattern = [%d] %p %m (%c)%n\n"
         )
-        config = data / "server.properties"
-        config.write_text(
-            "\n".join(
-                [
-                    "process.roles=broker,controller",
-                    "node.id=1",
-                    f"controller.quorum.voters=1@127.0.0.1:{self.controller_port}",
-                    f"listeners=PLAINTEXT://127.0.0.1:{self.kafka_port},"
-                    f"CONTROLLER://127.0.0.1:{self.controller_port}",
-                    f"advertised.listeners=PLAINTEXT://127.0.0.1:{self.kafka_port}",
-                    "controller.listener.names=CONTROLLER",
-                    "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
-                    f"log.dirs={data / 'log'}",
-                    "num.partitions=4",
-                    "offsets.topic.replication.factor=1",
-                    "offsets.topic.num.partitions=4",
-                    "transaction.state.log.replication.factor=1",
-                    "transaction.state.log.min.isr=1",
-                    "group.initial.rebalance.delay.ms=0",
-                    # lets tests use short consumer session timeouts (fast failover)
-                    "group.min.session.timeout.ms=1000",
-                    "auto.create.topics.enable=true",
-                    "",
-                ]
-            )
+        props = {
+            "process.roles": "broker,controller",
+            "node.id": "1",
+            "controller.quorum.voters": f"1@127.0.0.1:{self.controller_port}",
+            "listeners": f"PLAINTEXT://127.0.0.1:{self.kafka_port},"
+            f"CONTROLLER://127.0.0.1:{self.controller_port}",
+            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self.kafka_port}",
+            "controller.listener.names": "CONTROLLER",
+            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "log.dirs": str(data / "log"),
+            "num.partitions": "4",
+            "offsets.topic.replication.factor": "1",
+            "offsets.topic.num.partitions": "4",
+            "transaction.state.log.replication.factor": "1",
+            "transaction.state.log.min.isr": "1",
+            "group.initial.rebalance.delay.ms": "0",
+            # lets tests use short consumer session timeouts (fast failover)
+            "group.min.session.timeout.ms": "1000",
+            "auto.create.topics.enable": "true",
+        }
+        if self.security is not None:
+            extra = self.security.kafka_properties(self.sasl_ssl_port, self.ssl_port)
+            props["advertised.listeners"] += f",{extra['listeners']}"
+            for key in ("listeners", "listener.security.protocol.map"):
+                props[key] += f",{extra.pop(key)}"
+            props.update(extra)
+        # The file may hold PLAIN passwords: owner-only.
+        config = write_secret(
+            data, "server.properties", "\n".join(f"{k}={v}" for k, v in props.items())
         )
         return config
 

@@ -35,6 +35,7 @@ _APT_PACKAGES = {
     "mvn": "maven",
     "prometheus": "prometheus",
     "promtool": "prometheus",
+    "openssl": "openssl",
 }
 
 

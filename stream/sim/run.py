@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 from kafka import KafkaProducer
@@ -54,12 +55,15 @@ def simulate(
     duplicate_rate: float = 0.01,
     malformed_per_day: int = 1,
     on_day: Callable[[int, SimStats], None] | None = None,
+    client_options: Mapping[str, Any] | None = None,
 ) -> tuple[SimStats, list[Customer]]:
     """Run the simulation in real time; return what was sent and the customers."""
     rng = random.Random(seed)
     people = make_customers(customers, rng, days)
     names = {role: name for name, role in topics.inputs.items()}
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    producer = KafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", linger_ms=5, **(client_options or {})
+    )
     stats = SimStats(customers=len(people))
     start = time.time()
     try:

@@ -17,7 +17,9 @@ from faust.types import TP
 from redis.asyncio import Redis
 
 from stream.adapters.kafka_admin import ensure_topics
+from stream.adapters.kafka_security import faust_credentials
 from stream.adapters.metrics import Metrics
+from stream.adapters.redis_client import async_redis, check_redis_credentials
 from stream.adapters.redis_store import RedisScoreStore
 from stream.config.model_file import load_model
 from stream.config.settings import Settings
@@ -56,14 +58,18 @@ def build_app(settings: Settings, model: ScoringModel | None = None) -> faust.Ap
     """Create the worker application; topics are created and checked before it starts."""
     model = model or load_model(settings.model)
     ensure_topics(settings)
+    check_redis_credentials(settings)
     app = faust.App(
         settings.app_id,
         broker=f"kafka://{settings.kafka_bootstrap}",
+        broker_credentials=faust_credentials(settings.kafka_security),
         store="memory://",
         datadir=settings.data_dir,
         web_host=settings.web_host,
         web_port=settings.web_port,
         web_enabled=True,
+        web_router_enabled=False,  # no tables: serve only our own read-only pages
+        web_tables_enabled=False,
         topic_allow_declare=False,
         topic_disable_leader=True,
         consumer_auto_offset_reset="earliest",
@@ -76,7 +82,7 @@ def build_app(settings: Settings, model: ScoringModel | None = None) -> faust.Ap
         logging_config=None,
     )
     metrics = Metrics()
-    redis = Redis.from_url(settings.redis_url, socket_timeout=10, socket_connect_timeout=5)
+    redis = async_redis(settings, socket_timeout=10, socket_connect_timeout=5)
     store = RedisScoreStore(redis, settings.redis_prefix)
     processor = BatchProcessor(
         model,
@@ -84,7 +90,11 @@ def build_app(settings: Settings, model: ScoringModel | None = None) -> faust.Ap
         FaustPublisher(app),
         settings.topics,
         metrics,
-        DecodeLimits(max_bytes=settings.max_message_bytes),
+        DecodeLimits(
+            max_bytes=settings.max_message_bytes,
+            max_id_length=settings.max_id_length,
+            max_json_depth=settings.max_json_depth,
+        ),
     )
     health = Health(
         lambda: int(time.time() * 1000),
@@ -94,7 +104,7 @@ def build_app(settings: Settings, model: ScoringModel | None = None) -> faust.Ap
     parts = _Parts(settings, model, store, metrics, health, Runner(processor, metrics, health))
     _install_agent(app, parts)
     _install_timers(app, parts, redis)
-    install_pages(app, store, metrics, health)
+    install_pages(app, settings, store, metrics, health)
     return app
 
 
@@ -134,6 +144,8 @@ def _install_agent(app: faust.App, parts: _Parts) -> None:
     async def forget_revoked(sender: Any, revoked: set[TP], **_: Any) -> None:
         for tp in revoked:
             parts.processed.pop(tp, None)
+            with contextlib.suppress(KeyError):
+                parts.metrics.lag.remove(tp.topic, str(tp.partition))
 
     del score, forget_revoked
 
@@ -158,8 +170,14 @@ def _install_timers(app: faust.App, parts: _Parts, redis: Redis) -> None:
         health.agent_crashed = _crash_reason(app)
         metrics.ready.set(1 if health.readiness()[0] else 0)
 
-    @app.timer(5.0, on_leader=True)
+    # One reporter for the global band counts: whoever owns clickstream partition 0
+    # (Faust's leader election is off, so on_leader timers would never run).
+    @app.timer(5.0)
     async def count_bands() -> None:
+        reporter = TP(parts.settings.topics.clickstream, 0)
+        if reporter not in app.assignor.assigned_actives():
+            metrics.customers.clear()
+            return
         try:
             counts = await parts.store.band_counts(parts.model.bands)
         except Exception as exc:  # a metrics refresh must never stop the worker

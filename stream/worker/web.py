@@ -8,7 +8,10 @@ import faust
 
 from stream.adapters.metrics import Metrics
 from stream.adapters.redis_store import RedisScoreStore
+from stream.config.settings import Settings
+from stream.core.decode import valid_customer_id
 from stream.worker.health import Health
+from stream.worker.http_auth import CHALLENGE, bearer_allows
 
 __all__ = ["install_pages"]
 
@@ -16,8 +19,10 @@ __all__ = ["install_pages"]
 _METRICS_CONTENT_TYPE = "text/plain; version=0.0.4"
 
 
-def install_pages(app: faust.App, store: RedisScoreStore, metrics: Metrics, health: Health) -> None:
-    """Register the endpoints on the app's web server."""
+def install_pages(
+    app: faust.App, settings: Settings, store: RedisScoreStore, metrics: Metrics, health: Health
+) -> None:
+    """Register the endpoints on the app's web server; only /customers needs the token."""
 
     @app.page("/metrics")
     async def metrics_page(self: Any, request: Any) -> Any:
@@ -25,6 +30,10 @@ def install_pages(app: faust.App, store: RedisScoreStore, metrics: Metrics, heal
 
     @app.page("/customers/{customer_id}")
     async def customer_page(self: Any, request: Any, customer_id: str) -> Any:
+        if not bearer_allows(request.headers.get("Authorization"), settings.api_token):
+            return self.json({"error": "unauthorized"}, status=401, headers=dict(CHALLENGE))
+        if not valid_customer_id(customer_id, settings.max_id_length):
+            return self.json({"error": "invalid customer id"}, status=400)
         view = await store.customer(customer_id)
         if view is None:
             return self.json({"error": "unknown customer", "customer_id": customer_id}, status=404)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import secrets
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -12,13 +13,16 @@ from typing import Any
 
 import orjson
 import pytest
-import redis
 import yaml
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from stream.adapters.kafka_admin import ensure_topics
+from stream.adapters.kafka_security import client_options
+from stream.adapters.redis_client import sync_redis
 from stream.config.settings import Settings
 from stream.localstack import LocalStack
+from stream.localstack.certs import make_certificates
+from stream.localstack.secure import StackSecurity
 from stream.localstack.stack import free_port
 from stream.localstack.worker import WorkerProcess
 
@@ -45,6 +49,23 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
         yield running
 
 
+@pytest.fixture(scope="session")
+def secure_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    """A second stack with Kafka SASL_SSL + mutual-TLS listeners and Redis on TLS only.
+
+    Its passwords are distinctive, so a test can search logs and responses for them.
+    """
+    folder = tmp_path_factory.mktemp("secure-stack")
+    security = StackSecurity(
+        certs=make_certificates(folder / "certs"),
+        kafka_users={"scorer": f"KafkaPw{secrets.token_hex(8)}"},
+        redis_password=f"RedisPw{secrets.token_hex(8)}",
+        redis_users={"scorer": f"RedisAclPw{secrets.token_hex(8)}"},
+    )
+    with LocalStack(folder, security=security) as running:
+        yield running
+
+
 @dataclass
 class Deployment:
     """An isolated set of topics, Redis prefix and consumer group, plus its workers."""
@@ -56,8 +77,9 @@ class Deployment:
     workers: list[WorkerProcess] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.redis = redis.Redis.from_url(self.stack.redis_url)
-        self.producer = KafkaProducer(bootstrap_servers=self.stack.kafka_bootstrap, acks="all")
+        self.redis = sync_redis(self.settings)
+        self.producer = KafkaProducer(bootstrap_servers=self.settings.kafka_bootstrap, acks="all",
+                                      **client_options(self.settings.kafka_security))  # fmt: skip
 
     def start_worker(self) -> WorkerProcess:
         port = free_port()
@@ -84,8 +106,9 @@ class Deployment:
         self, topic: str, until: Callable[[list[Any]], bool], timeout_s: float = 60
     ) -> list[Any]:
         """Read a topic from the beginning until ``until(records)`` holds."""
-        consumer = KafkaConsumer(bootstrap_servers=self.stack.kafka_bootstrap, group_id=None,
-                                 enable_auto_commit=False)  # fmt: skip
+        consumer = KafkaConsumer(bootstrap_servers=self.settings.kafka_bootstrap, group_id=None,
+                                 enable_auto_commit=False,
+                                 **client_options(self.settings.kafka_security))  # fmt: skip
         partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []]
         consumer.assign(partitions)
         consumer.seek_to_beginning()
@@ -131,6 +154,16 @@ def short_model(tmp: Path, window: str = "20s", bucket: str = "1s") -> Path:
 @pytest.fixture
 def deploy(stack: LocalStack, tmp_path: Path) -> Iterator[Callable[..., Deployment]]:
     """Factory for isolated deployments on the shared stack."""
+    yield from _deployments(stack, tmp_path)
+
+
+@pytest.fixture
+def secure_deploy(secure_stack: LocalStack, tmp_path: Path) -> Iterator[Callable[..., Deployment]]:
+    """Factory for isolated deployments on the secure stack (SASL_SSL, Redis TLS)."""
+    yield from _deployments(secure_stack, tmp_path)
+
+
+def _deployments(stack: LocalStack, tmp_path: Path) -> Iterator[Callable[..., Deployment]]:
     made: list[Deployment] = []
 
     def make(model: str = "default", on: LocalStack | None = None, **extra: str) -> Deployment:

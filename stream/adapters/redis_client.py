@@ -1,0 +1,82 @@
+"""Redis clients built from the settings: URL, ACL user and password, TLS files.
+
+``check_redis_credentials`` pings once at start-up so that refused credentials or a
+failed TLS handshake stop the worker with a clear message instead of endless retries.
+An unreachable server is not an error there: the worker retries it and reports not ready.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import redis
+from redis.asyncio import Redis as AsyncRedis
+from redis.exceptions import AuthenticationError, NoPermissionError
+
+from stream.config.errors import ConfigError
+from stream.config.settings import Settings
+from stream.config.sources import ENV_PREFIX
+
+__all__ = ["async_redis", "check_redis_credentials", "redis_options", "sync_redis"]
+
+_SOURCE = "redis"
+
+
+def redis_options(settings: Settings) -> dict[str, Any]:
+    """Keyword arguments for ``Redis.from_url`` besides the URL itself."""
+    security = settings.redis_security
+    options: dict[str, Any] = {}
+    if security.username is not None:
+        options["username"] = security.username
+    if security.password is not None:
+        options["password"] = security.password.reveal()
+    if settings.redis_url.startswith("rediss://"):
+        options.update(
+            ssl_cert_reqs="required",
+            ssl_check_hostname=True,
+            ssl_ca_certs=security.ssl_cafile,
+            ssl_certfile=security.ssl_certfile,
+            ssl_keyfile=security.ssl_keyfile,
+        )
+    return options
+
+
+def async_redis(settings: Settings, **extra: Any) -> AsyncRedis:
+    """An asyncio client (the worker and the query commands)."""
+    return AsyncRedis.from_url(settings.redis_url, **redis_options(settings), **extra)
+
+
+def sync_redis(settings: Settings, **extra: Any) -> redis.Redis:
+    """A blocking client (start-up checks, the demo and tests)."""
+    return redis.Redis.from_url(settings.redis_url, **redis_options(settings), **extra)
+
+
+def check_redis_credentials(settings: Settings, timeout_s: float = 5.0) -> None:
+    """PING once; refused credentials or a failed TLS handshake raise ConfigError."""
+    client = sync_redis(settings, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
+    try:
+        client.ping()
+    except (AuthenticationError, NoPermissionError) as exc:  # WRONGPASS, NOAUTH, NOPERM
+        problem = f"the server refused the credentials: {exc}"
+        if settings.redis_security.password is None and not _url_has_password(settings):
+            problem = f"the server needs a password and none is set ({exc})"
+        raise ConfigError(_SOURCE, _credentials_key(settings), problem) from None
+    except redis.ConnectionError as exc:
+        if "SSL" in str(exc) or "certificate" in str(exc):
+            raise ConfigError(
+                _SOURCE, f"{ENV_PREFIX}REDIS_SSL_CAFILE", f"TLS handshake failed: {exc}"
+            ) from None
+    finally:
+        client.close()
+
+
+def _url_has_password(settings: Settings) -> bool:
+    parts = urlsplit(settings.redis_url)
+    return bool(parts.password or parse_qs(parts.query).get("password"))
+
+
+def _credentials_key(settings: Settings) -> str:
+    if settings.redis_security.password is None and _url_has_password(settings):
+        return f"{ENV_PREFIX}REDIS_URL"
+    return f"{ENV_PREFIX}REDIS_PASSWORD"

@@ -1,0 +1,112 @@
+"""Configurable input limits (id length, JSON depth) and why no accepted customer id can
+break or collide with the Redis key layout."""
+
+from __future__ import annotations
+
+import orjson
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from stream.adapters.redis_store import customer_key, seen_key
+from stream.core.decode import DecodeLimits, Rejection, decode_event, valid_customer_id
+from stream.core.events import Event
+from tests.factories import NOW_MS, default_model
+
+MODEL = default_model()
+PREFIX = "es"
+
+
+def _decode(doc: object, key: bytes = b"c1", limits: DecodeLimits | None = None) -> object:
+    return decode_event(orjson.dumps(doc), key=key, topic_role="clickstream", model=MODEL,
+                        now_ms=NOW_MS, fallback_id="f", limits=limits)  # fmt: skip
+
+
+def _event(customer: str = "c1", **extra: object) -> dict[str, object]:
+    return {"event_id": "e", "customer_id": customer, "type": "page_view", "timestamp": NOW_MS,
+            **extra}  # fmt: skip
+
+
+def _nested(depth: int) -> object:
+    """An object whose objects and arrays nest ``depth`` levels (itself included)."""
+    value: object = 1
+    for level in range(depth):
+        value = {"k": value} if (depth - level) % 2 else [value]
+    return value
+
+
+def test_json_depth_limit_is_configurable_and_exact() -> None:
+    """A document nesting exactly the limit passes; one level more is rejected as too_deep."""
+    limits = DecodeLimits(max_json_depth=5)
+    assert isinstance(_decode(_event(properties=_nested(3)), limits=limits), Event)  # 4 levels
+    assert isinstance(_decode(_event(properties=_nested(4)), limits=limits), Event)  # 5 levels
+    deep = _decode(_event(properties=_nested(5)), limits=limits)  # 6 levels
+    assert isinstance(deep, Rejection) and deep.reason == "too_deep"
+    assert "limit of 5 levels" in deep.detail
+    assert isinstance(_decode(_event(properties=_nested(31))), Event)  # the default is 32
+    too_deep = _decode(_event(properties=_nested(32)))
+    assert isinstance(too_deep, Rejection) and too_deep.reason == "too_deep"
+
+
+def test_depth_beyond_the_parsers_own_ceiling_is_too_deep() -> None:
+    """Nesting deeper than orjson can parse is reported as too_deep, not invalid_json."""
+    raw = b'{"customer_id": "c1", "x": ' + b"[" * 5000 + b"]" * 5000 + b"}"
+    got = decode_event(raw, key=b"c1", topic_role="clickstream", model=MODEL, now_ms=NOW_MS,
+                       fallback_id="f")  # fmt: skip
+    assert isinstance(got, Rejection) and got.reason == "too_deep"
+
+
+def test_id_length_limit_is_configurable() -> None:
+    """Ids up to max_id_length pass; longer customer and event ids are rejected."""
+    limits = DecodeLimits(max_id_length=8)
+    assert isinstance(_decode(_event("c" * 8), key=b"c" * 8, limits=limits), Event)
+    long_id = _decode(_event("c" * 9), key=b"c" * 9, limits=limits)
+    assert isinstance(long_id, Rejection) and long_id.reason == "invalid_customer_id"
+    assert "1-8 printable" in long_id.detail
+    long_event = _decode({**_event(), "event_id": "e" * 9}, limits=limits)
+    assert isinstance(long_event, Rejection) and long_event.reason == "invalid_field"
+
+
+def test_ids_that_could_touch_the_key_layout_are_rejected() -> None:
+    """Braces, whitespace, control and non-ASCII characters never reach a Redis key."""
+    for bad in ["a{b", "a}b", "{a}", "a b", "a\tb", "a\nb", "a\x00b", "é", "a\u200bb", ""]:
+        assert not valid_customer_id(bad)
+        got = _decode(_event(bad), key=bad.encode() or b"x")
+        assert isinstance(got, Rejection)
+        assert got.reason in ("invalid_customer_id", "missing_customer_id")
+
+
+def _hash_tag(key: str) -> str:
+    """The part of a key Redis Cluster hashes: between the first '{' and the next '}'."""
+    start = key.find("{")
+    end = key.find("}", start + 1)
+    return key if start < 0 or end <= start + 1 else key[start + 1 : end]
+
+
+def _customer_of(key: str) -> str | None:
+    """Invert the layout: the customer a key belongs to (None for a non-customer key)."""
+    head, brace, rest = key.partition(":{")
+    if head != PREFIX or not brace:
+        return None
+    customer, _, tail = rest.partition("}")
+    return customer if tail in ("", ":seen") else None
+
+
+ids = st.text(alphabet=st.characters(max_codepoint=0x7F) | st.sampled_from("é{}\u200b"),
+              min_size=1, max_size=140).filter(valid_customer_id)  # fmt: skip
+
+
+@given(ids, ids)
+@settings(max_examples=1000)
+def test_key_layout_is_injective_and_one_slot_per_customer(a: str, b: str) -> None:
+    """For accepted ids the keys decode back to their customer, so two customers never share
+    a key, a hash key never equals a fingerprint key or an index key, and both keys of a
+    customer hash to the slot of exactly that customer's id."""
+    for customer in (a, b):
+        assert "{" not in customer and "}" not in customer and " " not in customer
+        for key in (customer_key(PREFIX, customer), seen_key(PREFIX, customer)):
+            assert _customer_of(key) == customer
+            assert _hash_tag(key) == customer
+    assert customer_key(PREFIX, a) != seen_key(PREFIX, b)
+    assert (customer_key(PREFIX, a) == customer_key(PREFIX, b)) == (a == b)
+    assert (seen_key(PREFIX, a) == seen_key(PREFIX, b)) == (a == b)
+    assert _customer_of(f"{PREFIX}:rank") is None and _customer_of(f"{PREFIX}:due:3") is None
