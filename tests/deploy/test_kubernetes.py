@@ -1,0 +1,313 @@
+"""deploy/k8s: valid against Kubernetes' OpenAPI schemas (strict), and coherent."""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import dockerfile
+import pytest
+import yaml
+from kubernetes_validate import utils as k8s
+
+from stream.config.durations import parse_duration_ms
+from stream.config.model_file import load_model
+from stream.config.settings import Settings
+from tests.deploy.support import DEPLOY, ROOT, load_yaml, settings_env_names
+
+K8S = DEPLOY / "k8s"
+# The oldest and the newest Kubernetes minor this package ships schemas for that we support.
+VERSIONS = ("1.30", "1.37")
+_REFERENCE = re.compile(r"\$\((\w+)\)")
+
+
+def _manifests() -> dict[str, dict[str, Any]]:
+    """Every resource of the kustomization, by kind."""
+    kustomization = load_yaml(K8S / "kustomization.yaml")
+    docs = [
+        d
+        for name in kustomization["resources"]
+        for d in yaml.safe_load_all((K8S / name).read_text())
+    ]
+    return {doc["kind"]: doc for doc in docs}
+
+
+def _container(deployment: dict[str, Any]) -> dict[str, Any]:
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    return dict(container)
+
+
+def _env(container: dict[str, Any]) -> dict[str, str]:
+    """Plain env values with $(VAR) references to other plain values expanded."""
+    values = {e["name"]: e.get("value") for e in container["env"]}
+    secret = {name: "s3cret" for name, value in values.items() if value is None}
+    plain = {**{k: v for k, v in values.items() if v is not None}, **secret}
+    return {k: _REFERENCE.sub(lambda m: plain[m[1]], v) for k, v in plain.items()}
+
+
+def k8s_problems(kinds: dict[str, dict[str, Any]]) -> list[str]:
+    """Everything wrong between the manifests that their schemas cannot see; empty when fine."""
+    deployment, service = kinds["Deployment"], kinds["Service"]
+    pod = deployment["spec"]["template"]
+    container = _container(deployment)
+    labels = pod["metadata"]["labels"]
+    problems = [
+        f"{kind} selector {sel} does not select the pods"
+        for kind, sel in [
+            ("Deployment", deployment["spec"]["selector"]["matchLabels"]),
+            (
+                "PodDisruptionBudget",
+                kinds["PodDisruptionBudget"]["spec"]["selector"]["matchLabels"],
+            ),
+            ("Service", service["spec"]["selector"]),
+        ]
+        if not sel.items() <= labels.items()
+    ]
+    problems += _probe_problems(container, pod, service)
+    problems += _env_problems(container)
+    problems += _volume_problems(container, pod, kinds)
+    problems += _security_problems(container, pod)
+    return problems
+
+
+def _probe_problems(
+    container: dict[str, Any], pod: dict[str, Any], service: dict[str, Any]
+) -> list[str]:
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    web_port = Settings.from_env(_env(container)).web_port
+    problems = []
+    for probe, path in [
+        ("livenessProbe", "/health"),
+        ("readinessProbe", "/ready"),
+        ("startupProbe", "/health"),
+    ]:
+        get = container.get(probe, {}).get("httpGet", {})
+        if get.get("path") != path or ports.get(get.get("port"), get.get("port")) != web_port:
+            problems.append(f"{probe} must GET {path} on the web port {web_port}")
+    annotations = pod["metadata"].get("annotations", {})
+    if annotations.get("prometheus.io/scrape") != "true" or annotations.get(
+        "prometheus.io/port"
+    ) != str(web_port):
+        problems.append(f"pod scrape annotations must point at port {web_port}")
+    if annotations.get("prometheus.io/path") != "/metrics":
+        problems.append("pod scrape annotations must point at /metrics")
+    for port in service["spec"]["ports"]:
+        if ports.get(port["targetPort"], port["targetPort"]) != web_port:
+            problems.append(f"Service port {port['name']} does not reach the web port")
+    resources = container.get("resources", {})
+    if not {"cpu", "memory"} <= resources.get(
+        "requests", {}
+    ).keys() or "memory" not in resources.get("limits", {}):
+        problems.append("resources need cpu and memory requests and a memory limit")
+    return problems
+
+
+def _env_problems(container: dict[str, Any]) -> list[str]:
+    known = settings_env_names()
+    problems = []
+    defined: set[str] = set()
+    for item in container["env"]:
+        name = item["name"]
+        if name.startswith("ENGAGEMENT_") and name not in known:
+            problems.append(f"env {name} is not a setting")
+        undefined = [r for r in _REFERENCE.findall(item.get("value", "")) if r not in defined]
+        problems += [f"env {name} uses $({ref}) before it is defined" for ref in undefined]
+        if "value" in item and re.search(r"PASSWORD|TOKEN|SECRET", name):
+            problems.append(f"env {name} holds a credential in plain text; use a Secret")
+        defined.add(name)
+    url = _env(container).get("ENGAGEMENT_REDIS_URL", "")
+    raw = next(
+        (e.get("value", "") for e in container["env"] if e["name"] == "ENGAGEMENT_REDIS_URL"), ""
+    )
+    if "@" in url and not re.search(r":\$\(\w+\)@", raw):
+        problems.append("the Redis password must come from a Secret reference")
+    return problems
+
+
+def _volume_problems(
+    container: dict[str, Any], pod: dict[str, Any], kinds: dict[str, dict[str, Any]]
+) -> list[str]:
+    volumes = {v["name"]: v for v in pod["spec"].get("volumes", [])}
+    mounts = {m["mountPath"]: m["name"] for m in container.get("volumeMounts", [])}
+    env = _env(container)
+    model = Path(env.get("ENGAGEMENT_MODEL", "default"))
+    volume = volumes.get(mounts.get(str(model.parent), ""), {})
+    config_map = kinds.get("ConfigMap", {})
+    problems = []
+    if volume.get("configMap", {}).get("name") != config_map.get("metadata", {}).get("name") or (
+        model.name not in config_map.get("data", {})
+    ):
+        problems.append(f"ENGAGEMENT_MODEL {model} is not a file of the model ConfigMap")
+    if env.get("ENGAGEMENT_DATA_DIR") not in mounts:
+        problems.append("ENGAGEMENT_DATA_DIR must be a writable volume (read-only root filesystem)")
+    return problems
+
+
+def _security_problems(container: dict[str, Any], pod: dict[str, Any]) -> list[str]:
+    context = pod["spec"].get("securityContext", {})
+    (user,) = [c for c in dockerfile.parse_file(str(DEPLOY / "Dockerfile")) if c.cmd == "USER"]
+    problems = []
+    if (
+        not context.get("runAsNonRoot")
+        or str(context.get("runAsUser")) != user.value[0].split(":")[0]
+    ):
+        problems.append("pods must run as non-root, as the image's user")
+    grace_ms = parse_duration_ms(_env(container).get("ENGAGEMENT_SHUTDOWN_GRACE", "30s"))
+    if pod["spec"].get("terminationGracePeriodSeconds", 30) * 1000 <= grace_ms:
+        problems.append("terminationGracePeriodSeconds must exceed ENGAGEMENT_SHUTDOWN_GRACE")
+    return problems
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_manifests_are_valid_kubernetes_resources(version: str) -> None:
+    """Each manifest validates against the strict schema of its kind."""
+    for kind, doc in _manifests().items():
+        assert k8s.validate(doc, version, strict=True), kind
+
+
+def test_kustomization_lists_every_manifest() -> None:
+    """`kubectl apply -k deploy/k8s` applies every manifest in the folder."""
+    listed = set(load_yaml(K8S / "kustomization.yaml")["resources"])
+    assert listed == {p.name for p in K8S.glob("*.yaml")} - {"kustomization.yaml"}
+    assert set(_manifests()) == {
+        "Namespace",
+        "ConfigMap",
+        "Deployment",
+        "Service",
+        "PodDisruptionBudget",
+    }
+
+
+def _set(kind: str, path: str, value: object) -> Callable[[dict[str, dict[str, Any]]], None]:
+    def mutate(kinds: dict[str, dict[str, Any]]) -> None:
+        node: Any = kinds[kind]
+        *parents, last = path.split("/")
+        for key in parents:
+            node = node[_key(node, key)]
+        node[_key(node, last)] = value
+
+    return mutate
+
+
+def _key(node: Any, key: str) -> Any:
+    # A path step: a list index, or a mapping key with "~1" standing for "/".
+    return int(key) if isinstance(node, list) else key.replace("~1", "/")
+
+
+_CONTAINER = "spec/template/spec/containers/0"
+
+
+def _password_after_url(kinds: dict[str, dict[str, Any]]) -> None:
+    env = kinds["Deployment"]["spec"]["template"]["spec"]["containers"][0]["env"]
+    env[1], env[2] = env[2], env[1]
+
+
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        _set("Deployment", f"{_CONTAINER}/livenessProbe/httpGet/port", [6066]),
+        _set(
+            "Deployment",
+            f"{_CONTAINER}/livenesProbe",
+            {"httpGet": {"path": "/health", "port": 6066}},
+        ),
+        _set("Deployment", "spec/replicas", "two"),
+        _set("Deployment", f"{_CONTAINER}/resources/limit", {"memory": "512Mi"}),
+        _set("PodDisruptionBudget", "spec/maxUnavailable", {"pods": 1}),
+        _set("Service", "spec/ports/0/protocol", 6066),
+        _set("ConfigMap", "data/model.yaml", {"version": "x"}),
+    ],
+)
+def test_schema_validation_rejects_broken_manifests(
+    mutate: Callable[[dict[str, dict[str, Any]]], None],
+) -> None:
+    """A misspelt field, a wrongly typed value or an unknown key fails schema validation."""
+    kinds = copy.deepcopy(_manifests())
+    mutate(kinds)
+    errors = []
+    for doc in kinds.values():
+        try:
+            k8s.validate(doc, VERSIONS[-1], strict=True)
+        except k8s.ValidationError as error:
+            errors.append(error)
+    assert errors
+
+
+def test_manifests_are_coherent() -> None:
+    """Selectors, probes, ports, scrape annotations, settings, model and security line up."""
+    assert k8s_problems(_manifests()) == []
+
+
+@pytest.mark.parametrize(
+    ("mutate", "problem"),
+    [
+        (
+            _set("PodDisruptionBudget", "spec/selector/matchLabels", {"app": "other"}),
+            "PodDisruptionBudget selector",
+        ),
+        (
+            _set("Deployment", f"{_CONTAINER}/readinessProbe/httpGet/path", "/health"),
+            "readinessProbe must GET /ready",
+        ),
+        (_set("Deployment", f"{_CONTAINER}/livenessProbe/httpGet/port", 8080), "livenessProbe"),
+        (
+            _set("Deployment", "spec/template/metadata/annotations/prometheus.io~1port", "9090"),
+            "scrape annotations",
+        ),
+        (_set("Service", "spec/ports/0/targetPort", 80), "does not reach the web port"),
+        (
+            _set("Deployment", f"{_CONTAINER}/env/0/name", "ENGAGEMENT_KAFKA_SERVERS"),
+            "not a setting",
+        ),
+        (
+            _set(
+                "Deployment", f"{_CONTAINER}/env/1", {"name": "REDIS_PASSWORD", "value": "hunter2"}
+            ),
+            "plain text",
+        ),
+        (
+            _set("Deployment", f"{_CONTAINER}/env/3/value", "/etc/engagement/model/other.yaml"),
+            "ENGAGEMENT_MODEL",
+        ),
+        (_set("Deployment", "spec/template/spec/securityContext/runAsUser", 0), "non-root"),
+        (
+            _set("Deployment", "spec/template/spec/terminationGracePeriodSeconds", 30),
+            "terminationGrace",
+        ),
+        (_set("Deployment", f"{_CONTAINER}/resources", {}), "resources need"),
+        (_password_after_url, "uses $(REDIS_PASSWORD) before it is defined"),
+    ],
+)
+def test_coherence_checks_catch_mistakes(
+    mutate: Callable[[dict[str, dict[str, Any]]], None], problem: str
+) -> None:
+    """Each semantic check reports the mistake it exists for."""
+    kinds = copy.deepcopy(_manifests())
+    mutate(kinds)
+    found = k8s_problems(kinds)
+    assert any(problem in p for p in found), found
+
+
+def test_worker_environment_is_accepted_by_settings() -> None:
+    """The Deployment's environment, the Secret's value expanded, parses into Settings."""
+    kinds = _manifests()
+    env = _env(_container(kinds["Deployment"]))
+    settings = Settings.from_env(env)
+    assert settings.redis_url.startswith("redis://:s3cret@")
+    assert settings.web_host == "0.0.0.0"
+    assert settings.app_id == "engagement-stream"
+
+
+def test_model_configmap_loads_and_matches_its_version(tmp_path: Path) -> None:
+    """The ConfigMap's model loads; under the shipped version it is the shipped model exactly."""
+    text = _manifests()["ConfigMap"]["data"]["model.yaml"]
+    path = tmp_path / "model.yaml"
+    path.write_text(text)
+    model = load_model(str(path))
+    shipped = ROOT / "stream/config/models/default.yaml"
+    if model.version == load_model("default").version:
+        # The model version travels in alerts: one version must mean one model.
+        assert yaml.safe_load(text) == yaml.safe_load(shipped.read_text())
