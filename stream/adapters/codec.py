@@ -32,38 +32,37 @@ def points(centipoints: int) -> float:
 def state_fields(
     state: CustomerState, breakdown: dict[str, int], model_version: str, partition: int
 ) -> dict[str, str | bytes]:
-    """Hash fields for a customer: the public read contract plus internal state."""
+    """Hash fields for a customer: the public read contract plus one internal ``state``."""
+    internal = {
+        "w": {str(b): slot for b, slot in state.buckets.items()},
+        "a": 1 if state.gate.armed else 0,
+        "l": state.gate.last_alert_ms,
+        "u": state.updated_ms,
+        "p": partition,
+    }
     return {
         "score": f"{points(state.score_cp):g}",
         "band": state.band or "",
-        "updated_ms": str(state.updated_ms),
         "updated_at": iso_ms(state.updated_ms),
         "breakdown": orjson.dumps({k: points(v) for k, v in sorted(breakdown.items())}),
         "model_version": model_version,
-        "partition": str(partition),
-        "window": orjson.dumps({str(b): slot for b, slot in state.buckets.items()}),
-        "armed": "1" if state.gate.armed else "0",
-        "last_alert_ms": "" if state.gate.last_alert_ms is None else str(state.gate.last_alert_ms),
+        "state": orjson.dumps(internal),
     }
 
 
 def state_from_fields(fields: dict[str, bytes | None]) -> CustomerState:
     """Rebuild a CustomerState from the hash fields written by ``state_fields``."""
-    raw_window = fields.get("window")
-    if not raw_window:
+    raw = fields.get("state")
+    if not raw:
         return CustomerState()
-    window = orjson.loads(raw_window)
-    last_alert = fields.get("last_alert_ms")
+    internal = orjson.loads(raw)
     score = fields.get("score") or b"0"
     return CustomerState(
-        buckets={int(b): dict(slot) for b, slot in window.items()},
+        buckets={int(b): dict(slot) for b, slot in internal["w"].items()},
         score_cp=round(float(score) * 100),
         band=(fields.get("band") or b"").decode() or None,
-        gate=AlertGate(
-            armed=fields.get("armed") != b"0",
-            last_alert_ms=int(last_alert) if last_alert else None,
-        ),
-        updated_ms=int(fields.get("updated_ms") or 0),
+        gate=AlertGate(armed=bool(internal["a"]), last_alert_ms=internal["l"]),
+        updated_ms=int(internal["u"]),
     )
 
 

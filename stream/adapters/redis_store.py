@@ -2,18 +2,24 @@
 
 Key layout (the read contract, documented in README):
 
-- ``{prefix}:{<customer>}``        hash: score, band, updated_at, breakdown, model_version, ...
-- ``{prefix}:{<customer>}:seen``   sorted set: fingerprints of applied events -> expiry ms
+- ``{prefix}:{<customer>}``        hash: score, band, updated_at, breakdown, model_version,
+                                    plus internal fields (state, ver, seen, outbox)
 - ``{prefix}:rank``                sorted set: customer -> score (ranking and band counts)
 - ``{prefix}:due:<partition>``     sorted set: customer -> next moment its window changes
 
-Both keys of a customer share the hash tag ``{<customer>}``, hence one Cluster slot; a
-customer's commit is one Lua script on that slot. The ranking and due indexes are
-written afterwards with idempotent commands, so a crash in between is healed by replay.
+A customer is one key, so one Redis Cluster slot (its hash tag ``{<customer>}``). The
+fingerprints of applied events live in the hash as one packed string (``seen``): a 4-byte
+header with the earliest expiry, then 12-byte records (8-byte fingerprint, 4-byte expiry in
+epoch seconds). A commit is one Lua script on that key: it checks the version (optimistic
+concurrency), refuses if any of the batch's fingerprints is already applied (optimistic
+duplicate check: the caller drops those events and commits again), then writes the fields,
+appends the fingerprints and drops expired ones. The ranking and due indexes are written
+afterwards with idempotent commands, so a crash in between is healed by replay.
 """
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,26 +33,77 @@ from stream.core.customer import CustomerState
 
 __all__ = [
     "Commit",
+    "CommitResult",
     "IndexEntry",
     "Loaded",
     "RedisScoreStore",
     "band_bounds",
     "customer_key",
-    "seen_key",
+    "pack_fingerprints",
 ]
 
-_STATE_FIELDS = ("window", "score", "band", "armed", "last_alert_ms", "updated_ms", "ver", "outbox")
+_LOADED_FIELDS = ("state", "score", "band", "ver", "outbox")
+_RECORD = struct.Struct(">8sI")
 
-# Apply one customer's commit if nobody else wrote since it was read (optimistic version).
+# ARGV: expected version, now (epoch s), packed new records, then field/value pairs (an
+# empty value deletes the field, so an empty outbox costs nothing).
+# Returns {1} when written, {0} on a version conflict, {2, i, ...} when the new records
+# at 0-based positions i were applied before (nothing is written then).
 _COMMIT = """
 local current = redis.call('HGET', KEYS[1], 'ver') or '0'
-if current ~= ARGV[1] then return 0 end
-local nfields = tonumber(ARGV[3])
-redis.call('HSET', KEYS[1], 'ver', tostring(tonumber(current) + 1))
-for i = 4, 3 + nfields, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
-for i = 4 + nfields, #ARGV, 2 do redis.call('ZADD', KEYS[2], ARGV[i], ARGV[i + 1]) end
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[2])
-return 1
+if current ~= ARGV[1] then return {0} end
+local seen = redis.call('HGET', KEYS[1], 'seen') or ''
+local fresh = ARGV[3]
+local dups = {2}
+if #seen > 0 then
+  for i = 1, #fresh, 12 do
+    local mark = string.sub(fresh, i, i + 7)
+    local from = 5
+    while true do
+      local at = string.find(seen, mark, from, true)
+      if not at then break end
+      if (at - 5) % 12 == 0 then dups[#dups + 1] = (i - 1) / 12; break end
+      from = at + 1
+    end
+  end
+end
+if #dups > 1 then return dups end
+local now = tonumber(ARGV[2])
+local records = ''
+local earliest = 4294967295
+if #seen > 0 then
+  if struct.unpack('>I4', seen, 1) <= now then
+    local kept = {}
+    for i = 5, #seen, 12 do
+      local expiry = struct.unpack('>I4', seen, i + 8)
+      if expiry > now then
+        kept[#kept + 1] = string.sub(seen, i, i + 11)
+        if expiry < earliest then earliest = expiry end
+      end
+    end
+    records = table.concat(kept)
+  else
+    records = string.sub(seen, 5)
+    earliest = struct.unpack('>I4', seen, 1)
+  end
+end
+for i = 1, #fresh, 12 do
+  local expiry = struct.unpack('>I4', fresh, i + 8)
+  if expiry < earliest then earliest = expiry end
+end
+records = records .. fresh
+if #records > 0 then
+  redis.call('HSET', KEYS[1], 'seen', struct.pack('>I4', earliest) .. records)
+else
+  redis.call('HDEL', KEYS[1], 'seen')
+end
+local set = {'ver', tostring(tonumber(current) + 1)}
+for i = 4, #ARGV, 2 do
+  if ARGV[i + 1] == '' then redis.call('HDEL', KEYS[1], ARGV[i])
+  else set[#set + 1] = ARGV[i]; set[#set + 1] = ARGV[i + 1] end
+end
+redis.call('HSET', KEYS[1], unpack(set))
+return {1}
 """
 
 # Remove the outbox only if it is still exactly what was published.
@@ -63,9 +120,9 @@ def customer_key(prefix: str, customer_id: str) -> str:
     return f"{prefix}:{{{customer_id}}}"
 
 
-def seen_key(prefix: str, customer_id: str) -> str:
-    """The customer's applied-event fingerprints, in the same slot as its hash."""
-    return f"{prefix}:{{{customer_id}}}:seen"
+def pack_fingerprints(fingerprints: Iterable[tuple[bytes, int]]) -> bytes:
+    """12-byte records (fingerprint, expiry in epoch seconds, rounded up) for ``seen``."""
+    return b"".join(_RECORD.pack(mark, -(-expiry_ms // 1000)) for mark, expiry_ms in fingerprints)
 
 
 def band_bounds(bands: BandScale, band: str | None) -> tuple[str, str]:
@@ -80,19 +137,30 @@ class Loaded:
 
     state: CustomerState
     version: str
-    seen: set[bytes]
     outbox: list[dict[str, Any]]
+    breakdown: dict[str, int] | None = None  # known when cached from the last evaluation
 
 
 @dataclass(slots=True)
 class Commit:
-    """One customer's new state, with the fingerprints of the events it applied."""
+    """One customer's new state, with the fingerprints (and their expiry, epoch ms) of the
+    events it applied; fingerprints that expire by ``trim_before_ms`` are dropped."""
 
     customer_id: str
     expected_version: str
     fields: Mapping[str, str | bytes]
     fingerprints: Sequence[tuple[bytes, int]] = field(default_factory=tuple)
     trim_before_ms: int = 0
+    after: Loaded | None = None  # the customer as it will read back once written
+
+
+@dataclass(slots=True)
+class CommitResult:
+    """What became of a round of commits."""
+
+    written: list[str] = field(default_factory=list)
+    conflicts: list[str] = field(default_factory=list)
+    duplicates: dict[str, set[bytes]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,9 +186,6 @@ class RedisScoreStore:
     def customer_key(self, customer_id: str) -> str:
         return customer_key(self.prefix, customer_id)
 
-    def seen_key(self, customer_id: str) -> str:
-        return seen_key(self.prefix, customer_id)
-
     @property
     def rank_key(self) -> str:
         return f"{self.prefix}:rank"
@@ -128,45 +193,47 @@ class RedisScoreStore:
     def due_key(self, partition: int) -> str:
         return f"{self.prefix}:due:{partition}"
 
-    async def load(self, wanted: Mapping[str, Sequence[bytes]]) -> dict[str, Loaded]:
-        """State, version, outbox and which of the given fingerprints were already applied."""
+    async def load(self, customers: Iterable[str]) -> dict[str, Loaded]:
+        """State, version and pending outbox of each customer (one pipelined round trip)."""
+        names = list(customers)
         pipe = self.client.pipeline(transaction=False)
-        for customer_id, marks in wanted.items():
-            pipe.hmget(self.customer_key(customer_id), _STATE_FIELDS)
-            if marks:
-                pipe.zmscore(self.seen_key(customer_id), list(marks))
-        replies = iter(await pipe.execute())
+        for customer_id in names:
+            pipe.hmget(self.customer_key(customer_id), _LOADED_FIELDS)
         loaded = {}
-        for customer_id, marks in wanted.items():
-            raw = dict(zip(_STATE_FIELDS, next(replies), strict=True))
-            scores = next(replies) if marks else []
-            outbox = orjson.loads(raw["outbox"]) if raw["outbox"] else []
+        for customer_id, values in zip(names, await pipe.execute(), strict=True):
+            raw = dict(zip(_LOADED_FIELDS, values, strict=True))
             loaded[customer_id] = Loaded(
                 state=state_from_fields(raw),
                 version=(raw["ver"] or b"0").decode(),
-                seen={m for m, s in zip(marks, scores, strict=True) if s is not None},
-                outbox=outbox,
+                outbox=orjson.loads(raw["outbox"]) if raw["outbox"] else [],
             )
         return loaded
 
-    async def commit(self, commits: Sequence[Commit]) -> list[str]:
-        """Apply commits; return the customers whose version moved (to be re-read)."""
+    async def commit(self, commits: Sequence[Commit]) -> CommitResult:
+        """Apply commits in one pipelined round trip; see the module doc for the outcomes."""
+        result = CommitResult()
         if not commits:
-            return []
+            return result
         pipe = self.client.pipeline(transaction=False)
         for item in commits:
             flat: list[Any] = []
             for name, value in item.fields.items():
                 flat += [name, value]
-            for mark, expiry_ms in item.fingerprints:
-                flat += [expiry_ms, mark]
             await self._commit(
-                keys=[self.customer_key(item.customer_id), self.seen_key(item.customer_id)],
-                args=[item.expected_version, item.trim_before_ms, 2 * len(item.fields), *flat],
+                keys=[self.customer_key(item.customer_id)],
+                args=[item.expected_version, item.trim_before_ms // 1000,
+                      pack_fingerprints(item.fingerprints), *flat],
                 client=pipe,
-            )
-        results = await pipe.execute()
-        return [item.customer_id for item, ok in zip(commits, results, strict=True) if not ok]
+            )  # fmt: skip
+        for item, reply in zip(commits, await pipe.execute(), strict=True):
+            if reply[0] == 1:
+                result.written.append(item.customer_id)
+            elif reply[0] == 0:
+                result.conflicts.append(item.customer_id)
+            else:
+                marks = [item.fingerprints[int(i)][0] for i in reply[1:]]
+                result.duplicates[item.customer_id] = set(marks)
+        return result
 
     async def clear_outbox(self, published: Mapping[str, bytes]) -> None:
         """Drop each customer's outbox if it still holds exactly the published alerts."""
@@ -178,18 +245,26 @@ class RedisScoreStore:
         await pipe.execute()
 
     async def update_indexes(self, entries: Iterable[IndexEntry]) -> None:
-        """Idempotently point the ranking and due indexes at the customers' current state."""
-        pipe = self.client.pipeline(transaction=False)
-        count = 0
+        """Idempotently point the ranking and due indexes at the customers' current state
+        (a few multi-member commands per batch, not one per customer)."""
+        ranks: dict[str, float] = {}
+        due: dict[int, dict[str, int]] = {}
+        done: dict[int, list[str]] = {}
         for entry in entries:
-            count += 1
-            pipe.zadd(self.rank_key, {entry.customer_id: entry.score})
+            ranks[entry.customer_id] = entry.score
             if entry.next_due_ms is None:
-                pipe.zrem(self.due_key(entry.partition), entry.customer_id)
+                done.setdefault(entry.partition, []).append(entry.customer_id)
             else:
-                pipe.zadd(self.due_key(entry.partition), {entry.customer_id: entry.next_due_ms})
-        if count:
-            await pipe.execute()
+                due.setdefault(entry.partition, {})[entry.customer_id] = entry.next_due_ms
+        if not ranks:
+            return
+        pipe = self.client.pipeline(transaction=False)
+        pipe.zadd(self.rank_key, ranks)
+        for partition, members in due.items():
+            pipe.zadd(self.due_key(partition), members)
+        for partition, names in done.items():
+            pipe.zrem(self.due_key(partition), *names)
+        await pipe.execute()
 
     async def due(self, partition: int, now_ms: int, limit: int) -> list[tuple[str, int]]:
         """Customers of a partition whose window changes at or before ``now_ms``, oldest

@@ -35,11 +35,20 @@ class Evaluation:
     applied: int
 
 
-def drop_duplicates(events: Iterable[Event], seen: set[bytes]) -> list[Event]:
-    """Events whose fingerprint is not in ``seen``, first occurrence only; ``seen`` grows."""
+def drop_duplicates(
+    events: Iterable[Event], seen: set[bytes], marks: Iterable[bytes] | None = None
+) -> list[Event]:
+    """Events whose fingerprint is not in ``seen``, first occurrence only; ``seen`` grows.
+
+    ``marks`` are the events' fingerprints when the caller has computed them already.
+    """
     fresh: list[Event] = []
-    for event in events:
-        mark = fingerprint(event)
+    pairs = (
+        zip(events, marks, strict=True)
+        if marks is not None
+        else ((event, fingerprint(event)) for event in events)
+    )
+    for event, mark in pairs:
         if mark not in seen:
             seen.add(mark)
             fresh.append(event)
@@ -52,15 +61,18 @@ def advance(
     state: CustomerState,
     events: Sequence[Event],
     now_ms: int,
+    breakdown: dict[str, int] | None = None,
 ) -> Evaluation:
     """Expire what has aged out by ``now_ms``, then apply ``events`` (already de-duplicated).
 
     Expiry is replayed moment by moment, so a window-driven crossing is dated at the
     moment it happened; the batch of events is applied as one moment dated by its
-    latest event.
+    latest event. ``breakdown`` is the state's breakdown if the caller kept it from the
+    previous evaluation (it is recomputed otherwise).
     """
     buckets = {b: dict(slot) for b, slot in state.buckets.items()}
-    tracker = _Tracker(model, customer_id, state, window.breakdown(model, buckets))
+    start = breakdown if breakdown is not None else window.breakdown(model, buckets)
+    tracker = _Tracker(model, customer_id, state, start)
     for moment in window.expiry_moments(model, buckets, now_ms):
         window.pop_expired(model, buckets, moment)
         tracker.observe(window.breakdown(model, buckets), "window", moment)

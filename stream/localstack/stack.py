@@ -140,6 +140,8 @@ class LocalStack:
             "--bind", "127.0.0.1",
             "--dir", str(data), "--save", "", "--appendonly", "yes",
             "--appendfsync", "everysec", "--daemonize", "no", "--loglevel", "warning",
+            # compact hashes for customers (see README, Performance: memory per customer)
+            "--hash-max-listpack-value", "1024",
             "--logfile", str(data / "redis.log"),
         ]  # fmt: skip
         self.processes["redis"] = self._spawn(command, data / "redis.out")

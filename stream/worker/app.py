@@ -142,6 +142,7 @@ def _install_agent(app: faust.App, parts: _Parts) -> None:
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def forget_revoked(sender: Any, revoked: set[TP], **_: Any) -> None:
+        parts.runner.processor.forget()
         for tp in revoked:
             parts.processed.pop(tp, None)
             with contextlib.suppress(KeyError):

@@ -2,13 +2,17 @@
 
 The order of effects is what makes replay safe:
 1. each customer's new state, applied-event fingerprints and alert outbox are committed
-   atomically (one Lua script per customer, optimistic version check);
+   atomically (one Lua script per customer, optimistic version and duplicate checks);
 2. outbox alerts are published and acknowledged by Kafka, then the outbox is cleared;
 3. the ranking and due indexes are updated (idempotent);
 4. dead letters are acknowledged by Kafka;
 only then does the caller acknowledge the input offsets. A crash anywhere replays the
 batch: fingerprints make re-applied events no-ops, and a left-over outbox is re-published
 with the same deterministic ``alert_id``.
+
+Customers' last committed state is cached in memory, so a batch usually costs one Redis
+round trip for all commits: the cache is only a guess, as every commit checks the
+version and the applied fingerprints in Redis, and a mismatch re-reads the customer.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import orjson
 
 from stream.adapters.codec import alert_to_json, state_fields
 from stream.adapters.metrics import Metrics
-from stream.adapters.redis_store import Commit, IndexEntry, Loaded, RedisScoreStore
+from stream.adapters.redis_store import Commit, CommitResult, IndexEntry, Loaded, RedisScoreStore
 from stream.config.settings import TopicNames
 from stream.core.customer import advance, drop_duplicates
 from stream.core.decode import DecodeLimits, Rejection, decode_event
@@ -31,7 +35,8 @@ from stream.core.model import ScoringModel
 
 __all__ = ["BatchProcessor", "BatchReport", "Incoming", "OutMessage", "Publisher"]
 
-_MAX_CONFLICT_RETRIES = 10
+_MAX_ROUNDS = 10
+_CACHE_LIMIT = 200_000
 _REPORT_FIELD = {"scored": "scored", "duplicate": "duplicates", "expired": "expired"}
 
 
@@ -81,6 +86,7 @@ class _Group:
     events: list[Event] = field(default_factory=list)
     sources: list[Incoming] = field(default_factory=list)
     marks: list[bytes] = field(default_factory=list)
+    applied_before: set[bytes] = field(default_factory=set)
     outcomes: list[str] = field(default_factory=list)
 
 
@@ -96,6 +102,7 @@ class BatchProcessor:
         metrics: Metrics | None = None,
         limits: DecodeLimits | None = None,
         clock_ms: Callable[[], int] = lambda: int(time.time() * 1000),
+        cache_limit: int = _CACHE_LIMIT,
     ) -> None:
         self.model = model
         self.store = store
@@ -104,6 +111,12 @@ class BatchProcessor:
         self.metrics = metrics or Metrics()
         self.limits = limits or DecodeLimits()
         self.clock_ms = clock_ms
+        self.cache: dict[str, Loaded] = {}
+        self.cache_limit = cache_limit
+
+    def forget(self) -> None:
+        """Drop the state cache (after a rebalance another worker may have written)."""
+        self.cache.clear()
 
     async def process(self, batch: Sequence[Incoming]) -> BatchReport:
         """Score a batch of input messages; dead-letter the ones that cannot be scored."""
@@ -176,36 +189,56 @@ class BatchProcessor:
 
     async def _advance(self, groups: dict[str, _Group], now_ms: int, report: BatchReport) -> None:
         pending = dict(groups)
+        await self._load_missing(pending)
         outboxes: dict[str, list[dict[str, object]]] = {}
         entries: dict[str, IndexEntry] = {}
-        for _ in range(_MAX_CONFLICT_RETRIES):
+        for _ in range(_MAX_ROUNDS):
             if not pending:
                 break
-            loaded = await self.store.load({c: g.marks for c, g in pending.items()})
-            commits = []
+            commits: list[Commit] = []
             for customer_id, group in pending.items():
-                commit, entry, outbox = self._evaluate(
-                    customer_id, group, loaded[customer_id], now_ms
-                )
-                entries[customer_id] = entry
-                outboxes[customer_id] = outbox
+                commit, entry, outbox = self._evaluate(customer_id, group, now_ms)
+                entries[customer_id], outboxes[customer_id] = entry, outbox
                 if commit is not None:
                     commits.append(commit)
-            conflicts = await self.store.commit(commits)
-            self.metrics.conflicts.inc(len(conflicts))
-            self._count_outcomes(pending, conflicts, report)
-            pending = {c: pending[c] for c in conflicts}
+            result = await self.store.commit(commits)
+            self._remember(commits, result)
+            self._count_outcomes(pending, result, report)
+            for customer_id, marks in result.duplicates.items():
+                pending[customer_id].applied_before |= marks
+            await self._reload(result.conflicts)
+            retry = set(result.conflicts) | set(result.duplicates)
+            pending = {c: g for c, g in pending.items() if c in retry}
         if pending:
             raise RuntimeError(f"{len(pending)} customers kept conflicting; batch will be retried")
         await self._publish_outboxes(outboxes, report)
         await self.store.update_indexes(entries.values())
 
+    async def _load_missing(self, groups: dict[str, _Group]) -> None:
+        missing = [c for c in groups if c not in self.cache]
+        if len(self.cache) + len(missing) > self.cache_limit:
+            self.cache.clear()
+            missing = list(groups)
+        if missing:
+            self.cache.update(await self.store.load(missing))
+
+    async def _reload(self, customers: list[str]) -> None:
+        if customers:
+            self.metrics.conflicts.inc(len(customers))
+            self.cache.update(await self.store.load(customers))
+
+    def _remember(self, commits: Sequence[Commit], result: CommitResult) -> None:
+        written = set(result.written)
+        for commit in commits:
+            if commit.customer_id in written and commit.after is not None:
+                self.cache[commit.customer_id] = commit.after
+
     def _evaluate(
-        self, customer_id: str, group: _Group, loaded: Loaded, now_ms: int
+        self, customer_id: str, group: _Group, now_ms: int
     ) -> tuple[Commit | None, IndexEntry, list[dict[str, object]]]:
-        seen = set(loaded.seen)
-        fresh = drop_duplicates(group.events, seen)
-        result = advance(self.model, customer_id, loaded.state, fresh, now_ms)
+        loaded = self.cache[customer_id]
+        fresh = drop_duplicates(group.events, set(group.applied_before), group.marks)
+        result = advance(self.model, customer_id, loaded.state, fresh, now_ms, loaded.breakdown)
         outbox = loaded.outbox + [alert_to_json(a) for a in result.alerts]
         entry = IndexEntry(
             customer_id, group.partition, result.state.score_cp / 100, result.next_due_ms
@@ -219,15 +252,16 @@ class BatchProcessor:
         mark_of = {id(e): m for e, m in zip(group.events, group.marks, strict=True)}
         marks = [(mark_of[id(e)], self.model.expiry_of(self.model.bucket_of(e.timestamp_ms)))
                  for e in fresh]  # fmt: skip
-        commit = Commit(customer_id, loaded.version, fields, marks, trim_before_ms=now_ms)
+        after = Loaded(result.state, str(int(loaded.version) + 1), outbox, result.breakdown)
+        commit = Commit(customer_id, loaded.version, fields, marks, now_ms, after)
         return commit, entry, outbox
 
     def _count_outcomes(
-        self, pending: dict[str, _Group], conflicts: list[str], report: BatchReport
+        self, pending: dict[str, _Group], result: CommitResult, report: BatchReport
     ) -> None:
-        failed = set(conflicts)
+        retried = set(result.conflicts) | set(result.duplicates)
         for customer_id, group in pending.items():
-            if customer_id in failed or not group.sources:
+            if customer_id in retried or not group.sources:
                 continue
             for message, event, outcome in zip(
                 group.sources, group.events, group.outcomes, strict=True
@@ -248,6 +282,10 @@ class BatchProcessor:
         ]
         await self.publisher.publish(messages)
         await self.store.clear_outbox({c: orjson.dumps(box) for c, box in waiting.items()})
+        for customer_id in waiting:
+            cached = self.cache.get(customer_id)
+            if cached is not None:
+                cached.outbox = []
         for box in waiting.values():
             for alert in box:
                 self.metrics.alerts.labels(alert["type"], alert["trigger"]).inc()
