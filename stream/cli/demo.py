@@ -14,7 +14,7 @@ import redis
 from kafka import KafkaConsumer
 
 from stream.adapters.kafka_admin import ensure_topics
-from stream.adapters.redis_store import band_bounds
+from stream.adapters.redis_store import band_bounds, customer_key
 from stream.config.model_file import load_model
 from stream.config.settings import Settings
 from stream.localstack import LocalStack
@@ -139,8 +139,9 @@ def _wait_for_alerts(collector: AlertCollector, deadline_s: float) -> None:
 def _memory_per_customer(ranks: redis.Redis, settings: Settings, people: list[Any]) -> float:
     total = 0
     for person in people:
-        base = f"{settings.redis_prefix}:{{{person.customer_id}}}"
-        total += int(ranks.memory_usage(base) or 0) + int(ranks.memory_usage(f"{base}:seen") or 0)
+        total += int(
+            ranks.memory_usage(customer_key(settings.redis_prefix, person.customer_id)) or 0
+        )
     return total / max(1, len(people))
 
 

@@ -100,7 +100,7 @@ class Deployment:
 
     def customer(self, customer_id: str) -> dict[str, str]:
         raw = self.redis.hgetall(f"{self.settings.redis_prefix}:{{{customer_id}}}")
-        return {k.decode(): v.decode() for k, v in raw.items()}
+        return {k.decode(): v.decode(errors="replace") for k, v in raw.items()}
 
     def read(
         self, topic: str, until: Callable[[list[Any]], bool], timeout_s: float = 60
