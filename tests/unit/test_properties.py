@@ -107,3 +107,24 @@ def test_at_most_one_alert_per_crossing_and_only_into_churn(
             assert alert.band == "churn_risk" and alert.previous_band != "churn_risk"
             assert before.gate.armed or before.score_cp / 100 > MODEL.alerts.rearm_above
         state = result.state
+
+
+@given(batches, st.integers(0, 40), st.integers(0, 40 * DAY_MS))
+@settings(max_examples=200, deadline=None)
+def test_a_kept_breakdown_gives_the_same_evaluation(
+    batch: list[Event], cut: int, later: int
+) -> None:
+    """Passing the previous evaluation's breakdown (the worker's cache) changes nothing."""
+    first = advance(MODEL, "c1", CustomerState(), batch[:cut], NOW_MS)
+    kept = advance(MODEL, "c1", first.state, batch[cut:], NOW_MS + later, first.breakdown)
+    fresh = advance(MODEL, "c1", first.state, batch[cut:], NOW_MS + later)
+    assert kept == fresh
+
+
+@given(batches)
+@settings(max_examples=100, deadline=None)
+def test_precomputed_fingerprints_drop_the_same_duplicates(batch: list[Event]) -> None:
+    """drop_duplicates with the caller's fingerprints equals computing them itself."""
+    doubled = batch + batch[: len(batch) // 2]
+    marks = [fingerprint(e) for e in doubled]
+    assert drop_duplicates(doubled, set(), marks) == drop_duplicates(doubled, set())
