@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint unit integration run stack-up stack-down clean
+.PHONY: install demo test lint unit integration run stack-up stack-down clean bench bench-profile
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,12 @@ integration: install
 test: install lint
 	$(BIN)/pytest -q
 
+bench: install
+	$(BIN)/engagement bench
+
+bench-profile: install
+	$(BIN)/engagement bench --profile
+
 run: install
 	$(BIN)/engagement topics
 	$(BIN)/engagement worker
@@ -43,4 +49,4 @@ stack-down: $(STAMP)
 	$(BIN)/engagement stack down
 
 clean:
-	rm -rf $(VENV) .demo .stack .engagement-data .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .demo .stack .bench .engagement-data .pytest_cache .mypy_cache .ruff_cache
