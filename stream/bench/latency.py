@@ -135,6 +135,7 @@ def run_latency(
     cpu_of_worker: Callable[[], float],
     alerting_customers: int = 400,
     store_probes_per_s: float = 100.0,
+    before_load: Callable[[], None] = lambda: None,
 ) -> LatencyResult:
     """Offer ``rate`` events/s for ``seconds`` to a running worker and time probes."""
     _prime(bootstrap, client, topics, prefix, alerting_customers)
@@ -143,6 +144,7 @@ def run_latency(
     watcher.start()
     reader.start()
     histogram_before = _histogram(worker)
+    before_load()
     cpu_before = cpu_of_worker()
     try:
         result, sent_probes = _paced(bootstrap, topics, rate, seconds, population,

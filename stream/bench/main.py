@@ -10,6 +10,7 @@ the worker already accepts)."""
 from __future__ import annotations
 
 import shutil
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -282,6 +283,8 @@ def run_profile(options: BenchOptions) -> dict[str, Any]:
         out["profile"] = _profile(bench)
         out["experiments"] = [_experiment(bench, n, env) for n, env in
                               enumerate(options.experiments)]  # fmt: skip
+        rates = [row["events_per_s"] for row in out["experiments"] if not row["env"]]
+        out["half_load"] = _profile_half_load(bench, rates[0] / 2 if rates else 1500.0)
     report.write(out, options.output)
     say(f"\nProfile and experiments in {options.output}")
     return out
@@ -307,6 +310,34 @@ def _profile(bench: Bench) -> dict[str, Any]:
     summary["redis_commandstats"] = profile.commandstats(bench.redis, events)
     for category, share in summary["main_thread_share"].items():
         say(f"  {share:6.1%}  {category}")
+    return summary
+
+
+def _profile_half_load(bench: Bench, rate: float) -> dict[str, Any]:
+    """Sample the worker while the paced producer offers ``rate`` events/s."""
+    say(f"Profiling the worker at {rate:,.0f} events/s offered...")
+    topics = topics_named("bench-half")
+    bench.make_topics(topics)
+    env = runners.worker_env(bench.stack, topics, "half", bench.options.workdir)
+    worker = runners.start_workers(env, 1, bench.logs)[0]
+    pid = worker.proc.pid if worker.proc else 0
+    seconds = bench.options.profile_s
+    out = bench.logs / "py-spy-worker-half-load.txt"
+    sampler = threading.Thread(target=lambda: profile.record(pid, seconds, out))
+    try:
+        latency = run_latency(
+            bench.stack.kafka_bootstrap, bench.redis, topics, worker, "bench-half", rate=rate,
+            seconds=seconds + 5, population=bench.options.customers,
+            cpu_of_worker=lambda: cpu_seconds([pid]), before_load=sampler.start,
+        )  # fmt: skip
+    finally:
+        sampler.join()
+        worker.stop()
+    summary = profile.summarize(out)
+    summary["latency"] = latency.to_json()
+    say(f"  main thread idle {summary['main_thread_share'].get('idle (event loop waiting)', 0):.0%}"
+        f", consumer thread busy {summary['other_threads_busy_share']:.0%}, worker CPU "
+        f"{latency.worker_cpu_utilisation:.0%}")  # fmt: skip
     return summary
 
 

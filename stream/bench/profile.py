@@ -39,6 +39,9 @@ _PACKAGES = (
     ("stream/worker/", "worker glue (batch, outcomes)"),
     ("stream/adapters/", "worker glue (batch, outcomes)"),
 )
+# Frames below which only the event loop runs: a sample whose innermost owner is one of
+# these is a loop callback (future done, task step) with no other owner in the stack.
+_ENTRY_POINTS = ("Worker.execute_from_commandline", "_run_module_as_main", "<module>", "main")
 _REPO = Path(__file__).resolve().parents[2]
 
 
@@ -62,6 +65,8 @@ def classify(frames: list[str]) -> str:
         file, func = match["file"], match["func"]
         if file.startswith(_GENERIC):
             continue
+        if func in _ENTRY_POINTS:
+            break
         if file.startswith("stream/"):
             text = _source(file, int(match["line"]))
             if "orjson." in text:
