@@ -31,7 +31,9 @@ __all__ = [
     "run_workers",
     "stack_pids",
     "start_workers",
+    "wait_for_commits",
     "worker_env",
+    "worker_progress",
 ]
 
 # Contender name -> module run as ``python -m``.
@@ -47,6 +49,7 @@ class PeerProcess:
 
     def __init__(self, module: str, config: ContenderConfig, log_path: Path) -> None:
         self.log_path = log_path
+        self.expect = config.expect
         with log_path.open("ab") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", module, config.to_json()],
@@ -63,7 +66,11 @@ class PeerProcess:
                 self.count = int(line.split()[1])
 
     def alive(self) -> bool:
-        return self.proc.poll() is None or self.count > 0
+        """Running, or exited after reporting everything it was asked to consume."""
+        if self.proc.poll() is None:
+            return True
+        self._reader.join(5)  # the last progress line may still be in the pipe
+        return self.count >= self.expect
 
     def stop(self, timeout_s: float = 30.0) -> None:
         if self.proc.poll() is None:
