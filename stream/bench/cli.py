@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from stream.bench.main import ALL_CONTENDERS, ALL_PHASES, BenchOptions, run_bench, run_profile
+from stream.bench.diagnose import run_profile
+from stream.bench.main import ALL_CONTENDERS, ALL_PHASES, BenchOptions, run_bench
 
 __all__ = ["DEFAULT_EXPERIMENTS", "add_arguments", "options_from", "run"]
 
