@@ -231,12 +231,7 @@ class Bench:
         }
         say("  " + "; ".join(f"{r['due']:,} due of {r['stored']:,}: {r['sweep_ms_median']} ms"
                              for r in rows))  # fmt: skip
-        for prefix in ("bench-sw-small", "bench-sw-large"):
-            self._drop(prefix)
-
-    def _drop(self, prefix: str) -> None:
-        for key in self.redis.scan_iter(match=f"{prefix}:*", count=10_000):
-            self.redis.unlink(key)
+        # The synthetic customers stay until the stack, the last user, is discarded.
 
 
 @contextmanager
