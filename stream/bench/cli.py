@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from stream.bench.diagnose import run_profile
-from stream.bench.main import ALL_CONTENDERS, ALL_PHASES, BenchOptions, run_bench
+from stream.bench.names import ALL_CONTENDERS, ALL_PHASES
+
+if TYPE_CHECKING:
+    from stream.bench.main import BenchOptions
 
 __all__ = ["DEFAULT_EXPERIMENTS", "add_arguments", "options_from", "run"]
 
@@ -63,6 +66,8 @@ def _names(text: str, allowed: tuple[str, ...], what: str) -> tuple[str, ...]:
 
 def options_from(args: argparse.Namespace) -> BenchOptions:
     """Options from parsed arguments."""
+    from stream.bench.main import BenchOptions  # noqa: PLC0415 (heavy; only when running)
+
     default_output = "profile.json" if args.profile else "latest.json"
     experiments = args.experiment if args.experiment is not None else DEFAULT_EXPERIMENTS
     return BenchOptions(
@@ -83,6 +88,9 @@ def options_from(args: argparse.Namespace) -> BenchOptions:
 
 def run(args: argparse.Namespace) -> int:
     """Run the benchmark (or the profile) as the arguments say."""
+    from stream.bench.diagnose import run_profile  # noqa: PLC0415
+    from stream.bench.main import run_bench  # noqa: PLC0415
+
     options = options_from(args)
     if args.profile:
         run_profile(options)

@@ -22,14 +22,13 @@ from stream.bench.contenders.common import ContenderConfig
 from stream.bench.latency import run_latency
 from stream.bench.measure import Measurement, cpu_seconds
 from stream.bench.memory import memory_per_customer
+from stream.bench.names import ALL_CONTENDERS, ALL_PHASES
 from stream.bench.sweeper import fill, time_sweeps
 from stream.config.model_file import load_model
 from stream.config.settings import Settings, TopicNames
 from stream.localstack import LocalStack
 
 __all__ = [
-    "ALL_CONTENDERS",
-    "ALL_PHASES",
     "Bench",
     "BenchOptions",
     "bench_stack",
@@ -37,9 +36,6 @@ __all__ = [
     "say",
     "topics_named",
 ]
-
-ALL_CONTENDERS = ("raw-aiokafka", "quixstreams", "faust-naive", "worker")
-ALL_PHASES = ("memory", "latency", "scale", "sweeper")
 
 
 @dataclass

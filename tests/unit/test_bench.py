@@ -93,7 +93,8 @@ def test_ratios_and_targets_from_a_results_document() -> None:
         "memory": {"bytes_per_customer": 900.0},
         "sweeper": {"stored_ratio": 1.1, "due_ratio": 9.0, "scenarios": [
             {"due": 1000, "stored": 10_000, "sweep_ms_median": 100.0},
-            {"due": 1000, "stored": 1_000_000, "sweep_ms_median": 110.0}]},
+            {"due": 1000, "stored": 1_000_000, "sweep_ms_median": 110.0},
+            {"due": 10_000, "stored": 1_000_000, "sweep_ms_median": 990.0}]},
     }  # fmt: skip
     results["ratios"] = report.ratios(results)
     assert results["ratios"]["worker/raw-aiokafka"] == 0.2
@@ -103,7 +104,9 @@ def test_ratios_and_targets_from_a_results_document() -> None:
     # throughput, vs quix, vs raw, store p99, alert p99, memory, sweeper
     verdicts = [met for _, _, met in report.targets(results)]
     assert verdicts == [True, True, False, True, False, True, True]
-    assert "NOT met" in report.render(results)
+    text = report.render(results)
+    assert "NOT met" in text
+    assert "stored 100x -> 1.10x, due 10x -> 9.00x" in text
 
 
 def test_histogram_quantile_estimates_within_buckets() -> None:
