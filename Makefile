@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint unit integration soak run stack-up stack-down clean
+.PHONY: install demo test lint unit integration soak run stack-up stack-down clean bench bench-profile
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,12 @@ test: install lint
 soak: install
 	FAULT_SCALE=$${FAULT_SCALE:-10} $(BIN)/pytest tests/integration/test_faults.py -q -s
 
+bench: install
+	$(BIN)/engagement bench
+
+bench-profile: install
+	$(BIN)/engagement bench --profile
+
 run: install
 	$(BIN)/engagement topics
 	$(BIN)/engagement worker
@@ -47,4 +53,4 @@ stack-down: $(STAMP)
 	$(BIN)/engagement stack down
 
 clean:
-	rm -rf $(VENV) .demo .stack .engagement-data .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .demo .stack .bench .engagement-data .pytest_cache .mypy_cache .ruff_cache

@@ -1,4 +1,5 @@
-"""``engagement``: run the worker, query scores, run the simulator, the local stack or the demo."""
+"""``engagement``: run the worker, query scores, run the simulator, the local stack, the demo
+or the benchmark."""
 
 from __future__ import annotations
 
@@ -79,6 +80,12 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--days", type=int, default=48, help="demo days (2 s each)")
     demo.add_argument("--dir", type=Path, default=Path(".demo"), help="work folder")
     demo.set_defaults(handler=_demo)
+
+    from stream.bench.cli import add_arguments  # noqa: PLC0415 (keeps the CLI's import light)
+
+    bench = sub.add_parser("bench", help="benchmark the worker against its peers (make bench)")
+    add_arguments(bench)
+    bench.set_defaults(handler=_bench)
     return parser
 
 
@@ -199,6 +206,12 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
     from stream.cli.demo import run_demo  # noqa: PLC0415
 
     return run_demo(args.dir, customers=args.customers, days=args.days)
+
+
+def _bench(args: argparse.Namespace, settings: Settings) -> int:
+    from stream.bench.cli import run  # noqa: PLC0415
+
+    return run(args)
 
 
 if __name__ == "__main__":

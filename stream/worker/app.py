@@ -82,7 +82,9 @@ def build_app(settings: Settings, model: ScoringModel | None = None) -> faust.Ap
         logging_config=None,
     )
     metrics = Metrics()
-    redis = async_redis(settings, socket_timeout=10, socket_connect_timeout=5)
+    # No per-reply socket timeout (redis-py wraps every reply in an asyncio timeout, a
+    # large share of a batch's cost); the runner bounds each whole attempt instead.
+    redis = async_redis(settings, socket_timeout=None, socket_connect_timeout=5)
     store = RedisScoreStore(redis, settings.redis_prefix)
     processor = BatchProcessor(
         model,

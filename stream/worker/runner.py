@@ -32,12 +32,14 @@ class Runner:
         health: Health,
         first_backoff_s: float = 0.1,
         max_backoff_s: float = 5.0,
+        attempt_timeout_s: float = 30.0,
     ) -> None:
         self.processor = processor
         self.metrics = metrics
         self.health = health
         self.first_backoff_s = first_backoff_s
         self.max_backoff_s = max_backoff_s
+        self.attempt_timeout_s = attempt_timeout_s
         self.lock = asyncio.Lock()
 
     async def run_batch(self, batch: Sequence[Incoming]) -> BatchReport:
@@ -61,7 +63,8 @@ class Runner:
         async with self.lock:
             while True:
                 try:
-                    report = await attempt()
+                    # A hung connection (no reset, no reply) must not stall us forever.
+                    report = await asyncio.wait_for(attempt(), self.attempt_timeout_s)
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:

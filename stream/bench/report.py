@@ -1,0 +1,153 @@
+"""The benchmark's one table (contenders, ratios, latency, memory, sweeper, scale-out,
+targets) from the results document, and writing that document as JSON."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+__all__ = ["ratios", "render", "targets", "write"]
+
+# Targets of issue 4 (ratios from one run on the 2-core machine).
+TARGET_EVENTS_PER_S = 50_000
+TARGET_VS_QUIX = 1.0
+TARGET_VS_RAW = 0.25
+TARGET_STORE_P99_MS = 100
+TARGET_ALERT_P99_MS = 250
+TARGET_BYTES_PER_CUSTOMER = 1024
+
+
+def _rate(results: dict[str, Any], name: str) -> float | None:
+    row = results.get("contenders", {}).get(name)
+    return None if row is None else float(row["events_per_s"])
+
+
+def ratios(results: dict[str, Any]) -> dict[str, float | None]:
+    """Worker throughput relative to each peer, and two workers' efficiency vs one."""
+    worker = _rate(results, "worker")
+    out: dict[str, float | None] = {}
+    for peer in ("raw-aiokafka", "quixstreams", "faust-naive"):
+        other = _rate(results, peer)
+        out[f"worker/{peer}"] = round(worker / other, 4) if worker and other else None
+    one = results.get("contenders", {}).get("worker")
+    two = results.get("scale", {}).get("two_workers")
+    if one and two:
+        out["2 workers/1 worker throughput"] = round(two["events_per_s"] / one["events_per_s"], 3)
+        out["2 workers/1 worker events per CPU-s"] = round(
+            two["events_per_cpu_s"] / one["events_per_cpu_s"], 3
+        )
+    return out
+
+
+def targets(results: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
+    """(target, measured, met) for each target of the issue; None when not measured."""
+    r = results.get("ratios", {})
+    worker = _rate(results, "worker")
+    latency = results.get("latency", {})
+    store = latency.get("event_to_store", {}).get("p99_ms")
+    alert = latency.get("event_to_alert", {}).get("p99_ms")
+    memory = results.get("memory", {}).get("bytes_per_customer")
+    sweep = results.get("sweeper", {}).get("stored_ratio")
+
+    def check(value: float | None, ok: bool) -> bool | None:
+        return None if value is None or (isinstance(value, float) and math.isnan(value)) else ok
+
+    rows: list[tuple[str, float | None, str, bool | None]] = [
+        (f"worker >= {TARGET_EVENTS_PER_S:,} events/s", worker, "{:,.0f} events/s",
+         check(worker, (worker or 0) >= TARGET_EVENTS_PER_S)),
+        (f"worker/quix >= {TARGET_VS_QUIX}", r.get("worker/quixstreams"), "{:.3f}",
+         check(r.get("worker/quixstreams"), (r.get("worker/quixstreams") or 0) >= TARGET_VS_QUIX)),
+        (f"worker/raw >= {TARGET_VS_RAW}", r.get("worker/raw-aiokafka"), "{:.4f}",
+         check(r.get("worker/raw-aiokafka"), (r.get("worker/raw-aiokafka") or 0) >= TARGET_VS_RAW)),
+        (f"p99 event-to-store <= {TARGET_STORE_P99_MS} ms", store, "{:.0f} ms",
+         check(store, (store or math.inf) <= TARGET_STORE_P99_MS)),
+        (f"p99 event-to-alert <= {TARGET_ALERT_P99_MS} ms", alert, "{:.0f} ms",
+         check(alert, (alert or math.inf) <= TARGET_ALERT_P99_MS)),
+        (f"Redis <= {TARGET_BYTES_PER_CUSTOMER} B per customer", memory, "{:.0f} B",
+         check(memory, (memory or math.inf) <= TARGET_BYTES_PER_CUSTOMER)),
+        ("sweep cost ~ due, not stored (large/small <= 2x)", sweep, "{:.2f}x",
+         check(sweep, (sweep or math.inf) <= 2.0)),
+    ]  # fmt: skip
+    return [
+        (name, "not measured" if value is None else fmt.format(value), met)
+        for name, value, fmt, met in rows
+    ]
+
+
+def _contender_rows(results: dict[str, Any]) -> list[str]:
+    header = (f"{'contender':<22}{'events':>10}{'seconds':>9}{'events/s':>11}{'CPU s/M ev':>12}"
+              f"{'ev/CPU-s':>10}{'RSS MB':>8}{'Kafka s/M':>10}{'Redis s/M':>10}  done")  # fmt: skip
+    lines = [header, "-" * len(header)]
+    rows = dict(results.get("contenders", {}))
+    if "two_workers" in results.get("scale", {}):
+        rows["worker x2 (one group)"] = results["scale"]["two_workers"]
+    for name, row in rows.items():
+        stack = row.get("stack_cpu_s_per_million", {})
+        lines.append(
+            f"{name:<22}{row['events']:>10,}{row['seconds']:>9.1f}{row['events_per_s']:>11,.0f}"
+            f"{row['cpu_s_per_million']:>12.1f}{row['events_per_cpu_s']:>10,.0f}"
+            f"{row['peak_rss_mb']:>8.0f}{stack.get('kafka') or 0:>10.1f}"
+            f"{stack.get('redis') or 0:>10.1f}  {'yes' if row['complete'] else 'capped'}"
+        )
+    return lines
+
+
+def _times(sweeper: dict[str, Any], key: str, low: int = 0, high: int = 1) -> str:
+    rows = sweeper["scenarios"]
+    return f"{rows[high][key] / rows[low][key]:g}x"
+
+
+def render(results: dict[str, Any]) -> str:
+    """The whole report as text."""
+    data = results.get("dataset", {})
+    lines = [
+        f"Data set: {data.get('events', 0):,} events, {data.get('customers', 0):,} customers, "
+        f"{data.get('partitions')} partitions per topic, produced in "
+        f"{data.get('produce_seconds', 0):.1f} s; per topic {data.get('per_topic')}",
+        "",
+        *_contender_rows(results),
+        "",
+        "Ratios: " + ", ".join(f"{k} {v}" for k, v in results.get("ratios", {}).items()),
+    ]
+    latency = results.get("latency")
+    if latency:
+        store, alert = latency["event_to_store"], latency["event_to_alert"]
+        lines.append(
+            f"Latency at {latency['achieved_events_per_s']:,.0f} events/s offered (half of max): "
+            f"event-to-store p50 {store['p50_ms']} ms, p99 {store['p99_ms']} ms "
+            f"({store['samples']}/{store['sent']} probes); event-to-alert p50 {alert['p50_ms']} ms,"
+            f" p99 {alert['p99_ms']} ms ({alert['samples']}/{alert['sent']} alerts); worker CPU "
+            f"{latency['worker_cpu_utilisation']:.0%}"
+        )
+    memory = results.get("memory")
+    if memory and memory.get("customers"):
+        lines.append(
+            f"Redis memory per customer: {memory['bytes_per_customer']:.0f} B at "
+            f"{memory['events_per_customer']} events (hash {memory['hash_bytes']:.0f}, seen set "
+            f"{memory['seen_set_bytes']:.0f}, indexes {memory['index_share_bytes']:.0f}); fit: "
+            f"{memory['fit_fixed_bytes']:.0f} B + {memory['fit_bytes_per_event']:.0f} B/event"
+        )
+    sweeper = results.get("sweeper")
+    if sweeper:
+        parts = [f"{s['due']:,} due of {s['stored']:,} stored: {s['sweep_ms_median']:.0f} ms"
+                 for s in sweeper["scenarios"]]  # fmt: skip
+        lines.append(
+            "Sweeper: "
+            + "; ".join(parts)
+            + f" (stored {_times(sweeper, 'stored')} -> {sweeper['stored_ratio']:.2f}x, due "
+            f"{_times(sweeper, 'due', 1, 2)} -> {sweeper['due_ratio']:.2f}x)"
+        )
+    lines += ["", "Targets (issue 4):"]
+    for name, measured, met in targets(results):
+        verdict = {True: "met", False: "NOT met", None: "-"}[met]
+        lines.append(f"  {name:<52} {measured:>16}  {verdict}")
+    return "\n".join(lines)
+
+
+def write(results: dict[str, Any], path: Path) -> None:
+    """Write the results document as indented JSON."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
