@@ -19,9 +19,10 @@ from stream.localstack import LocalStack
 
 pytestmark = pytest.mark.integration
 
-# Measured 0.007-0.010 on the shared 2-core machine (worker ~2,300-3,300 events/s, raw
-# ~230,000-500,000 events/s). Raise this as the worker gets faster (issue 4 asks 0.25).
-MIN_WORKER_TO_RAW = 0.003
+# Measured 0.0092 after the store and client work of issue 4 (worker 4,507 events/s, raw
+# 492,483) and 0.007-0.010 before it, on the shared 2-core machine. The floor is half the
+# current ratio; raise it as the worker gets faster (issue 4 asks 0.25).
+MIN_WORKER_TO_RAW = 0.0045
 EVENTS = 100_000
 CUSTOMERS = 10_000
 
@@ -49,6 +50,7 @@ def test_worker_keeps_its_fraction_of_the_raw_consumer_ceiling(
     assert raw.complete and raw.events > EVENTS // 2
     assert worker.events > 0
     ratio = worker.rate / raw.rate
+    print(f"\nworker {worker.rate:,.0f} events/s / raw {raw.rate:,.0f} events/s = {ratio:.4f}")
     assert ratio >= MIN_WORKER_TO_RAW, (
         f"worker {worker.rate:,.0f} events/s is {ratio:.4f} of raw aiokafka "
         f"{raw.rate:,.0f} events/s; the floor is {MIN_WORKER_TO_RAW}"
