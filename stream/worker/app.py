@@ -57,7 +57,7 @@ class FaustPublisher:
 def build_app(settings: Settings, model: ScoringModel | None = None) -> faust.App:
     """Create the worker application; topics are created and checked before it starts."""
     model = model or load_model(settings.model)
-    ensure_topics(settings)
+    ensure_topics(settings, model)
     check_redis_credentials(settings)
     app = faust.App(
         settings.app_id,
