@@ -159,8 +159,9 @@ def _install_timers(app: faust.App, parts: _Parts, redis: Redis) -> None:
         owned = {tp.partition for tp in parts.owned(app)}
         if owned:
             await parts.runner.run_sweep(owned)
-        else:
+        else:  # nothing to sweep: nothing is behind (a worker that lost its partitions)
             health.record_sweep(0)
+            metrics.sweep_behind.set(0)
 
     @app.timer(_PROBE_INTERVAL_S)
     async def probe_dependencies() -> None:
