@@ -254,3 +254,18 @@ def test_rescore_refuses_unsafe_targets_and_force_clears_the_prefix(deploy: Any)
                      "--to-app-id", f"{d.settings.app_id}-n")  # fmt: skip
     assert again.returncode == 2 and "committed offsets" in again.stderr
     assert again.stdout == ""
+
+
+def test_rescore_over_sasl_ssl_and_redis_tls(secure_deploy: Any) -> None:
+    """On the secure stack (SCRAM-SHA-512 over TLS, Redis over TLS with a password file) the
+    rescore reads, checks and commits through the same security options as every client."""
+    d = secure_deploy()
+    now = int(time.time() * 1000)
+    sent = [_event("t1", "page_view", now - n * _DAY_MS, f"t1-{n}") for n in range(3)]
+    _send(d, sent)
+    target = f"{d.settings.redis_prefix}-b"
+    done = _rescore(d, "--model", "default", "--to-prefix", target,
+                    "--to-app-id", f"{d.settings.app_id}-b")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "read 3 messages" in done.stdout
+    assert compare(d.redis, target, _reference(load_model("default"), sent, now)).exact
