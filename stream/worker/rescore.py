@@ -27,7 +27,6 @@ from stream.adapters.kafka_admin import input_retention_ms, required_retention_m
 from stream.adapters.kafka_replay import (
     PartitionRange,
     Retained,
-    Snapshot,
     commit_group_offsets,
     group_state,
     read_partition,
@@ -101,7 +100,7 @@ async def rescore(
         )
         await job.prepare(force)
         snap = snapshot(settings)
-        job.check_retention(snap)
+        job.check_retention()
         for partition in snap.partitions:
             await job.rebuild_partition(snap.of(partition))
         await job.carry_over()
@@ -167,7 +166,7 @@ class _Rescore:
             )
         self.report.cleared_keys = await self.new.clear()
 
-    def check_retention(self, snap: Snapshot) -> None:
+    def check_retention(self) -> None:
         """Warn when input topics may have lost events that still count in the new window."""
         required = required_retention_ms(self.target.model)
         for topic, retention in input_retention_ms(self.settings).items():
