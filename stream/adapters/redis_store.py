@@ -19,8 +19,9 @@ afterwards with idempotent commands, so a crash in between is healed by replay.
 
 from __future__ import annotations
 
+import re
 import struct
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +38,7 @@ __all__ = [
     "IndexEntry",
     "Loaded",
     "RedisScoreStore",
+    "Stored",
     "band_bounds",
     "customer_key",
     "pack_fingerprints",
@@ -44,6 +46,7 @@ __all__ = [
 
 _LOADED_FIELDS = ("state", "score", "band", "ver", "outbox")
 _RECORD = struct.Struct(">8sI")
+_GLOB_SPECIAL = re.compile(r"([*?\[\]\\])")
 
 # ARGV: expected version, now (epoch s), packed new records, then field/value pairs (an
 # empty value deletes the field, so an empty outbox costs nothing).
@@ -164,6 +167,14 @@ class CommitResult:
 
 
 @dataclass(frozen=True, slots=True)
+class Stored:
+    """A customer as stored, with the input partition it belongs to (for ``rescore``)."""
+
+    state: CustomerState
+    partition: int | None
+
+
+@dataclass(frozen=True, slots=True)
 class IndexEntry:
     """What the global indexes should say about one customer."""
 
@@ -182,6 +193,11 @@ class RedisScoreStore:
         self.prefix = prefix
         self._commit: Any = client.register_script(_COMMIT)
         self._clear: Any = client.register_script(_CLEAR_OUTBOX)
+        # Exactly this prefix's keys: braces are not allowed in a prefix or a customer id,
+        # so no key of another prefix (even one that starts with this one) matches.
+        self._own_key = re.compile(
+            rf"{re.escape(prefix)}:(rank|due:[0-9]+|\{{[^{{}}]+\}})".encode()
+        )
 
     def customer_key(self, customer_id: str) -> str:
         return customer_key(self.prefix, customer_id)
@@ -265,6 +281,61 @@ class RedisScoreStore:
         for partition, names in done.items():
             pipe.zrem(self.due_key(partition), *names)
         await pipe.execute()
+
+    def owns(self, key: bytes) -> bool:
+        """Whether ``key`` belongs to this store's prefix (see the key layout above)."""
+        return self._own_key.fullmatch(key) is not None
+
+    async def empty(self) -> bool:
+        """Whether no key of this prefix exists (a scan; meant for administrative commands)."""
+        if await self.client.exists(self.rank_key):
+            return False
+        async for _ in self._own_keys():
+            return False
+        return True
+
+    async def clear(self, batch: int = 1000) -> int:
+        """Delete every key of this prefix; returns how many were deleted."""
+        deleted = 0
+        chunk: list[bytes] = []
+        async for key in self._own_keys(batch):
+            chunk.append(key)
+            if len(chunk) >= batch:
+                deleted += await self.client.unlink(*chunk)
+                chunk = []
+        if chunk:
+            deleted += await self.client.unlink(*chunk)
+        return deleted
+
+    async def customer_ids(self, batch: int = 1000) -> AsyncIterator[list[str]]:
+        """Every customer in the ranking (which holds every stored customer), in chunks."""
+        cursor = 0
+        while True:
+            cursor, rows = await self.client.zscan(self.rank_key, cursor, count=batch)
+            if rows:
+                yield [member.decode() for member, _ in rows]
+            if cursor == 0:
+                return
+
+    async def stored(self, customer_ids: Sequence[str]) -> dict[str, Stored]:
+        """State and partition of those of ``customer_ids`` that are stored."""
+        pipe = self.client.pipeline(transaction=False)
+        for customer_id in customer_ids:
+            pipe.hmget(self.customer_key(customer_id), _LOADED_FIELDS)
+        found = {}
+        for customer_id, values in zip(customer_ids, await pipe.execute(), strict=True):
+            raw = dict(zip(_LOADED_FIELDS, values, strict=True))
+            if raw["state"] is None:  # not stored
+                continue
+            partition = orjson.loads(raw["state"]).get("p")
+            found[customer_id] = Stored(state_from_fields(raw), partition)
+        return found
+
+    async def _own_keys(self, batch: int = 1000) -> AsyncIterator[bytes]:
+        pattern = _GLOB_SPECIAL.sub(r"\\\1", self.prefix) + ":*"
+        async for key in self.client.scan_iter(match=pattern, count=batch):
+            if self.owns(key):
+                yield key
 
     async def due(self, partition: int, now_ms: int, limit: int) -> list[tuple[str, int]]:
         """Customers of a partition whose window changes at or before ``now_ms``, oldest

@@ -1,5 +1,5 @@
-"""``engagement``: run the worker, query scores, run the simulator, the local stack, the demo
-or the benchmark."""
+"""``engagement``: run the worker, query scores, rescore under a new model, run the simulator,
+the local stack, the demo or the benchmark."""
 
 from __future__ import annotations
 
@@ -57,6 +57,21 @@ def _parser() -> argparse.ArgumentParser:
 
     topics = sub.add_parser("topics", help="create the topics and check co-partitioning")
     topics.set_defaults(handler=_topics)
+
+    rescore = sub.add_parser(
+        "rescore",
+        help="rebuild every score under a new model into a new Redis prefix and consumer "
+        "group, from the retained input (the current ENGAGEMENT_* settings name the old ones)",
+    )
+    rescore.add_argument("--model", required=True, help="the new model: a file or a shipped name")
+    rescore.add_argument("--to-prefix", required=True, help="the new Redis key prefix (empty)")
+    rescore.add_argument("--to-app-id", required=True, help="the new consumer group (app id)")
+    rescore.add_argument(
+        "--force",
+        action="store_true",
+        help="delete what the new prefix holds and overwrite the new group's offsets",
+    )
+    rescore.set_defaults(handler=_rescore)
 
     sim = sub.add_parser("simulate", help="produce simulated customers' events in real time")
     sim.add_argument("--customers", type=int, default=200)
@@ -145,11 +160,31 @@ def _bands(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _topics(args: argparse.Namespace, settings: Settings) -> int:
-    from stream.adapters.kafka_admin import ensure_topics  # noqa: PLC0415
+    from stream.adapters.kafka_admin import (  # noqa: PLC0415
+        ensure_topics,
+        input_retention_ms,
+        required_retention_ms,
+    )
 
-    for name, partitions in sorted(ensure_topics(settings).items()):
-        print(f"{name:<24} {partitions} partitions")
+    model = load_model(settings.model)
+    counts = ensure_topics(settings, model)
+    retention = input_retention_ms(settings)
+    required = required_retention_ms(model)
+    for name, partitions in sorted(counts.items()):
+        line = f"{name:<24} {partitions} partitions"
+        if name in retention:
+            kept = retention[name]
+            line += ", kept forever" if kept is None else f", retention.ms {kept}"
+            if kept is not None and kept < required:
+                line += f" (shorter than the model's window + skew, {required}: see README)"
+        print(line)
     return 0
+
+
+def _rescore(args: argparse.Namespace, settings: Settings) -> int:
+    from stream.cli.rescore import run_rescore  # noqa: PLC0415 (Kafka and Redis clients)
+
+    return run_rescore(args, settings)
 
 
 def _simulate(args: argparse.Namespace, settings: Settings) -> int:

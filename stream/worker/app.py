@@ -57,7 +57,7 @@ class FaustPublisher:
 def build_app(settings: Settings, model: ScoringModel | None = None) -> faust.App:
     """Create the worker application; topics are created and checked before it starts."""
     model = model or load_model(settings.model)
-    ensure_topics(settings)
+    ensure_topics(settings, model)
     check_redis_credentials(settings)
     app = faust.App(
         settings.app_id,
@@ -162,8 +162,9 @@ def _install_timers(app: faust.App, parts: _Parts, redis: Redis) -> None:
         owned = {tp.partition for tp in parts.owned(app)}
         if owned:
             await parts.runner.run_sweep(owned)
-        else:
+        else:  # nothing to sweep: nothing is behind (a worker that lost its partitions)
             health.record_sweep(0)
+            metrics.sweep_behind.set(0)
 
     @app.timer(_PROBE_INTERVAL_S)
     async def probe_dependencies() -> None:

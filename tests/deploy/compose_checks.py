@@ -10,13 +10,14 @@ from urllib.parse import urlsplit
 import yaml
 
 from stream.config.settings import Settings
-from tests.deploy.support import ROOT, WORKER_JOB, settings_env_names
+from tests.deploy.support import ROOT, WORKER_JOB, interpolate, settings_env_names
 
 __all__ = ["compose_problems", "mounts", "worker_env", "worker_services"]
 
 _PINNED = re.compile(r"^[\w./-]+(:v?\d+\.\d+\.\d+[\w.-]*|@sha256:[0-9a-f]{64})$")
 _WORKER_DOCKERFILE = "deploy/Dockerfile"
-_INTERPOLATED = re.compile(r"\$\{\w+(:[-?][^}]*)?\}")
+_CREDENTIAL = re.compile(r"PASSWORD|TOKEN|SECRET|CREDENTIAL")
+_URL_PASSWORD = re.compile(r"^\w+://[^/@]*:[^/@]+@")
 
 
 def compose_problems(doc: dict[str, Any], root: Path = ROOT) -> list[str]:
@@ -29,6 +30,7 @@ def compose_problems(doc: dict[str, Any], root: Path = ROOT) -> list[str]:
         problems += _image_problems(name, service)
     problems += _worker_problems(services)
     problems += _redis_problems(services)
+    problems += _secret_problems(doc)
     problems += _port_problems(services)
     problems += _prometheus_problems(services, root)
     problems += _grafana_problems(services, root)
@@ -140,17 +142,44 @@ def _worker_problems(services: dict[str, Any]) -> list[str]:
 
 
 def _redis_problems(services: dict[str, Any]) -> list[str]:
-    problems = []
-    for name, service in worker_services(services).items():
-        url = worker_env(service).get("ENGAGEMENT_REDIS_URL", "")
-        # Not urlsplit: an interpolation such as ${X:?message} may contain '?' or spaces.
-        password = re.match(r"^rediss?://[^:@/]*:(?P<password>[^@]*)@", url)
-        if not password or not _INTERPOLATED.fullmatch(password["password"]):
-            problems.append(f"{name}: the Redis password is hard-coded or missing in {url!r}")
     redis = services.get("redis", {})
     command = " ".join(_as_list(redis.get("entrypoint")) + _as_list(redis.get("command")))
     if "--appendonly yes" not in command or "--requirepass" not in command:
-        problems.append("redis must run with --appendonly yes and --requirepass")
+        return ["redis must run with --appendonly yes and --requirepass"]
+    return []
+
+
+def _secret_problems(doc: dict[str, Any]) -> list[str]:
+    """Secrets travel as mounted files: never in a variable, a URL or a command line."""
+    declared = doc.get("secrets") or {}
+    # A distinctive value for every variable a secret is read from, to find it anywhere.
+    values = {spec["environment"]: f"SeCrEt-{name}" for name, spec in declared.items()
+              if "environment" in spec}  # fmt: skip
+    problems = []
+    for name, service in doc["services"].items():
+        mounted = {f"/run/secrets/{s if isinstance(s, str) else s.get('target', s['source'])}"
+                   for s in service.get("secrets") or []}  # fmt: skip
+        for key, raw in worker_env(service).items():
+            try:
+                value = interpolate(raw, values)
+            except KeyError:  # a variable `up` requires: not a secret of ours
+                value = raw
+            leaked = [var for var, secret in values.items() if secret in value]
+            if leaked:
+                problems.append(f"{name}: {key} carries the secret {', '.join(leaked)}")
+            if _CREDENTIAL.search(key) and not key.endswith("FILE") and value:
+                problems.append(f"{name}: {key} holds a credential; mount it as a secret file")
+            if _URL_PASSWORD.search(value):
+                problems.append(f"{name}: {key} has a password in a URL; use a secret file")
+            if key.endswith("FILE") and _CREDENTIAL.search(key) and value not in mounted:
+                problems.append(f"{name}: {key} is {value}, which is not a mounted secret")
+    for name, service in worker_services(doc["services"]).items():
+        env = worker_env(service)
+        problems += [
+            f"{name}: {key} must be set (the secret as a file)"
+            for key in ("ENGAGEMENT_REDIS_PASSWORD_FILE", "ENGAGEMENT_API_TOKEN_FILE")
+            if key not in env
+        ]
     return problems
 
 

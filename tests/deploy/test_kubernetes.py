@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import re
 from collections.abc import Callable
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import dockerfile
@@ -22,6 +22,8 @@ K8S = DEPLOY / "k8s"
 # The oldest and the newest Kubernetes minor this package ships schemas for that we support.
 VERSIONS = ("1.30", "1.37")
 _REFERENCE = re.compile(r"\$\((\w+)\)")
+_CREDENTIAL = re.compile(r"PASSWORD|TOKEN|SECRET|CREDENTIAL")
+_URL_PASSWORD = re.compile(r"^\w+://[^/@]*:[^/@]+@")
 
 
 def _manifests() -> dict[str, dict[str, Any]]:
@@ -68,6 +70,7 @@ def k8s_problems(kinds: dict[str, dict[str, Any]]) -> list[str]:
     ]
     problems += _probe_problems(container, pod, service)
     problems += _env_problems(container)
+    problems += _secret_file_problems(container, pod)
     problems += _volume_problems(container, pod, kinds)
     problems += _security_problems(container, pod)
     return problems
@@ -77,7 +80,9 @@ def _probe_problems(
     container: dict[str, Any], pod: dict[str, Any], service: dict[str, Any]
 ) -> list[str]:
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
-    web_port = Settings.from_env(_env(container)).web_port
+    # Secret files exist only in the pod; the web port does not depend on them.
+    plain = {k: v for k, v in _env(container).items() if not k.endswith("_FILE")}
+    web_port = Settings.from_env(plain).web_port
     problems = []
     for probe, path in [
         ("livenessProbe", "/health"),
@@ -115,16 +120,44 @@ def _env_problems(container: dict[str, Any]) -> list[str]:
             problems.append(f"env {name} is not a setting")
         undefined = [r for r in _REFERENCE.findall(item.get("value", "")) if r not in defined]
         problems += [f"env {name} uses $({ref}) before it is defined" for ref in undefined]
-        if "value" in item and re.search(r"PASSWORD|TOKEN|SECRET", name):
+        if "value" in item and _CREDENTIAL.search(name) and not name.endswith("_FILE"):
             problems.append(f"env {name} holds a credential in plain text; use a Secret")
+        if "secretKeyRef" in item.get("valueFrom", {}):
+            problems.append(f"env {name} takes a Secret as a variable; mount it as a file")
+        if _URL_PASSWORD.search(item.get("value", "")):
+            problems.append(f"env {name} has a password in a URL; use a secret file")
         defined.add(name)
-    url = _env(container).get("ENGAGEMENT_REDIS_URL", "")
-    raw = next(
-        (e.get("value", "") for e in container["env"] if e["name"] == "ENGAGEMENT_REDIS_URL"), ""
-    )
-    if "@" in url and not re.search(r":\$\(\w+\)@", raw):
-        problems.append("the Redis password must come from a Secret reference")
+    env = _env(container)
+    problems += [
+        f"{name} must be set (the secret as a file)"
+        for name in ("ENGAGEMENT_REDIS_PASSWORD_FILE", "ENGAGEMENT_API_TOKEN_FILE")
+        if name not in env
+    ]
     return problems
+
+
+def _secret_file_problems(container: dict[str, Any], pod: dict[str, Any]) -> list[str]:
+    """Every credential file a setting names is a key of a Secret mounted into the container."""
+    files = _secret_files(container, pod)
+    return [
+        f"env {name} is {value}, which is not a file of a mounted Secret"
+        for name, value in _env(container).items()
+        if name.endswith("_FILE") and _CREDENTIAL.search(name) and value not in files
+    ]
+
+
+def _secret_files(container: dict[str, Any], pod: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    """Path in the container -> (Secret name, key) of every mounted Secret item."""
+    volumes = {v["name"]: v for v in pod["spec"].get("volumes", [])}
+    files = {}
+    for mount in container.get("volumeMounts", []):
+        secret = volumes.get(mount["name"], {}).get("secret")
+        if secret is None:
+            continue
+        for item in secret.get("items", []):
+            path = str(PurePosixPath(mount["mountPath"]) / item["path"])
+            files[path] = (secret["secretName"], item["key"])
+    return files
 
 
 def _volume_problems(
@@ -200,9 +233,38 @@ def _key(node: Any, key: str) -> Any:
 _CONTAINER = "spec/template/spec/containers/0"
 
 
-def _password_after_url(kinds: dict[str, dict[str, Any]]) -> None:
-    env = kinds["Deployment"]["spec"]["template"]["spec"]["containers"][0]["env"]
-    env[1], env[2] = env[2], env[1]
+def _env_list(kinds: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    env: list[dict[str, Any]] = kinds["Deployment"]["spec"]["template"]["spec"]["containers"][0][
+        "env"
+    ]
+    return env
+
+
+def _replace_env(name: str, *items: dict[str, Any]) -> Callable[[dict[str, dict[str, Any]]], None]:
+    """Replace the env entry ``name`` by ``items`` (none: remove it)."""
+
+    def mutate(kinds: dict[str, dict[str, Any]]) -> None:
+        env = _env_list(kinds)
+        (index,) = [i for i, item in enumerate(env) if item["name"] == name]
+        env[index : index + 1] = list(items)
+
+    return mutate
+
+
+_SECRET_VARIABLE = {
+    "name": "REDIS_PASSWORD",
+    "valueFrom": {"secretKeyRef": {"name": "engagement-credentials", "key": "redis-password"}},
+}
+_URL_WITH_PASSWORD = {
+    "name": "ENGAGEMENT_REDIS_URL",
+    "value": "redis://:$(REDIS_PASSWORD)@redis.engagement.svc:6379/0",
+}
+
+
+def _drop_token_item(kinds: dict[str, dict[str, Any]]) -> None:
+    (volume,) = [v for v in kinds["Deployment"]["spec"]["template"]["spec"]["volumes"]
+                 if "secret" in v]  # fmt: skip
+    volume["secret"]["items"] = [i for i in volume["secret"]["items"] if i["key"] != "api-token"]
 
 
 @pytest.mark.parametrize(
@@ -259,17 +321,45 @@ def test_manifests_are_coherent() -> None:
         ),
         (_set("Service", "spec/ports/0/targetPort", 80), "does not reach the web port"),
         (
-            _set("Deployment", f"{_CONTAINER}/env/0/name", "ENGAGEMENT_KAFKA_SERVERS"),
+            _replace_env(
+                "ENGAGEMENT_KAFKA_BOOTSTRAP",
+                {"name": "ENGAGEMENT_KAFKA_SERVERS", "value": "kafka:9092"},
+            ),
             "not a setting",
         ),
         (
-            _set(
-                "Deployment", f"{_CONTAINER}/env/1", {"name": "REDIS_PASSWORD", "value": "hunter2"}
+            _replace_env(
+                "ENGAGEMENT_REDIS_PASSWORD_FILE",
+                {"name": "ENGAGEMENT_REDIS_PASSWORD", "value": "hunter2"},
             ),
             "plain text",
         ),
         (
-            _set("Deployment", f"{_CONTAINER}/env/3/value", "/etc/engagement/model/other.yaml"),
+            _replace_env("ENGAGEMENT_REDIS_URL", _SECRET_VARIABLE, _URL_WITH_PASSWORD),
+            "takes a Secret as a variable",
+        ),
+        (
+            _replace_env("ENGAGEMENT_REDIS_URL", _SECRET_VARIABLE, _URL_WITH_PASSWORD),
+            "password in a URL",
+        ),
+        (
+            _replace_env("ENGAGEMENT_REDIS_URL", _URL_WITH_PASSWORD, _SECRET_VARIABLE),
+            "uses $(REDIS_PASSWORD) before it is defined",
+        ),
+        (
+            _replace_env(
+                "ENGAGEMENT_API_TOKEN_FILE",
+                {"name": "ENGAGEMENT_API_TOKEN_FILE", "value": "/etc/engagement/model/token"},
+            ),
+            "not a file of a mounted Secret",
+        ),
+        (_drop_token_item, "ENGAGEMENT_API_TOKEN_FILE is /etc/engagement/secrets/api-token"),
+        (_replace_env("ENGAGEMENT_REDIS_PASSWORD_FILE"), "ENGAGEMENT_REDIS_PASSWORD_FILE must be"),
+        (
+            _replace_env(
+                "ENGAGEMENT_MODEL",
+                {"name": "ENGAGEMENT_MODEL", "value": "/etc/engagement/model/other.yaml"},
+            ),
             "ENGAGEMENT_MODEL",
         ),
         (_set("Deployment", "spec/template/spec/securityContext/runAsUser", 0), "non-root"),
@@ -278,7 +368,6 @@ def test_manifests_are_coherent() -> None:
             "terminationGrace",
         ),
         (_set("Deployment", f"{_CONTAINER}/resources", {}), "resources need"),
-        (_password_after_url, "uses $(REDIS_PASSWORD) before it is defined"),
     ],
 )
 def test_coherence_checks_catch_mistakes(
@@ -291,12 +380,23 @@ def test_coherence_checks_catch_mistakes(
     assert any(problem in p for p in found), found
 
 
-def test_worker_environment_is_accepted_by_settings() -> None:
-    """The Deployment's environment, the Secret's value expanded, parses into Settings."""
+def test_worker_environment_is_accepted_by_settings(tmp_path: Path) -> None:
+    """The Deployment's environment, its Secret files written locally, parses into Settings
+    with the Redis password and the API token read from those files."""
     kinds = _manifests()
-    env = _env(_container(kinds["Deployment"]))
+    container, pod = _container(kinds["Deployment"]), kinds["Deployment"]["spec"]["template"]
+    values = {"redis-password": "s3cret-redis", "api-token": "a-token-of-32-characters-exactly"}
+    local = {}
+    for path, (_, key) in _secret_files(container, pod).items():
+        local[path] = tmp_path / key
+        local[path].write_text(values[key])
+    env = {k: str(local.get(v, v)) for k, v in _env(container).items()}
     settings = Settings.from_env(env)
-    assert settings.redis_url.startswith("redis://:s3cret@")
+    assert settings.redis_url == "redis://redis.engagement.svc:6379/0"
+    assert settings.redis_security.password is not None
+    assert settings.redis_security.password.reveal() == "s3cret-redis"
+    assert settings.api_token is not None
+    assert settings.api_token.reveal() == values["api-token"]
     assert settings.web_host == "0.0.0.0"
     assert settings.app_id == "engagement-stream"
 

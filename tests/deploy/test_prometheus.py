@@ -25,6 +25,7 @@ RULE_TESTS = DEPLOY / "prometheus" / "rules.test.yml"
 EXPECTED_ALERTS = {
     "EngagementWorkerDown",
     "EngagementWorkerNotReady",
+    "EngagementDependencyDown",
     "EngagementConsumerLagGrowing",
     "EngagementDeadLettersHigh",
     "EngagementAlertRateSpike",

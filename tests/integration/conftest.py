@@ -81,9 +81,10 @@ class Deployment:
         self.producer = KafkaProducer(bootstrap_servers=self.settings.kafka_bootstrap, acks="all",
                                       **client_options(self.settings.kafka_security))  # fmt: skip
 
-    def start_worker(self) -> WorkerProcess:
+    def start_worker(self, **overrides: str) -> WorkerProcess:
+        """Start a worker with this deployment's environment, plus ``overrides``."""
         port = free_port()
-        env = {**self.env, "ENGAGEMENT_WEB_PORT": str(port)}
+        env = {**self.env, **overrides, "ENGAGEMENT_WEB_PORT": str(port)}
         worker = WorkerProcess(env, self.workdir / f"worker-{len(self.workers)}.log", port)
         worker.start()
         self.workers.append(worker)
