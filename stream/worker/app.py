@@ -8,7 +8,7 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 
 _PROBE_INTERVAL_S = 2.0
 _PROBE_TIMEOUT_S = 3.0
+_FINAL_COMMIT_TIMEOUT_S = 5.0
 
 
 class FaustPublisher:
@@ -137,7 +138,13 @@ def _install_agent(app: faust.App, parts: _Parts) -> None:
         grace = settings.shutdown_grace_ms / 1000
         async for events in stream.take_events(settings.batch_max, within=within):
             batch = [_incoming(event.message) for event in events]
-            await _finish_even_if_cancelled(parts.runner, batch, grace)
+
+            async def commit_now(done: Sequence[Any] = events) -> None:
+                for event in done:
+                    await stream.ack(event)
+                await app.consumer.commit()
+
+            await _finish_even_if_cancelled(parts.runner, batch, grace, commit_now)
             for message in batch:
                 tp = TP(message.topic, message.partition)
                 parts.processed[tp] = max(parts.processed.get(tp, -1), message.offset)
@@ -216,12 +223,20 @@ def _crash_reason(app: faust.App) -> str | None:
     return None
 
 
-async def _finish_even_if_cancelled(runner: Runner, batch: list[Incoming], grace_s: float) -> None:
+async def _finish_even_if_cancelled(
+    runner: Runner,
+    batch: list[Incoming],
+    grace_s: float,
+    commit_now: Callable[[], Awaitable[None]],
+) -> None:
     """Process a batch; if the agent is cancelled (shutdown), finish it first.
 
     Faust acknowledges a batch's offsets when the agent leaves it, even by cancellation.
     So a cancelled agent waits for the in-flight batch; if it cannot finish within the
     grace period, the process exits at once so that those offsets are never committed.
+    If it finishes, its offsets are acknowledged and committed right away, because Faust's
+    own last commit of the shutdown may already have happened (a replay would be harmless,
+    but a clean stop should leave nothing to replay).
     """
     task = asyncio.ensure_future(runner.run_batch(batch))
     try:
@@ -235,6 +250,11 @@ async def _finish_even_if_cancelled(runner: Runner, batch: list[Incoming], grace
         if not task.done() or task.cancelled() or task.exception() is not None:
             log.error("in-flight batch unfinished at shutdown; exiting without committing it")
             os._exit(70)
+        try:
+            await asyncio.wait_for(asyncio.shield(commit_now()), _FINAL_COMMIT_TIMEOUT_S)
+        except (Exception, asyncio.CancelledError) as exc:  # best effort; replay is safe
+            log.warning("final commit at shutdown failed (%s); the batch will be replayed",
+                        type(exc).__name__)  # fmt: skip
         raise
 
 
