@@ -19,12 +19,12 @@ from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
 from stream.adapters.kafka_security import client_options
+from stream.adapters.messages import Incoming
 from stream.config.errors import ConfigError
 from stream.config.settings import Settings
 
 __all__ = [
     "PartitionRange",
-    "Retained",
     "Snapshot",
     "commit_group_offsets",
     "group_state",
@@ -34,18 +34,6 @@ __all__ = [
 
 _T = TypeVar("_T")
 _SOURCE = "kafka"
-
-
-@dataclass(frozen=True, slots=True)
-class Retained:
-    """One retained input message."""
-
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes
-    timestamp_ms: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +107,7 @@ def snapshot(settings: Settings) -> Snapshot:
 
 def read_partition(
     settings: Settings, ranges: Sequence[PartitionRange], stall_s: float = 60.0
-) -> Iterator[Retained]:
+) -> Iterator[Incoming]:
     """Every message inside ``ranges``, in offset order per partition."""
     wanted = {TopicPartition(r.topic, r.partition): r for r in ranges if r.end > r.begin}
     if not wanted:
@@ -143,8 +131,8 @@ def read_partition(
         consumer.close()
 
 
-def _retained(record: Any) -> Retained:
-    return Retained(
+def _retained(record: Any) -> Incoming:
+    return Incoming(
         topic=record.topic,
         partition=record.partition,
         offset=record.offset,

@@ -211,19 +211,24 @@ class RedisScoreStore:
 
     async def load(self, customers: Iterable[str]) -> dict[str, Loaded]:
         """State, version and pending outbox of each customer (one pipelined round trip)."""
-        names = list(customers)
-        pipe = self.client.pipeline(transaction=False)
-        for customer_id in names:
-            pipe.hmget(self.customer_key(customer_id), _LOADED_FIELDS)
         loaded = {}
-        for customer_id, values in zip(names, await pipe.execute(), strict=True):
-            raw = dict(zip(_LOADED_FIELDS, values, strict=True))
+        for customer_id, raw in await self._read(customers):
             loaded[customer_id] = Loaded(
                 state=state_from_fields(raw),
                 version=(raw["ver"] or b"0").decode(),
                 outbox=orjson.loads(raw["outbox"]) if raw["outbox"] else [],
             )
         return loaded
+
+    async def _read(self, customers: Iterable[str]) -> list[tuple[str, dict[str, Any]]]:
+        """The loaded fields of each customer, in one pipelined round trip."""
+        names = list(customers)
+        pipe = self.client.pipeline(transaction=False)
+        for customer_id in names:
+            pipe.hmget(self.customer_key(customer_id), _LOADED_FIELDS)
+        replies = await pipe.execute()
+        return [(c, dict(zip(_LOADED_FIELDS, values, strict=True)))
+                for c, values in zip(names, replies, strict=True)]  # fmt: skip
 
     async def commit(self, commits: Sequence[Commit]) -> CommitResult:
         """Apply commits in one pipelined round trip; see the module doc for the outcomes."""
@@ -319,12 +324,8 @@ class RedisScoreStore:
 
     async def stored(self, customer_ids: Sequence[str]) -> dict[str, Stored]:
         """State and partition of those of ``customer_ids`` that are stored."""
-        pipe = self.client.pipeline(transaction=False)
-        for customer_id in customer_ids:
-            pipe.hmget(self.customer_key(customer_id), _LOADED_FIELDS)
         found = {}
-        for customer_id, values in zip(customer_ids, await pipe.execute(), strict=True):
-            raw = dict(zip(_LOADED_FIELDS, values, strict=True))
+        for customer_id, raw in await self._read(customer_ids):
             if raw["state"] is None:  # not stored
                 continue
             partition = orjson.loads(raw["state"]).get("p")

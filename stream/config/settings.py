@@ -19,6 +19,7 @@ from stream.config.security import (
     read_redis_security,
 )
 from stream.config.sources import ENV_PREFIX, SettingsReader
+from stream.core.decode import DecodeLimits
 
 __all__ = ["ENV_PREFIX", "KafkaSecurity", "RedisSecurity", "Settings", "TopicNames"]
 
@@ -129,6 +130,14 @@ class Settings:
             raise ConfigError("environment", f"{ENV_PREFIX}TOPIC_*", "input topics must differ")
         if "{" in self.redis_prefix or "}" in self.redis_prefix:
             raise ConfigError("environment", f"{ENV_PREFIX}REDIS_PREFIX", "must not contain braces")
+
+    def decode_limits(self) -> DecodeLimits:
+        """The input limits the decoder enforces."""
+        return DecodeLimits(
+            max_bytes=self.max_message_bytes,
+            max_id_length=self.max_id_length,
+            max_json_depth=self.max_json_depth,
+        )
 
     def redacted(self) -> dict[str, Any]:
         """Settings for logs: secrets masked, credentials in URLs hidden."""

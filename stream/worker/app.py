@@ -23,7 +23,6 @@ from stream.adapters.redis_client import async_redis, check_redis_credentials
 from stream.adapters.redis_store import RedisScoreStore
 from stream.config.model_file import load_model
 from stream.config.settings import Settings
-from stream.core.decode import DecodeLimits
 from stream.core.model import ScoringModel
 from stream.worker.health import Health
 from stream.worker.processor import BatchProcessor, Incoming, OutMessage
@@ -93,11 +92,7 @@ def build_app(settings: Settings, model: ScoringModel | None = None) -> faust.Ap
         FaustPublisher(app),
         settings.topics,
         metrics,
-        DecodeLimits(
-            max_bytes=settings.max_message_bytes,
-            max_id_length=settings.max_id_length,
-            max_json_depth=settings.max_json_depth,
-        ),
+        settings.decode_limits(),
     )
     health = Health(
         lambda: int(time.time() * 1000),

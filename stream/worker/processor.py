@@ -25,6 +25,7 @@ from typing import Protocol
 import orjson
 
 from stream.adapters.codec import alert_to_json, state_fields
+from stream.adapters.messages import Incoming
 from stream.adapters.metrics import Metrics
 from stream.adapters.redis_store import Commit, CommitResult, IndexEntry, Loaded, RedisScoreStore
 from stream.config.settings import TopicNames
@@ -38,18 +39,6 @@ __all__ = ["BatchProcessor", "BatchReport", "Incoming", "OutMessage", "Publisher
 _MAX_ROUNDS = 10
 _CACHE_LIMIT = 200_000
 _REPORT_FIELD = {"scored": "scored", "duplicate": "duplicates", "expired": "expired"}
-
-
-@dataclass(frozen=True, slots=True)
-class Incoming:
-    """One consumed Kafka message."""
-
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes
-    timestamp_ms: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,7 +161,7 @@ class BatchProcessor:
             topic_role=role,
             model=self.model,
             now_ms=now_ms,
-            fallback_id=f"{message.topic}/{message.partition}/{message.offset}",
+            fallback_id=message.source,
             limits=self.limits,
         )
 

@@ -26,17 +26,17 @@ from stream.adapters.codec import state_fields
 from stream.adapters.kafka_admin import input_retention_ms, required_retention_ms
 from stream.adapters.kafka_replay import (
     PartitionRange,
-    Retained,
     commit_group_offsets,
     group_state,
     read_partition,
     snapshot,
 )
+from stream.adapters.messages import Incoming
 from stream.adapters.redis_client import async_redis, check_redis_credentials
 from stream.adapters.redis_store import Commit, IndexEntry, RedisScoreStore, Stored
 from stream.config.errors import ConfigError
 from stream.config.settings import Settings
-from stream.core.decode import DecodeLimits, Rejection, decode_event
+from stream.core.decode import Rejection, decode_event
 from stream.core.events import Event, fingerprint
 from stream.core.model import ScoringModel
 from stream.core.rebuild import Rebuilt, rebuild
@@ -221,7 +221,7 @@ class _Rescore:
             self.report.entered_alert_band += 1
         return rebuilt
 
-    def _decode(self, record: Retained) -> Event | Rejection:
+    def _decode(self, record: Incoming) -> Event | Rejection:
         settings = self.settings
         return decode_event(
             record.value,
@@ -229,16 +229,11 @@ class _Rescore:
             topic_role=settings.topics.inputs[record.topic],
             model=self.target.model,
             now_ms=self.now_ms,
-            # The worker's fallback id for an event without one: the same fingerprint.
-            fallback_id=f"{record.topic}/{record.partition}/{record.offset}",
-            limits=DecodeLimits(
-                max_bytes=settings.max_message_bytes,
-                max_id_length=settings.max_id_length,
-                max_json_depth=settings.max_json_depth,
-            ),
+            fallback_id=record.source,
+            limits=settings.decode_limits(),
         )
 
-    def _check_trimmed(self, first_kept: Retained) -> None:
+    def _check_trimmed(self, first_kept: Incoming) -> None:
         """A partition whose first retained message still counts may have lost earlier ones."""
         horizon = self.now_ms - required_retention_ms(self.target.model)
         if first_kept.timestamp_ms > horizon:
