@@ -158,7 +158,7 @@ class LocalStack:
             users = self.security.format_arguments() if self.security else []
             formatting = subprocess.run(
                 [java, "-cp", classpath, "kafka.tools.StorageTool", "format",
-                 "-t", cluster_id, "-c", str(config), "--ignore-formatted", *users],
+                 f"--cluster-id={cluster_id}", "-c", str(config), "--ignore-formatted", *users],
                 capture_output=True, text=True, check=False,
             )  # fmt: skip
             if formatting.returncode != 0:
