@@ -10,6 +10,8 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
+	# The development tools (devtools/) are not part of the package; make them importable here.
+	echo "$(CURDIR)" > "$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/engagement-devtools.pth"
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -19,8 +21,8 @@ demo: install
 	$(BIN)/engagement demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check stream tests
-	$(BIN)/ruff format --check stream tests
+	$(BIN)/ruff check stream devtools tests
+	$(BIN)/ruff format --check stream devtools tests
 	$(BIN)/mypy
 
 unit: $(STAMP)

@@ -22,6 +22,7 @@ from stream.adapters.kafka_security import client_options
 from stream.adapters.messages import Incoming
 from stream.config.errors import ConfigError
 from stream.config.settings import Settings
+from stream.errors import ReplayError
 
 __all__ = [
     "PartitionRange",
@@ -123,7 +124,7 @@ def read_partition(
             if batches:
                 last_progress = time.monotonic()
             elif time.monotonic() - last_progress > stall_s:
-                raise ConfigError(_SOURCE, "rescore", f"no message read for {stall_s:.0f} s")
+                raise ReplayError(f"{_SOURCE}: no message read for {stall_s:.0f} s")
             for tp, records in batches.items():
                 end = wanted[tp].end
                 yield from (_retained(r) for r in records if r.offset < end)
@@ -166,7 +167,9 @@ def commit_group_offsets(settings: Settings, group: str, snap: Snapshot) -> None
     failed = {f"{tp.topic}/{tp.partition}": error.__name__ for tp, error in results.items()
               if error.__name__ != "NoError"}  # fmt: skip
     if failed:
-        raise ConfigError(_SOURCE, group, f"could not commit the snapshot offsets: {failed}")
+        raise ReplayError(
+            f"{_SOURCE}: group {group}: could not commit the snapshot offsets: {failed}"
+        )
 
 
 def _retrying(call: Callable[[], _T], attempts: int = 20, pause_s: float = 1.0) -> _T:

@@ -1,5 +1,6 @@
-"""``engagement``: run the worker, query scores, rescore under a new model, run the simulator,
-the local stack, the demo or the benchmark."""
+"""``engagement``: run the worker, query scores and bands, create topics, rescore under a new
+model. In a development checkout it also runs the local stack, the simulator, the demo and
+the benchmark (the ``devtools`` package)."""
 
 from __future__ import annotations
 
@@ -7,15 +8,15 @@ import argparse
 import asyncio
 import json
 import sys
-from collections.abc import Sequence
-from pathlib import Path
-from typing import Any
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any, TypeVar
 
-from stream.config.errors import ConfigError
 from stream.config.log_redaction import install_log_redaction
 from stream.config.model_file import load_model
 from stream.config.settings import Settings
-from stream.localstack import LocalStack, StackError
+from stream.errors import ConfigError, EngagementError, UnreachableError
+
+T = TypeVar("T")
 
 __all__ = ["main"]
 
@@ -29,7 +30,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         install_log_redaction(settings.secret_values())
         result: int = args.handler(args, settings)
         return result
-    except (ConfigError, StackError) as exc:
+    except EngagementError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
@@ -73,35 +74,21 @@ def _parser() -> argparse.ArgumentParser:
     )
     rescore.set_defaults(handler=_rescore)
 
-    sim = sub.add_parser("simulate", help="produce simulated customers' events in real time")
-    sim.add_argument("--customers", type=int, default=200)
-    sim.add_argument("--days", type=int, default=50, help="model days to simulate")
-    sim.add_argument("--seed", type=int, default=7)
-    sim.set_defaults(handler=_simulate)
-
-    stack = sub.add_parser("stack", help="local Kafka + Redis on loopback (no Docker)")
-    stack.add_argument("action", choices=["up", "down", "status", "prepare"])
-    stack.add_argument("--dir", type=Path, default=Path(".stack"), help="work folder")
-    stack.add_argument(
-        "--secure",
-        action="store_true",
-        help="Kafka over SASL_SSL and mutual TLS, Redis over TLS with passwords "
-        "(throwaway certificates and passwords in the work folder)",
-    )
-    stack.set_defaults(handler=_stack)
-
-    demo = sub.add_parser("demo", help="local stack + worker + simulator, then a summary")
-    demo.add_argument("--customers", type=int, default=200)
-    demo.add_argument("--days", type=int, default=48, help="demo days (2 s each)")
-    demo.add_argument("--dir", type=Path, default=Path(".demo"), help="work folder")
-    demo.set_defaults(handler=_demo)
-
-    from stream.bench.cli import add_arguments  # noqa: PLC0415 (keeps the CLI's import light)
-
-    bench = sub.add_parser("bench", help="benchmark the worker against its peers (make bench)")
-    add_arguments(bench)
-    bench.set_defaults(handler=_bench)
+    add_development_commands(sub)
     return parser
+
+
+def add_development_commands(sub: Any) -> None:
+    """Offer the development tools (stack, simulate, demo, bench) when they are installed.
+
+    They live in the separate ``devtools`` package of a checkout (``make install``); the
+    worker image holds the service only, so there these commands do not exist.
+    """
+    try:
+        from devtools.cli import add_commands  # noqa: PLC0415
+    except ImportError:
+        return
+    add_commands(sub)
 
 
 def _worker(args: argparse.Namespace, settings: Settings) -> int:
@@ -116,6 +103,17 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _query(settings: Settings, ask: Callable[[Any], Coroutine[Any, Any, T]]) -> T:
+    """Run one read against the score store; an unreachable Redis is one clear error."""
+    import redis  # noqa: PLC0415
+
+    try:
+        return asyncio.run(ask(_store(settings)))
+    except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+        address = str(settings.redacted()["redis_url"])
+        raise UnreachableError("Redis", address, str(exc) or type(exc).__name__) from None
+
+
 def _store(settings: Settings) -> Any:
     from stream.adapters.redis_client import async_redis, check_redis_credentials  # noqa: PLC0415
     from stream.adapters.redis_store import RedisScoreStore  # noqa: PLC0415
@@ -125,7 +123,7 @@ def _store(settings: Settings) -> Any:
 
 
 def _score(args: argparse.Namespace, settings: Settings) -> int:
-    view = asyncio.run(_store(settings).customer(args.customer_id))
+    view = _query(settings, lambda store: store.customer(args.customer_id))
     if view is None:
         print(f"unknown customer {args.customer_id!r}", file=sys.stderr)
         return 1
@@ -143,7 +141,7 @@ def _top(args: argparse.Namespace, settings: Settings) -> int:
     model = load_model(settings.model)
     if args.band and args.band not in model.bands.names:
         raise ConfigError("arguments", "--band", f"must be one of {list(model.bands.names)}")
-    rows = asyncio.run(_store(settings).top(model.bands, args.band, args.n, args.lowest))
+    rows = _query(settings, lambda store: store.top(model.bands, args.band, args.n, args.lowest))
     for rank, (customer_id, score) in enumerate(rows, start=1):
         print(f"{rank:>4}. {customer_id:<40} {score:>9.2f}  {model.bands.band_for(score)}")
     if not rows:
@@ -153,7 +151,7 @@ def _top(args: argparse.Namespace, settings: Settings) -> int:
 
 def _bands(args: argparse.Namespace, settings: Settings) -> int:
     model = load_model(settings.model)
-    counts = asyncio.run(_store(settings).band_counts(model.bands))
+    counts = _query(settings, lambda store: store.band_counts(model.bands))
     for band, count in counts.items():
         print(f"{band:<18} {count:>8}")
     return 0
@@ -185,68 +183,6 @@ def _rescore(args: argparse.Namespace, settings: Settings) -> int:
     from stream.cli.rescore import run_rescore  # noqa: PLC0415 (Kafka and Redis clients)
 
     return run_rescore(args, settings)
-
-
-def _simulate(args: argparse.Namespace, settings: Settings) -> int:
-    from stream.adapters.kafka_security import client_options  # noqa: PLC0415
-    from stream.sim.run import simulate  # noqa: PLC0415
-
-    model = load_model(settings.model)
-    stats, _ = simulate(
-        settings.kafka_bootstrap,
-        settings.topics,
-        customers=args.customers,
-        days=args.days,
-        day_ms=model.bucket_ms,
-        window_ms=model.window_ms,
-        seed=args.seed,
-        on_day=lambda day, s: print(f"day {day + 1}: {s.events} events sent", flush=True),
-        client_options=client_options(settings.kafka_security),
-    )
-    print(f"sent {stats.events} events, {stats.duplicates} duplicates, {stats.malformed} malformed")
-    return 0
-
-
-def _stack(args: argparse.Namespace, settings: Settings) -> int:
-    from stream.localstack.tools import ensure_kafka_jars, ensure_program  # noqa: PLC0415
-
-    if args.action == "prepare":
-        for program in ("redis-server", "java"):
-            ensure_program(program)
-        print(f"Kafka jars in {ensure_kafka_jars()}")
-        return 0
-    if args.action == "down":
-        stopped = LocalStack.stop_saved(args.dir)
-        print("stopped" if stopped else f"no stack running in {args.dir}")
-        return 0
-    if args.action == "status":
-        state = LocalStack.saved(args.dir)
-        print(json.dumps(state, indent=2) if state else f"no stack running in {args.dir}")
-        return 0
-    if LocalStack.saved(args.dir):
-        print(f"a stack is already running in {args.dir}; 'engagement stack down' first")
-        return 1
-    from stream.localstack.secure import StackSecurity  # noqa: PLC0415
-
-    security = StackSecurity.generate(args.dir / "certs") if args.secure else None
-    stack = LocalStack(args.dir, security=security)
-    stack.start()
-    stack.processes.clear()  # leave them running; 'stack down' stops them by pid
-    for key, value in stack.env().items():
-        print(f"export {key}={value}")
-    return 0
-
-
-def _demo(args: argparse.Namespace, settings: Settings) -> int:
-    from stream.cli.demo import run_demo  # noqa: PLC0415
-
-    return run_demo(args.dir, customers=args.customers, days=args.days)
-
-
-def _bench(args: argparse.Namespace, settings: Settings) -> int:
-    from stream.bench.cli import run  # noqa: PLC0415
-
-    return run(args)
 
 
 if __name__ == "__main__":

@@ -1,15 +1,11 @@
-"""The one error type configuration raises: it names where, which key, and what is wrong."""
+"""Configuration errors: ``ConfigError`` names where, which key, and what is wrong.
+
+It lives under the project's one error root in ``stream.errors``; this module keeps the
+import path that configuration code uses.
+"""
 
 from __future__ import annotations
 
+from stream.errors import ConfigError
+
 __all__ = ["ConfigError"]
-
-
-class ConfigError(Exception):
-    """A setting or model key is missing or invalid."""
-
-    def __init__(self, source: str, key: str, problem: str) -> None:
-        super().__init__(f"{source}: {key}: {problem}")
-        self.source = source
-        self.key = key
-        self.problem = problem

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -22,6 +23,8 @@ from stream.config.sources import ENV_PREFIX, SettingsReader
 from stream.core.decode import DecodeLimits
 
 __all__ = ["ENV_PREFIX", "KafkaSecurity", "RedisSecurity", "Settings", "TopicNames"]
+
+_log = logging.getLogger("stream.config")
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,22 +117,26 @@ class Settings:
             max_json_depth=reader.integer("MAX_JSON_DEPTH", defaults.max_json_depth, 2, 1000),
         )
         reader.check_file_keys()
-        settings.validate()
+        settings.validate(reader)
+        for note in reader.unknown_variables():
+            _log.warning("%s", note)
         return settings
 
-    def validate(self) -> None:
-        """Check relations between settings."""
+    def validate(self, reader: SettingsReader | None = None) -> None:
+        """Check relations between settings; errors name where the setting was given."""
+        where = reader or SettingsReader({})
         if self.sweep_interval_ms >= self.alert_bound_ms:
-            raise ConfigError(
-                "environment",
-                f"{ENV_PREFIX}SWEEP_INTERVAL",
-                f"must be shorter than {ENV_PREFIX}ALERT_BOUND ({self.alert_bound_ms} ms) "
-                "so window-driven alerts arrive within the bound",
+            name = "SWEEP_INTERVAL" if where.find("SWEEP_INTERVAL") else "ALERT_BOUND"
+            raise where.error(
+                name,
+                f"{ENV_PREFIX}SWEEP_INTERVAL ({self.sweep_interval_ms} ms) must be shorter than "
+                f"{ENV_PREFIX}ALERT_BOUND ({self.alert_bound_ms} ms) so window-driven alerts "
+                "arrive within the bound",
             )
         if len(set(self.topics.inputs)) != 3:
             raise ConfigError("environment", f"{ENV_PREFIX}TOPIC_*", "input topics must differ")
         if "{" in self.redis_prefix or "}" in self.redis_prefix:
-            raise ConfigError("environment", f"{ENV_PREFIX}REDIS_PREFIX", "must not contain braces")
+            raise where.error("REDIS_PREFIX", "must not contain braces")
 
     def decode_limits(self) -> DecodeLimits:
         """The input limits the decoder enforces."""

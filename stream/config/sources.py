@@ -10,6 +10,7 @@ secret value.
 
 from __future__ import annotations
 
+import difflib
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -130,6 +131,18 @@ class SettingsReader:
             if values.get(via_file):
                 return Secret(_read_secret(source, via_file, values[via_file]))
         return None
+
+    def unknown_variables(self) -> list[str]:
+        """``ENGAGEMENT_*`` variables of the environment that name no setting, each with a hint."""
+        known = {ENV_PREFIX + name for name in self.asked} | {ENV_PREFIX + SETTINGS_FILE}
+        notes = []
+        for variable in sorted(v for v in self.env if v.startswith(ENV_PREFIX)):
+            if variable in known:
+                continue
+            close = difflib.get_close_matches(variable, sorted(known), n=1, cutoff=0.8)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            notes.append(f"warning: {variable} is not a setting and is ignored{hint}")
+        return notes
 
     def check_file_keys(self) -> None:
         """Every key of the settings file must be a known setting."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from stream.errors import InvalidModelError
+
 __all__ = ["DEFAULT_BANDS", "Band", "BandScale"]
 
 
@@ -24,18 +26,18 @@ class BandScale:
 
     def __post_init__(self) -> None:
         if not self.bands:
-            raise ValueError("at least one band is required")
+            raise InvalidModelError("at least one band is required")
         uppers = [b.upper for b in self.bands[:-1]]
         if any(u is None for u in uppers):
-            raise ValueError("only the last band may be open-ended")
+            raise InvalidModelError("only the last band may be open-ended")
         bounded = [u for u in uppers if u is not None]
         if bounded != sorted(bounded) or len(set(bounded)) != len(bounded):
-            raise ValueError("band upper bounds must increase strictly")
+            raise InvalidModelError("band upper bounds must increase strictly")
         if self.bands[-1].upper is not None:
-            raise ValueError("the last band must be open-ended (no upper bound)")
+            raise InvalidModelError("the last band must be open-ended (no upper bound)")
         names = [b.name for b in self.bands]
         if len(set(names)) != len(names):
-            raise ValueError("band names must be unique")
+            raise InvalidModelError("band names must be unique")
 
     @property
     def names(self) -> tuple[str, ...]:

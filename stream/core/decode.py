@@ -17,24 +17,11 @@ import orjson
 
 from stream.core.events import Event
 from stream.core.model import ScoringModel
+from stream.core.vocabulary import DEAD_LETTER_REASONS, DeadLetterReason
 
 __all__ = ["REASONS", "DecodeLimits", "Rejection", "decode_event", "valid_customer_id"]
 
-REASONS = (
-    "too_large",
-    "invalid_json",
-    "too_deep",
-    "not_an_object",
-    "missing_customer_id",
-    "invalid_customer_id",
-    "key_mismatch",
-    "unknown_type",
-    "wrong_topic",
-    "invalid_field",
-    "invalid_timestamp",
-    "future_timestamp",
-    "too_old",
-)
+REASONS = DEAD_LETTER_REASONS
 
 # Printable ASCII without spaces and without braces, so an id can never alter the
 # Redis hash tag ``{customer_id}`` that keeps a customer's keys in one slot.
@@ -42,6 +29,9 @@ _ID_PATTERN = re.compile(r"[!-z|~]+")
 _MAX_ID_LENGTH = 128
 _MAX_SESSION_SECONDS = 7 * 86_400
 _MAX_PAGE_COUNT = 1_000_000
+# Numbers in this range are 2001-09-09 to 5138 as epoch seconds, but January to April 1970
+# as epoch milliseconds: almost certainly seconds.
+_EPOCH_SECONDS = (1_000_000_000, 100_000_000_000)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,12 +52,12 @@ def valid_customer_id(value: str, max_length: int = _MAX_ID_LENGTH) -> bool:
 class Rejection:
     """Why a message could not be scored."""
 
-    reason: str
+    reason: DeadLetterReason
     detail: str
 
 
 class _InvalidError(Exception):
-    def __init__(self, reason: str, detail: str) -> None:
+    def __init__(self, reason: DeadLetterReason, detail: str) -> None:
         super().__init__(detail)
         self.rejection = Rejection(reason, detail)
 
@@ -124,7 +114,7 @@ def _decode(
             "future_timestamp", f"timestamp {timestamp_ms} is ahead of now {now_ms}"
         )
     if not model.is_live(timestamp_ms, now_ms):
-        raise _InvalidError("too_old", f"timestamp {timestamp_ms} is already outside the window")
+        raise _InvalidError("too_old", _too_old(doc.get("timestamp"), timestamp_ms))
     properties = doc.get("properties", {})
     if properties is None:
         properties = {}
@@ -212,9 +202,24 @@ def _event_id(value: Any, fallback: str, limits: DecodeLimits) -> str:
     return value
 
 
+def _too_old(value: Any, timestamp_ms: int) -> str:
+    detail = f"timestamp {timestamp_ms} is already outside the window"
+    if isinstance(value, int | float) and _EPOCH_SECONDS[0] <= value < _EPOCH_SECONDS[1]:
+        detail += (
+            f"; {value!r} looks like epoch seconds: send epoch milliseconds "
+            f"({int(value * 1000)}) or ISO 8601 text"
+        )
+    return detail
+
+
 def _timestamp(value: Any) -> int:
-    if isinstance(value, bool) or value is None:
+    if value is None:
         raise _InvalidError("invalid_timestamp", "field 'timestamp' is missing")
+    if isinstance(value, bool):
+        raise _InvalidError(
+            "invalid_timestamp",
+            f"timestamp is {str(value).lower()}: it must be ISO 8601 text or epoch milliseconds",
+        )
     if isinstance(value, int | float):
         if not math.isfinite(value) or value <= 0:
             raise _InvalidError("invalid_timestamp", f"epoch milliseconds {value!r} are not valid")

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from stream.core.bands import DEFAULT_BANDS, BandScale
 from stream.core.events import Event
+from stream.errors import InvalidModelError
 
 __all__ = [
     "ACTIVE",
@@ -126,11 +127,11 @@ class ScoringModel:
 
     def __post_init__(self) -> None:
         if self.bucket_ms <= 0 or self.window_ms <= 0:
-            raise ValueError("window and bucket must be positive")
+            raise InvalidModelError("window and bucket must be positive")
         if self.window_ms % self.bucket_ms:
-            raise ValueError("window must be a whole number of buckets")
+            raise InvalidModelError("window must be a whole number of buckets")
         if self.alerts.band not in self.bands.names:
-            raise ValueError(f"alert band {self.alerts.band!r} is not a configured band")
+            raise InvalidModelError(f"alert band {self.alerts.band!r} is not a configured band")
 
     @property
     def factors(self) -> tuple[str, ...]:

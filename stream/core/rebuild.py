@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from stream.core.customer import CustomerState, Evaluation, advance, drop_duplicates
 from stream.core.events import Event
 from stream.core.model import ScoringModel
+from stream.errors import ProcessingError
 
 __all__ = ["Rebuilt", "carried_over", "rebuild"]
 
@@ -45,6 +46,6 @@ def rebuild(
     start = carried_over(previous) if previous is not None else CustomerState()
     evaluation = advance(model, customer_id, start, fresh, now_ms)
     if evaluation.alerts:  # cannot happen: the customer starts without a band
-        raise RuntimeError(f"a rebuild of {customer_id!r} produced alerts")
+        raise ProcessingError(f"a rebuild of {customer_id!r} produced alerts")
     applied = tuple(e for e in fresh if model.is_live(e.timestamp_ms, now_ms))
     return Rebuilt(evaluation, applied, len(events) - len(fresh))

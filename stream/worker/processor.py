@@ -33,6 +33,8 @@ from stream.core.customer import advance, drop_duplicates
 from stream.core.decode import DecodeLimits, Rejection, decode_event
 from stream.core.events import Event, fingerprint
 from stream.core.model import ScoringModel
+from stream.core.vocabulary import Outcome
+from stream.errors import ProcessingError
 
 __all__ = ["BatchProcessor", "BatchReport", "Incoming", "OutMessage", "Publisher"]
 
@@ -76,7 +78,7 @@ class _Group:
     sources: list[Incoming] = field(default_factory=list)
     marks: list[bytes] = field(default_factory=list)
     applied_before: set[bytes] = field(default_factory=set)
-    outcomes: list[str] = field(default_factory=list)
+    outcomes: list[Outcome] = field(default_factory=list)
 
 
 class BatchProcessor:
@@ -199,7 +201,9 @@ class BatchProcessor:
             retry = set(result.conflicts) | set(result.duplicates)
             pending = {c: g for c, g in pending.items() if c in retry}
         if pending:
-            raise RuntimeError(f"{len(pending)} customers kept conflicting; batch will be retried")
+            raise ProcessingError(
+                f"{len(pending)} customers kept conflicting; the batch will be retried"
+            )
         await self._publish_outboxes(outboxes, report)
         await self.store.update_indexes(entries.values())
 
@@ -289,7 +293,7 @@ class BatchProcessor:
 
 def _outcomes(
     model: ScoringModel, events: Sequence[Event], fresh: Sequence[Event], now_ms: int
-) -> list[str]:
+) -> list[Outcome]:
     """Per event: scored, duplicate (already applied) or expired (aged out meanwhile)."""
     fresh_ids = {id(e) for e in fresh}
     return [

@@ -40,6 +40,7 @@ from stream.core.decode import Rejection, decode_event
 from stream.core.events import Event, fingerprint
 from stream.core.model import ScoringModel
 from stream.core.rebuild import Rebuilt, rebuild
+from stream.errors import ReplayError
 
 __all__ = ["RescoreReport", "Target", "rescore"]
 
@@ -255,11 +256,9 @@ class _Rescore:
         result = await self.new.commit(commits)
         conflicts = [*result.conflicts, *result.duplicates]
         if conflicts:
-            raise ConfigError(
-                "redis",
-                self.target.prefix,
-                f"{len(conflicts)} customers were written by someone else during the rescore "
-                "(is a worker using this prefix?)",
+            raise ReplayError(
+                f"Redis prefix {self.target.prefix!r}: {len(conflicts)} customers were written "
+                "by someone else during the rescore (is a worker using this prefix?)"
             )
         await self.new.update_indexes(entries)
 

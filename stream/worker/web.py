@@ -28,7 +28,9 @@ def install_pages(
     async def metrics_page(self: Any, request: Any) -> Any:
         return self.bytes(metrics.render(), content_type=_METRICS_CONTENT_TYPE)
 
-    @app.page("/customers/{customer_id}")
+    # Any text after /customers/ reaches the handler, so an id that could never be valid (for
+    # example with braces, which the default route pattern refuses) is a 400, not a 404.
+    @app.page("/customers/{customer_id:.+}")
     async def customer_page(self: Any, request: Any, customer_id: str) -> Any:
         if not bearer_allows(request.headers.get("Authorization"), settings.api_token):
             return self.json({"error": "unauthorized"}, status=401, headers=dict(CHALLENGE))

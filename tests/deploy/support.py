@@ -12,9 +12,9 @@ from typing import Any
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
+from devtools.localstack.tools import ensure_program
 from stream.adapters.metrics import Metrics
 from stream.config.settings import Settings
-from stream.localstack.tools import ensure_program
 
 __all__ = [
     "DASHBOARD",

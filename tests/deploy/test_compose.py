@@ -14,10 +14,10 @@ import jsonschema
 import pytest
 import redis
 
+from devtools.localstack.stack import free_port
+from devtools.localstack.tools import ensure_program
 from stream.config.model_file import load_model
 from stream.config.settings import Settings
-from stream.localstack.stack import free_port
-from stream.localstack.tools import ensure_program
 from tests.deploy.compose_checks import compose_problems, worker_env, worker_services
 from tests.deploy.support import ROOT, interpolate, load_yaml
 from tests.integration.conftest import wait_until

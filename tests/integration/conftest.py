@@ -16,15 +16,15 @@ import pytest
 import yaml
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
+from devtools.localstack import LocalStack
+from devtools.localstack.certs import make_certificates
+from devtools.localstack.secure import StackSecurity
+from devtools.localstack.stack import free_port
+from devtools.localstack.worker import WorkerProcess
 from stream.adapters.kafka_admin import ensure_topics
 from stream.adapters.kafka_security import client_options
 from stream.adapters.redis_client import sync_redis
 from stream.config.settings import Settings
-from stream.localstack import LocalStack
-from stream.localstack.certs import make_certificates
-from stream.localstack.secure import StackSecurity
-from stream.localstack.stack import free_port
-from stream.localstack.worker import WorkerProcess
 
 pytestmark = pytest.mark.integration
 _counter = itertools.count()

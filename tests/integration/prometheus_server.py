@@ -12,8 +12,8 @@ from typing import Any, Self
 
 import yaml
 
-from stream.localstack.stack import free_port
-from stream.localstack.tools import ensure_program
+from devtools.localstack.stack import free_port
+from devtools.localstack.tools import ensure_program
 from tests.integration.conftest import wait_until
 
 __all__ = ["PrometheusServer"]

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from devtools.bench import dataset, runners
+from devtools.bench.contenders.common import ContenderConfig
+from devtools.bench.main import topics_named
+from devtools.localstack import LocalStack
 from stream.adapters.kafka_admin import ensure_topics
-from stream.bench import dataset, runners
-from stream.bench.contenders.common import ContenderConfig
-from stream.bench.main import topics_named
 from stream.config.settings import Settings
-from stream.localstack import LocalStack
 
 pytestmark = pytest.mark.integration
 

@@ -9,11 +9,11 @@ import time
 import orjson
 import pytest
 
+from devtools.sim.run import bad_messages
 from stream.config.model_file import load_model
 from stream.core.alerts import alert_id
 from stream.core.customer import CustomerState, advance, drop_duplicates
 from stream.core.events import Event
-from stream.sim.run import bad_messages
 from tests.integration.conftest import wait_until
 
 pytestmark = pytest.mark.integration

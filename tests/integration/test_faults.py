@@ -21,10 +21,10 @@ from typing import Any
 import orjson
 import pytest
 
+from devtools.localstack import LocalStack
+from devtools.localstack.worker import WorkerProcess
 from stream.config.model_file import load_model
 from stream.core.decode import Rejection, decode_event
-from stream.localstack import LocalStack
-from stream.localstack.worker import WorkerProcess
 from tests.integration.conftest import Deployment, short_model, wait_until
 from tests.integration.hostile import HOSTILE_KINDS, hostile_messages
 from tests.integration.workload import (

@@ -17,9 +17,9 @@ from typing import Any
 import orjson
 import pytest
 
+from devtools.localstack import LocalStack
+from devtools.localstack.worker import WorkerProcess
 from stream.adapters.kafka_publisher import KafkaPublisher
-from stream.localstack import LocalStack
-from stream.localstack.worker import WorkerProcess
 from stream.worker.processor import OutMessage
 from tests.integration.conftest import Deployment, wait_until
 
@@ -249,7 +249,8 @@ def test_http_endpoints_are_read_only_and_queries_need_the_token(deploy) -> None
         assert _request(worker, "GET", path, {"Authorization": wrong})[0] == 401
     status, _, body = _request(worker, "GET", path, auth)
     assert status == 200 and json.loads(body)["score"] == 4.0
-    for invalid in ("a%20b", "x" * 129, "tab%09id"):  # a space, too long, a control character
+    # a space, too long, a control character, braces
+    for invalid in ("a%20b", "x" * 129, "tab%09id", "%7Bbraced%7D", "{raw}"):
         assert _request(worker, "GET", f"/customers/{invalid}", auth)[0] == 400
     for probe in ("/health", "/ready", "/metrics"):
         assert _request(worker, "GET", probe)[0] == 200

@@ -7,10 +7,10 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
+from devtools.localstack import LocalStack
 from stream.adapters.redis_client import async_redis
 from stream.adapters.redis_store import Commit, RedisScoreStore
 from stream.config.settings import Settings
-from stream.localstack import LocalStack
 
 pytestmark = pytest.mark.integration
 NOW_MS = 1_800_000_000_000

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from stream.bench import dataset, report
-from stream.bench.latency import LatencyResult, histogram_quantile
-from stream.bench.measure import Measurement, percentile
-from stream.bench.memory import _fit
-from stream.bench.profile import classify, summarize
+from devtools.bench import dataset, report
+from devtools.bench.latency import LatencyResult, histogram_quantile
+from devtools.bench.measure import Measurement, percentile
+from devtools.bench.memory import _fit
+from devtools.bench.profile import classify, summarize
 from stream.core.decode import decode_event
 from stream.core.events import Event
 from tests.factories import NOW_MS, default_model

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from faust.types.auth import AuthProtocol
 
+from devtools.localstack.certs import Certificates, make_certificates
 from stream.adapters.kafka_security import client_options, faust_credentials, ssl_context
 from stream.adapters.redis_client import redis_options
 from stream.config.errors import ConfigError
@@ -17,7 +18,6 @@ from stream.config.log_redaction import install_log_redaction
 from stream.config.secret import Secret
 from stream.config.security import KafkaSecurity
 from stream.config.settings import Settings
-from stream.localstack.certs import Certificates, make_certificates
 from stream.worker.http_auth import bearer_allows
 
 PASSWORD = "Pw-unit-91f0e3c2"

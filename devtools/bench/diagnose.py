@@ -9,11 +9,11 @@ import threading
 import time
 from typing import Any
 
+from devtools.bench import dataset, profile, report, runners
+from devtools.bench.latency import run_latency
+from devtools.bench.main import Bench, BenchOptions, bench_stack, say, topics_named
+from devtools.bench.measure import cpu_seconds
 from stream.adapters.kafka_admin import ensure_topics
-from stream.bench import dataset, profile, report, runners
-from stream.bench.latency import run_latency
-from stream.bench.main import Bench, BenchOptions, bench_stack, say, topics_named
-from stream.bench.measure import cpu_seconds
 from stream.config.settings import Settings
 
 __all__ = ["run_profile"]

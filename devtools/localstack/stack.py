@@ -22,8 +22,8 @@ from typing import Self
 
 import redis
 
-from stream.localstack.secure import StackSecurity, write_secret
-from stream.localstack.tools import KAFKA_VERSION, StackError, ensure_kafka_jars, ensure_program
+from devtools.localstack.secure import StackSecurity, write_secret
+from devtools.localstack.tools import KAFKA_VERSION, StackError, ensure_kafka_jars, ensure_program
 
 __all__ = ["LocalStack", "free_port"]
 

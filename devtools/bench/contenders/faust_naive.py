@@ -1,7 +1,7 @@
 """Contender (c): a plain Faust agent iterating event by event, doing the job naively:
 decode and score each event with the project's pure core, then one Redis round trip
 (HINCRBY of the customer's points) per event. Run as
-``python -m stream.bench.contenders.faust_naive CONFIG_JSON``; the harness stops it.
+``python -m devtools.bench.contenders.faust_naive CONFIG_JSON``; the harness stops it.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 import faust
 from redis.asyncio import Redis
 
-from stream.bench.contenders.common import ContenderConfig, Reporter, Scorer
+from devtools.bench.contenders.common import ContenderConfig, Reporter, Scorer
 
 __all__ = ["build", "main"]
 

@@ -1,6 +1,6 @@
 """A local Kafka (KRaft, jars from Maven Central) and Redis stack on loopback, no Docker."""
 
-from stream.localstack.stack import LocalStack
-from stream.localstack.tools import StackError
+from devtools.localstack.stack import LocalStack
+from devtools.localstack.tools import StackError
 
 __all__ = ["LocalStack", "StackError"]

@@ -16,17 +16,17 @@ from typing import Any
 
 import redis
 
+from devtools.bench import dataset, report, runners
+from devtools.bench.contenders.common import ContenderConfig
+from devtools.bench.latency import run_latency
+from devtools.bench.measure import Measurement, cpu_seconds
+from devtools.bench.memory import memory_per_customer
+from devtools.bench.names import ALL_CONTENDERS, ALL_PHASES
+from devtools.bench.sweeper import fill, time_sweeps
+from devtools.localstack import LocalStack
 from stream.adapters.kafka_admin import ensure_topics
-from stream.bench import dataset, report, runners
-from stream.bench.contenders.common import ContenderConfig
-from stream.bench.latency import run_latency
-from stream.bench.measure import Measurement, cpu_seconds
-from stream.bench.memory import memory_per_customer
-from stream.bench.names import ALL_CONTENDERS, ALL_PHASES
-from stream.bench.sweeper import fill, time_sweeps
 from stream.config.model_file import load_model
 from stream.config.settings import Settings, TopicNames
-from stream.localstack import LocalStack
 
 __all__ = [
     "Bench",

@@ -4,7 +4,7 @@ the three topics concatenated into one stream keyed by customer id.
 
 Events are decoded and scored with the project's pure core, so the difference to the
 worker is the framework and the state store. Run as
-``python -m stream.bench.contenders.quix CONFIG_JSON``.
+``python -m devtools.bench.contenders.quix CONFIG_JSON``.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 
 from quixstreams import Application
 
-from stream.bench.contenders.common import ContenderConfig, Reporter, Scorer
+from devtools.bench.contenders.common import ContenderConfig, Reporter, Scorer
 
 __all__ = ["build", "main"]
 

@@ -9,15 +9,17 @@ import subprocess
 from importlib import resources
 from pathlib import Path
 
+from stream.errors import EngagementError
+
 __all__ = ["KAFKA_VERSION", "StackError", "ensure_kafka_jars", "ensure_program"]
 
 
-class StackError(RuntimeError):
+class StackError(EngagementError, RuntimeError):
     """The local stack cannot be prepared or started; the message says what to do."""
 
 
 def _pom_text() -> str:
-    return (resources.files("stream.localstack") / "kafka-pom.xml").read_text()
+    return (resources.files("devtools.localstack") / "kafka-pom.xml").read_text()
 
 
 def _kafka_version() -> str:

@@ -11,7 +11,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from stream.localstack.tools import StackError, ensure_program
+from devtools.localstack.tools import StackError, ensure_program
 
 __all__ = ["Certificates", "make_certificates"]
 

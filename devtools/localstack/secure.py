@@ -16,8 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from stream.localstack.certs import Certificates, make_certificates
-from stream.localstack.tools import StackError
+from devtools.localstack.certs import Certificates, make_certificates
+from devtools.localstack.tools import StackError
 
 __all__ = ["SCRAM_MECHANISMS", "StackSecurity", "write_secret"]
 

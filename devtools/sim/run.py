@@ -11,8 +11,8 @@ from typing import Any
 import orjson
 from kafka import KafkaProducer
 
+from devtools.sim.personas import Customer, day_events, make_customers, render
 from stream.config.settings import TopicNames
-from stream.sim.personas import Customer, day_events, make_customers, render
 
 __all__ = ["SimStats", "bad_messages", "simulate"]
 

@@ -16,12 +16,12 @@ from pathlib import Path
 from kafka import KafkaConsumer, TopicPartition
 from kafka.admin import KafkaAdminClient
 
-from stream.bench.contenders.common import ContenderConfig
-from stream.bench.measure import Measurement, measure
+from devtools.bench.contenders.common import ContenderConfig
+from devtools.bench.measure import Measurement, measure
+from devtools.localstack import LocalStack
+from devtools.localstack.stack import free_port
+from devtools.localstack.worker import WorkerProcess
 from stream.config.settings import TopicNames
-from stream.localstack import LocalStack
-from stream.localstack.stack import free_port
-from stream.localstack.worker import WorkerProcess
 
 __all__ = [
     "PEERS",
@@ -38,9 +38,9 @@ __all__ = [
 
 # Contender name -> module run as ``python -m``.
 PEERS = {
-    "raw-aiokafka": "stream.bench.contenders.raw",
-    "quixstreams": "stream.bench.contenders.quix",
-    "faust-naive": "stream.bench.contenders.faust_naive",
+    "raw-aiokafka": "devtools.bench.contenders.raw",
+    "quixstreams": "devtools.bench.contenders.quix",
+    "faust-naive": "devtools.bench.contenders.faust_naive",
 }
 
 

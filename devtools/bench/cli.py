@@ -1,4 +1,4 @@
-"""Command-line options of ``engagement bench`` / ``python -m stream.bench``."""
+"""Command-line options of ``engagement bench`` / ``python -m devtools.bench``."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from stream.bench.names import ALL_CONTENDERS, ALL_PHASES
+from devtools.bench.names import ALL_CONTENDERS, ALL_PHASES
 
 if TYPE_CHECKING:
-    from stream.bench.main import BenchOptions
+    from devtools.bench.main import BenchOptions
 
 __all__ = ["DEFAULT_EXPERIMENTS", "add_arguments", "options_from", "run"]
 
@@ -66,7 +66,7 @@ def _names(text: str, allowed: tuple[str, ...], what: str) -> tuple[str, ...]:
 
 def options_from(args: argparse.Namespace) -> BenchOptions:
     """Options from parsed arguments."""
-    from stream.bench.main import BenchOptions  # noqa: PLC0415 (heavy; only when running)
+    from devtools.bench.main import BenchOptions  # noqa: PLC0415 (heavy; only when running)
 
     default_output = "profile.json" if args.profile else "latest.json"
     experiments = args.experiment if args.experiment is not None else DEFAULT_EXPERIMENTS
@@ -88,8 +88,8 @@ def options_from(args: argparse.Namespace) -> BenchOptions:
 
 def run(args: argparse.Namespace) -> int:
     """Run the benchmark (or the profile) as the arguments say."""
-    from stream.bench.diagnose import run_profile  # noqa: PLC0415
-    from stream.bench.main import run_bench  # noqa: PLC0415
+    from devtools.bench.diagnose import run_profile  # noqa: PLC0415
+    from devtools.bench.main import run_bench  # noqa: PLC0415
 
     options = options_from(args)
     if args.profile:

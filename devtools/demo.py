@@ -13,14 +13,14 @@ from typing import Any
 import redis
 from kafka import KafkaConsumer
 
+from devtools.localstack import LocalStack
+from devtools.localstack.stack import free_port
+from devtools.localstack.worker import WorkerProcess
+from devtools.sim.run import SimStats, simulate
 from stream.adapters.kafka_admin import ensure_topics
 from stream.adapters.redis_store import band_bounds, customer_key
 from stream.config.model_file import load_model
 from stream.config.settings import Settings
-from stream.localstack import LocalStack
-from stream.localstack.stack import free_port
-from stream.localstack.worker import WorkerProcess
-from stream.sim.run import SimStats, simulate
 
 __all__ = ["AlertCollector", "run_demo"]
 

@@ -23,10 +23,10 @@ import redis
 from kafka import KafkaConsumer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
-from stream.bench.dataset import customer_id, document, producer, random_kind, topic_of
-from stream.bench.measure import percentile
+from devtools.bench.dataset import customer_id, document, producer, random_kind, topic_of
+from devtools.bench.measure import percentile
+from devtools.localstack.worker import WorkerProcess
 from stream.config.settings import TopicNames
-from stream.localstack.worker import WorkerProcess
 
 __all__ = ["LatencyResult", "histogram_quantile", "run_latency"]
 

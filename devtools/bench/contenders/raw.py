@@ -1,7 +1,7 @@
 """Contender (a): a raw aiokafka consumer that only decodes each value with orjson.
 
 The ceiling for Python: no validation, no scoring, no state. Run as
-``python -m stream.bench.contenders.raw CONFIG_JSON``.
+``python -m devtools.bench.contenders.raw CONFIG_JSON``.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import asyncio
 import orjson
 from aiokafka import AIOKafkaConsumer
 
-from stream.bench.contenders.common import ContenderConfig, Reporter
+from devtools.bench.contenders.common import ContenderConfig, Reporter
 
 __all__ = ["consume", "main"]
 

@@ -1,0 +1,122 @@
+"""The development commands: the local stack, the simulator, the demo and the benchmark.
+
+``engagement`` offers them as subcommands when this package is importable (the development
+virtualenv made by ``make install``); ``python -m devtools`` runs them directly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from stream.config.model_file import load_model
+from stream.config.settings import Settings
+
+__all__ = ["add_commands", "main"]
+
+
+def add_commands(sub: Any) -> None:
+    """Add ``simulate``, ``stack``, ``demo`` and ``bench`` to an argparse subparsers object."""
+    sim = sub.add_parser("simulate", help="produce simulated customers' events in real time")
+    sim.add_argument("--customers", type=int, default=200)
+    sim.add_argument("--days", type=int, default=50, help="model days to simulate")
+    sim.add_argument("--seed", type=int, default=7)
+    sim.set_defaults(handler=_simulate)
+
+    stack = sub.add_parser("stack", help="local Kafka + Redis on loopback (no Docker)")
+    stack.add_argument("action", choices=["up", "down", "status", "prepare"])
+    stack.add_argument("--dir", type=Path, default=Path(".stack"), help="work folder")
+    stack.add_argument(
+        "--secure",
+        action="store_true",
+        help="Kafka over SASL_SSL and mutual TLS, Redis over TLS with passwords "
+        "(throwaway certificates and passwords in the work folder)",
+    )
+    stack.set_defaults(handler=_stack)
+
+    demo = sub.add_parser("demo", help="local stack + worker + simulator, then a summary")
+    demo.add_argument("--customers", type=int, default=200)
+    demo.add_argument("--days", type=int, default=48, help="demo days (2 s each)")
+    demo.add_argument("--dir", type=Path, default=Path(".demo"), help="work folder")
+    demo.set_defaults(handler=_demo)
+
+    from devtools.bench.cli import add_arguments  # noqa: PLC0415 (keeps the CLI's import light)
+
+    bench = sub.add_parser("bench", help="benchmark the worker against its peers (make bench)")
+    add_arguments(bench)
+    bench.set_defaults(handler=_bench)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m devtools``: the same commands through the product CLI's error handling."""
+    from stream.cli.main import main as engagement_main  # noqa: PLC0415
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    return engagement_main(args)
+
+
+def _simulate(args: argparse.Namespace, settings: Settings) -> int:
+    from devtools.sim.run import simulate  # noqa: PLC0415
+    from stream.adapters.kafka_security import client_options  # noqa: PLC0415
+
+    model = load_model(settings.model)
+    stats, _ = simulate(
+        settings.kafka_bootstrap,
+        settings.topics,
+        customers=args.customers,
+        days=args.days,
+        day_ms=model.bucket_ms,
+        window_ms=model.window_ms,
+        seed=args.seed,
+        on_day=lambda day, s: print(f"day {day + 1}: {s.events} events sent", flush=True),
+        client_options=client_options(settings.kafka_security),
+    )
+    print(f"sent {stats.events} events, {stats.duplicates} duplicates, {stats.malformed} malformed")
+    return 0
+
+
+def _stack(args: argparse.Namespace, settings: Settings) -> int:
+    from devtools.localstack import LocalStack  # noqa: PLC0415
+    from devtools.localstack.tools import ensure_kafka_jars, ensure_program  # noqa: PLC0415
+
+    if args.action == "prepare":
+        for program in ("redis-server", "java"):
+            ensure_program(program)
+        print(f"Kafka jars in {ensure_kafka_jars()}")
+        return 0
+    if args.action == "down":
+        stopped = LocalStack.stop_saved(args.dir)
+        print("stopped" if stopped else f"no stack running in {args.dir}")
+        return 0
+    if args.action == "status":
+        state = LocalStack.saved(args.dir)
+        print(json.dumps(state, indent=2) if state else f"no stack running in {args.dir}")
+        return 0
+    if LocalStack.saved(args.dir):
+        print(f"a stack is already running in {args.dir}; 'engagement stack down' first")
+        return 1
+    from devtools.localstack.secure import StackSecurity  # noqa: PLC0415
+
+    security = StackSecurity.generate(args.dir / "certs") if args.secure else None
+    stack = LocalStack(args.dir, security=security)
+    stack.start()
+    stack.processes.clear()  # leave them running; 'stack down' stops them by pid
+    for key, value in stack.env().items():
+        print(f"export {key}={value}")
+    return 0
+
+
+def _demo(args: argparse.Namespace, settings: Settings) -> int:
+    from devtools.demo import run_demo  # noqa: PLC0415
+
+    return run_demo(args.dir, customers=args.customers, days=args.days)
+
+
+def _bench(args: argparse.Namespace, settings: Settings) -> int:
+    from devtools.bench.cli import run  # noqa: PLC0415
+
+    return run(args)

@@ -1,0 +1,102 @@
+"""The service package ships alone: no development tooling in it, every import declared."""
+
+from __future__ import annotations
+
+import ast
+import re
+import subprocess
+import sys
+import tomllib
+from importlib.metadata import packages_distributions
+from pathlib import Path
+
+import dockerfile
+
+ROOT = Path(__file__).resolve().parents[2]
+_NAME = re.compile(r"^[A-Za-z0-9_.-]+")
+
+
+def _imports(package: str) -> dict[str, set[str]]:
+    """Top-level modules imported anywhere in a package -> the files importing them."""
+    found: dict[str, set[str]] = {}
+    for path in (ROOT / package).rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names: list[str] = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            for name in names:
+                found.setdefault(name.split(".")[0], set()).add(str(path.relative_to(ROOT)))
+    return found
+
+
+def _declared(*extras: str) -> set[str]:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    requirements = list(project["dependencies"])
+    for extra in extras:
+        requirements += project["optional-dependencies"][extra]
+    names = {_NAME.match(r).group(0).lower().replace("_", "-") for r in requirements}  # type: ignore[union-attr]
+    return {n.split("[")[0] for n in names}
+
+
+def _undeclared(package: str, declared: set[str]) -> dict[str, set[str]]:
+    distributions = packages_distributions()
+    local = {"stream", "devtools", "tests"}
+    missing = {}
+    for module, files in _imports(package).items():
+        if module in sys.stdlib_module_names or module in local:
+            continue
+        dists = {d.lower().replace("_", "-") for d in distributions.get(module, [module])}
+        if not dists & declared:
+            missing[module] = files
+    return missing
+
+
+def test_the_service_imports_only_declared_runtime_dependencies() -> None:
+    """Every third-party module the service imports is a declared runtime dependency."""
+    assert _undeclared("stream", _declared()) == {}
+
+
+def test_the_development_tools_declare_their_imports_in_the_bench_extra() -> None:
+    """devtools/ imports only runtime dependencies and the ``bench`` extra."""
+    assert _undeclared("devtools", _declared("bench")) == {}
+
+
+def test_the_service_does_not_depend_on_the_development_tools() -> None:
+    """Only the CLI's optional registration of the development commands names devtools."""
+    users = _imports("stream").get("devtools", set())
+    assert users == {"stream/cli/main.py"}
+    source = (ROOT / "stream/cli/main.py").read_text()
+    guarded = re.search(
+        r"try:\n\s+from devtools\.cli import add_commands.*\n\s+except ImportError", source
+    )
+    assert guarded, "the devtools import must be optional"
+
+
+def test_the_worker_image_copies_the_service_only() -> None:
+    """deploy/Dockerfile copies pyproject, README and stream/, and the package list is stream."""
+    copied = {
+        source
+        for command in dockerfile.parse_file(str(ROOT / "deploy/Dockerfile"))
+        if command.cmd == "COPY"
+        for source in command.value[:-1]
+    }
+    assert copied == {"pyproject.toml", "README.md", "stream"}
+    find = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    assert find["packages"]["find"]["include"] == ["stream*"]
+
+
+def test_without_devtools_the_cli_offers_only_service_commands() -> None:
+    """In the image (no devtools), ``engagement --help`` lists no stack, demo or bench."""
+    script = (
+        "import sys; sys.modules['devtools'] = None\n"
+        "from stream.cli.main import main\n"
+        "main(['--help'])\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=False, cwd=ROOT
+    ).stdout
+    assert "rescore" in out and "worker" in out
+    for dev_command in ("bench", "demo", "stack", "simulate"):
+        assert not re.search(rf"^\s+{dev_command}\s", out, re.MULTILINE), out
