@@ -268,8 +268,10 @@ class ScoringModel:
 
         Zero contributions are left out, so the result sums to the score.
         """
-        out: dict[str, int] = {}
         transforms = self.transforms
+        if not transforms and not self.baseline_cp:
+            return {k: v for k, v in totals.items() if v}
+        out: dict[str, int] = {}
         for factor, total in totals.items():
             rule = transforms.get(factor)
             value = rule.apply(total) if rule is not None else total
