@@ -19,7 +19,14 @@ from stream.core.alerts import (
 from stream.core.events import Event, fingerprint
 from stream.core.model import TENURE, ScoringModel
 
-__all__ = ["CustomerState", "Evaluation", "advance", "breakdown_of", "drop_duplicates"]
+__all__ = [
+    "CustomerState",
+    "Evaluation",
+    "advance",
+    "breakdown_of",
+    "drop_duplicates",
+    "factor_totals",
+]
 
 
 @dataclass(slots=True)
@@ -57,12 +64,25 @@ def breakdown_of(model: ScoringModel, state: CustomerState) -> dict[str, int]:
     return _breakdown(model, state.buckets, state.prior_active, state.tenure_days)
 
 
-def _breakdown(
+def factor_totals(model: ScoringModel, state: CustomerState) -> dict[str, int]:
+    """Each factor's raw window total in centipoints, before ``factors`` transforms and
+    without the baseline (what a calibration fits weights to)."""
+    return _totals(model, state.buckets, state.prior_active, state.tenure_days)
+
+
+def _totals(
     model: ScoringModel, buckets: window.Buckets, prior_active: int | None, tenure_days: int
 ) -> dict[str, int]:
     totals = window.totals(model, buckets, prior_active)
     if tenure_days and model.tenure is not None and model.tenure.points_cp_per_day:
         totals[TENURE] = tenure_days * model.tenure.points_cp_per_day
+    return totals
+
+
+def _breakdown(
+    model: ScoringModel, buckets: window.Buckets, prior_active: int | None, tenure_days: int
+) -> dict[str, int]:
+    totals = _totals(model, buckets, prior_active, tenure_days)
     if not model.transforms and not model.baseline_cp:
         return totals  # already without zeros
     return model.weigh(totals)

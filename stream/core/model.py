@@ -227,7 +227,7 @@ class ScoringModel:
     bands: BandScale = DEFAULT_BANDS
     alerts: AlertPolicy = AlertPolicy()
     max_future_skew_ms: int = 300_000
-    inactive_types: frozenset[str] = frozenset({"app_uninstall"})
+    inactive_types: frozenset[str] = frozenset()
     segment_events: Mapping[str, str] = field(default_factory=dict)
     topic_types: Mapping[str, frozenset[str]] = field(default_factory=dict)
     transforms: Mapping[str, FactorTransform] = field(default_factory=dict)
