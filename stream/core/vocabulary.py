@@ -36,8 +36,9 @@ DeadLetterReason = Literal[
 Outcome = Literal["scored", "duplicate", "expired", "dead_lettered"]
 """What became of one input message (metric label ``outcome``)."""
 
-Trigger = Literal["event", "window"]
-"""What moved a customer into an alert: its own events, or its window ageing."""
+Trigger = Literal["event", "window", "tenure", "onboarding"]
+"""What moved a customer into an alert: its own events, its window ageing, a new tenure day,
+or the end of its onboarding period."""
 
 DEAD_LETTER_REASONS: tuple[DeadLetterReason, ...] = get_args(DeadLetterReason)
 OUTCOMES: tuple[Outcome, ...] = get_args(Outcome)
