@@ -13,7 +13,12 @@ the later ones are held out. Scores reported on the held-out snapshots:
 * ``logreg_types_30d_tenure``: the same plus ``log1p(tenure days)``;
 * ``logreg_types_lifetime_tenure``: per-type ``log1p`` average monthly counts over the whole
   history plus tenure (ChurnSim's churn utility uses counts accumulated since sign-up, so this
-  shows the ceiling that a 30-day window cannot reach).
+  shows the ceiling that a 30-day window cannot reach);
+* ``logreg_types_cumulative_tenure``: per-type ``log1p`` counts since sign-up plus tenure (the
+  quantity ChurnSim's utility is computed from);
+* ``boosted_all``: gradient boosting on window + cumulative counts + tenure (a flexible ceiling).
+
+AUCs come with a 95% bootstrap interval (held-out rows resampled).
 
 For each score it also prints the churn rate, lift and recall of the riskiest 10% and 20%.
 
@@ -29,6 +34,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import make_pipeline
@@ -69,6 +75,7 @@ def snapshot_table(
         months = np.maximum(out["tenure_days"], 1) / 30.0
         lifetime = life[t].reindex(out.index, fill_value=0) if t in life else 0
         out[f"l_{t}"] = lifetime / months
+        out[f"c_{t}"] = lifetime
     out["count_30d"] = out[[f"w_{t}" for t in types]].sum(axis=1)
     cd = active["churn_date"]
     out["y"] = (cd.notna() & (cd <= snap + horizon)).astype(int)
@@ -88,10 +95,23 @@ def top_share(y: np.ndarray, score: np.ndarray, share: float) -> dict[str, float
     }
 
 
+def auc_interval(y: np.ndarray, risk: np.ndarray, reps: int = 200) -> list[float]:
+    """95% bootstrap interval of the AUC (rows resampled with replacement, fixed seed)."""
+    rng = np.random.default_rng(0)
+    aucs = []
+    for _ in range(reps):
+        idx = rng.integers(0, len(y), len(y))
+        if 0 < y[idx].sum() < len(idx):
+            aucs.append(roc_auc_score(y[idx], risk[idx]))
+    lo, hi = np.percentile(aucs, [2.5, 97.5])
+    return [round(float(lo), 3), round(float(hi), 3)]
+
+
 def evaluate(name: str, y: np.ndarray, risk: np.ndarray) -> dict[str, Any]:
     return {
         "score": name,
         "auc": round(float(roc_auc_score(y, risk)), 4),
+        "auc_95": auc_interval(y, risk),
         "top10": top_share(y, risk, 0.10),
         "top20": top_share(y, risk, 0.20),
     }
@@ -102,6 +122,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("data_dir", type=Path)
     p.add_argument("--train-until", default="2020-05-01", help="first held-out snapshot")
     p.add_argument("--horizon-days", type=int, default=30)
+    p.add_argument(
+        "--min-tenure-days", type=int, default=0, help="only score customers at least this old"
+    )
     args = p.parse_args(argv)
 
     events, labels = load(args.data_dir)
@@ -114,18 +137,24 @@ def main(argv: list[str] | None = None) -> None:
         snaps.append(snap)
         snap = snap + pd.offsets.MonthBegin(1)
     table = pd.concat([snapshot_table(events, labels, s, horizon) for s in snaps])
+    table = table[table["tenure_days"] >= args.min_tenure_days]
     split = pd.Timestamp(args.train_until)
     train, test = table[table["snapshot"] < split], table[table["snapshot"] >= split]
     types = list(events["type"].cat.categories)
     wcols = [f"w_{t}" for t in types]
     lcols = [f"l_{t}" for t in types]
+    ccols = [f"c_{t}" for t in types]
 
-    def fit(cols: list[str]) -> np.ndarray:
+    def fit(cols: list[str], boosted: bool = False) -> np.ndarray:
         def x(df: pd.DataFrame) -> np.ndarray:
             logged: np.ndarray = np.log1p(df[cols].to_numpy(dtype=float))
             return logged
 
-        model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
+        model = (
+            HistGradientBoostingClassifier(max_iter=200, learning_rate=0.05, random_state=0)
+            if boosted
+            else make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
+        )
         model.fit(x(train), train["y"])
         proba: np.ndarray = model.predict_proba(x(test))
         return proba[:, 1]
@@ -136,6 +165,8 @@ def main(argv: list[str] | None = None) -> None:
         evaluate("logreg_types_30d", y, fit(wcols)),
         evaluate("logreg_types_30d_tenure", y, fit([*wcols, "tenure_days"])),
         evaluate("logreg_types_lifetime_tenure", y, fit([*lcols, "tenure_days"])),
+        evaluate("logreg_types_cumulative_tenure", y, fit([*ccols, "tenure_days"])),
+        evaluate("boosted_all", y, fit([*wcols, *ccols, "tenure_days"], boosted=True)),
     ]
     per_snapshot = [
         {
@@ -159,6 +190,7 @@ def main(argv: list[str] | None = None) -> None:
         "train_snapshots": [str(s.date()) for s in snaps if s < split],
         "test_snapshots": [str(s.date()) for s in snaps if s >= split],
         "train_rows": len(train),
+        "min_tenure_days": args.min_tenure_days,
         "test_rows": len(test),
         "test_churn_rate": round(float(y.mean()), 4),
         "per_snapshot": per_snapshot,
