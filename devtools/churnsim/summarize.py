@@ -2,7 +2,8 @@
 folders produced by ``run.sh``: files and sizes, date range, accounts, churn rate, event-type
 counts, and the held-out figures of ``analysis.json``.
 
-Development tooling only. Usage: ``python summarize.py DATA_ROOT``.
+Hand-written remarks in ``DATA_ROOT/notes.md`` are appended. Development tooling only.
+Usage: ``python summarize.py DATA_ROOT``.
 """
 
 from __future__ import annotations
@@ -69,16 +70,21 @@ def render(root: Path) -> str:
                     f"| {s['naive_auc']:.3f} |\n"
                 )
             parts.append(
-                "\n| held-out score | AUC | top 10%: lift / recall | top 20%: lift / recall |\n"
+                "\n| held-out score | AUC [95% bootstrap] | top 10%: lift / recall "
+                "| top 20%: lift / recall |\n"
                 "| --- | ---: | ---: | ---: |\n"
             )
             for r in ana["held_out"]:
                 t10, t20 = r["top10"], r["top20"]
+                ci = r.get("auc_95", ["?", "?"])
                 parts.append(
-                    f"| {r['score']} | {r['auc']:.3f} | {t10['lift']:.2f}x / "
+                    f"| {r['score']} | {r['auc']:.3f} [{ci[0]}, {ci[1]}] | {t10['lift']:.2f}x / "
                     f"{100 * t10['recall']:.0f}% | {t20['lift']:.2f}x / "
                     f"{100 * t20['recall']:.0f}% |\n"
                 )
+    notes = root / "notes.md"
+    if notes.exists():
+        parts.append("\n" + notes.read_text())
     return "".join(parts)
 
 
