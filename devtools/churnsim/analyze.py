@@ -95,6 +95,13 @@ def top_share(y: np.ndarray, score: np.ndarray, share: float) -> dict[str, float
     }
 
 
+def _auc_or_none(y: np.ndarray, risk: np.ndarray) -> float | None:
+    """AUC, or None when only one class is present (tiny data sets)."""
+    if 0 < y.sum() < len(y):
+        return round(float(roc_auc_score(y, risk)), 4)
+    return None
+
+
 def auc_interval(y: np.ndarray, risk: np.ndarray, reps: int = 200) -> list[float]:
     """95% bootstrap interval of the AUC (rows resampled with replacement, fixed seed)."""
     rng = np.random.default_rng(0)
@@ -103,6 +110,8 @@ def auc_interval(y: np.ndarray, risk: np.ndarray, reps: int = 200) -> list[float
         idx = rng.integers(0, len(y), len(y))
         if 0 < y[idx].sum() < len(idx):
             aucs.append(roc_auc_score(y[idx], risk[idx]))
+    if not aucs:
+        return [float("nan"), float("nan")]
     lo, hi = np.percentile(aucs, [2.5, 97.5])
     return [round(float(lo), 3), round(float(hi), 3)]
 
@@ -173,14 +182,9 @@ def main(argv: list[str] | None = None) -> None:
             "snapshot": str(s.date()),
             "eligible": int((table["snapshot"] == s).sum()),
             "churn_30d_rate": round(float(table.loc[table["snapshot"] == s, "y"].mean()), 4),
-            "naive_auc": round(
-                float(
-                    roc_auc_score(
-                        table.loc[table["snapshot"] == s, "y"],
-                        -table.loc[table["snapshot"] == s, "count_30d"],
-                    )
-                ),
-                4,
+            "naive_auc": _auc_or_none(
+                table.loc[table["snapshot"] == s, "y"].to_numpy(),
+                -table.loc[table["snapshot"] == s, "count_30d"].to_numpy(dtype=float),
             ),
         }
         for s in snaps

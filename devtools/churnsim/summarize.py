@@ -65,9 +65,10 @@ def render(root: Path) -> str:
                 "| snapshot | eligible | 30-day churn | naive AUC |\n| --- | ---: | ---: | ---: |\n"
             )
             for s in ana["per_snapshot"]:
+                auc = s["naive_auc"]
                 parts.append(
                     f"| {s['snapshot']} | {s['eligible']:,} | {100 * s['churn_30d_rate']:.1f}% "
-                    f"| {s['naive_auc']:.3f} |\n"
+                    f"| {'n/a' if auc is None else f'{auc:.3f}'} |\n"
                 )
             parts.append(
                 "\n| held-out score | AUC [95% bootstrap] | top 10%: lift / recall "
