@@ -13,6 +13,10 @@ with the same deterministic ``alert_id``.
 Customers' last committed state is cached in memory, so a batch usually costs one Redis
 round trip for all commits: the cache is only a guess, as every commit checks the
 version and the applied fingerprints in Redis, and a mismatch re-reads the customer.
+
+The processor sees the store and the publisher only through ``stream.ports`` (it hands
+the store domain objects and never builds a stored field), so it runs in process against
+the in-memory store of the tests as it does against Redis.
 """
 
 from __future__ import annotations

@@ -406,7 +406,7 @@ def lives(draw: st.DrawFn) -> tuple[list[Step], set[int], list[bool]]:
         sent += fresh
         steps.append(Step(now, tuple(draw(st.permutations([*fresh, *again])))))
     steps.append(Step(now + 31 * DAY_MS, sweep=True))
-    crashes = draw(st.sets(st.integers(0, 120), max_size=4))
+    crashes = draw(st.sets(st.integers(0, 40), max_size=4))
     restart = draw(st.lists(st.booleans(), min_size=1, max_size=4))
     return steps, crashes, restart
 
