@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from stream.adapters.codec import alert_to_json
 from stream.config.settings import TopicNames
-from stream.core.alerts import AlertGate
+from stream.core.alerts import Alert, AlertGate
 from stream.core.customer import CustomerState, advance
 from stream.core.decode import Rejection, decode_event
 from stream.core.events import Event, fingerprint
@@ -349,8 +349,6 @@ def test_a_left_over_outbox_goes_out_first_then_the_new_alert() -> None:
 
 def alert_to_json_stub(customer: str, at_ms: int) -> dict[str, object]:
     """A published alert document of ``customer`` at ``at_ms`` (contents irrelevant here)."""
-    from stream.core.alerts import Alert  # noqa: PLC0415
-
     return alert_to_json(
         Alert(
             "x",
