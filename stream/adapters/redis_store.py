@@ -15,6 +15,9 @@ concurrency), refuses if any of the batch's fingerprints is already applied (opt
 duplicate check: the caller drops those events and commits again), then writes the fields,
 appends the fingerprints and drops expired ones. The ranking and due indexes are written
 afterwards with idempotent commands, so a crash in between is healed by replay.
+
+The store owns this encoding: the worker hands it domain objects (``stream.ports.Commit``:
+state, breakdown, fingerprints with expiries, outbox alerts) and never sees a field.
 """
 
 from __future__ import annotations
@@ -22,26 +25,27 @@ from __future__ import annotations
 import re
 import struct
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 from redis.asyncio import Redis
 
-from stream.adapters.codec import state_from_fields
+from stream.adapters.codec import iso_ms, points
+from stream.core.alerts import AlertGate
 from stream.core.bands import BandScale
 from stream.core.customer import CustomerState
+from stream.ports import AppliedMark, Commit, CommitResult, IndexEntry, Loaded, OutboxAlert
 
 __all__ = [
-    "Commit",
-    "CommitResult",
-    "IndexEntry",
-    "Loaded",
     "RedisScoreStore",
     "Stored",
     "band_bounds",
     "customer_key",
+    "encode_outbox",
     "pack_fingerprints",
+    "state_fields",
+    "state_from_fields",
 ]
 
 _LOADED_FIELDS = ("state", "score", "band", "ver", "outbox")
@@ -123,7 +127,66 @@ def customer_key(prefix: str, customer_id: str) -> str:
     return f"{prefix}:{{{customer_id}}}"
 
 
-def pack_fingerprints(fingerprints: Iterable[tuple[bytes, int]]) -> bytes:
+def state_fields(
+    state: CustomerState, breakdown: Mapping[str, int], model_version: str, partition: int
+) -> dict[str, str | bytes]:
+    """Hash fields for a customer: the public read contract plus one internal ``state``."""
+    internal: dict[str, Any] = {
+        "w": {str(b): slot for b, slot in state.buckets.items()},
+        "a": 1 if state.gate.armed else 0,
+        "l": state.gate.last_alert_ms,
+        "u": state.updated_ms,
+        "p": partition,
+    }
+    # Newer fields are written only when set, and read with defaults, so state written
+    # before they existed still loads (and state stays small).
+    if state.first_seen_ms is not None:
+        internal["f"] = state.first_seen_ms
+    if state.tenure_days:
+        internal["t"] = state.tenure_days
+    if state.prior_active is not None:
+        internal["r"] = state.prior_active
+    if state.gate.onboarded:
+        internal["o"] = 1
+    return {
+        "score": f"{points(state.score_cp):g}",
+        "band": state.band or "",
+        "updated_at": iso_ms(state.updated_ms),
+        "breakdown": orjson.dumps({k: points(v) for k, v in sorted(breakdown.items())}),
+        "model_version": model_version,
+        "state": orjson.dumps(internal),
+    }
+
+
+def state_from_fields(fields: Mapping[str, bytes | None]) -> CustomerState:
+    """Rebuild a CustomerState from the hash fields written by ``state_fields``."""
+    raw = fields.get("state")
+    if not raw:
+        return CustomerState()
+    internal = orjson.loads(raw)
+    score = fields.get("score") or b"0"
+    return CustomerState(
+        buckets={int(b): dict(slot) for b, slot in internal["w"].items()},
+        score_cp=round(float(score) * 100),
+        band=(fields.get("band") or b"").decode() or None,
+        gate=AlertGate(
+            armed=bool(internal["a"]),
+            last_alert_ms=internal["l"],
+            onboarded=bool(internal.get("o", 0)),
+        ),
+        updated_ms=int(internal["u"]),
+        first_seen_ms=internal.get("f"),
+        tenure_days=int(internal.get("t", 0)),
+        prior_active=internal.get("r"),
+    )
+
+
+def encode_outbox(outbox: Sequence[OutboxAlert]) -> bytes:
+    """The ``outbox`` field: a JSON array of alert documents; empty means no field."""
+    return orjson.dumps(list(outbox)) if outbox else b""
+
+
+def pack_fingerprints(fingerprints: Iterable[AppliedMark]) -> bytes:
     """12-byte records (fingerprint, expiry in epoch seconds, rounded up) for ``seen``."""
     return b"".join(_RECORD.pack(mark, -(-expiry_ms // 1000)) for mark, expiry_ms in fingerprints)
 
@@ -134,54 +197,12 @@ def band_bounds(bands: BandScale, band: str | None) -> tuple[str, str]:
     return ("-inf" if low is None else f"({low:g}", "+inf" if high is None else f"{high:g}")
 
 
-@dataclass(slots=True)
-class Loaded:
-    """A customer as read before a commit."""
-
-    state: CustomerState
-    version: str
-    outbox: list[dict[str, Any]]
-    breakdown: dict[str, int] | None = None  # known when cached from the last evaluation
-
-
-@dataclass(slots=True)
-class Commit:
-    """One customer's new state, with the fingerprints (and their expiry, epoch ms) of the
-    events it applied; fingerprints that expire by ``trim_before_ms`` are dropped."""
-
-    customer_id: str
-    expected_version: str
-    fields: Mapping[str, str | bytes]
-    fingerprints: Sequence[tuple[bytes, int]] = field(default_factory=tuple)
-    trim_before_ms: int = 0
-    after: Loaded | None = None  # the customer as it will read back once written
-
-
-@dataclass(slots=True)
-class CommitResult:
-    """What became of a round of commits."""
-
-    written: list[str] = field(default_factory=list)
-    conflicts: list[str] = field(default_factory=list)
-    duplicates: dict[str, set[bytes]] = field(default_factory=dict)
-
-
 @dataclass(frozen=True, slots=True)
 class Stored:
     """A customer as stored, with the input partition it belongs to (for ``rescore``)."""
 
     state: CustomerState
     partition: int | None
-
-
-@dataclass(frozen=True, slots=True)
-class IndexEntry:
-    """What the global indexes should say about one customer."""
-
-    customer_id: str
-    partition: int
-    score: float
-    next_due_ms: int | None
 
 
 class RedisScoreStore:
@@ -215,7 +236,7 @@ class RedisScoreStore:
         for customer_id, raw in await self._read(customers):
             loaded[customer_id] = Loaded(
                 state=state_from_fields(raw),
-                version=(raw["ver"] or b"0").decode(),
+                version=int(raw["ver"] or 0),
                 outbox=orjson.loads(raw["outbox"]) if raw["outbox"] else [],
             )
         return loaded
@@ -237,8 +258,10 @@ class RedisScoreStore:
             return result
         pipe = self.client.pipeline(transaction=False)
         for item in commits:
+            fields = state_fields(item.state, item.breakdown, item.model_version, item.partition)
+            fields["outbox"] = encode_outbox(item.outbox)
             flat: list[Any] = []
-            for name, value in item.fields.items():
+            for name, value in fields.items():
                 flat += [name, value]
             await self._commit(
                 keys=[self.customer_key(item.customer_id)],
@@ -256,13 +279,14 @@ class RedisScoreStore:
                 result.duplicates[item.customer_id] = set(marks)
         return result
 
-    async def clear_outbox(self, published: Mapping[str, bytes]) -> None:
+    async def clear_outbox(self, published: Mapping[str, Sequence[OutboxAlert]]) -> None:
         """Drop each customer's outbox if it still holds exactly the published alerts."""
         if not published:
             return
         pipe = self.client.pipeline(transaction=False)
         for customer_id, outbox in published.items():
-            await self._clear(keys=[self.customer_key(customer_id)], args=[outbox], client=pipe)
+            await self._clear(keys=[self.customer_key(customer_id)],
+                              args=[encode_outbox(outbox)], client=pipe)  # fmt: skip
         await pipe.execute()
 
     async def update_indexes(self, entries: Iterable[IndexEntry]) -> None:

@@ -16,6 +16,7 @@ import faust
 from faust.types import TP
 from redis.asyncio import Redis
 
+from stream.adapters.faust_publisher import FaustPublisher
 from stream.adapters.kafka_admin import ensure_topics
 from stream.adapters.kafka_security import faust_credentials
 from stream.adapters.metrics import Metrics
@@ -24,34 +25,19 @@ from stream.adapters.redis_store import RedisScoreStore
 from stream.config.model_file import load_model
 from stream.config.settings import Settings
 from stream.core.model import ScoringModel
+from stream.ports import Incoming
 from stream.worker.health import Health
-from stream.worker.processor import BatchProcessor, Incoming, OutMessage
+from stream.worker.processor import BatchProcessor
 from stream.worker.runner import Runner
 from stream.worker.web import install_pages
 
-__all__ = ["FaustPublisher", "build_app"]
+__all__ = ["build_app"]
 
 log = logging.getLogger(__name__)
 
 _PROBE_INTERVAL_S = 2.0
 _PROBE_TIMEOUT_S = 3.0
 _FINAL_COMMIT_TIMEOUT_S = 5.0
-
-
-class FaustPublisher:
-    """Produces through the app's producer and waits until Kafka acknowledges every message."""
-
-    def __init__(self, app: faust.App) -> None:
-        self.app = app
-
-    async def publish(self, messages: Sequence[OutMessage]) -> None:
-        pending = [
-            await self.app.producer.send(
-                m.topic, m.key, m.value, partition=None, timestamp=None, headers=list(m.headers)
-            )
-            for m in messages
-        ]
-        await asyncio.gather(*pending)
 
 
 def build_app(settings: Settings, model: ScoringModel | None = None) -> faust.App:

@@ -14,8 +14,9 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from redis.exceptions import RedisError
 
 from stream.adapters.metrics import Metrics
+from stream.ports import Incoming
 from stream.worker.health import Health
-from stream.worker.processor import BatchProcessor, BatchReport, Incoming
+from stream.worker.processor import BatchProcessor, BatchReport
 
 __all__ = ["Runner"]
 

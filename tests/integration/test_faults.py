@@ -4,7 +4,9 @@ Every scenario streams a known workload (see ``workload.py``) while something go
 wrong, then requires the stored scores and bands to equal the from-scratch reference
 exactly and the alert topic to hold every expected churn-risk alert. ``FAULT_SCALE``
 multiplies the sizes (``make soak`` runs with a larger one). Figures go to stdout and
-to ``.fault-report.jsonl`` for the README's Reliability table.
+to ``.fault-report.jsonl`` for the README's Reliability table; each is measured once the
+run settles (events lost or double-counted from the store's applied fingerprints, alerts
+from the whole alert topic read to its end offsets), then asserted.
 """
 
 from __future__ import annotations
@@ -34,9 +36,11 @@ from tests.integration.workload import (
     committed_events,
     committed_offsets,
     compare,
+    drain_alert_ids,
     make_workload,
     silent_group,
     stored,
+    tally_events,
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.fault, pytest.mark.timeout(1200)]
@@ -83,8 +87,10 @@ def warm_up(d: Deployment, work: Workload) -> None:
 
 def settle(
     d: Deployment, work: Workload, also_expected: Iterable[str] = (), timeout_s: float = 300
-) -> dict[str, Any]:
-    """Wait until the store equals the reference and every expected alert is published."""
+) -> tuple[dict[str, Any], list[str]]:
+    """Wait until the store equals the reference and every expected alert is published,
+    then measure: events lost or double-counted in the store, and every alert on the
+    topic up to its end offsets. Returns the figures and the alert ids read (in order)."""
     prefix = d.settings.redis_prefix
 
     def exact() -> bool:
@@ -92,16 +98,19 @@ def settle(
 
     wait_until(exact, timeout_s=timeout_s, every_s=1.0)
     expected = work.expected_alert_ids() | set(also_expected)
-    ids = alert_ids(d.stack.kafka_bootstrap, d.settings.topics.alerts,
-                    lambda got: expected <= set(got))  # fmt: skip
-    unexpected = set(ids) - expected
-    assert not unexpected, f"{len(unexpected)} alerts nobody expected"
-    return {
+    bootstrap, topic = d.stack.kafka_bootstrap, d.settings.topics.alerts
+    alert_ids(bootstrap, topic, lambda got: expected <= set(got))  # wait for them, then:
+    ids = drain_alert_ids(bootstrap, topic)
+    lost, double_counted = tally_events(d.redis, prefix, work, int(time.time() * 1000))
+    figures = {
         "customers": len(work.customers), "messages": work.size,
-        "duplicate_deliveries": work.duplicates, "lost": 0, "double_counted": 0,
+        "duplicate_deliveries": work.duplicates, "lost": lost, "double_counted": double_counted,
         "alerts_expected": len(expected), "alerts_lost": len(expected - set(ids)),
-        "duplicate_alerts": len(ids) - len(set(ids)),
+        "duplicate_alerts": len(ids) - len(set(ids)), "unexpected_alerts": len(set(ids) - expected),
     }  # fmt: skip
+    assert (lost, double_counted) == (0, 0), figures
+    assert figures["alerts_lost"] == 0 and figures["unexpected_alerts"] == 0, figures
+    return figures, ids
 
 
 def scored(worker: WorkerProcess) -> float:
@@ -125,7 +134,7 @@ def test_crash_loop_of_sigkills_loses_nothing(deploy: Callable[..., Deployment])
         d.workers[-1].kill()
         d.start_worker()
     streamer.join()
-    figures = settle(d, work)
+    figures, _ = settle(d, work)
     assert busy_at_kill >= kills // 2, "most kills must hit a worker with work to do"
     record("crash loop (SIGKILL)", kills=kills, **figures)
 
@@ -157,7 +166,7 @@ def test_redis_outage_stops_commits_and_catches_up_exactly(
     outage_s = time.monotonic() - down_at
     streamer.release_all()
     streamer.join()
-    figures = settle(d, work)
+    figures, _ = settle(d, work)
     wait_until(lambda: worker.status("/ready") == (200, worker.status("/ready")[1]))  # type: ignore[index]
     errors = sum(v for _, v in worker.samples("engagement_redis_errors") if v)
     assert errors > 0
@@ -184,7 +193,7 @@ def test_broker_restart_mid_stream(
     outage_s = time.monotonic() - down_at
     streamer.release_all()
     streamer.join()
-    figures = settle(d, work)
+    figures, _ = settle(d, work)
     assert worker.alive, "the worker must survive the broker restart"
     wait_until(lambda: (worker.status("/ready") or (0,))[0] == 200)
     record("Kafka broker restart", outage_s=round(outage_s, 1), **figures)
@@ -199,10 +208,14 @@ def test_two_workers_one_killed_partitions_move_and_window_alerts_fire_once(
     now = int(time.time() * 1000)
     work = make_workload(model, int(600 * SCALE), int(30_000 * SCALE), seed=14, prefix="t",
                          now_ms=now, warmup_age_ms=5000, spread_ms=10_000)  # fmt: skip
-    early = silent_group(model, int(100 * SCALE), "se", now - 590_000)  # expire, both running
-    late = silent_group(model, int(100 * SCALE), "sl", now - 570_000)  # expire after the kill
     d = deploy(model=str(model_path), ENGAGEMENT_SESSION_TIMEOUT="2s")
     first, second = d.start_worker(), d.start_worker()
+    # Dated once both workers answer (starting them may take longer than a window's margin):
+    # the early group's window ends ~20 s from now, both workers running; the late one's
+    # ~40 s from now, after the kill. Events sent after their window ended would be too old.
+    up = int(time.time() * 1000)
+    early = silent_group(model, int(100 * SCALE), "se", up - 580_000)
+    late = silent_group(model, int(100 * SCALE), "sl", up - 560_000)
     send_all(d, [m for s in (early, late) for m in s.messages])
     warm_up(d, work)
     streamer = Streamer(lambda m: d.send(*m), d.flush, work.main, chunks=4)
@@ -213,9 +226,7 @@ def test_two_workers_one_killed_partitions_move_and_window_alerts_fire_once(
     second.kill()
     streamer.release_all()
     streamer.join()
-    figures = settle(d, work, also_expected=window_ids)
-    ids = alert_ids(d.stack.kafka_bootstrap, d.settings.topics.alerts,
-                    lambda got: window_ids <= set(got))  # fmt: skip
+    figures, ids = settle(d, work, also_expected=window_ids)
     window_seen = [i for i in ids if i in window_ids]
     assert sorted(window_seen) == sorted(window_ids), "each window alert exactly once"
     silent = {c: ("0", "churn_risk") for s in (early, late) for c in s.customers}
@@ -251,7 +262,7 @@ def test_sigterm_finishes_the_batch_commits_and_exits_within_grace(
     d.start_worker()
     streamer.release_all()
     streamer.join()
-    figures = settle(d, work)
+    figures, _ = settle(d, work)
     record("SIGTERM mid-stream", shutdown_s=round(took_s, 1), **figures)
 
 
@@ -285,7 +296,7 @@ def test_late_and_out_of_order_events_score_and_too_old_ones_are_dead_lettered(
     mixed = work.main + too_old
     rng.shuffle(mixed)
     send_all(d, mixed)
-    figures = settle(d, work)
+    figures, _ = settle(d, work)
     records = d.read(d.settings.topics.dlq, lambda rs: len(rs) >= len(too_old))
     assert len(records) == len(too_old)
     assert {dict(r.headers)["dlq.reason"] for r in records} == {b"too_old"}
@@ -318,7 +329,7 @@ def test_hostile_input_is_dead_lettered_and_good_events_still_score(
     for role, key, value in mixed:
         d.send(role, key, value)
     d.flush()
-    figures = settle(d, work)
+    figures, _ = settle(d, work)
     records = d.read(d.settings.topics.dlq, lambda rs: len(rs) >= len(bad), timeout_s=180)
     assert len(records) == len(bad)
     got = Counter(dict(r.headers)["dlq.reason"].decode() for r in records)
