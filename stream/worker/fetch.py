@@ -56,6 +56,7 @@ log = logging.getLogger(__name__)
 
 SCHEME = "engagement-kafka"
 _SHUTDOWN_COMMIT_TIMEOUT_S = 5.0
+_REWIND_TIMEOUT_S = 10.0
 _EXIT_UNFINISHED = 70
 
 BatchHandler = Callable[[Sequence[Incoming]], Awaitable[None]]
@@ -158,26 +159,44 @@ class FetchConsumer(faust_aiokafka.Consumer):
             records, _ = await self._wait_next_records(timeout)
             if self.should_stop:
                 return generation, []
+            fetched = incoming(records) if records else []
             if not batch:
                 generation = self.app.consumer_generation_id
             if not self.flow_active or self.app.consumer_generation_id != generation:
-                # A rebalance began after the fetch: as Faust does, drop what was fetched
-                # and go back to the committed offsets (the new assignment seeks again).
-                await self._seek_back()
+                # A rebalance intervened. What was accepted earlier was fetched before it
+                # began, and the assignment that ends it restarts every partition at its
+                # committed offset; only this last fetch may need putting back.
+                await self._rewind(fetched)
                 return generation, []
-            if records:
-                batch.extend(incoming(records))
+            if fetched:
+                batch.extend(fetched)
                 if deadline is None:
                     deadline = time.monotonic() + options.batch_within_s
             elif batch:
                 break
         return generation, batch
 
-    async def _seek_back(self) -> None:
-        try:
-            await self.perform_seek()
-        except Exception as exc:  # as Faust: a failed seek is retried by the next rebalance
-            log.warning("seek to committed offsets failed: %s", type(exc).__name__)
+    async def _rewind(self, dropped: Sequence[Incoming]) -> None:
+        """Put back the messages of one fetch dropped unprocessed at a rebalance.
+
+        A partition whose position is past a dropped message (the fetch came from its
+        current assignment) is sought back to it. One whose position is not (the fetch came
+        from an earlier assignment, and the new one restarts at the committed offset) is
+        left alone, and so is a partition no longer assigned (its next owner starts at the
+        committed offset). Faust's own seek to the committed offsets would not do: it
+        leaves a partition with no committed offset where it is.
+        """
+        first: dict[TP, int] = {}
+        for message in dropped:
+            tp = TP(message.topic, message.partition)
+            first[tp] = min(first.get(tp, message.offset), message.offset)
+        for tp, offset in first.items():
+            try:
+                position = await asyncio.wait_for(self.position(tp), _REWIND_TIMEOUT_S)
+                if position is not None and position > offset:
+                    await asyncio.wait_for(self.seek_wait({tp: offset}), _REWIND_TIMEOUT_S)
+            except Exception as exc:  # not assigned any more: its next owner re-reads it
+                log.info("no rewind of %s/%d: %s", tp.topic, tp.partition, type(exc).__name__)
 
     async def _run(
         self, handler: BatchHandler, generation: int, batch: list[Incoming], options: FetchOptions

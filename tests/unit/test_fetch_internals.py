@@ -2,7 +2,7 @@
 
 The fetch consumer relies on faust-streaming 0.15.3 behaving as read from its source: the
 Fetcher service runs ``Consumer._drain_messages(fetcher)``; ``_wait_next_records(timeout)``
-returns the records aiokafka fetched; ``_commit(offsets)`` is the driver's commit; Faust
+returns the records aiokafka fetched; ``position``/``seek_wait`` put dropped ones back; ``_commit(offsets)`` is the driver's commit; Faust
 calls ``wait_empty()`` before a revoke and at a stop and ``commit()`` on its timer; the
 rebalance listener sets ``app.consumer_generation_id``. If an upgrade changes any of that,
 these tests fail and name what changed; do not upgrade Faust without re-reading them.
@@ -54,7 +54,8 @@ def test_the_fetcher_runs_the_consumers_drain_loop_with_itself() -> None:
         ("_wait_next_records", ["self", "timeout"]),
         ("_commit", ["self", "offsets"]),
         ("commit", ["self", "topics", "start_new_transaction"]),
-        ("perform_seek", ["self"]),
+        ("position", ["self", "tp"]),
+        ("seek_wait", ["self", "partitions"]),
         ("wait_empty", ["self"]),
         ("verify_event_path", ["self", "now", "tp"]),
     ],
