@@ -202,6 +202,8 @@ class FetchConsumer(faust_aiokafka.Consumer):
         self, handler: BatchHandler, generation: int, batch: list[Incoming], options: FetchOptions
     ) -> None:
         for start in range(0, len(batch), options.batch_max):
+            if not self.flow_active or self.app.consumer_generation_id != generation:
+                return  # a rebalance began: the rest is re-read from the committed offsets
             chunk = batch[start : start + options.batch_max]
             task = asyncio.ensure_future(handler(chunk))
             self._in_flight = task
