@@ -2,10 +2,11 @@
 
 The fetch consumer relies on faust-streaming 0.15.3 behaving as read from its source: the
 Fetcher service runs ``Consumer._drain_messages(fetcher)``; ``_wait_next_records(timeout)``
-returns the records aiokafka fetched; ``position``/``seek_wait`` put dropped ones back; ``_commit(offsets)`` is the driver's commit; Faust
-calls ``wait_empty()`` before a revoke and at a stop and ``commit()`` on its timer; the
-rebalance listener sets ``app.consumer_generation_id``. If an upgrade changes any of that,
-these tests fail and name what changed; do not upgrade Faust without re-reading them.
+returns the records aiokafka fetched; ``position``/``seek_wait`` put dropped ones back;
+``_commit(offsets)`` is the driver's commit; Faust calls ``wait_empty()`` before a revoke
+and at a stop and ``commit()`` on its timer; the rebalance listener sets
+``app.consumer_generation_id``. If an upgrade changes any of that, these tests fail and
+name what changed; do not upgrade Faust without re-reading them.
 """
 
 from __future__ import annotations
