@@ -74,6 +74,7 @@ class Settings:
     api_token: Secret | None = None
     max_id_length: int = 128
     max_json_depth: int = 32
+    gc_freeze: bool = True
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -115,6 +116,7 @@ class Settings:
             api_token=read_api_token(reader),
             max_id_length=reader.integer("MAX_ID_LENGTH", defaults.max_id_length, 1, 512),
             max_json_depth=reader.integer("MAX_JSON_DEPTH", defaults.max_json_depth, 2, 1000),
+            gc_freeze=reader.choice("GC_FREEZE", "on", {"on", "off"}) == "on",
         )
         reader.check_file_keys()
         settings.validate(reader)

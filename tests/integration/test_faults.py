@@ -205,17 +205,17 @@ def test_two_workers_one_killed_partitions_move_and_window_alerts_fire_once(
     """SIGKILL one of two workers: scores stay exact and every alert fires exactly once."""
     model_path = short_model(tmp_path, window="600s", bucket="1s")
     model = load_model(str(model_path))
+    d = deploy(model=str(model_path), ENGAGEMENT_SESSION_TIMEOUT="2s")
+    first, second = d.start_worker(), d.start_worker()
+    # "now" once both workers run: the early group has 10 s left in its window, which two
+    # worker start-ups on a loaded 2-core machine can use up.
     now = int(time.time() * 1000)
     work = make_workload(model, int(600 * SCALE), int(30_000 * SCALE), seed=14, prefix="t",
                          now_ms=now, warmup_age_ms=5000, spread_ms=10_000)  # fmt: skip
-    d = deploy(model=str(model_path), ENGAGEMENT_SESSION_TIMEOUT="2s")
-    first, second = d.start_worker(), d.start_worker()
-    # Dated once both workers answer (starting them may take longer than a window's margin):
-    # the early group's window ends ~20 s from now, both workers running; the late one's
-    # ~40 s from now, after the kill. Events sent after their window ended would be too old.
-    up = int(time.time() * 1000)
-    early = silent_group(model, int(100 * SCALE), "se", up - 580_000)
-    late = silent_group(model, int(100 * SCALE), "sl", up - 560_000)
+    # The early group's window ends ~20 s after "now", both workers running; the late one's
+    # ~40 s after it, after the kill. Events sent after their window ended would be too old.
+    early = silent_group(model, int(100 * SCALE), "se", now - 580_000)
+    late = silent_group(model, int(100 * SCALE), "sl", now - 560_000)
     send_all(d, [m for s in (early, late) for m in s.messages])
     warm_up(d, work)
     streamer = Streamer(lambda m: d.send(*m), d.flush, work.main, chunks=4)
