@@ -46,9 +46,9 @@ def form_cluster(ports: list[int], bus_ports: list[int], timeout_s: float = 30.0
     try:
         if int(clients[0].cluster("info")["cluster_slots_assigned"]) == 0:
             for client, (low, high) in zip(clients, slot_ranges(len(ports)), strict=True):
-                client.execute_command("CLUSTER ADDSLOTSRANGE", low, high)
+                client.cluster("addslotsrange", low, high)
             for port, bus_port in zip(ports[1:], bus_ports[1:], strict=True):
-                clients[0].execute_command("CLUSTER MEET", "127.0.0.1", port, bus_port)
+                clients[0].cluster("meet", "127.0.0.1", port, bus_port)
         deadline = time.monotonic() + timeout_s
         while not all(cluster_ready(c, len(ports)) for c in clients):
             if time.monotonic() > deadline:
