@@ -51,7 +51,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
 
 
 @pytest.fixture(scope="session")
-def cluster_stack(stack: LocalStack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+def cluster_stack(
+    stack: LocalStack, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LocalStack]:
     """A Redis Cluster of three masters on loopback, with the session's Kafka broker.
 
     Started only by the tests that ask for it (the ``*_on`` fixtures' cluster variant).

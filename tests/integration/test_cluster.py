@@ -8,9 +8,9 @@ mechanics: one slot per customer, scripts on every master, scans over every mast
 from __future__ import annotations
 
 import asyncio
-from dataclasses import replace
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 from redis.cluster import RedisCluster
