@@ -6,7 +6,8 @@ benchmark's data set in batches of ``ENGAGEMENT_BATCH_MAX`` (2,000) against each
 in process: the same decode, core, commit script, outbox and index writes as the worker,
 without the consumer. It prints, per Redis set-up, the events per second of this process,
 its CPU µs per event, and the Redis servers' CPU µs per event (user + system of every
-redis-server process, summed over the masters).
+redis-server process, summed over the masters), and where the Redis time went: the
+servers' own per-command time (``INFO commandstats``, ``usec``) per event, by command.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import redis
 
 from devtools.bench import dataset
 from devtools.bench.measure import cpu_seconds
@@ -44,11 +47,13 @@ class ProbeResult:
     seconds: float
     process_cpu_us: float  # this process (decode, core, client) per event
     redis_cpu_us: float  # every redis-server of the set-up, per event
+    command_us: dict[str, float]  # server time per event, by command (all nodes)
 
     def line(self) -> str:
         return (
             f"{self.setup:<22} {self.events:>8,} {self.events / self.seconds:>10,.0f} "
-            f"{self.process_cpu_us:>12.1f} {self.redis_cpu_us:>12.1f}"
+            f"{self.process_cpu_us:>12.1f} {self.redis_cpu_us:>12.1f}   "
+            + ", ".join(f"{k} {v:.1f}" for k, v in self.command_us.items() if v >= 0.05)
         )
 
 
@@ -88,12 +93,35 @@ def probe(stack: LocalStack, setup: str, batches: list[list[Incoming]]) -> Probe
     """Process ``batches`` against the stack's Redis; CPU of this process and of Redis."""
     settings = Settings.from_env({**stack.env(), "ENGAGEMENT_REDIS_PREFIX": f"probe-{setup}"})
     pids = [proc.pid for proc in stack.processes.values()]
+    ports = list(stack.redis_nodes.values())
+    _reset_stats(ports)
     redis0, own0, began = cpu_seconds(pids), time.process_time(), time.monotonic()
     asyncio.run(_run(settings, batches))
     seconds = time.monotonic() - began
     events = sum(len(b) for b in batches)
     redis_cpu, own_cpu = cpu_seconds(pids) - redis0, time.process_time() - own0
-    return ProbeResult(setup, events, seconds, own_cpu / events * 1e6, redis_cpu / events * 1e6)
+    commands = {
+        k: v / events for k, v in sorted(_command_usec(ports).items(), key=lambda kv: -kv[1])
+    }
+    return ProbeResult(setup, events, seconds, own_cpu / events * 1e6, redis_cpu / events * 1e6,
+                       commands)  # fmt: skip
+
+
+def _reset_stats(ports: list[int]) -> None:
+    for port in ports:
+        with redis.Redis(host="127.0.0.1", port=port) as node:
+            node.config_resetstat()
+
+
+def _command_usec(ports: list[int]) -> dict[str, float]:
+    """Server time (µs) per command name, summed over the nodes."""
+    total: dict[str, float] = {}
+    for port in ports:
+        with redis.Redis(host="127.0.0.1", port=port) as node:
+            for name, stats in node.info("commandstats").items():
+                command = name.removeprefix("cmdstat_")
+                total[command] = total.get(command, 0.0) + float(stats["usec"])
+    return total
 
 
 def main(argv: Sequence[str] | None = None) -> list[ProbeResult]:
@@ -119,7 +147,8 @@ def main(argv: Sequence[str] | None = None) -> list[ProbeResult]:
         finally:
             stack.stop_redis()
     print(f"{args.events:,} events of {args.customers:,} customers, batches of {args.batch:,}")
-    print(f"{'setup':<22} {'events':>8} {'events/s':>10} {'proc CPU µs':>12} {'Redis CPU µs':>12}")
+    print(f"{'setup':<22} {'events':>8} {'events/s':>10} {'proc CPU µs':>12} {'Redis CPU µs':>12}"
+          "   Redis command time, µs per event")  # fmt: skip
     for result in results:
         print(result.line())
     return results
