@@ -8,12 +8,16 @@ without the consumer. It prints, per Redis set-up, the events per second of this
 its CPU µs per event, and the Redis servers' CPU µs per event (user + system of every
 redis-server process, summed over the masters), and where the Redis time went: the
 servers' own per-command time (``INFO commandstats``, ``usec``) per event, by command.
+Then the cost of the one key every event touches on a single master, the global ranking
+``es:rank``: Redis CPU µs per member of a 2,000-member ``ZADD`` (new scores, random
+customers) into a ranking of 100,000 and of 1,000,000 customers.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import random
 import tempfile
 import time
 from collections.abc import Sequence
@@ -124,11 +128,34 @@ def _command_usec(ports: list[int]) -> dict[str, float]:
     return total
 
 
+def rank_zadd_cost(stack: LocalStack, size: int, batches: int = 100) -> float:
+    """Redis CPU µs per member of ``ZADD`` into a ranking of ``size`` customers."""
+    rng = random.Random(size)
+    names = [dataset.customer_id(i) for i in range(size)]
+    pid = stack.processes["redis"].pid
+    with redis.Redis(host="127.0.0.1", port=stack.redis_port) as client:
+        client.delete("probe:rank")
+        pipe = client.pipeline(transaction=False)
+        for start in range(0, size, 5000):
+            pipe.zadd("probe:rank", {n: rng.uniform(-50, 100) for n in names[start : start + 5000]})
+        pipe.execute()
+        updates = [{n: rng.uniform(-50, 100) for n in rng.sample(names, 2000)}
+                   for _ in range(batches)]  # fmt: skip
+        before = cpu_seconds([pid])
+        for update in updates:
+            client.zadd("probe:rank", update)
+        spent = cpu_seconds([pid]) - before
+        client.delete("probe:rank")
+    return spent / (batches * 2000) * 1e6
+
+
 def main(argv: Sequence[str] | None = None) -> list[ProbeResult]:
     parser = argparse.ArgumentParser(prog="python -m devtools.bench.cluster_probe")
     parser.add_argument("--customers", type=int, default=20_000)
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--batch", type=int, default=2000)
+    parser.add_argument("--rank-sizes", type=lambda v: [int(n) for n in v.split(",")],
+                        default=[100_000, 1_000_000], help="ranking sizes (ZADD cost)")  # fmt: skip
     parser.add_argument("--dir", type=Path, default=None, help="work folder (default: a temp)")
     args = parser.parse_args(argv)
     batches = _batches(args.customers, args.events, args.batch)
@@ -138,12 +165,15 @@ def main(argv: Sequence[str] | None = None) -> list[ProbeResult]:
         ("one server", {}),
         ("cluster, 3 masters", {"redis_cluster": 3}),
     ]
+    ranks: dict[int, float] = {}
     for setup, options in setups:
         stack = LocalStack(work / setup.split(",")[0].replace(" ", "-"), **options)
         stack.workdir.mkdir(parents=True, exist_ok=True)
         try:
             stack.start_redis()
             results.append(probe(stack, setup, batches))
+            if not stack.redis_cluster:
+                ranks = {size: rank_zadd_cost(stack, size) for size in args.rank_sizes}
         finally:
             stack.stop_redis()
     print(f"{args.events:,} events of {args.customers:,} customers, batches of {args.batch:,}")
@@ -151,6 +181,8 @@ def main(argv: Sequence[str] | None = None) -> list[ProbeResult]:
           "   Redis command time, µs per event")  # fmt: skip
     for result in results:
         print(result.line())
+    for size, cost in ranks.items():
+        print(f"ZADD into a ranking of {size:,} customers: {cost:.1f} Redis CPU µs per member")
     return results
 
 
