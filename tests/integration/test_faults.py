@@ -6,9 +6,9 @@ exactly and the alert topic to hold every expected churn-risk alert. ``FAULT_SCA
 multiplies the sizes (``make soak`` runs with a larger one). Figures go to stdout and
 to ``.fault-report.jsonl`` for the README's Reliability table.
 
-Two scenarios run on a three-master Redis Cluster as well, at a quarter of the size to
-keep the suite short (``CLUSTER_SCALE``): the SIGKILL crash loop, and one master killed
-and restarted (the cluster's own failure mode: part of the slots gone).
+Two scenarios run on a three-master Redis Cluster as well, smaller to keep the suite
+short (``CLUSTER_SCALE``): the SIGKILL crash loop at an eighth of its size, and one master
+killed and restarted (the cluster's own failure mode: part of the slots gone) at a quarter.
 """
 
 from __future__ import annotations
@@ -153,10 +153,10 @@ def test_crash_loop_of_sigkills_loses_nothing(deploy: Callable[..., Deployment])
 def test_crash_loop_on_the_redis_cluster_loses_nothing(
     cluster_deploy: Callable[..., Deployment],
 ) -> None:
-    """The crash loop at a quarter of the size, with the store on a three-master cluster."""
-    work = make_workload(MODEL, int(5000 * CLUSTER_SCALE), int(200_000 * CLUSTER_SCALE),
+    """The crash loop at an eighth of the size, with the store on a three-master cluster."""
+    work = make_workload(MODEL, int(5000 * CLUSTER_SCALE / 2), int(200_000 * CLUSTER_SCALE / 2),
                          seed=21, prefix="k")  # fmt: skip
-    kills = max(2, int(20 * CLUSTER_SCALE))
+    kills = max(3, int(20 * CLUSTER_SCALE / 2))
     d = cluster_deploy(ENGAGEMENT_SESSION_TIMEOUT="2s")
     d.start_worker()
     warm_up(d, work)
