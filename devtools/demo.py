@@ -10,7 +10,6 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import redis
 from kafka import KafkaConsumer
 
 from devtools.localstack import LocalStack
@@ -18,6 +17,7 @@ from devtools.localstack.stack import free_port
 from devtools.localstack.worker import WorkerProcess
 from devtools.sim.run import SimStats, simulate
 from stream.adapters.kafka_admin import ensure_topics
+from stream.adapters.redis_client import SyncClient, sync_redis
 from stream.adapters.redis_store import band_bounds, customer_key
 from stream.config.model_file import load_model
 from stream.config.settings import Settings
@@ -50,13 +50,14 @@ class AlertCollector(threading.Thread):
         self.join(10)
 
 
-def run_demo(workdir: Path, customers: int, days: int) -> int:
-    """Run the whole demo; returns the exit code."""
+def run_demo(workdir: Path, customers: int, days: int, redis_cluster: int = 0) -> int:
+    """Run the whole demo (scores in a Redis Cluster of ``redis_cluster`` masters, if not
+    0); returns the exit code."""
     started = time.monotonic()
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True)
     print("Starting the local stack (Kafka from Maven Central jars, redis-server)...", flush=True)
-    with LocalStack(workdir / "stack") as stack:
+    with LocalStack(workdir / "stack", redis_cluster=redis_cluster) as stack:
         web_port = free_port()
         env = {
             **stack.env(), "ENGAGEMENT_MODEL": "demo", "ENGAGEMENT_WEB_PORT": str(web_port),
@@ -72,7 +73,7 @@ def run_demo(workdir: Path, customers: int, days: int) -> int:
         worker.start()
         collector = AlertCollector(stack.kafka_bootstrap, settings.topics.alerts)
         collector.start()
-        ranks = redis.Redis.from_url(stack.redis_url)
+        ranks = sync_redis(settings)
         print(
             f"Simulating {customers} customers for {days} demo days "
             f"({model.bucket_ms / 1000:g} s each; window {model.window_ms / 1000:g} s):",
@@ -94,7 +95,7 @@ def run_demo(workdir: Path, customers: int, days: int) -> int:
     return 0
 
 
-def _band_counts(ranks: redis.Redis, settings: Settings) -> dict[str, int]:
+def _band_counts(ranks: SyncClient, settings: Settings) -> dict[str, int]:
     model = _DEMO_MODEL
     counts = {}
     for name in model.bands.names:
@@ -104,7 +105,7 @@ def _band_counts(ranks: redis.Redis, settings: Settings) -> dict[str, int]:
 
 
 def _progress(
-    day: int, stats: SimStats, ranks: redis.Redis, settings: Settings, alerts: AlertCollector
+    day: int, stats: SimStats, ranks: SyncClient, settings: Settings, alerts: AlertCollector
 ) -> None:
     if (day + 1) % 4:
         return
@@ -136,7 +137,7 @@ def _wait_for_alerts(collector: AlertCollector, deadline_s: float) -> None:
         time.sleep(0.5)
 
 
-def _memory_per_customer(ranks: redis.Redis, settings: Settings, people: list[Any]) -> float:
+def _memory_per_customer(ranks: SyncClient, settings: Settings, people: list[Any]) -> float:
     total = 0
     for person in people:
         total += int(
@@ -150,7 +151,7 @@ def _summary(
     stats: SimStats,
     people: list[Any],
     collector: AlertCollector,
-    ranks: redis.Redis,
+    ranks: SyncClient,
     settings: Settings,
     started: float,
 ) -> None:

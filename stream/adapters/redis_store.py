@@ -7,7 +7,9 @@ Key layout (the read contract, documented in README):
 - ``{prefix}:rank``                sorted set: customer -> score (ranking and band counts)
 - ``{prefix}:due:<partition>``     sorted set: customer -> next moment its window changes
 
-A customer is one key, so one Redis Cluster slot (its hash tag ``{<customer>}``). The
+A customer is one key, so one Redis Cluster slot (its hash tag ``{<customer>}``); every
+command names one key, so the store works on a cluster as on one server (see
+``redis_cluster`` for the few operations that differ). The
 fingerprints of applied events live in the hash as one packed string (``seen``): a 4-byte
 header with the earliest expiry, then 12-byte records (8-byte fingerprint, 4-byte expiry in
 epoch seconds). A commit is one Lua script on that key: it checks the version (optimistic
@@ -29,9 +31,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from redis.asyncio import Redis
 
 from stream.adapters.codec import iso_ms, points
+from stream.adapters.redis_client import AsyncClient
+from stream.adapters.redis_cluster import ScriptCall, run_scripts, unlink_keys
 from stream.core.alerts import AlertGate
 from stream.core.bands import BandScale
 from stream.core.customer import CustomerState
@@ -208,7 +211,7 @@ class Stored:
 class RedisScoreStore:
     """Reads and writes the score table; every hot-path call is one pipelined round trip."""
 
-    def __init__(self, client: Redis, prefix: str = "es") -> None:
+    def __init__(self, client: AsyncClient, prefix: str = "es") -> None:
         # redis-py's async annotations mix sync and async return types; treat replies as Any.
         self.client: Any = client
         self.prefix = prefix
@@ -256,20 +259,19 @@ class RedisScoreStore:
         result = CommitResult()
         if not commits:
             return result
-        pipe = self.client.pipeline(transaction=False)
+        calls = []
         for item in commits:
             fields = state_fields(item.state, item.breakdown, item.model_version, item.partition)
             fields["outbox"] = encode_outbox(item.outbox)
             flat: list[Any] = []
             for name, value in fields.items():
                 flat += [name, value]
-            await self._commit(
-                keys=[self.customer_key(item.customer_id)],
-                args=[item.expected_version, item.trim_before_ms // 1000,
-                      pack_fingerprints(item.fingerprints), *flat],
-                client=pipe,
-            )  # fmt: skip
-        for item, reply in zip(commits, await pipe.execute(), strict=True):
+            calls.append(ScriptCall(
+                self._commit, [self.customer_key(item.customer_id)],
+                [item.expected_version, item.trim_before_ms // 1000,
+                 pack_fingerprints(item.fingerprints), *flat],
+            ))  # fmt: skip
+        for item, reply in zip(commits, await run_scripts(self.client, calls), strict=True):
             if reply[0] == 1:
                 result.written.append(item.customer_id)
             elif reply[0] == 0:
@@ -283,11 +285,9 @@ class RedisScoreStore:
         """Drop each customer's outbox if it still holds exactly the published alerts."""
         if not published:
             return
-        pipe = self.client.pipeline(transaction=False)
-        for customer_id, outbox in published.items():
-            await self._clear(keys=[self.customer_key(customer_id)],
-                              args=[encode_outbox(outbox)], client=pipe)  # fmt: skip
-        await pipe.execute()
+        calls = [ScriptCall(self._clear, [self.customer_key(c)], [encode_outbox(outbox)])
+                 for c, outbox in published.items()]  # fmt: skip
+        await run_scripts(self.client, calls)
 
     async def update_indexes(self, entries: Iterable[IndexEntry]) -> None:
         """Idempotently point the ranking and due indexes at the customers' current state
@@ -330,10 +330,10 @@ class RedisScoreStore:
         async for key in self._own_keys(batch):
             chunk.append(key)
             if len(chunk) >= batch:
-                deleted += await self.client.unlink(*chunk)
+                deleted += await unlink_keys(self.client, chunk)
                 chunk = []
         if chunk:
-            deleted += await self.client.unlink(*chunk)
+            deleted += await unlink_keys(self.client, chunk)
         return deleted
 
     async def customer_ids(self, batch: int = 1000) -> AsyncIterator[list[str]]:

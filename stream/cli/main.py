@@ -106,10 +106,11 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
 def _query(settings: Settings, ask: Callable[[Any], Coroutine[Any, Any, T]]) -> T:
     """Run one read against the score store; an unreachable Redis is one clear error."""
     import redis  # noqa: PLC0415
+    from redis.exceptions import RedisClusterException  # noqa: PLC0415 (no cluster node answered)
 
     try:
         return asyncio.run(ask(_store(settings)))
-    except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+    except (redis.ConnectionError, redis.TimeoutError, OSError, RedisClusterException) as exc:
         address = str(settings.redacted()["redis_url"])
         raise UnreachableError("Redis", address, str(exc) or type(exc).__name__) from None
 

@@ -14,13 +14,13 @@ from typing import Any
 
 import faust
 from faust.types import TP
-from redis.asyncio import Redis
 
 from stream.adapters.faust_publisher import FaustPublisher
 from stream.adapters.kafka_admin import ensure_topics
 from stream.adapters.kafka_security import faust_credentials
 from stream.adapters.metrics import Metrics
-from stream.adapters.redis_client import async_redis, check_redis_credentials
+from stream.adapters.redis_client import AsyncClient, async_redis, check_redis_credentials
+from stream.adapters.redis_cluster import ping_all
 from stream.adapters.redis_store import RedisScoreStore
 from stream.config.model_file import load_model
 from stream.config.settings import Settings
@@ -148,7 +148,7 @@ def _install_scoring(app: faust.App, parts: _Parts) -> None:
     del forget_revoked
 
 
-def _install_timers(app: faust.App, parts: _Parts, redis: Redis) -> None:
+def _install_timers(app: faust.App, parts: _Parts, redis: AsyncClient) -> None:
     health, metrics = parts.health, parts.metrics
 
     # Every worker sweeps the partitions it owns, so on_leader would be wrong here.
@@ -163,7 +163,7 @@ def _install_timers(app: faust.App, parts: _Parts, redis: Redis) -> None:
 
     @app.timer(_PROBE_INTERVAL_S)
     async def probe_dependencies() -> None:
-        await _probe(health, metrics, "redis", redis.ping())
+        await _probe(health, metrics, "redis", ping_all(redis))  # every master of a cluster
         await _probe(health, metrics, "kafka", _kafka_metadata(app))
         health.lag = _record_lag(app, metrics, parts.owned(app), parts.processed)
         health.agent_crashed = _crash_reason(app)

@@ -7,6 +7,10 @@ multiplies the sizes (``make soak`` runs with a larger one). Figures go to stdou
 to ``.fault-report.jsonl`` for the README's Reliability table; each is measured once the
 run settles (events lost or double-counted from the store's applied fingerprints, alerts
 from the whole alert topic read to its end offsets), then asserted.
+
+Two scenarios run on a three-master Redis Cluster as well, smaller to keep the suite
+short (``CLUSTER_SCALE``): the SIGKILL crash loop at an eighth of its size, and one master
+killed and restarted (the cluster's own failure mode: part of the slots gone) at a quarter.
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ from tests.integration.workload import (
 pytestmark = [pytest.mark.integration, pytest.mark.fault, pytest.mark.timeout(1200)]
 MODEL = load_model("default")
 SCALE = float(os.environ.get("FAULT_SCALE", "1"))
+CLUSTER_SCALE = SCALE / 4
 REPORT = Path(os.environ.get("FAULT_REPORT", ".fault-report.jsonl"))
 
 
@@ -62,6 +67,21 @@ def fragile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     """A stack of its own for scenarios that stop Redis or Kafka."""
     with LocalStack(tmp_path_factory.mktemp("fragile")) as running:
         yield running
+
+
+@pytest.fixture(scope="module")
+def fragile_cluster(
+    stack: LocalStack, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LocalStack]:
+    """A Redis Cluster of its own (three masters) for scenarios that kill a master."""
+    cluster = LocalStack(
+        tmp_path_factory.mktemp("fragile-cluster"), kafka_port=stack.kafka_port, redis_cluster=3
+    )
+    try:
+        cluster.start_redis()
+        yield cluster
+    finally:
+        cluster.stop_redis()
 
 
 @pytest.fixture
@@ -137,6 +157,63 @@ def test_crash_loop_of_sigkills_loses_nothing(deploy: Callable[..., Deployment])
     figures, _ = settle(d, work)
     assert busy_at_kill >= kills // 2, "most kills must hit a worker with work to do"
     record("crash loop (SIGKILL)", kills=kills, **figures)
+
+
+def test_crash_loop_on_the_redis_cluster_loses_nothing(
+    cluster_deploy: Callable[..., Deployment],
+) -> None:
+    """The crash loop at an eighth of the size, with the store on a three-master cluster."""
+    work = make_workload(MODEL, int(5000 * CLUSTER_SCALE / 2), int(200_000 * CLUSTER_SCALE / 2),
+                         seed=21, prefix="k")  # fmt: skip
+    kills = max(3, int(20 * CLUSTER_SCALE / 2))
+    d = cluster_deploy(ENGAGEMENT_SESSION_TIMEOUT="2s")
+    d.start_worker()
+    warm_up(d, work)
+    streamer = Streamer(lambda m: d.send(*m), d.flush, work.main, chunks=kills)
+    rng = random.Random(21)
+    for _ in range(kills):
+        streamer.release()
+        time.sleep(rng.uniform(0.2, 2.5))  # a random kill point, not a synchronisation
+        d.workers[-1].kill()
+        d.start_worker()
+    streamer.join()
+    figures, _ = settle(d, work)
+    record("crash loop (SIGKILL), Redis Cluster of 3 masters", kills=kills, **figures)
+
+
+def test_cluster_master_killed_stops_commits_and_catches_up_exactly(
+    fragile_cluster: LocalStack, deploy: Callable[..., Deployment]
+) -> None:
+    """The seed master of the cluster is SIGKILLed for 15 s: batches stop committing (every
+    batch touches it), the worker says Redis is not ready, then the master restarts on its
+    AOF and nodes.conf, rejoins, and the scores catch up exactly."""
+    work = make_workload(MODEL, int(1000 * CLUSTER_SCALE), int(40_000 * CLUSTER_SCALE),
+                         seed=22, prefix="m")  # fmt: skip
+    d = deploy(on=fragile_cluster, ENGAGEMENT_SESSION_TIMEOUT="2s")
+    worker = d.start_worker()
+    warm_up(d, work)
+    streamer = Streamer(lambda m: d.send(*m), d.flush, work.main, chunks=10)
+    streamer.release(3)
+    wait_until(lambda: scored(worker) > len(work.warmup))
+    fragile_cluster.stop_redis(kill=True, node=0)
+    down_at = time.monotonic()
+    try:
+        wait_until(lambda: _not_ready_because(worker, "redis"))
+        streamer.release(4)
+        time.sleep(max(0.0, down_at + 6 - time.monotonic()))  # let in-flight commits land
+        frozen = committed_offsets(d.stack.kafka_bootstrap, d.settings.app_id)
+        time.sleep(max(0.0, down_at + 15 - time.monotonic()))
+        assert committed_offsets(d.stack.kafka_bootstrap, d.settings.app_id) == frozen
+        assert worker.alive and worker.status("/health")[0] == 200  # type: ignore[index]
+    finally:
+        fragile_cluster.start_redis()
+    outage_s = time.monotonic() - down_at
+    streamer.release_all()
+    streamer.join()
+    figures, _ = settle(d, work)
+    wait_until(lambda: (worker.status("/ready") or (0,))[0] == 200)
+    record("Redis Cluster: seed master SIGKILLed, 15 s, AOF restart",
+           outage_s=round(outage_s, 1), **figures)  # fmt: skip
 
 
 def test_redis_outage_stops_commits_and_catches_up_exactly(
