@@ -55,4 +55,4 @@ stack-down: $(STAMP)
 	$(BIN)/engagement stack down
 
 clean:
-	rm -rf $(VENV) .demo .stack .bench .engagement-data .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .demo .stack .bench .engagement-data .pytest_cache .mypy_cache .ruff_cache .artifacts

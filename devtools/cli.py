@@ -84,7 +84,7 @@ def _stack(args: argparse.Namespace, settings: Settings) -> int:
     from devtools.localstack.tools import ensure_kafka_jars, ensure_program  # noqa: PLC0415
 
     if args.action == "prepare":
-        for program in ("redis-server", "java"):
+        for program in ("redis-server", "java", "chromium"):
             ensure_program(program)
         print(f"Kafka jars in {ensure_kafka_jars()}")
         return 0

@@ -37,6 +37,7 @@ function s(tag, attrs, ...children) {
 const label = (name) => String(name).replace(/_/g, " ").replace(/^./, (c) => c.toUpperCase());
 const fmtScore = (x) => (Math.round(x * 100) / 100).toLocaleString("en-US", { maximumFractionDigits: 2 });
 const fmtSigned = (x) => (x > 0 ? "+" : x < 0 ? "−" : "") + fmtScore(Math.abs(x));
+const plural = (n, one, many) => `${n.toLocaleString("en-US")} ${n === 1 ? one : many}`;
 const pct = (x) => x.toFixed(1) + "%";
 const bandColor = (name) => `var(--${name}, #98a2b3)`;
 const customerHref = (id) => "#/customer/" + encodeURIComponent(id);
@@ -170,7 +171,7 @@ async function viewOverview(main) {
   rows.forEach((r, i) => { r.querySelector(".swatch").style.background = bandColor([...o.bands].reverse()[i].name); });
   main.replaceChildren(
     h("div", { class: "page-head" }, h("div", {}, h("h1", { text: "Overview" }),
-      h("p", { class: "muted", text: `Live engagement of ${o.total.toLocaleString("en-US")} customers · model ${o.model_version}` }))),
+      h("p", { class: "muted", text: `Live engagement of ${plural(o.total, "customer", "customers")} · model ${o.model_version}` }))),
     h("div", { class: "grid kpis" },
       kpi("", "Customers", o.total.toLocaleString("en-US"), "scored in the window", "total"),
       kpi("engaged", "Engaged", pct(o.index.engaged), "highly engaged + power users", "engaged"),
@@ -214,7 +215,7 @@ async function viewAtRisk(main) {
     h("td", {}, c.alert ? h("span", { class: "tag", text: c.alert.trigger }) : null)));
   main.replaceChildren(
     h("div", { class: "page-head" }, h("div", {}, h("h1", { text: "At risk" }),
-      h("p", { class: "muted", text: `${r.in_band.toLocaleString("en-US")} customers are in ${label(r.band)} now; newest entries first, with the factors that fell.` })),
+      h("p", { class: "muted", text: `${plural(r.in_band, "customer is", "customers are")} in ${label(r.band).toLowerCase()} now; newest entries first, with the factors that fell.` })),
       filtersFor(o.features)),
     card(null, r.customers.length ? h("table", { class: "list", id: "at-risk" },
       h("thead", {}, h("tr", {}, h("th", { text: "Customer" }), h("th", { text: "Entered" }), h("th", { text: "Band change" }),
@@ -235,7 +236,7 @@ async function viewAlerts(main) {
     h("td", {}, reasonChips(a.reasons))));
   main.replaceChildren(
     h("div", { class: "page-head" }, h("div", {}, h("h1", { text: "Alerts in the last 24 hours" }),
-      h("p", { class: "muted", text: `${r.count.toLocaleString("en-US")} alerts since ${new Date(r.since_ms).toLocaleString("en-GB")}` + (r.count > r.alerts.length ? `; the newest ${r.alerts.length} shown` : "") }))),
+      h("p", { class: "muted", text: `${plural(r.count, "alert", "alerts")} since ${new Date(r.since_ms).toLocaleString("en-GB")}` + (r.count > r.alerts.length ? `; the newest ${r.alerts.length} shown` : "") }))),
     card(null, r.alerts.length ? h("table", { class: "list", id: "alerts" },
       h("thead", {}, h("tr", {}, ["When", "Customer", "Type", "Band change", "Score", "Trigger", "Reasons"].map((t, i) =>
         h("th", { class: i === 4 ? "num" : null, text: t })))),
@@ -253,7 +254,7 @@ async function viewUpsell(main) {
     h("td", { class: "muted", text: c.updated_at ? ago(Date.parse(c.updated_at)) : "" })));
   main.replaceChildren(
     h("div", { class: "page-head" }, h("div", {}, h("h1", { text: "Upsell candidates" }),
-      h("p", { class: "muted", text: `${r.in_band.toLocaleString("en-US")} customers are ${label(r.band).toLowerCase()}s; highest scores first, with what drives them.` }))),
+      h("p", { class: "muted", text: `${plural(r.in_band, "customer is a", "customers are")} ${label(r.band).toLowerCase()}${r.in_band === 1 ? "" : "s"}; highest scores first, with what drives them.` }))),
     card(null, r.customers.length ? h("table", { class: "list", id: "upsell" },
       h("thead", {}, h("tr", {}, h("th", { class: "num", text: "#" }), h("th", { text: "Customer" }), h("th", { class: "num", text: "Score" }),
         h("th", { text: "Band" }), h("th", { text: "Top factors" }), h("th", { text: "Last update" }))),
