@@ -42,6 +42,12 @@ def add_commands(sub: Any) -> None:
     demo.add_argument("--customers", type=int, default=200)
     demo.add_argument("--days", type=int, default=48, help="demo days (2 s each)")
     demo.add_argument("--dir", type=Path, default=Path(".demo"), help="work folder")
+    demo.add_argument(
+        "--serve",
+        action="store_true",
+        help="after the summary, keep the stack, the worker, the simulated customers and the "
+        "web page up until Ctrl-C",
+    )
     demo.set_defaults(handler=_demo)
 
     from devtools.bench.cli import add_arguments  # noqa: PLC0415 (keeps the CLI's import light)
@@ -113,7 +119,7 @@ def _stack(args: argparse.Namespace, settings: Settings) -> int:
 def _demo(args: argparse.Namespace, settings: Settings) -> int:
     from devtools.demo import run_demo  # noqa: PLC0415
 
-    return run_demo(args.dir, customers=args.customers, days=args.days)
+    return run_demo(args.dir, customers=args.customers, days=args.days, serve=args.serve)
 
 
 def _bench(args: argparse.Namespace, settings: Settings) -> int:

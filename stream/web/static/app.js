@@ -91,6 +91,7 @@ function setLive(ok, text) {
 
 // ---- charts (inline SVG) ----
 function indexChart(history) {
+  history = history.filter((p) => Object.values(p.counts).some((n) => n > 0));
   const W = 560, H = 190, L = 40, R = 10, T = 10, B = 24;
   const svg = s("svg", { class: "chart", viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": "Engagement index over time" });
   for (const y of [0, 25, 50, 75, 100]) {
