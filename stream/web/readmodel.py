@@ -178,16 +178,20 @@ class ReadModel:
             "customers": rows[:limit],
         }
 
-    async def upsell(self, limit: int = 50) -> dict[str, Any]:
-        """Power users (the highest band), highest score first."""
-        top_band = self.bands.names[-1]
+    async def upsell(self, limit: int = 50, next_in_line: int = 10) -> dict[str, Any]:
+        """Power users (the highest band), highest score first; and the customers closest
+        to it (the top of the band below)."""
+        top_band, below = self.bands.names[-1], self.bands.names[-2:-1]
         ranked = await self.store.top(self.bands, top_band, limit)
-        found = await self._current([c for c, _ in ranked])
+        close = await self.store.top(self.bands, below[0], next_in_line) if below else []
+        found = await self._current([c for c, _ in ranked + close])
         return {
             "generated_at_ms": self.clock_ms(),
             "band": top_band,
             "in_band": (await self.band_counts()).get(top_band, 0),
             "customers": [found[c] for c, _ in ranked if c in found],
+            "next_band": below[0] if below else None,
+            "next_in_line": [found[c] for c, _ in close if c in found],
         }
 
     async def customer(self, customer_id: str) -> dict[str, Any] | None:

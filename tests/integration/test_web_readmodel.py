@@ -119,8 +119,9 @@ def test_band_history_one_point_per_slot(on_store: Callable[[Scenario], None]) -
 
 def test_read_model_lists(on_store: Callable[[Scenario], None]) -> None:
     async def scenario(store: RedisScoreStore) -> None:
-        for customer, score in [("risk-old", -10), ("risk-new", -3), ("recovered", 55),
-                                ("quiet-risk", -20), ("power", 130), ("power2", 101)]:  # fmt: skip
+        known = [("risk-old", -10), ("risk-new", -3), ("recovered", 55), ("quiet-risk", -20),
+                 ("power", 130), ("power2", 101), ("close", 90)]  # fmt: skip
+        for customer, score in known:
             await put_customer(store, customer, score)
         await store.record_alerts([
             alert("risk-old", NOW_MS - 5 * HOUR_MS), alert("risk-new", NOW_MS - HOUR_MS),
@@ -142,11 +143,12 @@ def test_read_model_lists(on_store: Callable[[Scenario], None]) -> None:
         assert risk["in_band"] == 3
         upsell = await view.upsell()
         assert [c["customer_id"] for c in upsell["customers"]] == ["power", "power2"]
+        assert [c["customer_id"] for c in upsell["next_in_line"]] == ["close"]
         overview = await view.overview()
         counts = {b["name"]: b["count"] for b in overview["bands"]}
         assert counts == {"churn_risk": 3, "very_disengaged": 0, "somewhat_engaged": 1,
-                          "highly_engaged": 0, "power_user": 2}  # fmt: skip
-        assert overview["index"]["disengaged"] == pytest.approx(50.0)
+                          "highly_engaged": 1, "power_user": 2}  # fmt: skip
+        assert overview["index"]["disengaged"] == pytest.approx(300 / 7)
         assert overview["alerts_24h"] == 4
         assert await view.snapshot()
         assert len((await view.overview())["history"]) == 1

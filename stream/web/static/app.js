@@ -244,22 +244,28 @@ async function viewAlerts(main) {
       h("tbody", {}, rows)) : empty("No alert in the last 24 hours.")));
 }
 
-async function viewUpsell(main) {
-  const r = await getJSON("/api/upsell");
-  const rows = r.customers.map((c, i) => h("tr", { "data-customer": c.customer_id },
+function upsellTable(id, customers) {
+  const rows = customers.map((c, i) => h("tr", { "data-customer": c.customer_id },
     h("td", { class: "num muted", text: i + 1 }),
     h("td", {}, h("a", { class: "id", href: customerHref(c.customer_id), text: c.customer_id })),
     h("td", { class: "num", text: fmtScore(c.score) }),
     h("td", {}, bandPill(c.band)),
     h("td", {}, factorChips(c.top_factors)),
     h("td", { class: "muted", text: c.updated_at ? ago(Date.parse(c.updated_at)) : "" })));
+  return h("table", { class: "list", id },
+    h("thead", {}, h("tr", {}, h("th", { class: "num", text: "#" }), h("th", { text: "Customer" }), h("th", { class: "num", text: "Score" }),
+      h("th", { text: "Band" }), h("th", { text: "Top factors" }), h("th", { text: "Last update" }))),
+    h("tbody", {}, rows));
+}
+
+async function viewUpsell(main) {
+  const r = await getJSON("/api/upsell");
   main.replaceChildren(
     h("div", { class: "page-head" }, h("div", {}, h("h1", { text: "Upsell candidates" }),
       h("p", { class: "muted", text: `${plural(r.in_band, "customer is a", "customers are")} ${label(r.band).toLowerCase()}${r.in_band === 1 ? "" : "s"}; highest scores first, with what drives them.` }))),
-    card(null, r.customers.length ? h("table", { class: "list", id: "upsell" },
-      h("thead", {}, h("tr", {}, h("th", { class: "num", text: "#" }), h("th", { text: "Customer" }), h("th", { class: "num", text: "Score" }),
-        h("th", { text: "Band" }), h("th", { text: "Top factors" }), h("th", { text: "Last update" }))),
-      h("tbody", {}, rows)) : empty("No power user yet.")));
+    card(null, r.customers.length ? upsellTable("upsell", r.customers) : empty("No power user yet.")),
+    r.next_band ? h("section", { class: "card mt" }, h("h2", { text: `Next in line: the top of ${label(r.next_band).toLowerCase()}` }),
+      r.next_in_line.length ? upsellTable("next-in-line", r.next_in_line) : empty("Nobody in this band.")) : null);
 }
 
 async function viewCustomer(main, id) {
