@@ -174,6 +174,7 @@ class ReadModel:
             "generated_at_ms": now,
             "band": lowest,
             "in_band": (await self.band_counts()).get(lowest, 0),
+            "features": self.features(),
             "filters": {"segment": segment, "account": account},
             "customers": rows[:limit],
         }

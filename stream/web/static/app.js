@@ -203,8 +203,8 @@ function filtersFor(features) {
 }
 
 async function viewAtRisk(main) {
-  const [r, o] = await Promise.all([getJSON("/api/at-risk"), getJSON("/api/overview")]);
-  const showTrend = o.features.score_history;
+  const r = await getJSON("/api/at-risk");
+  const showTrend = r.features.score_history;
   const rows = r.customers.map((c) => h("tr", { "data-customer": c.customer_id },
     h("td", {}, h("a", { class: "id", href: customerHref(c.customer_id), text: c.customer_id })),
     h("td", { class: "muted", title: c.alert ? new Date(c.alert.occurred_at_ms).toISOString() : "" },
@@ -217,7 +217,7 @@ async function viewAtRisk(main) {
   main.replaceChildren(
     h("div", { class: "page-head" }, h("div", {}, h("h1", { text: "At risk" }),
       h("p", { class: "muted", text: `${plural(r.in_band, "customer is", "customers are")} in ${label(r.band).toLowerCase()} now; newest entries first, with the factors that fell.` })),
-      filtersFor(o.features)),
+      filtersFor(r.features)),
     card(null, r.customers.length ? h("table", { class: "list", id: "at-risk" },
       h("thead", {}, h("tr", {}, h("th", { text: "Customer" }), h("th", { text: "Entered" }), h("th", { text: "Band change" }),
         h("th", { class: "num", text: "Score now" }), h("th", { text: "Why (factors that fell)" }),
