@@ -46,6 +46,12 @@ def add_commands(sub: Any) -> None:
     demo.add_argument("--dir", type=Path, default=Path(".demo"), help="work folder")
     demo.add_argument("--redis-cluster", type=int, default=0, metavar="MASTERS",
                       help="scores in a local Redis Cluster of this many masters")  # fmt: skip
+    demo.add_argument(
+        "--serve",
+        action="store_true",
+        help="after the summary, keep the stack, the worker, the simulated customers and the "
+        "web page up until Ctrl-C",
+    )
     demo.set_defaults(handler=_demo)
 
     from devtools.bench.cli import add_arguments  # noqa: PLC0415 (keeps the CLI's import light)
@@ -88,7 +94,7 @@ def _stack(args: argparse.Namespace, settings: Settings) -> int:
     from devtools.localstack.tools import ensure_kafka_jars, ensure_program  # noqa: PLC0415
 
     if args.action == "prepare":
-        for program in ("redis-server", "java"):
+        for program in ("redis-server", "java", "chromium"):
             ensure_program(program)
         print(f"Kafka jars in {ensure_kafka_jars()}")
         return 0
@@ -118,7 +124,11 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
     from devtools.demo import run_demo  # noqa: PLC0415
 
     return run_demo(
-        args.dir, customers=args.customers, days=args.days, redis_cluster=args.redis_cluster
+        args.dir,
+        customers=args.customers,
+        days=args.days,
+        redis_cluster=args.redis_cluster,
+        serve=args.serve,
     )
 
 

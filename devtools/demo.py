@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 import shutil
 import threading
 import time
@@ -14,6 +15,7 @@ from kafka import KafkaConsumer
 
 from devtools.localstack import LocalStack
 from devtools.localstack.stack import free_port
+from devtools.localstack.web import WebProcess
 from devtools.localstack.worker import WorkerProcess
 from devtools.sim.run import SimStats, simulate
 from stream.adapters.kafka_admin import ensure_topics
@@ -50,9 +52,12 @@ class AlertCollector(threading.Thread):
         self.join(10)
 
 
-def run_demo(workdir: Path, customers: int, days: int, redis_cluster: int = 0) -> int:
+def run_demo(
+    workdir: Path, customers: int, days: int, redis_cluster: int = 0, serve: bool = False
+) -> int:
     """Run the whole demo (scores in a Redis Cluster of ``redis_cluster`` masters, if not
-    0); returns the exit code."""
+    0); returns the exit code. With ``serve``, keep the stack, the worker, the simulated
+    customers and the web page going until Ctrl-C."""
     started = time.monotonic()
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True)
@@ -71,6 +76,11 @@ def run_demo(workdir: Path, customers: int, days: int, redis_cluster: int = 0) -
         worker = WorkerProcess(env, workdir / "worker.log", web_port)
         print("Starting the worker...", flush=True)
         worker.start()
+        token = f"demo-{secrets.token_hex(8)}"
+        web = WebProcess({**env, "ENGAGEMENT_API_TOKEN": token}, workdir / "web.log",
+                         free_port(), snapshot_every_s=model.bucket_ms / 1000)  # fmt: skip
+        web.start()
+        print(f"Web page: {web.url}  (sign in with the token {token})", flush=True)
         collector = AlertCollector(stack.kafka_bootstrap, settings.topics.alerts)
         collector.start()
         ranks = sync_redis(settings)
@@ -88,11 +98,31 @@ def run_demo(workdir: Path, customers: int, days: int, redis_cluster: int = 0) -
             _wait_for_catch_up(worker, stats.events + stats.duplicates + stats.malformed)
             _wait_for_alerts(collector, deadline_s=started + 150 - time.monotonic())
             _summary(worker, stats, people, collector, ranks, settings, started)
+            print(f"\nWeb page: {web.url}  (token {token})", flush=True)
+            if serve:
+                _serve(stack.kafka_bootstrap, settings, customers, days)
         finally:
             collector.stop()
+            web.stop()
             worker.stop()
     print(f"Done in {time.monotonic() - started:.0f} s; everything stopped.")
     return 0
+
+
+def _serve(bootstrap: str, settings: Settings, customers: int, days: int) -> None:
+    """Keep the simulated customers living (round after round) until Ctrl-C."""
+    model = _DEMO_MODEL
+    print("Serving until Ctrl-C: the customers keep living, the page stays up.", flush=True)
+    round_ = 0
+    try:
+        while True:
+            round_ += 1
+            simulate(bootstrap, settings.topics, customers=customers, days=days,
+                     day_ms=model.bucket_ms, window_ms=model.window_ms,
+                     seed=7 + round_)  # fmt: skip
+            print(f"  simulation round {round_} done; starting another", flush=True)
+    except KeyboardInterrupt:
+        print("\nStopping...", flush=True)
 
 
 def _band_counts(ranks: SyncClient, settings: Settings) -> dict[str, int]:

@@ -131,6 +131,8 @@ class ScoreStore(Protocol):
       makes the version ``expected_version + 1``, replaces state and outbox, adds the
       fingerprints and forgets expired ones.
     - ``clear_outbox`` empties an outbox only if it still holds exactly the published alerts.
+    - ``record_alerts`` remembers published alerts for readers (the web page), idempotent by
+      ``alert_id``, so a replay does not duplicate them.
     - ``update_indexes`` is idempotent; ``due`` lists a partition's customers whose next due
       moment is at or before ``now_ms``, earliest first.
     """
@@ -140,6 +142,8 @@ class ScoreStore(Protocol):
     async def commit(self, commits: Sequence[Commit]) -> CommitResult: ...
 
     async def clear_outbox(self, published: Mapping[str, Sequence[OutboxAlert]]) -> None: ...
+
+    async def record_alerts(self, alerts: Sequence[OutboxAlert], now_ms: int) -> None: ...
 
     async def update_indexes(self, entries: Iterable[IndexEntry]) -> None: ...
 

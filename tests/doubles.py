@@ -66,6 +66,7 @@ class MemoryScoreStore:
     rank: dict[str, float] = field(default_factory=dict)
     due_index: dict[int, dict[str, int]] = field(default_factory=dict)
     stored_alerts: Counter[str] = field(default_factory=Counter)
+    recent_alerts: dict[str, OutboxAlert] = field(default_factory=dict)
 
     async def load(self, customers: Iterable[str]) -> dict[str, Loaded]:
         loaded = {}
@@ -110,6 +111,10 @@ class MemoryScoreStore:
             row = self.rows.get(customer_id)
             if row is not None and row.outbox and row.outbox == list(outbox):
                 row.outbox = []
+
+    async def record_alerts(self, alerts: Sequence[OutboxAlert], now_ms: int) -> None:
+        for alert in alerts:
+            self.recent_alerts[str(alert["alert_id"])] = alert
 
     async def update_indexes(self, entries: Iterable[IndexEntry]) -> None:
         for entry in entries:
@@ -176,6 +181,10 @@ class CrashingStore:
 
     async def clear_outbox(self, published: Mapping[str, Sequence[OutboxAlert]]) -> None:
         await self.plan.around("clear_outbox", lambda: self.inner.clear_outbox(published))
+
+    async def record_alerts(self, alerts: Sequence[OutboxAlert], now_ms: int) -> None:
+        listed = list(alerts)
+        await self.plan.around("record_alerts", lambda: self.inner.record_alerts(listed, now_ms))
 
     async def update_indexes(self, entries: Iterable[IndexEntry]) -> None:
         listed = list(entries)

@@ -6,6 +6,9 @@ Key layout (the read contract, documented in README):
                                     plus internal fields (state, ver, seen, outbox)
 - ``{prefix}:rank``                sorted set: customer -> score (ranking and band counts)
 - ``{prefix}:due:<partition>``     sorted set: customer -> next moment its window changes
+- ``{prefix}:alerts``, ``{prefix}:alerts:data``, ``{prefix}:alerts:{<customer>}``: the
+                                    recent published alerts (``stream.adapters.redis_alerts``)
+- ``{prefix}:bands:history``       hash: band-count snapshots (``stream.web.history``)
 
 A customer is one key, so one Redis Cluster slot (its hash tag ``{<customer>}``); every
 command names one key, so the store works on a cluster as on one server (see
@@ -33,6 +36,7 @@ from typing import Any
 import orjson
 
 from stream.adapters.codec import iso_ms, points
+from stream.adapters.redis_alerts import RecentAlerts
 from stream.adapters.redis_client import AsyncClient
 from stream.adapters.redis_cluster import ScriptCall, run_scripts, unlink_keys
 from stream.core.alerts import AlertGate
@@ -220,8 +224,10 @@ class RedisScoreStore:
         # Exactly this prefix's keys: braces are not allowed in a prefix or a customer id,
         # so no key of another prefix (even one that starts with this one) matches.
         self._own_key = re.compile(
-            rf"{re.escape(prefix)}:(rank|due:[0-9]+|\{{[^{{}}]+\}})".encode()
+            rf"{re.escape(prefix)}:(rank|due:[0-9]+|\{{[^{{}}]+\}}|alerts|alerts:data"
+            rf"|alerts:\{{[^{{}}]+\}}|bands:history)".encode()
         )
+        self.recent_alerts = RecentAlerts(client, prefix)
 
     def customer_key(self, customer_id: str) -> str:
         return customer_key(self.prefix, customer_id)
@@ -288,6 +294,11 @@ class RedisScoreStore:
         calls = [ScriptCall(self._clear, [self.customer_key(c)], [encode_outbox(outbox)])
                  for c, outbox in published.items()]  # fmt: skip
         await run_scripts(self.client, calls)
+
+    async def record_alerts(self, alerts: Sequence[Mapping[str, Any]], now_ms: int) -> None:
+        """Add published alerts to the bounded recent-alert record the web page reads
+        (idempotent by ``alert_id``; see ``stream.adapters.redis_alerts``)."""
+        await self.recent_alerts.record(alerts, now_ms)
 
     async def update_indexes(self, entries: Iterable[IndexEntry]) -> None:
         """Idempotently point the ranking and due indexes at the customers' current state

@@ -279,6 +279,11 @@ class BatchProcessor:
             for alert in box
         ]
         await self.publisher.publish(messages)
+        # The web page's recent-alert record: before the outbox is cleared, so a replay
+        # writes it again (idempotent by alert_id).
+        await self.store.record_alerts(
+            [a for box in waiting.values() for a in box], self.clock_ms()
+        )
         await self.store.clear_outbox(waiting)
         for customer_id in waiting:
             cached = self.cache.get(customer_id)
