@@ -33,13 +33,23 @@ def state_fields(
     state: CustomerState, breakdown: dict[str, int], model_version: str, partition: int
 ) -> dict[str, str | bytes]:
     """Hash fields for a customer: the public read contract plus one internal ``state``."""
-    internal = {
+    internal: dict[str, Any] = {
         "w": {str(b): slot for b, slot in state.buckets.items()},
         "a": 1 if state.gate.armed else 0,
         "l": state.gate.last_alert_ms,
         "u": state.updated_ms,
         "p": partition,
     }
+    # Newer fields are written only when set, and read with defaults, so state written
+    # before they existed still loads (and state stays small).
+    if state.first_seen_ms is not None:
+        internal["f"] = state.first_seen_ms
+    if state.tenure_days:
+        internal["t"] = state.tenure_days
+    if state.prior_active is not None:
+        internal["r"] = state.prior_active
+    if state.gate.onboarded:
+        internal["o"] = 1
     return {
         "score": f"{points(state.score_cp):g}",
         "band": state.band or "",
@@ -61,8 +71,15 @@ def state_from_fields(fields: dict[str, bytes | None]) -> CustomerState:
         buckets={int(b): dict(slot) for b, slot in internal["w"].items()},
         score_cp=round(float(score) * 100),
         band=(fields.get("band") or b"").decode() or None,
-        gate=AlertGate(armed=bool(internal["a"]), last_alert_ms=internal["l"]),
+        gate=AlertGate(
+            armed=bool(internal["a"]),
+            last_alert_ms=internal["l"],
+            onboarded=bool(internal.get("o", 0)),
+        ),
         updated_ms=int(internal["u"]),
+        first_seen_ms=internal.get("f"),
+        tenure_days=int(internal.get("t", 0)),
+        prior_active=internal.get("r"),
     )
 
 

@@ -23,7 +23,7 @@ from stream.config.model_file import load_model
 from stream.config.settings import TopicNames
 from stream.core import window
 from stream.core.alerts import AlertGate
-from stream.core.customer import CustomerState
+from stream.core.customer import CustomerState, breakdown_of
 from stream.core.model import ScoringModel
 from stream.worker.processor import BatchProcessor
 
@@ -42,9 +42,12 @@ def _state(model: ScoringModel, now_ms: int, due: bool) -> tuple[CustomerState, 
             "page_views": 700,
             "_active": 1,
         }
-    breakdown = window.breakdown(model, buckets)
-    score = sum(breakdown.values())
-    state = CustomerState(buckets, score, model.bands.band_for(score / 100), AlertGate(), now_ms)
+    state = CustomerState(
+        buckets, 0, None, AlertGate(), now_ms, first_seen_ms=min(buckets) * model.bucket_ms
+    )
+    breakdown = breakdown_of(model, state)
+    state.score_cp = sum(breakdown.values())
+    state.band = model.bands.band_for(state.score_cp / 100)
     return state, breakdown
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
+from dataclasses import replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -13,13 +15,18 @@ from stream.config.durations import parse_duration_ms
 from stream.config.errors import ConfigError
 from stream.core.bands import DEFAULT_BANDS, Band, BandScale
 from stream.core.model import (
+    BASELINE,
+    TENURE,
+    TRANSFORMS,
     AlertPolicy,
     EventRule,
+    FactorTransform,
     RegularityRule,
     ReturningRule,
     ScoringModel,
     SessionRules,
     SurveyRules,
+    TenureRule,
     to_centipoints,
 )
 
@@ -29,8 +36,16 @@ BUILTIN_MODELS = ("default", "demo")
 _TOP_KEYS = {
     "version", "window", "bucket", "max_future_skew", "events", "sessions", "surveys",
     "returning_visit", "regularity", "inactive_types", "bands", "alerts", "topics",
-    "segment_events",
+    "segment_events", "factors", "baseline", "tenure",
 }  # fmt: skip
+# Factor names an event may not use: the model computes these itself.
+_RESERVED_FACTORS = {BASELINE, TENURE, "regularity", "returning_visits"}
+# Keys each transform accepts under ``factors.<name>``.
+_TRANSFORM_KEYS = {
+    "linear": {"transform", "weight"},
+    "cap": {"transform", "weight", "max", "min"},
+    "log1p": {"transform", "weight", "scale"},
+}
 
 
 def load_model(path_or_name: str) -> ScoringModel:
@@ -47,8 +62,22 @@ def load_model(path_or_name: str) -> ScoringModel:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ConfigError(source, "(file)", f"not valid YAML: {exc}") from None
+        raise _yaml_error(source, exc) from None
     return parse_model(data, source)
+
+
+def _yaml_error(source: str, exc: yaml.YAMLError) -> ConfigError:
+    """One line naming the file, the line (and column) and the parser's problem."""
+    if not isinstance(exc, yaml.MarkedYAMLError) or exc.problem_mark is None:
+        return ConfigError(source, "(file)", f"not valid YAML: {' '.join(str(exc).split())}")
+    mark = exc.problem_mark
+    problem = exc.problem or "syntax error"
+    if exc.context and exc.context_mark is not None and exc.context_mark.line != mark.line:
+        problem += f" ({exc.context} that starts on line {exc.context_mark.line + 1})"
+    elif exc.context:
+        problem += f" ({exc.context})"
+    where = f"line {mark.line + 1}, column {mark.column + 1}"
+    return ConfigError(source, where, f"not valid YAML: {' '.join(problem.split())}")
 
 
 def parse_model(data: Any, source: str) -> ScoringModel:
@@ -57,9 +86,10 @@ def parse_model(data: Any, source: str) -> ScoringModel:
     root.only(_TOP_KEYS)
     events = _events(root.section("events"))
     types = set(events)
-    for name in ("session_end", "survey_response"):
-        if name not in events:
-            raise ConfigError(source, f"events.{name}", "is required (its rules read it)")
+    for section, rule_type in (("sessions", "session_end"), ("surveys", "survey_response")):
+        if root.data.get(section) is not None and rule_type not in types:
+            raise ConfigError(source, f"events.{rule_type}",
+                              f"is required (the '{section}' rules read it)")  # fmt: skip
     model_args: dict[str, Any] = {
         "version": root.text("version"),
         "window_ms": root.duration("window"),
@@ -67,19 +97,22 @@ def parse_model(data: Any, source: str) -> ScoringModel:
         "events": events,
         "sessions": _sessions(root.section("sessions", required=False)),
         "surveys": _surveys(root.section("surveys", required=False)),
-        "returning": _returning(root.section("returning_visit", required=False)),
-        "regularity": _regularity(root.section("regularity", required=False)),
+        "returning": _returning(root.optional("returning_visit")),
+        "regularity": _regularity(root.optional("regularity")),
         "bands": _bands(root.section("bands", required=False)),
         "max_future_skew_ms": root.duration("max_future_skew", default="5m"),
         "inactive_types": frozenset(root.type_list("inactive_types", types, default=[])),
         "segment_events": _segment(root.section("segment_events", required=False), types),
         "topic_types": _topics(root.section("topics", required=False), types),
+        "baseline_cp": root.points("baseline", 0),
+        "tenure": _tenure(root.optional("tenure")),
     }
     model_args["alerts"] = _alerts(root.section("alerts", required=False), model_args["bands"])
     try:
-        return ScoringModel(**model_args)
+        model = ScoringModel(**model_args)
     except ValueError as exc:
         raise ConfigError(source, "window", str(exc)) from None
+    return replace(model, transforms=_factors(root.section("factors", required=False), model))
 
 
 class _Node:
@@ -108,6 +141,10 @@ class _Node:
             raise self.fail(name, "is required")
         return _Node(self.source, self.key(name), self.data.get(name))
 
+    def optional(self, name: str) -> _Node | None:
+        """A section whose absence (or an empty value) switches its rule off."""
+        return None if self.data.get(name) is None else self.section(name)
+
     def raw(self, name: str, default: Any) -> Any:
         if name not in self.data:
             if default is _REQUIRED:
@@ -125,9 +162,23 @@ class _Node:
         value = self.raw(name, _REQUIRED if default is None else default)
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise self.fail(name, f"must be a number, got {value!r}")
+        if not math.isfinite(value):
+            raise self.fail(name, f"must be a finite number, got {value}")
         if minimum is not None and value < minimum:
-            raise self.fail(name, f"must be at least {minimum}, got {value}")
+            raise self.fail(name, f"must be at least {minimum:g}, got {value}")
         return float(value)
+
+    def positive(self, name: str, default: Any = None) -> float:
+        value = self.number(name, default)
+        if value <= 0:
+            raise self.fail(name, f"must be above zero, got {value:g}")
+        return value
+
+    def whole(self, name: str, default: Any = None, minimum: int = 0) -> int:
+        value = self.number(name, default, minimum=minimum)
+        if value != int(value):
+            raise self.fail(name, f"must be a whole number, got {value:g}")
+        return int(value)
 
     def points(self, name: str, default: float | None = None) -> int:
         return to_centipoints(self.number(name, default))
@@ -162,7 +213,11 @@ def _events(node: _Node) -> dict[str, EventRule]:
     for name in node.data:
         item = node.section(str(name))
         item.only({"factor", "points"})
-        rules[str(name)] = EventRule(factor=item.text("factor"), points_cp=item.points("points"))
+        factor = item.text("factor")
+        if factor.startswith("_") or factor in _RESERVED_FACTORS:
+            raise item.fail("factor", f"{factor!r} is reserved (for the model's own factors, or "
+                                      "starts with '_')")  # fmt: skip
+        rules[str(name)] = EventRule(factor=factor, points_cp=item.points("points"))
     return rules
 
 
@@ -205,14 +260,60 @@ def _surveys(node: _Node) -> SurveyRules:
     )
 
 
-def _returning(node: _Node) -> ReturningRule:
+def _returning(node: _Node | None) -> ReturningRule | None:
+    if node is None:
+        return None
     node.only({"away", "points"})
     return ReturningRule(away_ms=node.duration("away", "1d"), points_cp=node.points("points", 5))
 
 
-def _regularity(node: _Node) -> RegularityRule:
+def _regularity(node: _Node | None) -> RegularityRule | None:
+    if node is None:
+        return None
     node.only({"points_per_active_day"})
     return RegularityRule(points_cp_per_active_bucket=node.points("points_per_active_day", 2))
+
+
+def _tenure(node: _Node | None) -> TenureRule | None:
+    if node is None:
+        return None
+    node.only({"points_per_day", "max_days", "day"})
+    return TenureRule(
+        points_cp_per_day=node.points("points_per_day"),
+        max_days=node.whole("max_days", minimum=1) if "max_days" in node.data else None,
+        day_ms=node.duration("day", "1d"),
+    )
+
+
+def _factors(node: _Node, model: ScoringModel) -> dict[str, FactorTransform]:
+    known = model.factors
+    transforms = {}
+    for name in node.data:
+        if name == BASELINE:
+            raise node.fail(BASELINE, "is a constant: set the top-level 'baseline' instead")
+        if name not in known:
+            hint = " (tenure needs a top-level 'tenure' section)" if name == "tenure" else ""
+            raise node.fail(str(name), f"is not a factor of this model{hint}; "
+                                       f"factors: {', '.join(known)}")  # fmt: skip
+        transforms[str(name)] = _transform(node.section(str(name)))
+    return transforms
+
+
+def _transform(node: _Node) -> FactorTransform:
+    kind = node.text("transform", "linear")
+    if kind not in TRANSFORMS:
+        raise node.fail("transform", f"must be one of {', '.join(TRANSFORMS)}, got {kind!r}")
+    node.only(_TRANSFORM_KEYS[kind])
+    weight = node.number("weight", 1)
+    if kind == "log1p":
+        return FactorTransform("log1p", weight, scale=node.positive("scale", 1))
+    if kind == "cap":
+        maximum = node.number("max")
+        minimum = node.number("min") if "min" in node.data else -maximum
+        if minimum > maximum:
+            raise node.fail("min", f"must not exceed max ({maximum:g}), got {minimum:g}")
+        return FactorTransform("cap", weight, maximum=maximum, minimum=minimum)
+    return FactorTransform("linear", weight)
 
 
 def _bands(node: _Node) -> BandScale:
@@ -230,14 +331,18 @@ def _bands(node: _Node) -> BandScale:
 
 
 def _alerts(node: _Node, bands: BandScale) -> AlertPolicy:
-    node.only({"band", "rearm_above", "cooldown"})
+    node.only({"band", "rearm_above", "cooldown", "onboarding"})
     band = node.text("band", "churn_risk")
     if band not in bands.names:
         raise node.fail("band", f"{band!r} is not one of the bands {list(bands.names)}")
+    onboarding = node.optional("onboarding")
+    if onboarding is not None:
+        onboarding.only({"after"})
     return AlertPolicy(
         band=band,
         rearm_above=node.number("rearm_above", 10),
         cooldown_ms=node.duration("cooldown", "24h"),
+        onboarding_after_ms=onboarding.duration("after") if onboarding is not None else None,
     )
 
 

@@ -4,11 +4,25 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Literal
 
 from stream.core.model import AlertPolicy
 
-__all__ = ["Alert", "AlertGate", "Reason", "alert_id", "falling_factors", "pass_gate"]
+__all__ = [
+    "Alert",
+    "AlertGate",
+    "Reason",
+    "Trigger",
+    "alert_id",
+    "falling_factors",
+    "pass_gate",
+    "pass_onboarding",
+]
+
+# What moved the score: new events, a bucket leaving the window, a new day of tenure, or
+# the end of the onboarding period.
+Trigger = Literal["event", "window", "tenure", "onboarding"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,17 +47,19 @@ class Alert:
     previous_score: float
     score: float
     occurred_at_ms: int
-    trigger: str
+    trigger: Trigger
     reasons: tuple[Reason, ...]
     model_version: str
 
 
 @dataclass(frozen=True, slots=True)
 class AlertGate:
-    """Per-customer alert memory: armed or not, and when the last alert fired."""
+    """Per-customer alert memory: armed or not, when the last alert fired, and whether the
+    end of the customer's onboarding period has been checked (it is checked once)."""
 
     armed: bool = True
     last_alert_ms: int | None = None
+    onboarded: bool = False
 
 
 def pass_gate(
@@ -63,8 +79,27 @@ def pass_gate(
     entering = band == policy.band and previous_band not in (None, policy.band)
     cooled = gate.last_alert_ms is None or at_ms - gate.last_alert_ms >= policy.cooldown_ms
     if entering and armed and cooled:
-        return True, AlertGate(armed=False, last_alert_ms=at_ms)
-    return False, AlertGate(armed=armed, last_alert_ms=gate.last_alert_ms)
+        return True, replace(gate, armed=False, last_alert_ms=at_ms)
+    if armed == gate.armed:
+        return False, gate
+    return False, replace(gate, armed=armed)
+
+
+def pass_onboarding(
+    policy: AlertPolicy, gate: AlertGate, band: str, at_ms: int, first_sight: bool
+) -> tuple[bool, AlertGate]:
+    """Check the end of the onboarding period, once; return whether it alerts and the gate.
+
+    It alerts when the customer is in the alert band, armed and cooled down, unless the
+    check happens on the customer's first sight (nothing to compare with, as for bands).
+    Alerting disarms and starts the cooldown, like any alert.
+    """
+    if gate.onboarded:
+        return False, gate
+    cooled = gate.last_alert_ms is None or at_ms - gate.last_alert_ms >= policy.cooldown_ms
+    if band == policy.band and gate.armed and cooled and not first_sight:
+        return True, replace(gate, armed=False, last_alert_ms=at_ms, onboarded=True)
+    return False, replace(gate, onboarded=True)
 
 
 def falling_factors(before: Mapping[str, int], after: Mapping[str, int]) -> tuple[Reason, ...]:
@@ -82,7 +117,7 @@ def falling_factors(before: Mapping[str, int], after: Mapping[str, int]) -> tupl
     return tuple(sorted(reasons, key=lambda r: (r.change, r.factor)))
 
 
-def alert_id(model_version: str, customer_id: str, trigger: str, occurred_at_ms: int) -> str:
+def alert_id(model_version: str, customer_id: str, trigger: Trigger, occurred_at_ms: int) -> str:
     """Deterministic alert identity: replaying the same input yields the same id."""
     material = f"{model_version}|{customer_id}|{trigger}|{occurred_at_ms}".encode()
     return hashlib.sha256(material).hexdigest()[:32]

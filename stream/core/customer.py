@@ -3,25 +3,42 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from stream.core import window
-from stream.core.alerts import Alert, AlertGate, alert_id, falling_factors, pass_gate
+from stream.core.alerts import (
+    Alert,
+    AlertGate,
+    Reason,
+    Trigger,
+    alert_id,
+    falling_factors,
+    pass_gate,
+    pass_onboarding,
+)
 from stream.core.events import Event, fingerprint
-from stream.core.model import ScoringModel
+from stream.core.model import TENURE, ScoringModel
 
-__all__ = ["CustomerState", "Evaluation", "advance", "drop_duplicates"]
+__all__ = ["CustomerState", "Evaluation", "advance", "breakdown_of", "drop_duplicates"]
 
 
 @dataclass(slots=True)
 class CustomerState:
-    """Everything remembered about one customer between evaluations."""
+    """Everything remembered about one customer between evaluations.
+
+    ``first_seen_ms`` is the earliest event time ever applied (None: never, or state
+    written before it was kept); ``tenure_days`` the whole days of tenure the score last
+    counted; ``prior_active`` the latest active bucket that has left the window.
+    """
 
     buckets: window.Buckets = field(default_factory=dict)
     score_cp: int = 0
     band: str | None = None
     gate: AlertGate = field(default_factory=AlertGate)
     updated_ms: int = 0
+    first_seen_ms: int | None = None
+    tenure_days: int = 0
+    prior_active: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +50,20 @@ class Evaluation:
     alerts: tuple[Alert, ...]
     next_due_ms: int | None
     applied: int
+
+
+def breakdown_of(model: ScoringModel, state: CustomerState) -> dict[str, int]:
+    """Centipoints each factor contributes to the state's score (sums to the score)."""
+    return _breakdown(model, state.buckets, state.prior_active, state.tenure_days)
+
+
+def _breakdown(
+    model: ScoringModel, buckets: window.Buckets, prior_active: int | None, tenure_days: int
+) -> dict[str, int]:
+    totals = window.totals(model, buckets, prior_active)
+    if tenure_days and model.tenure is not None and model.tenure.points_cp_per_day:
+        totals[TENURE] = tenure_days * model.tenure.points_cp_per_day
+    return model.weigh(totals)
 
 
 def drop_duplicates(
@@ -65,76 +96,195 @@ def advance(
 ) -> Evaluation:
     """Expire what has aged out by ``now_ms``, then apply ``events`` (already de-duplicated).
 
-    Expiry is replayed moment by moment, so a window-driven crossing is dated at the
-    moment it happened; the batch of events is applied as one moment dated by its
-    latest event. ``breakdown`` is the state's breakdown if the caller kept it from the
+    Time-driven changes (a bucket leaving the window, a new day of tenure, the end of the
+    onboarding period) are replayed moment by moment, so a crossing they cause is dated
+    at the moment it happened; the batch of events is applied as one moment dated by its
+    latest event. A customer without a band (never evaluated, or rebuilt) jumps straight
+    to ``now_ms``. ``breakdown`` is the state's breakdown if the caller kept it from the
     previous evaluation (it is recomputed otherwise).
     """
-    buckets = {b: dict(slot) for b, slot in state.buckets.items()}
-    start = breakdown if breakdown is not None else window.breakdown(model, buckets)
-    tracker = _Tracker(model, customer_id, state, start)
-    for moment in window.expiry_moments(model, buckets, now_ms):
-        window.pop_expired(model, buckets, moment)
-        tracker.observe(window.breakdown(model, buckets), "window", moment)
+    clock = _Clock.of(model, state)
+    start = breakdown if breakdown is not None else clock.breakdown()
+    tracker = _Tracker(model, customer_id, state, start, clock.gate)
+    if state.band is not None:
+        onboarding = clock.onboarding_moment(tracker.gate)
+        for moment, trigger in clock.moments(now_ms, onboarding):
+            clock.move_to(moment)
+            tracker.observe(clock.breakdown(), trigger, moment)
+            if moment == onboarding:
+                tracker.onboard(moment, silent=moment < state.updated_ms)
+    else:
+        clock.move_to(now_ms)
     live = [e for e in events if model.is_live(e.timestamp_ms, now_ms)]
     for event in live:
-        window.add(buckets, model.bucket_of(event.timestamp_ms), model.contributions(event))
+        window.add(clock.buckets, model.bucket_of(event.timestamp_ms), model.contributions(event))
     if live:
-        tracker.observe(
-            window.breakdown(model, buckets), "event", max(e.timestamp_ms for e in live)
-        )
+        earliest = min(e.timestamp_ms for e in live)
+        if clock.first_seen is None or earliest < clock.first_seen:
+            clock.first_seen = earliest
+        clock.move_to(now_ms)
+        tracker.observe(clock.breakdown(), "event", max(e.timestamp_ms for e in live))
+    elif state.band is None:
+        tracker.settle(clock.breakdown())
+    onboarding = clock.onboarding_moment(tracker.gate)
+    if onboarding is not None and onboarding <= now_ms:  # first seen moved back, or first sight
+        tracker.onboard(onboarding, silent=state.band is None or onboarding < state.updated_ms)
     new_state = CustomerState(
-        buckets=buckets,
+        buckets=clock.buckets,
         score_cp=tracker.score_cp,
         band=tracker.band if tracker.band is not None else model.bands.band_for(0),
         gate=tracker.gate,
         updated_ms=now_ms if tracker.changed else state.updated_ms,
+        first_seen_ms=clock.first_seen,
+        tenure_days=clock.tenure_days,
+        prior_active=clock.prior_active,
     )
     return Evaluation(
         state=new_state,
         breakdown=tracker.breakdown,
         alerts=tuple(tracker.alerts),
-        next_due_ms=window.next_expiry(model, buckets),
+        next_due_ms=clock.next_due(tracker.gate),
         applied=len(live),
     )
+
+
+class _Clock:
+    """The time-driven part of a customer's state while it is being advanced."""
+
+    def __init__(
+        self,
+        model: ScoringModel,
+        state: CustomerState,
+        first_seen: int | None,
+        gate: AlertGate,
+    ) -> None:
+        self.model = model
+        self.buckets = {b: dict(slot) for b, slot in state.buckets.items()}
+        self.first_seen = first_seen
+        self.tenure_days = state.tenure_days
+        self.prior_active = state.prior_active
+        self.gate = gate
+
+    @classmethod
+    def of(cls, model: ScoringModel, state: CustomerState) -> _Clock:
+        """A working copy; state written before ``first_seen_ms`` was kept takes the start
+        of its oldest bucket as first seen, and is treated as past its onboarding."""
+        if state.first_seen_ms is None and state.buckets:
+            first_seen = min(state.buckets) * model.bucket_ms
+            return cls(model, state, first_seen, replace(state.gate, onboarded=True))
+        return cls(model, state, state.first_seen_ms, state.gate)
+
+    def breakdown(self) -> dict[str, int]:
+        return _breakdown(self.model, self.buckets, self.prior_active, self.tenure_days)
+
+    def move_to(self, at_ms: int) -> None:
+        """Drop what has left the window by ``at_ms`` and count tenure up to it."""
+        latest = window.pop_expired(self.model, self.buckets, at_ms)
+        if latest is not None and (self.prior_active is None or latest > self.prior_active):
+            self.prior_active = latest
+        tenure = self.model.tenure
+        if tenure is not None and tenure.points_cp_per_day:
+            self.tenure_days = tenure.days(self.first_seen, at_ms)
+
+    def onboarding_moment(self, gate: AlertGate) -> int | None:
+        """When the onboarding period ends, while it has not been checked yet."""
+        after = self.model.alerts.onboarding_after_ms
+        if after is None or gate.onboarded or self.first_seen is None:
+            return None
+        return self.first_seen + after
+
+    def moments(self, now_ms: int, onboarding: int | None) -> list[tuple[int, Trigger]]:
+        """Time-driven moments at or before ``now_ms``, oldest first, each with its trigger."""
+        found: dict[int, Trigger] = dict.fromkeys(
+            window.expiry_moments(self.model, self.buckets, now_ms), "window"
+        )
+        tenure = self.model.tenure
+        if tenure is not None:
+            days = self.tenure_days
+            change = tenure.next_change(self.first_seen, days)
+            while change is not None and change <= now_ms:
+                found.setdefault(change, "tenure")
+                days += 1
+                change = tenure.next_change(self.first_seen, days)
+        if onboarding is not None and onboarding <= now_ms:
+            found.setdefault(onboarding, "onboarding")
+        return sorted(found.items())
+
+    def next_due(self, gate: AlertGate) -> int | None:
+        """The next moment the score may change on its own, or None."""
+        due = [window.next_expiry(self.model, self.buckets)]
+        if self.model.tenure is not None:
+            due.append(self.model.tenure.next_change(self.first_seen, self.tenure_days))
+        due.append(self.onboarding_moment(gate))
+        return min((d for d in due if d is not None), default=None)
 
 
 class _Tracker:
     """Follows score and band through successive moments and collects alerts."""
 
     def __init__(
-        self, model: ScoringModel, customer_id: str, state: CustomerState, start: dict[str, int]
+        self,
+        model: ScoringModel,
+        customer_id: str,
+        state: CustomerState,
+        start: dict[str, int],
+        gate: AlertGate,
     ) -> None:
         self.model = model
         self.customer_id = customer_id
         self.breakdown = start
         self.score_cp = state.score_cp
         self.band = state.band
-        self.gate = state.gate
+        self.gate = gate
         self.alerts: list[Alert] = []
         self.changed = False
 
-    def observe(self, breakdown: dict[str, int], trigger: str, at_ms: int) -> None:
+    def settle(self, breakdown: dict[str, int]) -> None:
+        """Take a breakdown as the starting point, without alerts (a first evaluation)."""
+        self.breakdown, self.score_cp = breakdown, sum(breakdown.values())
+        self.band = self.model.bands.band_for(self.score_cp / 100)
+
+    def observe(self, breakdown: dict[str, int], trigger: Trigger, at_ms: int) -> None:
         score_cp = sum(breakdown.values())
         band = self.model.bands.band_for(score_cp / 100)
         fire, self.gate = pass_gate(
             self.model.alerts, self.gate, self.band, band, score_cp / 100, at_ms
         )
         if fire and self.band is not None:
-            self.alerts.append(
-                Alert(
-                    alert_id=alert_id(self.model.version, self.customer_id, trigger, at_ms),
-                    type=f"{band}_entered",
-                    customer_id=self.customer_id,
-                    previous_band=self.band,
-                    band=band,
-                    previous_score=self.score_cp / 100,
-                    score=score_cp / 100,
-                    occurred_at_ms=at_ms,
-                    trigger=trigger,
-                    reasons=falling_factors(self.breakdown, breakdown),
-                    model_version=self.model.version,
-                )
-            )
+            self._alert(f"{band}_entered", band, score_cp, trigger, at_ms,
+                        falling_factors(self.breakdown, breakdown))  # fmt: skip
         self.changed = self.changed or breakdown != self.breakdown or band != self.band
         self.breakdown, self.score_cp, self.band = breakdown, score_cp, band
+
+    def onboard(self, at_ms: int, silent: bool) -> None:
+        """Check the end of the onboarding period at ``at_ms`` (once per customer)."""
+        band = self.band if self.band is not None else self.model.bands.band_for(0)
+        fire, self.gate = pass_onboarding(self.model.alerts, self.gate, band, at_ms, silent)
+        if fire:
+            self._alert(f"{band}_after_onboarding", band, self.score_cp, "onboarding", at_ms,
+                        falling_factors({}, self.breakdown))  # fmt: skip
+
+    def _alert(
+        self,
+        kind: str,
+        band: str,
+        score_cp: int,
+        trigger: Trigger,
+        at_ms: int,
+        reasons: tuple[Reason, ...],
+    ) -> None:
+        self.alerts.append(
+            Alert(
+                alert_id=alert_id(self.model.version, self.customer_id, trigger, at_ms),
+                type=kind,
+                customer_id=self.customer_id,
+                previous_band=self.band if self.band is not None else band,
+                band=band,
+                previous_score=self.score_cp / 100,
+                score=score_cp / 100,
+                occurred_at_ms=at_ms,
+                trigger=trigger,
+                reasons=reasons,
+                model_version=self.model.version,
+            )
+        )

@@ -1,27 +1,39 @@
 """The scoring model: how many points each event is worth, and to which factor.
 
 Points are kept as integer centipoints (1 point = 100) so that sums are exact and
-independent of the order in which events arrive.
+independent of the order in which events arrive. A factor's window total may be
+transformed (weighted, capped or log-saturated); each transformed contribution is
+rounded to whole centipoints, so the score stays an exact, order-independent sum.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Literal, get_args
 
 from stream.core.bands import DEFAULT_BANDS, BandScale
 from stream.core.events import Event
 
 __all__ = [
     "ACTIVE",
+    "BASELINE",
+    "DAY_MS",
+    "DERIVED_FACTORS",
     "SESSION",
+    "TENURE",
+    "TRANSFORMS",
     "AlertPolicy",
     "EventRule",
+    "FactorTransform",
     "RegularityRule",
     "ReturningRule",
     "ScoringModel",
     "SessionRules",
     "SurveyRules",
+    "TenureRule",
+    "Transform",
     "is_counter",
     "to_centipoints",
 ]
@@ -29,6 +41,18 @@ __all__ = [
 # Hidden per-bucket counters (not factors): a bucket with activity, a bucket with a session.
 ACTIVE = "_active"
 SESSION = "_session"
+
+# Factors that are not an event type's: the constant and the days since first seen.
+BASELINE = "baseline"
+TENURE = "tenure"
+# Factors derived from session_end / survey_response properties and from the window itself.
+SESSION_FACTORS = ("time_on_site", "pages_per_session", "bounces")
+SURVEY_FACTORS = ("nps", "csat")
+DERIVED_FACTORS = (*SESSION_FACTORS, *SURVEY_FACTORS, "returning_visits", "regularity", TENURE)
+DAY_MS = 86_400_000
+
+Transform = Literal["linear", "cap", "log1p"]
+TRANSFORMS: tuple[Transform, ...] = get_args(Transform)
 
 
 def is_counter(key: str) -> bool:
@@ -78,7 +102,12 @@ class SurveyRules:
 
 @dataclass(frozen=True, slots=True)
 class ReturningRule:
-    """Points for each return after at least ``away_ms`` without any activity."""
+    """Points for each return after at least ``away_ms`` without any activity.
+
+    A visit (a bucket with a session) is returning when the customer's latest earlier
+    activity, in or before the window, lies at least ``away_ms`` (rounded up to whole
+    buckets) before it; the first visit ever is not returning.
+    """
 
     away_ms: int = 86_400_000
     points_cp: int = 500
@@ -92,17 +121,95 @@ class RegularityRule:
 
 
 @dataclass(frozen=True, slots=True)
+class TenureRule:
+    """Points per whole day (``day_ms``) since the customer was first seen, capped.
+
+    ``max_days`` None means no cap (the customer is then re-evaluated once a day forever).
+    """
+
+    points_cp_per_day: int
+    max_days: int | None = None
+    day_ms: int = DAY_MS
+
+    def days(self, first_seen_ms: int | None, at_ms: int) -> int:
+        """Whole days counted at ``at_ms`` (0 before the first day, at most ``max_days``)."""
+        if first_seen_ms is None or at_ms < first_seen_ms:
+            return 0
+        days = (at_ms - first_seen_ms) // self.day_ms
+        return days if self.max_days is None else min(days, self.max_days)
+
+    def next_change(self, first_seen_ms: int | None, days: int) -> int | None:
+        """The moment the day count next grows past ``days``, or None at the cap."""
+        if first_seen_ms is None or not self.points_cp_per_day:
+            return None
+        if self.max_days is not None and days >= self.max_days:
+            return None
+        return first_seen_ms + (days + 1) * self.day_ms
+
+
+@dataclass(frozen=True, slots=True)
+class FactorTransform:
+    """How a factor's window total ``t`` (points) becomes its contribution to the score.
+
+    - ``linear``: ``weight * t``
+    - ``cap``: ``weight * clamp(t, minimum, maximum)`` (``minimum`` defaults to ``-maximum``)
+    - ``log1p``: ``weight * sign(t) * ln(1 + |t| / scale)``
+
+    The result is rounded to whole centipoints. Every transform is non-decreasing in ``t``,
+    so with a non-negative weight more of a factor never lowers its contribution.
+    """
+
+    transform: Transform = "linear"
+    weight: float = 1.0
+    scale: float = 1.0
+    maximum: float | None = None
+    minimum: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.transform == "log1p" and not self.scale > 0:
+            raise ValueError("log1p needs a scale above zero")
+        if self.transform == "cap":
+            if self.maximum is None:
+                raise ValueError("cap needs a maximum")
+            if self.lower > self.maximum:
+                raise ValueError("cap's minimum must not exceed its maximum")
+
+    @property
+    def lower(self) -> float:
+        """The lower clamp of ``cap``, in points."""
+        if self.minimum is not None:
+            return self.minimum
+        return -self.maximum if self.maximum is not None else -math.inf
+
+    def apply(self, total_cp: int) -> int:
+        """The contribution, in centipoints, of a window total of ``total_cp`` centipoints."""
+        if self.transform == "cap":
+            assert self.maximum is not None
+            high, low = to_centipoints(self.maximum), to_centipoints(self.lower)
+            return round(self.weight * min(max(total_cp, low), high))
+        if self.transform == "log1p":
+            points = math.copysign(math.log1p(abs(total_cp) / 100 / self.scale), total_cp)
+            return round(self.weight * points * 100)
+        return round(self.weight * total_cp)
+
+
+@dataclass(frozen=True, slots=True)
 class AlertPolicy:
     """When entering the alert band raises an alert.
 
     A customer alerts on entering ``band`` only while armed. Alerting disarms; the
     customer is re-armed once their score climbs above ``rearm_above``. ``cooldown_ms``
     additionally spaces two alerts of one customer by at least that long.
+
+    With ``onboarding_after_ms``, a customer who is in ``band`` when that long has passed
+    since they were first seen alerts once (type ``<band>_after_onboarding``), through the
+    same gate (armed and cooled down).
     """
 
     band: str = "churn_risk"
     rearm_above: float = 10.0
     cooldown_ms: int = 86_400_000
+    onboarding_after_ms: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,14 +222,17 @@ class ScoringModel:
     events: Mapping[str, EventRule]
     sessions: SessionRules = SessionRules()
     surveys: SurveyRules = SurveyRules()
-    returning: ReturningRule = ReturningRule()
-    regularity: RegularityRule = RegularityRule()
+    returning: ReturningRule | None = None
+    regularity: RegularityRule | None = None
     bands: BandScale = DEFAULT_BANDS
     alerts: AlertPolicy = AlertPolicy()
     max_future_skew_ms: int = 300_000
     inactive_types: frozenset[str] = frozenset({"app_uninstall"})
     segment_events: Mapping[str, str] = field(default_factory=dict)
     topic_types: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    transforms: Mapping[str, FactorTransform] = field(default_factory=dict)
+    baseline_cp: int = 0
+    tenure: TenureRule | None = None
 
     def __post_init__(self) -> None:
         if self.bucket_ms <= 0 or self.window_ms <= 0:
@@ -131,16 +241,43 @@ class ScoringModel:
             raise ValueError("window must be a whole number of buckets")
         if self.alerts.band not in self.bands.names:
             raise ValueError(f"alert band {self.alerts.band!r} is not a configured band")
+        unknown = sorted(set(self.transforms) - set(self.factors) - {BASELINE})
+        if unknown or BASELINE in self.transforms:
+            raise ValueError(f"no such factor to transform: {(unknown or [BASELINE])[0]!r}")
 
     @property
     def factors(self) -> tuple[str, ...]:
         """Every factor a breakdown can contain, in a stable order."""
         names = dict.fromkeys(rule.factor for rule in self.events.values())
-        for extra in ("time_on_site", "pages_per_session", "bounces", "nps", "csat"):
-            names.setdefault(extra)
-        names.setdefault("returning_visits")
-        names.setdefault("regularity")
+        if "session_end" in self.events:
+            names.update(dict.fromkeys(SESSION_FACTORS))
+        if "survey_response" in self.events:
+            names.update(dict.fromkeys(SURVEY_FACTORS))
+        if self.returning is not None:
+            names.setdefault("returning_visits")
+        if self.regularity is not None:
+            names.setdefault("regularity")
+        if self.tenure is not None:
+            names.setdefault(TENURE)
+        if self.baseline_cp:
+            names.setdefault(BASELINE)
         return tuple(names)
+
+    def weigh(self, totals: Mapping[str, int]) -> dict[str, int]:
+        """Each factor's contribution from its raw window total, plus the baseline.
+
+        Zero contributions are left out, so the result sums to the score.
+        """
+        out: dict[str, int] = {}
+        transforms = self.transforms
+        for factor, total in totals.items():
+            rule = transforms.get(factor)
+            value = rule.apply(total) if rule is not None else total
+            if value:
+                out[factor] = value
+        if self.baseline_cp:
+            out[BASELINE] = self.baseline_cp
+        return out
 
     def bucket_of(self, timestamp_ms: int) -> int:
         """Index of the time bucket an event time falls in."""

@@ -2,9 +2,12 @@
 
 Used when the scoring model changes (``engagement rescore``): the window is computed from
 scratch, so nothing of the old model's points survives, while the customer's alert memory
-(armed, last alert) is carried over, so a customer alerted shortly before the switch is
-not alerted again within the cooldown. A rebuild never alerts: the customer starts without
-a band, and entering a band from none is not an alert, so history is not re-announced.
+(armed, last alert, onboarding checked) and first-seen time are carried over, so a customer
+alerted shortly before the switch is not alerted again within the cooldown, and tenure keeps
+counting from the customer's first event rather than from the oldest retained one. A
+rebuild never alerts: the customer starts without a band, and entering a band from none is
+not an alert (nor is an onboarding period found already over), so history is not
+re-announced.
 """
 
 from __future__ import annotations
@@ -29,8 +32,11 @@ class Rebuilt:
 
 
 def carried_over(previous: CustomerState) -> CustomerState:
-    """What survives a model change: the alert memory and the last update time, no window."""
-    return CustomerState(gate=previous.gate, updated_ms=previous.updated_ms)
+    """What survives a model change: the alert memory, the last update time and the
+    first-seen time; no window."""
+    return CustomerState(
+        gate=previous.gate, updated_ms=previous.updated_ms, first_seen_ms=previous.first_seen_ms
+    )
 
 
 def rebuild(

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 
 from stream.core.model import ACTIVE, SESSION, ScoringModel, is_counter
 
-__all__ = ["Buckets", "add", "breakdown", "expiry_moments", "next_expiry", "pop_expired"]
+__all__ = ["Buckets", "add", "expiry_moments", "next_expiry", "pop_expired", "totals"]
 
 Buckets = dict[int, dict[str, int]]
 
@@ -29,10 +29,17 @@ def expiry_moments(model: ScoringModel, buckets: Iterable[int], now_ms: int) -> 
     return sorted({model.expiry_of(b) for b in buckets if model.expiry_of(b) <= now_ms})
 
 
-def pop_expired(model: ScoringModel, buckets: Buckets, at_ms: int) -> None:
-    """Remove, in place, every bucket that no longer counts at ``at_ms``."""
+def pop_expired(model: ScoringModel, buckets: Buckets, at_ms: int) -> int | None:
+    """Remove, in place, every bucket that no longer counts at ``at_ms``.
+
+    Returns the latest removed bucket that was active (None if none was): the memory
+    that decides whether the oldest visit left in the window is a returning one.
+    """
+    latest: int | None = None
     for bucket in [b for b in buckets if model.expiry_of(b) <= at_ms]:
-        del buckets[bucket]
+        if buckets.pop(bucket).get(ACTIVE, 0) > 0 and (latest is None or bucket > latest):
+            latest = bucket
+    return latest
 
 
 def next_expiry(model: ScoringModel, buckets: Iterable[int]) -> int | None:
@@ -40,30 +47,42 @@ def next_expiry(model: ScoringModel, buckets: Iterable[int]) -> int | None:
     return min((model.expiry_of(b) for b in buckets), default=None)
 
 
-def breakdown(model: ScoringModel, buckets: Buckets) -> dict[str, int]:
-    """Centipoints per factor over the buckets, including the derived factors.
+def totals(
+    model: ScoringModel, buckets: Buckets, prior_active: int | None = None
+) -> dict[str, int]:
+    """Raw centipoints per factor over the buckets, including the derived factors.
 
     Regularity pays for every active bucket; a returning visit is a bucket with a
-    session that follows at least ``returning.away_ms`` without activity.
+    session whose latest earlier active bucket lies more than ``returning.away_ms``
+    (rounded up to whole buckets) before it. ``prior_active`` is the latest active bucket
+    that has already left the window: it stands in for the activity before the window, so
+    a visit's returning status does not change when that activity ages out.
     """
-    totals: dict[str, int] = {}
+    out: dict[str, int] = {}
     for slot in buckets.values():
         for key, value in slot.items():
             if not is_counter(key):
-                totals[key] = totals.get(key, 0) + value
+                out[key] = out.get(key, 0) + value
+    regularity, returning = model.regularity, model.returning
+    if regularity is None and returning is None:
+        return {k: v for k, v in out.items() if v}
     active = sorted(b for b, slot in buckets.items() if slot.get(ACTIVE, 0) > 0)
-    if active and model.regularity.points_cp_per_active_bucket:
-        totals["regularity"] = len(active) * model.regularity.points_cp_per_active_bucket
-    returns = _returning_visits(model, buckets, active)
-    if returns and model.returning.points_cp:
-        totals["returning_visits"] = returns * model.returning.points_cp
-    return {k: v for k, v in totals.items() if v}
+    if active and regularity is not None and regularity.points_cp_per_active_bucket:
+        out["regularity"] = len(active) * regularity.points_cp_per_active_bucket
+    if returning is not None and returning.points_cp:
+        returns = _returning_visits(model, returning.away_ms, buckets, active, prior_active)
+        if returns:
+            out["returning_visits"] = returns * returning.points_cp
+    return {k: v for k, v in out.items() if v}
 
 
-def _returning_visits(model: ScoringModel, buckets: Buckets, active: list[int]) -> int:
-    gap = -(-model.returning.away_ms // model.bucket_ms)  # whole empty buckets needed
+def _returning_visits(
+    model: ScoringModel, away_ms: int, buckets: Buckets, active: list[int], prior: int | None
+) -> int:
+    gap = -(-away_ms // model.bucket_ms)  # whole empty buckets needed
+    chain = active if prior is None else [prior, *active]
     return sum(
         1
-        for earlier, later in itertools.pairwise(active)
+        for earlier, later in itertools.pairwise(chain)
         if later - earlier > gap and buckets[later].get(SESSION, 0) > 0
     )
