@@ -41,8 +41,10 @@ class FactorFit:
         """The factor's contribution in points for window totals (in points)."""
         values = totals if self.cap is None else np.minimum(totals, self.cap)
         if self.transform == "log1p":
-            return self.weight * np.sign(values) * np.log1p(np.abs(values) / self.scale)
-        return self.weight * values / self.scale
+            out: np.ndarray = self.weight * np.sign(values) * np.log1p(np.abs(values) / self.scale)
+            return out
+        linear: np.ndarray = self.weight * values / self.scale
+        return linear
 
 
 @dataclass(frozen=True, slots=True)

@@ -208,8 +208,9 @@ def choose_fit(rows: Snapshots, split: Split, horizon_ms: int, tenure_cap: int) 
         for names in candidates if ok else []:
             if not names:
                 continue
-            fitted = _fit({n: _columns(rows, inner_train)[n] for n in names}, labels[inner_train],
-                          caps)  # fmt: skip
+            fitted = _fit(
+                {n: _columns(rows, inner_train)[n] for n in names}, labels[inner_train], caps
+            )
             scores = fitted.score({n: _columns(rows, inner_test)[n] for n in names})
             auc = float(roc_auc_score(labels[inner_test], -scores))
             if auc > best_auc + 0.001:
@@ -313,9 +314,12 @@ def validate(
         raise ValueError(f"no snapshot in the held-out period ({split.describe()})")
     metrics = evaluate(rows, keep, model)
     stats = alert_stats(
-        replay.alerts, labels, replay.first_seen, (split.holdout_ms, split.end_ms + 1),
+        replay.alerts,
+        labels,
+        replay.first_seen,
+        (split.holdout_ms, split.end_ms + 1),
         _LOOKBACK_MS,
-    )  # fmt: skip
+    )
     data = ReportInput(
         model=model,
         model_source=source,
@@ -348,15 +352,15 @@ def calibrate(
         types = discover_types(paths)
         if not types:
             raise ValueError("no event type found in the history")
-        features = count_model(types, options.window_ms, options.bucket_ms,
-                               options.tenure_cap_days)  # fmt: skip
+        features = count_model(types, options.window_ms, options.bucket_ms, options.tenure_cap_days)
     else:
         types = list(base_model.events)
         features = raw_totals_model(base_model, options.tenure_cap_days)
     _say(f"calibrate: reading {len(paths)} file(s), {len(types)} event types")
     events, summary = load_events(paths, features)
-    split = split_for(events, labels, options.horizon_ms, options.train_until_ms,
-                      options.holdout_months)  # fmt: skip
+    split = split_for(
+        events, labels, options.horizon_ms, options.train_until_ms, options.holdout_months
+    )
     times = snapshot_times(events, features.window_ms, options.horizon_ms, options.cadence, split)
     _say(f"calibrate: {len(events)} events; replaying to {len(times)} snapshots")
     rows, _ = collect(features, events, dict(labels), times, options.horizon_ms)
@@ -366,8 +370,9 @@ def calibrate(
     train_scores = fit.score(_columns(rows, train))
     names = list(base_model.bands.names) if base_model is not None else list(DEFAULT_SHARES)
     shares = dict(options.shares) if options.shares is not None else dict(DEFAULT_SHARES)
-    uppers = thresholds_from_shares(train_scores, names, {k: v for k, v in shares.items()
-                                                          if k in names})  # fmt: skip
+    uppers = thresholds_from_shares(
+        train_scores, names, {k: v for k, v in shares.items() if k in names}
+    )
     stamp = datetime.now(tz=UTC).strftime("%Y%m%d%H%M%S")
     version = options.version or f"calibrated-{stamp}"
     train_times = sorted({t for t, keep in zip(rows.at_ms, train, strict=True) if keep})
@@ -380,7 +385,7 @@ def calibrate(
         f"{_day(train_times[0])}..{_day(train_times[-1])}, {int(train.sum())} rows, label = "
         f"churns within {duration_text(options.horizon_ms)}; fit: logistic regression "
         f"(scikit-learn), C={fit.regularisation:g}, log1p per factor",
-        f"band shares (training snapshots): "
+        "band shares (training snapshots): "
         + ", ".join(f"{n}={shares.get(n, 0):.2f}" for n in names if n in shares),
         f"held out: {split.describe()} (see the validity report)",
     ]

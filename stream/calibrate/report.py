@@ -129,17 +129,23 @@ def write_charts(data: ReportInput, out: Path) -> list[Path]:
     ax.bar([b.band for b in bands], [100 * b.churn_rate for b in bands], color="tab:red")
     ax.axhline(100 * data.metrics.base_rate, color="black", linestyle="--", label="base rate")
     for index, band in enumerate(bands):
-        ax.annotate(f"{_pct(band.share)} of customers", (index, 100 * band.churn_rate),
-                    ha="center", va="bottom", fontsize=8)  # fmt: skip
+        ax.annotate(
+            f"{_pct(band.share)} of customers",
+            (index, 100 * band.churn_rate),
+            ha="center",
+            va="bottom",
+            fontsize=8,
+        )
     ax.set(ylabel="churn rate (%)", title="Churn rate per band, held-out")
     ax.legend()
     ax.tick_params(axis="x", labelsize=8)
     paths.append(_save(fig, out / CHARTS[1]))
 
     fig, ax = plt.subplots(figsize=(7, 4))
-    edges = np.linspace(*np.percentile(scores, [0.5, 99.5]), 40) if scores.size else 10
-    ax.hist(scores[labels == 0], bins=edges, alpha=0.6, density=True, label="stayed")
-    ax.hist(scores[labels == 1], bins=edges, alpha=0.6, density=True, label="churned")
+    low, high = (float(v) for v in np.percentile(scores, [0.5, 99.5])) if scores.size else (0, 1)
+    edges = np.linspace(low, max(high, low + 1), 40)
+    ax.hist(scores[labels == 0], bins=edges.tolist(), alpha=0.6, density=True, label="stayed")
+    ax.hist(scores[labels == 1], bins=edges.tolist(), alpha=0.6, density=True, label="churned")
     upper = data.model.bands.score_range(data.metrics.alert_band)[1]
     if upper is not None:
         ax.axvline(upper, color="black", linestyle="--", label=f"{data.metrics.alert_band} top")
@@ -150,8 +156,11 @@ def write_charts(data: ReportInput, out: Path) -> list[Path]:
     fig, ax = plt.subplots(figsize=(7, 4))
     leads = data.alerts.lead_days
     ax.hist(leads, bins=20, color="tab:green")
-    ax.set(xlabel="days from the alert to the churn date", ylabel="churners",
-           title=f"Lead time of alerts ({_pct(data.alerts.share_alerted)} of churners alerted)")  # fmt: skip
+    ax.set(
+        xlabel="days from the alert to the churn date",
+        ylabel="churners",
+        title=f"Lead time of alerts ({_pct(data.alerts.share_alerted)} of churners alerted)",
+    )
     paths.append(_save(fig, out / CHARTS[3]))
     return paths
 

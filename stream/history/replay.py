@@ -25,8 +25,6 @@ from stream.history.sources import RawRecord
 
 __all__ = ["DecodeSummary", "Replay", "decode_records"]
 
-HISTORY_ROLE = "history"
-
 
 @dataclass(slots=True)
 class DecodeSummary:
@@ -57,7 +55,6 @@ def decode_records(
     as_of_ms: int | None = None,
     limits: DecodeLimits | None = None,
     summary: DecodeSummary | None = None,
-    role: str = HISTORY_ROLE,
 ) -> tuple[list[Event], DecodeSummary]:
     """Decode ``records`` with the worker's decoder; return the events sorted by time.
 
@@ -72,7 +69,7 @@ def decode_records(
         decoded = decode_event(
             record.value,
             key=record.key,
-            topic_role=role,
+            topic_role=record.role,
             model=model,
             now_ms=now_ms,
             fallback_id=record.fallback_id,
@@ -107,6 +104,7 @@ class Replay:
         self.breakdowns: dict[str, dict[str, int]] = {}
         self.marks: dict[str, dict[bytes, int]] = {}
         self.first_seen: dict[str, int] = {}
+        self.next_due: dict[str, int | None] = {}
         self.alerts: list[Alert] = []
         self.applied = 0
         self.duplicates = 0
@@ -196,5 +194,6 @@ class Replay:
         )
         self.states[customer_id] = evaluation.state
         self.breakdowns[customer_id] = evaluation.breakdown
+        self.next_due[customer_id] = evaluation.next_due_ms
         if evaluation.alerts:
             self.alerts.extend(evaluation.alerts)

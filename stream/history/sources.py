@@ -35,11 +35,13 @@ _CSV_REQUIRED = ("customer_id", "timestamp", "type")
 
 @dataclass(frozen=True, slots=True)
 class RawRecord:
-    """One message as read from a file: key, bytes, and the id an id-less event gets."""
+    """One message: key, bytes, the id an id-less event gets, and the topic role it was read
+    from (``history`` for files: any event type is accepted)."""
 
     key: bytes | None
     value: bytes
     fallback_id: str
+    role: str = "history"
 
 
 def open_text(path: Path) -> io.TextIOBase:

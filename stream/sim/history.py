@@ -112,9 +112,9 @@ def _events(
     for day, count in zip(days.tolist(), counts.tolist(), strict=True):
         if count == 0 and day != person.join_day:
             continue
-        count = max(count, 1)
-        stamps = np.sort(rng.integers(0, DAY_MS, count)) + spec.start_ms + day * DAY_MS
-        kinds = rng.choice(len(_TYPES), count, p=_MIX)
+        size = max(count, 1)
+        stamps = np.sort(rng.integers(0, DAY_MS, size)) + spec.start_ms + day * DAY_MS
+        kinds = rng.choice(len(_TYPES), size, p=_MIX)
         out += [(int(t), person.customer_id, int(k)) for t, k in zip(stamps, kinds, strict=True)]
     return out
 
