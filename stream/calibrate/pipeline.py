@@ -186,7 +186,7 @@ def choose_fit(rows: Snapshots, split: Split, horizon_ms: int, tenure_cap: int) 
     at = np.asarray(rows.at_ms)
     labels = np.asarray(rows.label)
     train = at + horizon_ms <= split.train_until_ms
-    if not train.any() or labels[train].min() == labels[train].max():
+    if not _both_classes(labels[train]):
         raise ValueError("the training period has no snapshot with both churners and stayers")
     columns = _columns(rows, train)
     usable = [n for n, v in columns.items() if np.ptp(v) > 0]
@@ -203,8 +203,7 @@ def choose_fit(rows: Snapshots, split: Split, horizon_ms: int, tenure_cap: int) 
     if cut is not None:
         inner_train = train & (at + horizon_ms <= cut)
         inner_test = train & (at >= cut)
-        ok = labels[inner_train].min() != labels[inner_train].max()
-        ok = ok and labels[inner_test].min() != labels[inner_test].max()
+        ok = _both_classes(labels[inner_train]) and _both_classes(labels[inner_test])
         for names in candidates if ok else []:
             if not names:
                 continue
@@ -216,6 +215,10 @@ def choose_fit(rows: Snapshots, split: Split, horizon_ms: int, tenure_cap: int) 
             if auc > best_auc + 0.001:
                 best, best_auc = names, auc
     return _fit({n: columns[n] for n in best}, labels[train], caps)
+
+
+def _both_classes(labels: np.ndarray) -> bool:
+    return labels.size > 0 and labels.min() != labels.max()
 
 
 def _fit(columns: Mapping[str, np.ndarray], labels: np.ndarray, caps: Mapping[str, float]) -> Fit:
