@@ -43,7 +43,7 @@ def _history(now: int) -> list[Doc]:
             docs.append(_doc(c, "page_view", at, f"{c}-pv{day}"))
             if day % (i % 4 + 1) == 0:
                 docs.append(_doc(c, "feature_used", at + 5, f"{c}-fu{day}"))
-    return docs + [docs[4], docs[30], docs[77]]
+    return [*docs, docs[4], docs[30], docs[77]]
 
 
 def _reference(model: ScoringModel, docs: list[Doc], now: int) -> dict[str, tuple[str, str]]:
