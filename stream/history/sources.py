@@ -7,7 +7,7 @@ uses (:func:`stream.core.decode.decode_event`) and is rejected for the same reas
 - JSON lines: one document per line; blank lines are skipped.
 - CSV: a header with ``customer_id,timestamp,type`` and optionally ``event_id``; any other
   column becomes a property (numbers are read as numbers, empty cells are left out).
-  ``timestamp`` is ISO 8601 text with a zone or epoch milliseconds.
+  ``timestamp`` is epoch milliseconds or ISO 8601 text (without a zone: UTC).
 - gzip is recognised by its magic bytes, whatever the file is called.
 - The format is told by the name (``.csv``, ``.csv.gz``), else by the first character
   (``{`` is JSON lines, anything else CSV).
@@ -20,6 +20,7 @@ import gzip
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -127,7 +128,7 @@ def _csv_record(
     doc: dict[str, Any] = {
         "customer_id": customer_id,
         "type": cell("type"),
-        "timestamp": int(stamp) if stamp.isdigit() else stamp,
+        "timestamp": _csv_time(stamp),
     }
     if cell("event_id"):
         doc["event_id"] = cell("event_id")
@@ -135,6 +136,20 @@ def _csv_record(
     if properties:
         doc["properties"] = properties
     return RawRecord(customer_id.encode() or None, orjson.dumps(doc), fallback)
+
+
+def _csv_time(text: str) -> int | str:
+    """Epoch milliseconds, or ISO 8601 text where no zone means UTC (a CSV convention; the
+    text is passed on unchanged when it does not parse, so the decoder names the problem)."""
+    if text.isdigit():
+        return int(text)
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return text
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return round(parsed.timestamp() * 1000)
 
 
 def _scalar(text: str) -> Any:

@@ -54,7 +54,9 @@ def test_csv_with_iso_and_epoch_times_and_properties(tmp_path: Path) -> None:
     path.write_text(
         "customer_id,timestamp,type,event_id,duration_seconds,page_count\n"
         f"c1,{_OLD},session_end,s1,300,4\n"
-        "c1,2025-01-03T00:00:00+00:00,page_view,,,\n"
+        "c1,2025-01-03 00:00:00,page_view,,,\n"
+        "c1,2025-01-04T00:00:00+01:00,click,c3,,\n"
+        "c1,yesterday,click,c4,,\n"
         f"c2,{_OLD},session_end,s2,long,2\n"
         f",{_OLD},page_view,x,,\n"
     )
@@ -62,9 +64,12 @@ def test_csv_with_iso_and_epoch_times_and_properties(tmp_path: Path) -> None:
     assert [(e.type, e.properties) for e in events] == [  # type: ignore[attr-defined]
         ("session_end", {"duration_seconds": 300, "page_count": 4}),
         ("page_view", {}),
+        ("click", {}),
     ]
     assert events[1].event_id == "history.csv:3"  # type: ignore[attr-defined]
-    assert rejected == {"invalid_field": 1, "missing_customer_id": 1}
+    assert events[1].timestamp_ms == parse_time_ms("2025-01-03T00:00:00Z")  # type: ignore[attr-defined]
+    assert events[2].timestamp_ms == parse_time_ms("2025-01-03T23:00:00Z")  # type: ignore[attr-defined]
+    assert rejected == {"invalid_field": 1, "missing_customer_id": 1, "invalid_timestamp": 1}
 
 
 def test_gzip_is_recognised_by_its_magic_bytes_whatever_the_name(tmp_path: Path) -> None:
