@@ -177,6 +177,10 @@ def _shape(doc: Mapping[str, Any], model: ScoringModel) -> tuple[str, str, str]:
             raise _InvalidError("unknown_type", f"track event {name!r} is not mapped in the model")
         kind = model.segment_events[name]
     elif kind in ("page", "screen"):
+        if "page_view" not in model.events:
+            raise _InvalidError(
+                "unknown_type", f"{kind} calls count as page_view, not in the model"
+            )
         kind = "page_view"
     elif kind in model.events:
         return kind, "customer_id", "event_id"
