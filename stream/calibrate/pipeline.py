@@ -166,10 +166,12 @@ def split_for(
 def snapshot_times(
     events: Sequence[Event], window_ms: int, horizon_ms: int, cadence: Cadence, split: Split
 ) -> list[int]:
-    """Moments with a full window behind them and a known label horizon ahead."""
+    """Moments from 30 days (or a shorter window) into the history, with a known label
+    horizon ahead. Customers seen for less than a window are fine: tenure counts from their
+    first event, so a short history looks like a new customer, as it would live."""
     if not events:
         return []
-    first = events[0].timestamp_ms + window_ms
+    first = events[0].timestamp_ms + min(window_ms, 30 * DAY_MS)
     last = split.end_ms + DAY_MS - horizon_ms
     return cadence_times(cadence, first, last)
 

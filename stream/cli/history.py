@@ -95,6 +95,12 @@ def add_calibrate(sub: Any) -> None:
         default="14d",
         help="alert a customer still in the alert band this long after first seen (default 14d)",
     )
+    parser.add_argument(
+        "--window", default="30d", help="the new model's window (default 30d; base: its own)"
+    )
+    parser.add_argument(
+        "--tenure-cap", type=int, default=30, metavar="DAYS", help="tenure counts up to (30)"
+    )
     parser.add_argument("--version", dest="model_version", help="version string of the new model")
     parser.add_argument("--out", type=Path, required=True, help="the model file to write")
     parser.set_defaults(handler=_calibrate)
@@ -144,11 +150,15 @@ def add_backfill(sub: Any) -> None:
     parser.set_defaults(handler=_backfill)
 
 
-def _horizon(args: argparse.Namespace) -> int:
+def _duration(text: str, option: str) -> int:
     try:
-        return parse_duration_ms(args.horizon)
+        return parse_duration_ms(text)
     except ValueError as exc:
-        raise ConfigError(_ARGS, "--horizon", str(exc)) from None
+        raise ConfigError(_ARGS, option, str(exc)) from None
+
+
+def _horizon(args: argparse.Namespace) -> int:
+    return _duration(args.horizon, "--horizon")
 
 
 def _train_until(args: argparse.Namespace) -> int | None:
@@ -192,6 +202,8 @@ def _calibrate(args: argparse.Namespace, settings: Settings) -> int:
         holdout_months=args.holdout_months,
         shares=parse_shares(args.shares) if args.shares else None,
         onboarding_ms=onboarding,
+        window_ms=_duration(args.window, "--window"),
+        tenure_cap_days=args.tenure_cap,
         version=args.model_version,
     )
     try:
