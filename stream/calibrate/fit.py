@@ -32,7 +32,7 @@ class FactorFit:
     """One factor's transform and weight (points per unit of the transformed total)."""
 
     name: str
-    transform: str  # "log1p" or "linear"
+    transform: str  # "log1p", "cap" (min(total, scale) / scale) or "linear"
     scale: float
     weight: float
     cap: float | None = None
@@ -40,6 +40,9 @@ class FactorFit:
     def apply(self, totals: np.ndarray) -> np.ndarray:
         """The factor's contribution in points for window totals (in points)."""
         values = totals if self.cap is None else np.minimum(totals, self.cap)
+        if self.transform == "cap":
+            capped: np.ndarray = self.weight * np.minimum(values, self.scale) / self.scale
+            return capped
         if self.transform == "log1p":
             out: np.ndarray = self.weight * np.sign(values) * np.log1p(np.abs(values) / self.scale)
             return out
@@ -74,9 +77,18 @@ def fit_weights(
     labels: np.ndarray,
     *,
     caps: Mapping[str, float] | None = None,
+    scales: Mapping[str, float] | None = None,
+    shape: tuple[str, float] = ("log1p", 1.0),
     seed: int = 0,
 ) -> Fit:
-    """Fit the factors in ``columns`` (window totals, training rows) to ``labels``."""
+    """Fit the factors in ``columns`` (window totals, training rows) to ``labels``.
+
+    ``shape`` is the saturation of the factors not in ``scales``: ``("log1p", q)`` is
+    ``log1p(total / (q * median))``, ``("cap", q)`` is ``min(total, q * median)``, the
+    median being that of the factor's positive training totals. ``scales`` fixes the log1p
+    scale of some factors (tenure).
+    """
+    scales = scales or {}
     from sklearn.linear_model import LogisticRegressionCV  # noqa: PLC0415 (optional extra)
 
     caps = caps or {}
@@ -85,12 +97,15 @@ def fit_weights(
     for name, raw in columns.items():
         values = np.minimum(raw, caps[name]) if name in caps else raw
         if values.min(initial=0.0) >= 0:
-            shape = FactorFit(name, "log1p", _scale_of(values), 1.0, caps.get(name))
+            fixed = scales.get(name)
+            kind = "log1p" if fixed else shape[0]
+            scale = fixed or _scale_of(values) * shape[1]
+            made = FactorFit(name, kind, scale, 1.0, caps.get(name))
         else:
             spread = float(np.std(values)) or 1.0
-            shape = FactorFit(name, "linear", spread, 1.0, caps.get(name))
-        shapes.append(shape)
-        features.append(shape.apply(raw))
+            made = FactorFit(name, "linear", spread, 1.0, caps.get(name))
+        shapes.append(made)
+        features.append(made.apply(raw))
     matrix = np.column_stack(features) if features else np.zeros((len(labels), 0))
     model = LogisticRegressionCV(
         Cs=[0.01, 0.1, 1.0, 10.0], cv=3, scoring="roc_auc", max_iter=2000, random_state=seed

@@ -30,7 +30,13 @@ import numpy as np
 import orjson
 import yaml
 
-from stream.calibrate.fit import DEFAULT_SHARES, Fit, fit_weights, thresholds_from_shares
+from stream.calibrate.fit import (
+    DEFAULT_SHARES,
+    FactorFit,
+    Fit,
+    fit_weights,
+    thresholds_from_shares,
+)
 from stream.calibrate.metrics import alert_stats, evaluate
 from stream.calibrate.report import ReportInput, duration_text, render_markdown, write_report
 from stream.calibrate.snapshots import DAY_MS, Cadence, Snapshots, collect, month_start
@@ -181,8 +187,13 @@ def _columns(rows: Snapshots, keep: np.ndarray) -> dict[str, np.ndarray]:
     return {name: matrix[keep, i] for i, name in enumerate(rows.factors)}
 
 
+_SHAPES: tuple[tuple[str, float], ...] = (("log1p", 1.0), ("cap", 0.25), ("cap", 0.5), ("cap", 1.0))
+
+
 def choose_fit(rows: Snapshots, split: Split, horizon_ms: int, tenure_cap: int) -> Fit:
-    """Fit on the training rows; pick the feature set that ranks best on their last third."""
+    """Fit on the training rows. The saturation (log1p, or a cap at a quarter, half or all of
+    each factor's median) and whether active days and tenure join are chosen by AUC on the
+    last third of the training period, fitting on the rest."""
     from sklearn.metrics import roc_auc_score  # noqa: PLC0415 (optional extra)
 
     at = np.asarray(rows.at_ms)
@@ -201,32 +212,43 @@ def choose_fit(rows: Snapshots, split: Split, horizon_ms: int, tenure_cap: int) 
         [n for n in usable if n != _REGULARITY],
         [n for n in usable if n not in (TENURE, _REGULARITY)],
     ]
-    best, best_auc = candidates[0], -1.0
+    best: tuple[list[str], tuple[str, float]] = (candidates[0], _SHAPES[0])
+    best_auc = -1.0
     if cut is not None:
         inner_train = train & (at + horizon_ms <= cut)
         inner_test = train & (at >= cut)
+        fit_cols, test_cols = _columns(rows, inner_train), _columns(rows, inner_test)
         ok = _both_classes(labels[inner_train]) and _both_classes(labels[inner_test])
         for names in candidates if ok else []:
-            if not names:
-                continue
-            fitted = _fit(
-                {n: _columns(rows, inner_train)[n] for n in names}, labels[inner_train], caps
-            )
-            scores = fitted.score({n: _columns(rows, inner_test)[n] for n in names})
-            auc = float(roc_auc_score(labels[inner_test], -scores))
-            if auc > best_auc + 0.001:
-                best, best_auc = names, auc
-    return _fit({n: columns[n] for n in best}, labels[train], caps)
+            for shape in _SHAPES if names else []:
+                fitted = _fit({n: fit_cols[n] for n in names}, labels[inner_train], caps, shape)
+                scores = fitted.score({n: test_cols[n] for n in names})
+                auc = float(roc_auc_score(labels[inner_test], -scores))
+                if auc > best_auc + 0.001:
+                    best, best_auc = (names, shape), auc
+    names, shape = best
+    return _fit({n: columns[n] for n in names}, labels[train], caps, shape)
 
 
 def _both_classes(labels: np.ndarray) -> bool:
     return labels.size > 0 and labels.min() != labels.max()
 
 
-def _fit(columns: Mapping[str, np.ndarray], labels: np.ndarray, caps: Mapping[str, float]) -> Fit:
+def _fit(
+    columns: Mapping[str, np.ndarray],
+    labels: np.ndarray,
+    caps: Mapping[str, float],
+    shape: tuple[str, float],
+) -> Fit:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
-        return fit_weights(columns, labels, caps={k: v for k, v in caps.items() if k in columns})
+        return fit_weights(
+            columns,
+            labels,
+            caps={k: v for k, v in caps.items() if k in columns},
+            scales={TENURE: 1.0},  # log1p(days) ~ log(days): turns counts into rates
+            shape=shape,
+        )
 
 
 def _base_document(base: str | None) -> dict[str, Any] | None:
@@ -264,14 +286,7 @@ def model_document(
     if TENURE in names:
         doc["tenure"] = {"points_per_day": 1, "max_days": options.tenure_cap_days}
     doc["baseline"] = round(fit.baseline, 2)
-    doc["factors"] = {
-        f.name: (
-            {"transform": "log1p", "scale": round(f.scale, 4), "weight": round(f.weight, 4)}
-            if f.transform == "log1p"
-            else {"transform": "linear", "weight": round(f.weight / f.scale, 6)}
-        )
-        for f in fit.factors
-    }
+    doc["factors"] = {f.name: _transform_entry(f) for f in fit.factors}
     doc["bands"] = dict(uppers)
     alert_band = next(iter(uppers))
     bounds = [u for u in uppers.values() if u is not None]
@@ -283,6 +298,16 @@ def model_document(
         "onboarding": {"after": duration_text(options.onboarding_ms)},
     }
     return doc
+
+
+def _transform_entry(factor: FactorFit) -> dict[str, Any]:
+    if factor.transform == "log1p":
+        return {"transform": "log1p", "scale": round(factor.scale, 4),
+                "weight": round(factor.weight, 4)}  # fmt: skip
+    if factor.transform == "cap":
+        return {"transform": "cap", "max": round(factor.scale, 4), "min": 0,
+                "weight": round(factor.weight / factor.scale, 6)}  # fmt: skip
+    return {"transform": "linear", "weight": round(factor.weight / factor.scale, 6)}
 
 
 def _yaml_text(doc: Mapping[str, Any], provenance: Sequence[str]) -> str:

@@ -99,8 +99,9 @@ def add_calibrate(sub: Any) -> None:
         "--window", default="30d", help="the new model's window (default 30d; base: its own)"
     )
     parser.add_argument(
-        "--tenure-cap", type=int, default=30, metavar="DAYS", help="tenure counts up to (30)"
-    )
+        "--tenure-cap", type=int, default=None, metavar="DAYS",
+        help="tenure counts up to this many days (default: the window's)",
+    )  # fmt: skip
     parser.add_argument("--version", dest="model_version", help="version string of the new model")
     parser.add_argument("--out", type=Path, required=True, help="the model file to write")
     parser.set_defaults(handler=_calibrate)
@@ -195,6 +196,7 @@ def _calibrate(args: argparse.Namespace, settings: Settings) -> int:
         onboarding = parse_duration_ms(args.onboarding)
     except ValueError as exc:
         raise ConfigError(_ARGS, "--onboarding", str(exc)) from None
+    window = _duration(args.window, "--window")
     options = CalibrationOptions(
         cadence=args.snapshot,
         horizon_ms=_horizon(args),
@@ -202,8 +204,8 @@ def _calibrate(args: argparse.Namespace, settings: Settings) -> int:
         holdout_months=args.holdout_months,
         shares=parse_shares(args.shares) if args.shares else None,
         onboarding_ms=onboarding,
-        window_ms=_duration(args.window, "--window"),
-        tenure_cap_days=args.tenure_cap,
+        window_ms=window,
+        tenure_cap_days=args.tenure_cap or max(1, window // 86_400_000),
         version=args.model_version,
     )
     try:
