@@ -16,6 +16,7 @@ Calibrate:
 
 from __future__ import annotations
 
+import csv
 import sys
 import time
 import warnings
@@ -46,7 +47,7 @@ from stream.core.events import Event
 from stream.core.model import TENURE, EventRule, RegularityRule, ScoringModel, TenureRule
 from stream.history.labels import Label
 from stream.history.replay import DecodeSummary, decode_records
-from stream.history.sources import read_file
+from stream.history.sources import detect_format, open_text, read_file
 
 __all__ = [
     "CalibrationOptions",
@@ -102,6 +103,9 @@ def discover_types(paths: Sequence[Path]) -> list[str]:
     """Event types named in the files (native ``type``, Segment ``event`` names), sorted."""
     seen: set[str] = set()
     for path in paths:
+        if detect_format(path) == "csv":
+            seen |= _csv_types(path)
+            continue
         for record in read_file(path):
             try:
                 doc = orjson.loads(record.value)
@@ -113,6 +117,16 @@ def discover_types(paths: Sequence[Path]) -> list[str]:
             if isinstance(kind, str) and kind and kind not in ("page", "screen"):
                 seen.add(kind)
     return sorted(seen)
+
+
+def _csv_types(path: Path) -> set[str]:
+    with open_text(path) as text:
+        reader = csv.reader(text)
+        header = [c.strip() for c in next(reader, [])]
+        if "type" not in header:
+            return set()
+        column = header.index("type")
+        return {row[column].strip() for row in reader if len(row) > column and row[column]}
 
 
 def load_events(
@@ -136,10 +150,15 @@ def count_model(
         bucket_ms=bucket_ms,
         events={name: EventRule(name, 100) for name in names},
         regularity=RegularityRule(100),
-        tenure=TenureRule(100, max_days=tenure_cap_days),
+        tenure=tenure_rule(bucket_ms, tenure_cap_days),
         inactive_types=frozenset(),
         segment_events={name: name for name in names},
     )
+
+
+def tenure_rule(bucket_ms: int, cap_days: int) -> TenureRule:
+    """Tenure counted in buckets (a day, or a week for long windows), capped at ``cap_days``."""
+    return TenureRule(100, max_days=max(1, -(-cap_days * DAY_MS // bucket_ms)), day_ms=bucket_ms)
 
 
 def raw_totals_model(base: ScoringModel, tenure_cap_days: int) -> ScoringModel:
@@ -149,7 +168,7 @@ def raw_totals_model(base: ScoringModel, tenure_cap_days: int) -> ScoringModel:
         transforms={},
         baseline_cp=0,
         regularity=RegularityRule(100),
-        tenure=TenureRule(100, max_days=tenure_cap_days),
+        tenure=tenure_rule(base.bucket_ms, tenure_cap_days),
     )
 
 
@@ -284,7 +303,9 @@ def model_document(
     if _REGULARITY in names:
         doc["regularity"] = {"points_per_active_day": 1}
     if TENURE in names:
-        doc["tenure"] = {"points_per_day": 1, "max_days": options.tenure_cap_days}
+        rule = tenure_rule(options.bucket_ms, options.tenure_cap_days)
+        doc["tenure"] = {"points_per_day": 1, "max_days": rule.max_days,
+                         "day": duration_text(rule.day_ms)}  # fmt: skip
     doc["baseline"] = round(fit.baseline, 2)
     doc["factors"] = {f.name: _transform_entry(f) for f in fit.factors}
     doc["bands"] = dict(uppers)
@@ -385,6 +406,7 @@ def calibrate(
         features = count_model(types, options.window_ms, options.bucket_ms, options.tenure_cap_days)
     else:
         types = list(base_model.events)
+        options = replace(options, window_ms=base_model.window_ms, bucket_ms=base_model.bucket_ms)
         features = raw_totals_model(base_model, options.tenure_cap_days)
     _say(f"calibrate: reading {len(paths)} file(s), {len(types)} event types")
     events, summary = load_events(paths, features)

@@ -99,6 +99,9 @@ def add_calibrate(sub: Any) -> None:
         "--window", default="30d", help="the new model's window (default 30d; base: its own)"
     )
     parser.add_argument(
+        "--bucket", help="window resolution (default 1d; 7d for windows over 31 days)"
+    )
+    parser.add_argument(
         "--tenure-cap", type=int, default=None, metavar="DAYS",
         help="tenure counts up to this many days (default: the window's)",
     )  # fmt: skip
@@ -197,6 +200,12 @@ def _calibrate(args: argparse.Namespace, settings: Settings) -> int:
     except ValueError as exc:
         raise ConfigError(_ARGS, "--onboarding", str(exc)) from None
     window = _duration(args.window, "--window")
+    bucket = (
+        _duration(args.bucket, "--bucket")
+        if args.bucket
+        else (86_400_000 if window <= 31 * 86_400_000 else 7 * 86_400_000)
+    )
+    window = -(-window // bucket) * bucket  # a whole number of buckets
     options = CalibrationOptions(
         cadence=args.snapshot,
         horizon_ms=_horizon(args),
@@ -205,6 +214,7 @@ def _calibrate(args: argparse.Namespace, settings: Settings) -> int:
         shares=parse_shares(args.shares) if args.shares else None,
         onboarding_ms=onboarding,
         window_ms=window,
+        bucket_ms=bucket,
         tenure_cap_days=args.tenure_cap or max(1, window // 86_400_000),
         version=args.model_version,
     )

@@ -64,19 +64,16 @@ def test_calibrated_model_beats_the_default_on_held_out_months(
     assert _figures(capsys.readouterr().out) == calibrated
 
 
-@settings(max_examples=50, deadline=None)
-@given(
-    st.lists(st.floats(-100, 100, allow_nan=False), min_size=50, max_size=300),
-    st.floats(0.05, 0.3),
-)
-def test_band_thresholds_follow_the_target_shares(scores: list[float], share: float) -> None:
-    values = np.asarray(scores)
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.integers(-400, 400), min_size=20, max_size=300), st.floats(0.05, 0.3))
+def test_band_thresholds_follow_the_target_shares(quarters: list[int], share: float) -> None:
+    """The lowest band holds its share of the scores, up to one score (ties aside)."""
+    values = np.asarray(quarters) / 4
     names = ["churn_risk", "middle", "top"]
     uppers = thresholds_from_shares(values, names, {"churn_risk": share})
     low, mid = uppers["churn_risk"], uppers["middle"]
     assert low is not None and mid is not None and uppers["top"] is None
     assert low < mid
-    below = float((values <= low).mean())
-    ties = float((values == np.quantile(values, share)).mean())
-    assert below >= share - 1 / len(values) - 0.011
-    assert below <= share + ties + 1 / len(values) + 0.011 or low == pytest.approx(values.min())
+    step = 1 / len(values)
+    assert float((values <= low).mean()) >= share - step
+    assert float((values < low).mean()) <= share + step
