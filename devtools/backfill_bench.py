@@ -23,6 +23,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--customers", type=int, default=2000)
     parser.add_argument("--days", type=int, default=120)
+    parser.add_argument("--rate", type=float, default=10.0, help="simulated events per day")
     parser.add_argument("--model", default="default")
     parser.add_argument("--step", default=None, type=int, help="replay step in ms")
     parser.add_argument("--events", nargs="*", type=Path, default=[])
@@ -31,7 +32,9 @@ def main() -> None:
     if args.events:
         records: list[RawRecord] = [r for path in args.events for r in read_file(path)]
     else:
-        customers, events = make_history(HistorySpec(customers=args.customers, days=args.days))
+        customers, events = make_history(
+            HistorySpec(customers=args.customers, days=args.days, base_rate=args.rate)
+        )
         records = list(history_records(customers, events))
     started = time.process_time()
     decoded, summary = decode_records(records, model, now_ms=int(time.time() * 1000))
