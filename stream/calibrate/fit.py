@@ -57,6 +57,7 @@ class Fit:
     factors: tuple[FactorFit, ...]
     baseline: float
     regularisation: float
+    shape: tuple[str, float] = ("log1p", 1.0)
 
     def score(self, columns: Mapping[str, np.ndarray]) -> np.ndarray:
         """Scores (points) for factor totals given per factor name."""
@@ -119,7 +120,7 @@ def fit_weights(
         for s, c in zip(shapes, model.coef_[0], strict=True)
     )
     baseline = float((-model.intercept_[0] - low) * gain)
-    return Fit(fitted, baseline, float(model.C_[0]))
+    return Fit(fitted, baseline, float(model.C_[0]), shape)
 
 
 def thresholds_from_shares(

@@ -89,6 +89,7 @@ class CalibrationOptions:
     cooldown_ms: int = 14 * DAY_MS
     tenure_cap_days: int = 30
     version: str | None = None
+    other_windows: tuple[tuple[int, int], ...] = ()  # (window, bucket) to try as well
 
 
 def _day(millis: int) -> str:
@@ -181,7 +182,7 @@ def split_for(
 ) -> Split:
     """Where training ends and the held-out period begins."""
     churns = [label.churn_ms for label in labels.values() if label.churn_ms is not None]
-    end = max([events[-1].timestamp_ms, *churns]) if events else max(churns, default=0)
+    end = events[-1].timestamp_ms if events else max(churns, default=0)
     if train_until_ms is not None:
         return Split(train_until_ms, train_until_ms, end)
     holdout = month_start(end, -(holdout_months - 1))
@@ -209,10 +210,12 @@ def _columns(rows: Snapshots, keep: np.ndarray) -> dict[str, np.ndarray]:
 _SHAPES: tuple[tuple[str, float], ...] = (("log1p", 1.0), ("cap", 0.25), ("cap", 0.5), ("cap", 1.0))
 
 
-def choose_fit(rows: Snapshots, split: Split, horizon_ms: int, tenure_cap: int) -> Fit:
+def choose_fit(
+    rows: Snapshots, split: Split, horizon_ms: int, tenure_cap: int
+) -> tuple[Fit, float]:
     """Fit on the training rows. The saturation (log1p, or a cap at a quarter, half or all of
     each factor's median) and whether active days and tenure join are chosen by AUC on the
-    last third of the training period, fitting on the rest."""
+    last third of the training period, fitting on the rest (that AUC is returned too)."""
     from sklearn.metrics import roc_auc_score  # noqa: PLC0415 (optional extra)
 
     at = np.asarray(rows.at_ms)
@@ -246,7 +249,7 @@ def choose_fit(rows: Snapshots, split: Split, horizon_ms: int, tenure_cap: int) 
                 if auc > best_auc + 0.001:
                     best, best_auc = (names, shape), auc
     names, shape = best
-    return _fit({n: columns[n] for n in names}, labels[train], caps, shape)
+    return _fit({n: columns[n] for n in names}, labels[train], caps, shape), best_auc
 
 
 def _both_classes(labels: np.ndarray) -> bool:
@@ -416,10 +419,26 @@ def calibrate(
     times = snapshot_times(events, features.window_ms, options.horizon_ms, options.cadence, split)
     _say(f"calibrate: {len(events)} events; replaying to {len(times)} snapshots")
     rows, _ = collect(features, events, dict(labels), times, options.horizon_ms)
-    fit = choose_fit(rows, split, options.horizon_ms, options.tenure_cap_days)
+    fit, inner = choose_fit(rows, split, options.horizon_ms, options.tenure_cap_days)
+    for window_ms, bucket_ms in options.other_windows if base_model is None else ():
+        other = replace(options, window_ms=window_ms, bucket_ms=bucket_ms,
+                        tenure_cap_days=window_ms // DAY_MS)  # fmt: skip
+        model = count_model(types, window_ms, bucket_ms, other.tenure_cap_days)
+        _say(f"calibrate: trying a {duration_text(window_ms)} window")
+        more, _ = collect(model, events, dict(labels), times, options.horizon_ms)
+        fitted, auc = choose_fit(more, split, options.horizon_ms, other.tenure_cap_days)
+        _say(f"calibrate: later-training AUC {inner:.3f} ({duration_text(options.window_ms)}) "
+             f"vs {auc:.3f} ({duration_text(window_ms)})")  # fmt: skip
+        if auc > inner + 0.002:
+            options, features, rows, fit, inner = other, model, more, fitted, auc
     at = np.asarray(rows.at_ms)
     train = at + options.horizon_ms <= split.train_until_ms
-    train_scores = fit.score(_columns(rows, train))
+    # Thresholds from the training snapshots with a full window behind them (the way the
+    # model will see customers from now on); the latest one if none has.
+    full = train & (at >= events[0].timestamp_ms + features.window_ms)
+    if not full.any():
+        full = train & (at == at[train].max())
+    train_scores = fit.score(_columns(rows, full))
     names = list(base_model.bands.names) if base_model is not None else list(DEFAULT_SHARES)
     shares = dict(options.shares) if options.shares is not None else dict(DEFAULT_SHARES)
     uppers = thresholds_from_shares(
@@ -436,7 +455,8 @@ def calibrate(
         f"training: {len(train_times)} {options.cadence} snapshots "
         f"{_day(train_times[0])}..{_day(train_times[-1])}, {int(train.sum())} rows, label = "
         f"churns within {duration_text(options.horizon_ms)}; fit: logistic regression "
-        f"(scikit-learn), C={fit.regularisation:g}, log1p per factor",
+        f"(scikit-learn), C={fit.regularisation:g}, saturation {fit.shape[0]} "
+        f"(scale {fit.shape[1]:g} x median)",
         "band shares (training snapshots): "
         + ", ".join(f"{n}={shares.get(n, 0):.2f}" for n in names if n in shares),
         f"held out: {split.describe()} (see the validity report)",

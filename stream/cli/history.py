@@ -96,7 +96,10 @@ def add_calibrate(sub: Any) -> None:
         help="alert a customer still in the alert band this long after first seen (default 14d)",
     )
     parser.add_argument(
-        "--window", default="30d", help="the new model's window (default 30d; base: its own)"
+        "--window",
+        default="auto",
+        help="the new model's window, or auto (default): 30d or 91d, whichever ranks the later "
+        "training snapshots better (with --model: the base model's)",
     )
     parser.add_argument(
         "--bucket", help="window resolution (default 1d; 7d for windows over 31 days)"
@@ -161,6 +164,11 @@ def _duration(text: str, option: str) -> int:
         raise ConfigError(_ARGS, option, str(exc)) from None
 
 
+def _bucket_for(window_ms: int) -> int:
+    """A day for windows up to a month, a week beyond (the window's resolution)."""
+    return 86_400_000 if window_ms <= 31 * 86_400_000 else 7 * 86_400_000
+
+
 def _horizon(args: argparse.Namespace) -> int:
     return _duration(args.horizon, "--horizon")
 
@@ -199,13 +207,11 @@ def _calibrate(args: argparse.Namespace, settings: Settings) -> int:
         onboarding = parse_duration_ms(args.onboarding)
     except ValueError as exc:
         raise ConfigError(_ARGS, "--onboarding", str(exc)) from None
-    window = _duration(args.window, "--window")
-    bucket = (
-        _duration(args.bucket, "--bucket")
-        if args.bucket
-        else (86_400_000 if window <= 31 * 86_400_000 else 7 * 86_400_000)
-    )
+    auto = args.window == "auto"
+    window = _duration("30d" if auto else args.window, "--window")
+    bucket = _duration(args.bucket, "--bucket") if args.bucket else _bucket_for(window)
     window = -(-window // bucket) * bucket  # a whole number of buckets
+    others = ((91 * 86_400_000, _bucket_for(91 * 86_400_000)),) if auto else ()
     options = CalibrationOptions(
         cadence=args.snapshot,
         horizon_ms=_horizon(args),
@@ -216,6 +222,7 @@ def _calibrate(args: argparse.Namespace, settings: Settings) -> int:
         window_ms=window,
         bucket_ms=bucket,
         tenure_cap_days=args.tenure_cap or max(1, window // 86_400_000),
+        other_windows=others,
         version=args.model_version,
     )
     try:
