@@ -42,7 +42,7 @@ def test_calibrated_model_beats_the_default_on_held_out_months(
 ) -> None:
     data = ["--events", str(history / "events.jsonl.gz"), "--labels", str(history / "labels.csv")]
     out = tmp_path / "calibrated.yaml"
-    assert main(["calibrate", *data, "--out", str(out), "--version", "sim-cal-1",
+    assert main(["calibrate", *data, "--out", str(out), "--version", "sim-cal-1", "--window", "30d",
                  "--report", str(tmp_path / "cal")]) == 0  # fmt: skip
     calibrated = _figures(capsys.readouterr().out)
     model = load_model(str(out))
