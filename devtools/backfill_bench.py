@@ -47,7 +47,8 @@ def main() -> None:
     print(f"{total} events of {len(replay.states)} customers ({summary.rejected.total()} rejected)")
     print(f"decode  {decode_s:6.2f} CPU s  {total / decode_s:>10,.0f} events/s")
     print(f"replay  {replay_s:6.2f} CPU s  {total / replay_s:>10,.0f} events/s")
-    print(f"both    {decode_s + replay_s:6.2f} CPU s  {total / (decode_s + replay_s):>10,.0f} events/s")
+    both = decode_s + replay_s
+    print(f"both    {both:6.2f} CPU s  {total / both:>10,.0f} events/s")
 
 
 if __name__ == "__main__":
