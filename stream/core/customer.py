@@ -19,7 +19,14 @@ from stream.core.alerts import (
 from stream.core.events import Event, fingerprint
 from stream.core.model import TENURE, ScoringModel
 
-__all__ = ["CustomerState", "Evaluation", "advance", "breakdown_of", "drop_duplicates"]
+__all__ = [
+    "CustomerState",
+    "Evaluation",
+    "advance",
+    "breakdown_of",
+    "drop_duplicates",
+    "factor_totals",
+]
 
 
 @dataclass(slots=True)
@@ -57,12 +64,27 @@ def breakdown_of(model: ScoringModel, state: CustomerState) -> dict[str, int]:
     return _breakdown(model, state.buckets, state.prior_active, state.tenure_days)
 
 
-def _breakdown(
+def factor_totals(model: ScoringModel, state: CustomerState) -> dict[str, int]:
+    """Each factor's raw window total in centipoints, before ``factors`` transforms and
+    without the baseline (what a calibration fits weights to)."""
+    return _totals(model, state.buckets, state.prior_active, state.tenure_days)
+
+
+def _totals(
     model: ScoringModel, buckets: window.Buckets, prior_active: int | None, tenure_days: int
 ) -> dict[str, int]:
     totals = window.totals(model, buckets, prior_active)
     if tenure_days and model.tenure is not None and model.tenure.points_cp_per_day:
         totals[TENURE] = tenure_days * model.tenure.points_cp_per_day
+    return totals
+
+
+def _breakdown(
+    model: ScoringModel, buckets: window.Buckets, prior_active: int | None, tenure_days: int
+) -> dict[str, int]:
+    totals = _totals(model, buckets, prior_active, tenure_days)
+    if not model.transforms and not model.baseline_cp:
+        return totals  # already without zeros
     return model.weigh(totals)
 
 
@@ -122,7 +144,7 @@ def advance(
         earliest = min(e.timestamp_ms for e in live)
         if clock.first_seen is None or earliest < clock.first_seen:
             clock.first_seen = earliest
-        clock.move_to(now_ms)
+            clock.count_tenure(now_ms)
         tracker.observe(clock.breakdown(), "event", max(e.timestamp_ms for e in live))
     elif state.band is None:
         tracker.settle(clock.breakdown())
@@ -150,6 +172,8 @@ def advance(
 
 class _Clock:
     """The time-driven part of a customer's state while it is being advanced."""
+
+    __slots__ = ("buckets", "first_seen", "gate", "model", "prior_active", "tenure_days")
 
     def __init__(
         self,
@@ -182,6 +206,10 @@ class _Clock:
         latest = window.pop_expired(self.model, self.buckets, at_ms)
         if latest is not None and (self.prior_active is None or latest > self.prior_active):
             self.prior_active = latest
+        self.count_tenure(at_ms)
+
+    def count_tenure(self, at_ms: int) -> None:
+        """Whole days of tenure at ``at_ms``."""
         tenure = self.model.tenure
         if tenure is not None and tenure.points_cp_per_day:
             self.tenure_days = tenure.days(self.first_seen, at_ms)
@@ -195,10 +223,11 @@ class _Clock:
 
     def moments(self, now_ms: int, onboarding: int | None) -> list[tuple[int, Trigger]]:
         """Time-driven moments at or before ``now_ms``, oldest first, each with its trigger."""
-        found: dict[int, Trigger] = dict.fromkeys(
-            window.expiry_moments(self.model, self.buckets, now_ms), "window"
-        )
+        expiries = window.expiry_moments(self.model, self.buckets, now_ms)
         tenure = self.model.tenure
+        if tenure is None and onboarding is None:  # the usual case: nothing else to merge
+            return [(moment, "window") for moment in expiries]
+        found: dict[int, Trigger] = dict.fromkeys(expiries, "window")
         if tenure is not None:
             days = self.tenure_days
             change = tenure.next_change(self.first_seen, days)
@@ -212,15 +241,24 @@ class _Clock:
 
     def next_due(self, gate: AlertGate) -> int | None:
         """The next moment the score may change on its own, or None."""
-        due = [window.next_expiry(self.model, self.buckets)]
+        due = window.next_expiry(self.model, self.buckets)
         if self.model.tenure is not None:
-            due.append(self.model.tenure.next_change(self.first_seen, self.tenure_days))
-        due.append(self.onboarding_moment(gate))
-        return min((d for d in due if d is not None), default=None)
+            due = _earlier(due, self.model.tenure.next_change(self.first_seen, self.tenure_days))
+        return _earlier(due, self.onboarding_moment(gate))
+
+
+def _earlier(a: int | None, b: int | None) -> int | None:
+    """The earlier of two optional moments."""
+    if a is None:
+        return b
+    return a if b is None or a <= b else b
 
 
 class _Tracker:
     """Follows score and band through successive moments and collects alerts."""
+
+    __slots__ = ("alerts", "band", "breakdown", "changed", "customer_id", "gate", "model",
+                 "score_cp")  # fmt: skip
 
     def __init__(
         self,

@@ -227,7 +227,7 @@ class ScoringModel:
     bands: BandScale = DEFAULT_BANDS
     alerts: AlertPolicy = AlertPolicy()
     max_future_skew_ms: int = 300_000
-    inactive_types: frozenset[str] = frozenset({"app_uninstall"})
+    inactive_types: frozenset[str] = frozenset()
     segment_events: Mapping[str, str] = field(default_factory=dict)
     topic_types: Mapping[str, frozenset[str]] = field(default_factory=dict)
     transforms: Mapping[str, FactorTransform] = field(default_factory=dict)
@@ -268,8 +268,10 @@ class ScoringModel:
 
         Zero contributions are left out, so the result sums to the score.
         """
-        out: dict[str, int] = {}
         transforms = self.transforms
+        if not transforms and not self.baseline_cp:
+            return {k: v for k, v in totals.items() if v}
+        out: dict[str, int] = {}
         for factor, total in totals.items():
             rule = transforms.get(factor)
             value = rule.apply(total) if rule is not None else total

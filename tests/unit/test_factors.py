@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from stream.adapters.codec import state_fields, state_from_fields
 from stream.config.model_file import parse_model
 from stream.core.alerts import AlertGate, alert_id
-from stream.core.customer import CustomerState, advance, breakdown_of
+from stream.core.customer import CustomerState, advance, breakdown_of, factor_totals
 from stream.core.events import Event
 from stream.core.model import FactorTransform, ScoringModel
 from stream.core.rebuild import rebuild
@@ -265,3 +265,12 @@ def test_state_written_before_these_fields_still_loads_and_is_past_onboarding() 
     assert result.state.first_seen_ms == bucket * DAY_MS
     assert result.state.gate.onboarded and result.alerts == ()
     assert result.breakdown == {"posts": 100, "tenure": 300}
+
+
+def test_factor_totals_are_the_raw_window_totals() -> None:
+    """The raw totals a calibration fits to: before transforms, without the baseline."""
+    model = _model(factors={"posts": {"transform": "log1p", "scale": 2}}, baseline=-5,
+                   tenure={"points_per_day": 2})  # fmt: skip
+    result = advance(model, "c1", CustomerState(), _posts(10, NOW_MS - 3 * DAY_MS), NOW_MS)
+    assert factor_totals(model, result.state) == {"posts": 1000, "tenure": 600}
+    assert result.breakdown == {"posts": 179, "tenure": 600, "baseline": -500}

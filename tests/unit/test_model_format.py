@@ -14,6 +14,7 @@ import yaml
 
 from stream.config.errors import ConfigError
 from stream.config.model_file import load_model, parse_model
+from stream.core.decode import Rejection, decode_event
 from stream.core.model import DAY_MS, FactorTransform, TenureRule
 
 MINIMAL: dict[str, Any] = {
@@ -195,3 +196,13 @@ def test_the_shipped_models_write_every_scoring_rule_explicitly() -> None:
         model = load_model(name)
         assert model.regularity is not None and model.returning is not None
         assert model.baseline_cp == 0 and model.tenure is None and model.transforms == {}
+
+
+def test_page_calls_are_refused_by_a_model_without_page_view() -> None:
+    """A Segment ``page`` call counts as page_view only if the model declares it."""
+    model = parse_model(copy.deepcopy(MINIMAL), "minimal.yaml")
+    raw = b'{"type": "page", "userId": "c1", "messageId": "m1", "timestamp": 1795000000000}'
+    got = decode_event(raw, key=b"c1", topic_role="clickstream", model=model,
+                       now_ms=1_795_000_000_000, fallback_id="t/0/1")  # fmt: skip
+    assert isinstance(got, Rejection)
+    assert got.reason == "unknown_type" and "page_view" in got.detail
