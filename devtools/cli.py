@@ -21,10 +21,22 @@ __all__ = ["add_commands", "main"]
 
 def add_commands(sub: Any) -> None:
     """Add ``simulate``, ``stack``, ``demo`` and ``bench`` to an argparse subparsers object."""
-    sim = sub.add_parser("simulate", help="produce simulated customers' events in real time")
-    sim.add_argument("--customers", type=int, default=200)
-    sim.add_argument("--days", type=int, default=50, help="model days to simulate")
+    sim = sub.add_parser(
+        "simulate",
+        help="produce simulated customers' events in real time, or (--history) write "
+        "labelled history files offline",
+    )
+    sim.add_argument("--customers", type=int, default=None, help="default 200 (history: 1000)")
+    sim.add_argument("--days", type=int, default=None, help="model days (history: 180)")
     sim.add_argument("--seed", type=int, default=7)
+    sim.add_argument(
+        "--history",
+        action="store_true",
+        help="write events.jsonl.gz and labels.csv to --out instead of producing to Kafka",
+    )
+    sim.add_argument("--out", type=Path, default=Path("sim-history"), help="--history folder")
+    sim.add_argument("--csv", action="store_true", help="--history: events.csv.gz instead")
+    sim.add_argument("--start", default="2026-01-01", help="--history: first day (UTC)")
     sim.set_defaults(handler=_simulate)
 
     stack = sub.add_parser("stack", help="local Kafka + Redis on loopback (no Docker)")
@@ -70,6 +82,20 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _simulate(args: argparse.Namespace, settings: Settings) -> int:
+    if args.history:
+        from devtools.sim.history import HistorySpec, write_history  # noqa: PLC0415
+
+        spec = HistorySpec(
+            customers=args.customers or 1000, days=args.days or 180, start=args.start,
+            seed=args.seed,
+        )  # fmt: skip
+        written = write_history(spec, args.out, csv_events=args.csv)
+        print(
+            f"wrote {args.out / written['file']} ({written['events']} events of "
+            f"{written['customers']} customers) and {args.out / 'labels.csv'} "
+            f"({written['churned']} churned)"
+        )
+        return 0
     from devtools.sim.run import simulate  # noqa: PLC0415
     from stream.adapters.kafka_security import client_options  # noqa: PLC0415
 
@@ -77,8 +103,8 @@ def _simulate(args: argparse.Namespace, settings: Settings) -> int:
     stats, _ = simulate(
         settings.kafka_bootstrap,
         settings.topics,
-        customers=args.customers,
-        days=args.days,
+        customers=args.customers or 200,
+        days=args.days or 50,
         day_ms=model.bucket_ms,
         window_ms=model.window_ms,
         seed=args.seed,

@@ -10,6 +10,7 @@ __all__ = [
     "ConfigError",
     "EngagementError",
     "InvalidModelError",
+    "MissingExtraError",
     "ProcessingError",
     "ReplayError",
     "UnreachableError",
@@ -50,3 +51,7 @@ class ReplayError(EngagementError):
 
 class ProcessingError(EngagementError):
     """A batch could not be committed; it is retried and its offsets are not acknowledged."""
+
+
+class MissingExtraError(EngagementError):
+    """A command needs an optional extra that is not installed (for example ``calibrate``)."""

@@ -1,6 +1,7 @@
 """``engagement``: run the worker, query scores and bands, create topics, rescore under a new
-model. In a development checkout it also runs the local stack, the simulator, the demo and
-the benchmark (the ``devtools`` package)."""
+model, backfill history, calibrate or validate a model against churn, serve the web page. In
+a development checkout it also runs the local stack, the simulator, the demo and the
+benchmark (the ``devtools`` package)."""
 
 from __future__ import annotations
 
@@ -87,6 +88,12 @@ def _parser() -> argparse.ArgumentParser:
         help="delete what the new prefix holds and overwrite the new group's offsets",
     )
     rescore.set_defaults(handler=_rescore)
+
+    from stream.cli.history import add_backfill, add_calibrate, add_validate  # noqa: PLC0415
+
+    add_backfill(sub)
+    add_calibrate(sub)
+    add_validate(sub)
 
     add_development_commands(sub)
     return parser

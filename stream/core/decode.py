@@ -71,10 +71,17 @@ def decode_event(
     now_ms: int,
     fallback_id: str,
     limits: DecodeLimits | None = None,
+    replay: bool = False,
 ) -> Event | Rejection:
-    """Decode and validate one message from the input topic playing ``topic_role``."""
+    """Decode and validate one message from the input topic playing ``topic_role``.
+
+    ``replay`` (a backfill or calibration replaying history in event time) skips the
+    ``too_old`` check: the replay's clock follows the events, not ``now_ms``.
+    """
     try:
-        return _decode(raw, key, topic_role, model, now_ms, fallback_id, limits or DecodeLimits())
+        return _decode(
+            raw, key, topic_role, model, now_ms, fallback_id, limits or DecodeLimits(), replay
+        )
     except _InvalidError as invalid:
         return invalid.rejection
 
@@ -87,6 +94,7 @@ def _decode(
     now_ms: int,
     fallback_id: str,
     limits: DecodeLimits,
+    replay: bool = False,
 ) -> Event:
     if len(raw) > limits.max_bytes:
         raise _InvalidError(
@@ -113,7 +121,7 @@ def _decode(
         raise _InvalidError(
             "future_timestamp", f"timestamp {timestamp_ms} is ahead of now {now_ms}"
         )
-    if not model.is_live(timestamp_ms, now_ms):
+    if not replay and not model.is_live(timestamp_ms, now_ms):
         raise _InvalidError("too_old", _too_old(doc.get("timestamp"), timestamp_ms))
     properties = doc.get("properties", {})
     if properties is None:

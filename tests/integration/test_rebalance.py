@@ -9,8 +9,8 @@ import time
 from collections.abc import Callable
 
 import pytest
-from stream.localstack.worker import WorkerProcess
 
+from devtools.localstack.worker import WorkerProcess
 from stream.config.model_file import load_model
 from tests.integration.conftest import Deployment, wait_until
 from tests.integration.workload import (

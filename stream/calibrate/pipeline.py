@@ -1,0 +1,480 @@
+"""``engagement calibrate`` and ``engagement validate``: history in, model and report out.
+
+Calibrate:
+1. Read the history with the worker's decoder. Without ``--model`` every event type seen
+   becomes its own factor worth 1 point per event (the factor total is the count).
+2. Replay it in event time through the core with a "raw totals" version of the model
+   (no transforms; active days and tenure as factors too) and snapshot every eligible
+   customer at regular moments.
+3. Fit on the training snapshots (whose labels end before the held-out period starts),
+   choosing between feature sets on a later slice of the training period.
+4. Set band thresholds from target shares of the training scores, and alert settings
+   relative to them; write the model file.
+5. Load the written file like the worker does, replay the history through it and report
+   on the held-out snapshots (:func:`validate`).
+"""
+
+from __future__ import annotations
+
+import csv
+import sys
+import time
+import warnings
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+import yaml
+
+from stream.calibrate.fit import (
+    DEFAULT_SHARES,
+    FactorFit,
+    Fit,
+    fit_weights,
+    thresholds_from_shares,
+)
+from stream.calibrate.metrics import alert_stats, evaluate
+from stream.calibrate.report import ReportInput, duration_text, render_markdown, write_report
+from stream.calibrate.snapshots import DAY_MS, Cadence, Snapshots, collect, month_start
+from stream.calibrate.snapshots import snapshot_times as cadence_times
+from stream.config.model_file import BUILTIN_MODELS, load_model, parse_model
+from stream.core.events import Event
+from stream.core.model import TENURE, EventRule, RegularityRule, ScoringModel, TenureRule
+from stream.history.labels import Label
+from stream.history.replay import DecodeSummary, decode_records
+from stream.history.sources import detect_format, open_text, read_file
+
+__all__ = [
+    "CalibrationOptions",
+    "Split",
+    "calibrate",
+    "discover_types",
+    "load_events",
+    "validate",
+]
+
+_LOOKBACK_MS = 90 * DAY_MS
+_REGULARITY = "regularity"
+
+
+@dataclass(frozen=True, slots=True)
+class Split:
+    """Training rows: labels end by ``train_until_ms``; held-out rows: from ``holdout_ms``."""
+
+    train_until_ms: int
+    holdout_ms: int
+    end_ms: int
+
+    def describe(self) -> str:
+        return f"held-out snapshots from {_day(self.holdout_ms)} to {_day(self.end_ms)}"
+
+
+@dataclass(frozen=True, slots=True)
+class CalibrationOptions:
+    """What ``engagement calibrate`` was asked for."""
+
+    cadence: Cadence = "weekly"
+    horizon_ms: int = 30 * DAY_MS
+    train_until_ms: int | None = None
+    holdout_months: int = 2
+    shares: Mapping[str, float] | None = None
+    window_ms: int = 30 * DAY_MS
+    bucket_ms: int = DAY_MS
+    onboarding_ms: int = 14 * DAY_MS
+    cooldown_ms: int = 14 * DAY_MS
+    tenure_cap_days: int = 30
+    version: str | None = None
+    other_windows: tuple[tuple[int, int], ...] = ()  # (window, bucket) to try as well
+
+
+def _day(millis: int) -> str:
+    return datetime.fromtimestamp(millis / 1000, tz=UTC).strftime("%Y-%m-%d")
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def discover_types(paths: Sequence[Path]) -> list[str]:
+    """Event types named in the files (native ``type``, Segment ``event`` names), sorted."""
+    seen: set[str] = set()
+    for path in paths:
+        if detect_format(path) == "csv":
+            seen |= _csv_types(path)
+            continue
+        for record in read_file(path):
+            try:
+                doc = orjson.loads(record.value)
+            except orjson.JSONDecodeError:
+                continue
+            if not isinstance(doc, dict):
+                continue
+            kind = doc.get("event") if doc.get("type") == "track" else doc.get("type")
+            if isinstance(kind, str) and kind and kind not in ("page", "screen"):
+                seen.add(kind)
+    return sorted(seen)
+
+
+def _csv_types(path: Path) -> set[str]:
+    with open_text(path) as text:
+        reader = csv.reader(text)
+        header = [c.strip() for c in next(reader, [])]
+        if "type" not in header:
+            return set()
+        column = header.index("type")
+        return {row[column].strip() for row in reader if len(row) > column and row[column]}
+
+
+def load_events(
+    paths: Sequence[Path], model: ScoringModel, now_ms: int | None = None
+) -> tuple[list[Event], DecodeSummary]:
+    """Every event of the files, decoded by the worker's decoder, sorted by time."""
+    summary = DecodeSummary()
+    records = (record for path in paths for record in read_file(path))
+    clock = now_ms if now_ms is not None else int(time.time() * 1000)
+    return decode_records(records, model, now_ms=clock, summary=summary)
+
+
+def count_model(
+    types: Iterable[str], window_ms: int, bucket_ms: int, tenure_cap_days: int
+) -> ScoringModel:
+    """One factor per event type, 1 point per event; active days and tenure as factors."""
+    names = list(types)
+    return ScoringModel(
+        version="calibration-counts",
+        window_ms=window_ms,
+        bucket_ms=bucket_ms,
+        events={name: EventRule(name, 100) for name in names},
+        regularity=RegularityRule(100),
+        tenure=tenure_rule(bucket_ms, tenure_cap_days),
+        inactive_types=frozenset(),
+        segment_events={name: name for name in names},
+    )
+
+
+def tenure_rule(bucket_ms: int, cap_days: int) -> TenureRule:
+    """Tenure counted in buckets (a day, or a week for long windows), capped at ``cap_days``."""
+    return TenureRule(100, max_days=max(1, -(-cap_days * DAY_MS // bucket_ms)), day_ms=bucket_ms)
+
+
+def raw_totals_model(base: ScoringModel, tenure_cap_days: int) -> ScoringModel:
+    """``base`` without transforms or baseline, with active days and tenure as factors."""
+    return replace(
+        base,
+        transforms={},
+        baseline_cp=0,
+        regularity=RegularityRule(100),
+        tenure=tenure_rule(base.bucket_ms, tenure_cap_days),
+    )
+
+
+def split_for(
+    events: Sequence[Event],
+    labels: Mapping[str, Label],
+    horizon_ms: int,
+    train_until_ms: int | None,
+    holdout_months: int,
+) -> Split:
+    """Where training ends and the held-out period begins."""
+    churns = [label.churn_ms for label in labels.values() if label.churn_ms is not None]
+    end = events[-1].timestamp_ms if events else max(churns, default=0)
+    if train_until_ms is not None:
+        return Split(train_until_ms, train_until_ms, end)
+    holdout = month_start(end, -(holdout_months - 1))
+    return Split(holdout, holdout, end)
+
+
+def snapshot_times(
+    events: Sequence[Event], window_ms: int, horizon_ms: int, cadence: Cadence, split: Split
+) -> list[int]:
+    """Moments from 30 days (or a shorter window) into the history, with a known label
+    horizon ahead. Customers seen for less than a window are fine: tenure counts from their
+    first event, so a short history looks like a new customer, as it would live."""
+    if not events:
+        return []
+    first = events[0].timestamp_ms + min(window_ms, 30 * DAY_MS)
+    last = split.end_ms + DAY_MS - horizon_ms
+    return cadence_times(cadence, first, last)
+
+
+def _columns(rows: Snapshots, keep: np.ndarray) -> dict[str, np.ndarray]:
+    matrix = rows.matrix()
+    return {name: matrix[keep, i] for i, name in enumerate(rows.factors)}
+
+
+_SHAPES: tuple[tuple[str, float], ...] = (("log1p", 1.0), ("cap", 0.25), ("cap", 0.5), ("cap", 1.0))
+
+
+def choose_fit(
+    rows: Snapshots, split: Split, horizon_ms: int, tenure_cap: int
+) -> tuple[Fit, float]:
+    """Fit on the training rows. The saturation (log1p, or a cap at a quarter, half or all of
+    each factor's median) and whether active days and tenure join are chosen by AUC on the
+    last third of the training period, fitting on the rest (that AUC is returned too)."""
+    from sklearn.metrics import roc_auc_score  # noqa: PLC0415 (optional extra)
+
+    at = np.asarray(rows.at_ms)
+    labels = np.asarray(rows.label)
+    train = at + horizon_ms <= split.train_until_ms
+    if not _both_classes(labels[train]):
+        raise ValueError("the training period has no snapshot with both churners and stayers")
+    columns = _columns(rows, train)
+    usable = [n for n, v in columns.items() if np.ptp(v) > 0]
+    times = sorted(set(at[train].tolist()))
+    cut = times[max(1, len(times) * 2 // 3)] if len(times) > 2 else None
+    caps = {TENURE: float(tenure_cap)}
+    candidates = [
+        usable,
+        [n for n in usable if n != TENURE],
+        [n for n in usable if n != _REGULARITY],
+        [n for n in usable if n not in (TENURE, _REGULARITY)],
+    ]
+    best: tuple[list[str], tuple[str, float]] = (candidates[0], _SHAPES[0])
+    best_auc = -1.0
+    if cut is not None:
+        inner_train = train & (at + horizon_ms <= cut)
+        inner_test = train & (at >= cut)
+        fit_cols, test_cols = _columns(rows, inner_train), _columns(rows, inner_test)
+        ok = _both_classes(labels[inner_train]) and _both_classes(labels[inner_test])
+        for names in candidates if ok else []:
+            for shape in _SHAPES if names else []:
+                fitted = _fit({n: fit_cols[n] for n in names}, labels[inner_train], caps, shape)
+                scores = fitted.score({n: test_cols[n] for n in names})
+                auc = float(roc_auc_score(labels[inner_test], -scores))
+                if auc > best_auc + 0.001:
+                    best, best_auc = (names, shape), auc
+    names, shape = best
+    return _fit({n: columns[n] for n in names}, labels[train], caps, shape), best_auc
+
+
+def _both_classes(labels: np.ndarray) -> bool:
+    return labels.size > 0 and labels.min() != labels.max()
+
+
+def _fit(
+    columns: Mapping[str, np.ndarray],
+    labels: np.ndarray,
+    caps: Mapping[str, float],
+    shape: tuple[str, float],
+) -> Fit:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        return fit_weights(
+            columns,
+            labels,
+            caps={k: v for k, v in caps.items() if k in columns},
+            scales={TENURE: 1.0},  # log1p(days) ~ log(days): turns counts into rates
+            shape=shape,
+        )
+
+
+def _base_document(base: str | None) -> dict[str, Any] | None:
+    if base is None:
+        return None
+    if base in BUILTIN_MODELS:
+        text = (resources.files("stream.config") / "models" / f"{base}.yaml").read_text()
+    else:
+        text = Path(base).read_text()
+    loaded = yaml.safe_load(text)
+    return loaded if isinstance(loaded, dict) else {}
+
+
+def model_document(
+    base: dict[str, Any] | None,
+    types: Sequence[str],
+    fit: Fit,
+    uppers: Mapping[str, float | None],
+    options: CalibrationOptions,
+    version: str,
+) -> dict[str, Any]:
+    """The calibrated model as a YAML-ready mapping."""
+    doc: dict[str, Any] = dict(base) if base is not None else {}
+    doc["version"] = version
+    if base is None:
+        doc["window"] = duration_text(options.window_ms)
+        doc["bucket"] = duration_text(options.bucket_ms)
+        doc["events"] = {t: {"factor": t, "points": 1} for t in types}
+        doc["segment_events"] = {t: t for t in types}
+    names = {f.name for f in fit.factors}
+    doc.pop("regularity", None)
+    doc.pop("tenure", None)
+    if _REGULARITY in names:
+        doc["regularity"] = {"points_per_active_day": 1}
+    if TENURE in names:
+        rule = tenure_rule(options.bucket_ms, options.tenure_cap_days)
+        doc["tenure"] = {"points_per_day": 1, "max_days": rule.max_days,
+                         "day": duration_text(rule.day_ms)}  # fmt: skip
+    doc["baseline"] = round(fit.baseline, 2)
+    doc["factors"] = {f.name: _transform_entry(f) for f in fit.factors}
+    doc["bands"] = dict(uppers)
+    alert_band = next(iter(uppers))
+    bounds = [u for u in uppers.values() if u is not None]
+    rearm = bounds[0] + (bounds[1] - bounds[0]) / 2 if len(bounds) > 1 else bounds[0] + 5
+    doc["alerts"] = {
+        "band": alert_band,
+        "rearm_above": round(rearm, 2),
+        "cooldown": duration_text(options.cooldown_ms),
+        "onboarding": {"after": duration_text(options.onboarding_ms)},
+    }
+    return doc
+
+
+def _transform_entry(factor: FactorFit) -> dict[str, Any]:
+    if factor.transform == "log1p":
+        return {"transform": "log1p", "scale": round(factor.scale, 4),
+                "weight": round(factor.weight, 4)}  # fmt: skip
+    if factor.transform == "cap":
+        return {"transform": "cap", "max": round(factor.scale, 4), "min": 0,
+                "weight": round(factor.weight / factor.scale, 6)}  # fmt: skip
+    return {"transform": "linear", "weight": round(factor.weight / factor.scale, 6)}
+
+
+def _yaml_text(doc: Mapping[str, Any], provenance: Sequence[str]) -> str:
+    body = yaml.safe_dump(dict(doc), sort_keys=False, default_flow_style=None, width=100)
+    return "".join(f"# {line}\n" for line in provenance) + body
+
+
+@dataclass(frozen=True, slots=True)
+class Validation:
+    """A model's report on the held-out period."""
+
+    report: ReportInput
+    markdown: str
+
+
+def validate(
+    model: ScoringModel,
+    source: str,
+    events: Sequence[Event],
+    labels: Mapping[str, Label],
+    *,
+    cadence: Cadence,
+    horizon_ms: int,
+    split: Split,
+    out: Path | None = None,
+    notes: Sequence[str] = (),
+    progress: Callable[[int], None] | None = None,
+) -> Validation:
+    """Replay ``events`` through ``model`` and report on the held-out snapshots."""
+    times = snapshot_times(events, model.window_ms, horizon_ms, cadence, split)
+    rows, replay = collect(model, events, dict(labels), times, horizon_ms, progress)
+    keep = np.asarray(rows.at_ms, dtype=np.int64) >= split.holdout_ms
+    if not keep.any():
+        raise ValueError(f"no snapshot in the held-out period ({split.describe()})")
+    metrics = evaluate(rows, keep, model)
+    stats = alert_stats(
+        replay.alerts,
+        labels,
+        replay.first_seen,
+        (split.holdout_ms, split.end_ms + 1),
+        _LOOKBACK_MS,
+    )
+    data = ReportInput(
+        model=model,
+        model_source=source,
+        metrics=metrics,
+        alerts=stats,
+        period=split.describe(),
+        horizon_ms=horizon_ms,
+        cadence=cadence,
+        rows=rows,
+        keep=keep,
+        notes=notes,
+    )
+    if out is not None:
+        write_report(data, out)
+    return Validation(data, render_markdown(data, charts=out is not None))
+
+
+def calibrate(
+    paths: Sequence[Path],
+    labels: Mapping[str, Label],
+    options: CalibrationOptions,
+    *,
+    base: str | None = None,
+    out_model: Path,
+    report_dir: Path | None = None,
+) -> tuple[ScoringModel, Validation, DecodeSummary]:
+    """Calibrate a model on the history in ``paths``; write it; validate it."""
+    base_model = load_model(base) if base is not None else None
+    if base_model is None:
+        types = discover_types(paths)
+        if not types:
+            raise ValueError("no event type found in the history")
+        features = count_model(types, options.window_ms, options.bucket_ms, options.tenure_cap_days)
+    else:
+        types = list(base_model.events)
+        options = replace(options, window_ms=base_model.window_ms, bucket_ms=base_model.bucket_ms)
+        features = raw_totals_model(base_model, options.tenure_cap_days)
+    _say(f"calibrate: reading {len(paths)} file(s), {len(types)} event types")
+    events, summary = load_events(paths, features)
+    split = split_for(
+        events, labels, options.horizon_ms, options.train_until_ms, options.holdout_months
+    )
+    times = snapshot_times(events, features.window_ms, options.horizon_ms, options.cadence, split)
+    _say(f"calibrate: {len(events)} events; replaying to {len(times)} snapshots")
+    rows, _ = collect(features, events, dict(labels), times, options.horizon_ms)
+    fit, inner = choose_fit(rows, split, options.horizon_ms, options.tenure_cap_days)
+    for window_ms, bucket_ms in options.other_windows if base_model is None else ():
+        other = replace(options, window_ms=window_ms, bucket_ms=bucket_ms,
+                        tenure_cap_days=window_ms // DAY_MS)  # fmt: skip
+        model = count_model(types, window_ms, bucket_ms, other.tenure_cap_days)
+        _say(f"calibrate: trying a {duration_text(window_ms)} window")
+        more, _ = collect(model, events, dict(labels), times, options.horizon_ms)
+        fitted, auc = choose_fit(more, split, options.horizon_ms, other.tenure_cap_days)
+        _say(f"calibrate: later-training AUC {inner:.3f} ({duration_text(options.window_ms)}) "
+             f"vs {auc:.3f} ({duration_text(window_ms)})")  # fmt: skip
+        if auc > inner + 0.002:
+            options, features, rows, fit, inner = other, model, more, fitted, auc
+    at = np.asarray(rows.at_ms)
+    train = at + options.horizon_ms <= split.train_until_ms
+    # Thresholds from the training snapshots with a full window behind them (the way the
+    # model will see customers from now on); the latest one if none has.
+    full = train & (at >= events[0].timestamp_ms + features.window_ms)
+    if not full.any():
+        full = train & (at == at[train].max())
+    train_scores = fit.score(_columns(rows, full))
+    names = list(base_model.bands.names) if base_model is not None else list(DEFAULT_SHARES)
+    shares = dict(options.shares) if options.shares is not None else dict(DEFAULT_SHARES)
+    uppers = thresholds_from_shares(
+        train_scores, names, {k: v for k, v in shares.items() if k in names}
+    )
+    stamp = datetime.now(tz=UTC).strftime("%Y%m%d%H%M%S")
+    version = options.version or f"calibrated-{stamp}"
+    train_times = sorted({t for t, keep in zip(rows.at_ms, train, strict=True) if keep})
+    provenance = [
+        f"Calibrated by `engagement calibrate` on {datetime.now(tz=UTC).isoformat()[:19]}Z",
+        f"history: {', '.join(p.name for p in paths)} ({len(events)} events, "
+        f"{len(labels)} labelled customers)",
+        f"base model: {base or '(none: one factor per event type, 1 point per event)'}",
+        f"training: {len(train_times)} {options.cadence} snapshots "
+        f"{_day(train_times[0])}..{_day(train_times[-1])}, {int(train.sum())} rows, label = "
+        f"churns within {duration_text(options.horizon_ms)}; fit: logistic regression "
+        f"(scikit-learn), C={fit.regularisation:g}, saturation {fit.shape[0]} "
+        f"(scale {fit.shape[1]:g} x median)",
+        "band shares (training snapshots): "
+        + ", ".join(f"{n}={shares.get(n, 0):.2f}" for n in names if n in shares),
+        f"held out: {split.describe()} (see the validity report)",
+    ]
+    doc = model_document(_base_document(base), types, fit, uppers, options, version)
+    text = _yaml_text(doc, provenance)
+    out_model.parent.mkdir(parents=True, exist_ok=True)
+    out_model.write_text(text)
+    model = parse_model(yaml.safe_load(text), str(out_model))
+    _say(f"calibrate: wrote {out_model} ({version}); validating on the held-out period")
+    validation = validate(
+        model,
+        str(out_model),
+        events,
+        labels,
+        cadence=options.cadence,
+        horizon_ms=options.horizon_ms,
+        split=split,
+        out=report_dir,
+    )
+    return model, validation, summary

@@ -1,0 +1,181 @@
+"""The validity report: Markdown text (printed and written) and PNG charts (matplotlib, Agg)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from stream.calibrate.metrics import AlertStats, Metrics
+from stream.calibrate.snapshots import Snapshots
+from stream.core.model import ScoringModel
+
+__all__ = ["ReportInput", "duration_text", "render_markdown", "write_charts", "write_report"]
+
+CHARTS = ("roc.png", "bands.png", "scores.png", "lead_time.png")
+
+
+@dataclass(frozen=True, slots=True)
+class ReportInput:
+    """Everything the report shows."""
+
+    model: ScoringModel
+    model_source: str
+    metrics: Metrics
+    alerts: AlertStats
+    period: str
+    horizon_ms: int
+    cadence: str
+    rows: Snapshots
+    keep: np.ndarray
+    notes: Sequence[str] = ()
+
+
+def duration_text(millis: int) -> str:
+    """Whole days, hours, minutes or seconds as a duration the model file accepts."""
+    for unit, size in (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000)):
+        if millis % size == 0:
+            return f"{millis // size}{unit}"
+    return f"{millis}ms"
+
+
+def _pct(value: float) -> str:
+    return f"{100 * value:.1f}%"
+
+
+def render_markdown(data: ReportInput, charts: bool = True) -> str:
+    """The report as Markdown."""
+    m, a = data.metrics, data.alerts
+    horizon = duration_text(data.horizon_ms)
+    lines = [
+        f"# Validity report: {data.model.version}",
+        "",
+        f"Model `{data.model_source}` (version {data.model.version}), evaluated on "
+        f"{data.period}: {m.snapshots} {data.cadence} snapshots, {m.rows} customer-snapshots of "
+        f"{m.customers} customers. Label: churns within {horizon} of the snapshot. "
+        f"Base churn rate {_pct(m.base_rate)}.",
+        "",
+        "## Ranking",
+        "",
+        "| score | AUC |",
+        "| --- | ---: |",
+        f"| model score | {m.auc:.3f} |",
+        f"| naive: events in the last window | {m.naive_auc:.3f} |",
+        f"| difference | {m.auc - m.naive_auc:+.3f} |",
+        "",
+        "## Bands",
+        "",
+        "| band | customers | share | churn rate | lift |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    lines += [
+        f"| {b.band} | {b.rows} | {_pct(b.share)} | {_pct(b.churn_rate)} | {b.lift:.2f}x |"
+        for b in m.bands
+    ]
+    lines += [
+        "",
+        f"`{m.alert_band}`: precision {_pct(m.precision)} (lift {m.alert_lift:.2f}x the base "
+        f"rate), recall {_pct(m.recall)} of the customers who churned within {horizon}.",
+        "",
+        "## Alerts",
+        "",
+        "Replayed in event time through the core, as the worker raises them.",
+        "",
+        f"- churners in the period alerted before their churn date (alert within "
+        f"{a.lookback_days:g} days before it): {a.alerted_before} of {a.churners} "
+        f"({_pct(a.share_alerted)})",
+        "- median lead time: "
+        + (f"{a.median_lead_days:.1f} days" if a.median_lead_days is not None else "n/a"),
+        f"- alerts per retained customer in the period: {a.per_retained:.3f} "
+        f"({a.alerts_on_retained} alerts on {a.retained} retained customers; "
+        f"{a.alerts} alerts in all)",
+    ]
+    if data.notes:
+        lines += ["", "## Notes", "", *[f"- {note}" for note in data.notes]]
+    if charts:
+        lines += ["", "## Charts", ""] + [f"![{c[:-4]}]({c})" for c in CHARTS]
+    return "\n".join(lines) + "\n"
+
+
+def write_charts(data: ReportInput, out: Path) -> list[Path]:
+    """The report's PNG charts under ``out``."""
+    import matplotlib  # noqa: PLC0415 (optional extra)
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+    from sklearn.metrics import roc_curve  # noqa: PLC0415
+
+    out.mkdir(parents=True, exist_ok=True)
+    keep = data.keep
+    labels = np.asarray(data.rows.label)[keep]
+    scores = np.asarray(data.rows.score, dtype=float)[keep]
+    naive = np.asarray(data.rows.naive, dtype=float)[keep]
+    paths = []
+
+    fig, ax = plt.subplots(figsize=(5, 5))
+    if labels.min(initial=1) != labels.max(initial=0):
+        for risk, name in ((-scores, "model score"), (-naive, "events in last window")):
+            fpr, tpr, _ = roc_curve(labels, risk)
+            ax.plot(fpr, tpr, label=name)
+    ax.plot([0, 1], [0, 1], linestyle=":", color="grey")
+    ax.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC, held-out")
+    ax.legend(loc="lower right")
+    paths.append(_save(fig, out / CHARTS[0]))
+
+    bands = data.metrics.bands
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.bar([b.band for b in bands], [100 * b.churn_rate for b in bands], color="tab:red")
+    ax.axhline(100 * data.metrics.base_rate, color="black", linestyle="--", label="base rate")
+    for index, band in enumerate(bands):
+        ax.annotate(
+            f"{_pct(band.share)} of customers",
+            (index, 100 * band.churn_rate),
+            ha="center",
+            va="bottom",
+            fontsize=8,
+        )
+    ax.set(ylabel="churn rate (%)", title="Churn rate per band, held-out")
+    ax.legend()
+    ax.tick_params(axis="x", labelsize=8)
+    paths.append(_save(fig, out / CHARTS[1]))
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    low, high = (float(v) for v in np.percentile(scores, [0.5, 99.5])) if scores.size else (0, 1)
+    edges = np.linspace(low, max(high, low + 1), 40)
+    ax.hist(scores[labels == 0], bins=edges.tolist(), alpha=0.6, density=True, label="stayed")
+    ax.hist(scores[labels == 1], bins=edges.tolist(), alpha=0.6, density=True, label="churned")
+    upper = data.model.bands.score_range(data.metrics.alert_band)[1]
+    if upper is not None:
+        ax.axvline(upper, color="black", linestyle="--", label=f"{data.metrics.alert_band} top")
+    ax.set(xlabel="score", ylabel="density", title="Score at the snapshot, held-out")
+    ax.legend()
+    paths.append(_save(fig, out / CHARTS[2]))
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    leads = data.alerts.lead_days
+    ax.hist(leads, bins=20, color="tab:green")
+    ax.set(
+        xlabel="days from the alert to the churn date",
+        ylabel="churners",
+        title=f"Lead time of alerts ({_pct(data.alerts.share_alerted)} of churners alerted)",
+    )
+    paths.append(_save(fig, out / CHARTS[3]))
+    return paths
+
+
+def _save(fig: object, path: Path) -> Path:
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    fig.savefig(path, dpi=90, bbox_inches="tight")  # type: ignore[attr-defined]
+    plt.close(fig)  # type: ignore[arg-type]
+    return path
+
+
+def write_report(data: ReportInput, out: Path) -> Path:
+    """Write ``report.md`` and the charts under ``out``; return the Markdown's path."""
+    write_charts(data, out)
+    path = out / "report.md"
+    path.write_text(render_markdown(data))
+    return path
