@@ -7,11 +7,14 @@ from typing import Any
 
 import orjson
 
-from stream.core.alerts import Alert, AlertGate
+from stream.core.alerts import Alert, AlertGate, RuleGate
 from stream.core.customer import CustomerState
+from stream.core.history import History, Marker
 
 __all__ = [
     "alert_to_json",
+    "history_from_json",
+    "history_to_json",
     "iso_ms",
     "points",
     "state_fields",
@@ -30,7 +33,11 @@ def points(centipoints: int) -> float:
 
 
 def state_fields(
-    state: CustomerState, breakdown: dict[str, int], model_version: str, partition: int
+    state: CustomerState,
+    breakdown: dict[str, int],
+    model_version: str,
+    partition: int,
+    bucket_ms: int = 86_400_000,
 ) -> dict[str, str | bytes]:
     """Hash fields for a customer: the public read contract plus one internal ``state``."""
     internal: dict[str, Any] = {
@@ -50,6 +57,11 @@ def state_fields(
         internal["r"] = state.prior_active
     if state.gate.onboarded:
         internal["o"] = 1
+    if state.rule_gates:
+        internal["g"] = {
+            name: [1 if gate.armed else 0, gate.last_alert_ms]
+            for name, gate in state.rule_gates.items()
+        }
     return {
         "score": f"{points(state.score_cp):g}",
         "band": state.band or "",
@@ -57,7 +69,31 @@ def state_fields(
         "breakdown": orjson.dumps({k: points(v) for k, v in sorted(breakdown.items())}),
         "model_version": model_version,
         "state": orjson.dumps(internal),
+        "history": history_to_json(state.history, state.markers, bucket_ms),
     }
+
+
+def history_to_json(history: History, markers: tuple[Marker, ...], bucket_ms: int) -> bytes:
+    """The ``history`` hash field (see README, "Score history"): points as
+    ``[bucket_start_ms, score_centipoints]`` oldest first, markers as ``[at_ms, version]``."""
+    return orjson.dumps(
+        {
+            "v": 1,
+            "bucket_ms": bucket_ms,
+            "points": [[bucket * bucket_ms, score] for bucket, score in history],
+            "markers": [[at, version] for at, version in markers],
+        }
+    )
+
+
+def history_from_json(raw: bytes | None) -> tuple[History, tuple[Marker, ...]]:
+    """Points (bucket index, centipoints) and markers from the ``history`` field."""
+    if not raw:
+        return (), ()
+    data = orjson.loads(raw)
+    bucket_ms = int(data["bucket_ms"])
+    points = tuple((int(start) // bucket_ms, int(score)) for start, score in data["points"])
+    return points, tuple((int(at), str(version)) for at, version in data["markers"])
 
 
 def state_from_fields(fields: dict[str, bytes | None]) -> CustomerState:
@@ -67,6 +103,8 @@ def state_from_fields(fields: dict[str, bytes | None]) -> CustomerState:
         return CustomerState()
     internal = orjson.loads(raw)
     score = fields.get("score") or b"0"
+    points, markers = history_from_json(fields.get("history"))
+    version = (fields.get("model_version") or b"").decode() or None
     return CustomerState(
         buckets={int(b): dict(slot) for b, slot in internal["w"].items()},
         score_cp=round(float(score) * 100),
@@ -80,6 +118,13 @@ def state_from_fields(fields: dict[str, bytes | None]) -> CustomerState:
         first_seen_ms=internal.get("f"),
         tenure_days=int(internal.get("t", 0)),
         prior_active=internal.get("r"),
+        history=points,
+        markers=markers,
+        version=version,
+        rule_gates={
+            name: RuleGate(bool(armed), last)
+            for name, (armed, last) in internal.get("g", {}).items()
+        },
     )
 
 
@@ -101,4 +146,5 @@ def alert_to_json(alert: Alert) -> dict[str, Any]:
             for r in alert.reasons
         ],
         "model_version": alert.model_version,
+        "rule": alert.rule,
     }

@@ -44,7 +44,7 @@ __all__ = [
     "pack_fingerprints",
 ]
 
-_LOADED_FIELDS = ("state", "score", "band", "ver", "outbox")
+_LOADED_FIELDS = ("state", "score", "band", "ver", "outbox", "history", "model_version")
 _RECORD = struct.Struct(">8sI")
 _GLOB_SPECIAL = re.compile(r"([*?\[\]\\])")
 

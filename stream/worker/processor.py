@@ -240,7 +240,7 @@ class BatchProcessor:
         if not fresh and result.state == loaded.state and not result.alerts:
             return None, entry, outbox
         fields = dict(state_fields(result.state, result.breakdown, self.model.version,
-                                   group.partition))  # fmt: skip
+                                   group.partition, self.model.bucket_ms))  # fmt: skip
         fields["outbox"] = orjson.dumps(outbox) if outbox else b""
         mark_of = {id(e): m for e, m in zip(group.events, group.marks, strict=True)}
         marks = [(mark_of[id(e)], self.model.expiry_of(self.model.bucket_of(e.timestamp_ms)))

@@ -272,7 +272,9 @@ def _commit(
     the same (fingerprint, expiry) pairs as the batch processor, through the same store call.
     """
     evaluation = rebuilt.evaluation
-    fields = state_fields(evaluation.state, evaluation.breakdown, model.version, partition)
+    fields = state_fields(
+        evaluation.state, evaluation.breakdown, model.version, partition, model.bucket_ms
+    )
     marks = [
         (fingerprint(e), model.expiry_of(model.bucket_of(e.timestamp_ms))) for e in rebuilt.applied
     ]
