@@ -9,12 +9,13 @@ import orjson
 
 from stream.core.alerts import Alert, AlertGate, RuleGate
 from stream.core.customer import CustomerState
-from stream.core.history import History, Marker
+from stream.core.history import History, Marker, trend
 
 __all__ = [
     "alert_to_json",
     "history_from_json",
     "history_to_json",
+    "history_view",
     "iso_ms",
     "points",
     "state_fields",
@@ -147,4 +148,40 @@ def alert_to_json(alert: Alert) -> dict[str, Any]:
         ],
         "model_version": alert.model_version,
         "rule": alert.rule,
+    }
+
+
+def history_view(fields: dict[str, bytes], now_ms: int) -> dict[str, Any]:
+    """The ``history`` and ``trend`` members of a customer's public view, at ``now_ms``.
+
+    ``trend.change_7d``/``change_30d`` are the score now minus the score 7/30 days earlier
+    (None without a point that old); ``top_factor`` is the factor whose raw points over the
+    last 7 days changed most against the 7 days before, from the window's buckets.
+    """
+    raw = fields.get("history")
+    if not raw:
+        return {"history": None, "trend": None}
+    data = orjson.loads(raw)
+    kept, markers = history_from_json(raw)
+    internal = orjson.loads(fields.get("state") or b"{}")
+    buckets = {int(b): dict(slot) for b, slot in internal.get("w", {}).items()}
+    found = trend(kept, buckets, int(data["bucket_ms"]), now_ms, 86_400_000)
+
+    def change(cp: int | None) -> float | None:
+        return None if cp is None else points(cp)
+
+    return {
+        "history": {
+            "bucket_ms": data["bucket_ms"],
+            "points": [[start, points(score)] for start, score in data["points"]],
+            "markers": [
+                {"at": iso_ms(at), "at_ms": at, "model_version": version} for at, version in markers
+            ],
+        },
+        "trend": {
+            "change_7d": change(found.change_7d_cp),
+            "change_30d": change(found.change_30d_cp),
+            "top_factor": found.top_factor,
+            "top_factor_change": points(found.top_factor_change_cp),
+        },
     }

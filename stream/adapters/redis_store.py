@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 import struct
+import time
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,7 +29,7 @@ from typing import Any
 import orjson
 from redis.asyncio import Redis
 
-from stream.adapters.codec import state_from_fields
+from stream.adapters.codec import history_view, state_from_fields
 from stream.core.bands import BandScale
 from stream.core.customer import CustomerState
 
@@ -346,8 +347,9 @@ class RedisScoreStore:
         )
         return [(m.decode(), int(due_ms)) for m, due_ms in members]
 
-    async def customer(self, customer_id: str) -> dict[str, Any] | None:
-        """The public view of one customer, or None when unknown."""
+    async def customer(self, customer_id: str, now_ms: int | None = None) -> dict[str, Any] | None:
+        """The public view of one customer, or None when unknown; its trend is taken at
+        ``now_ms`` (default: the wall clock)."""
         raw = await self.client.hgetall(self.customer_key(customer_id))
         if not raw:
             return None
@@ -359,6 +361,7 @@ class RedisScoreStore:
             "updated_at": fields.get("updated_at", b"").decode(),
             "breakdown": orjson.loads(fields.get("breakdown", b"{}")),
             "model_version": fields.get("model_version", b"").decode(),
+            **history_view(fields, now_ms if now_ms is not None else int(time.time() * 1000)),
         }
 
     async def top(
