@@ -150,8 +150,7 @@ def advance(
     else:
         clock.move_to(now_ms)
     live = [e for e in events if model.is_live(e.timestamp_ms, now_ms)]
-    for event in live:
-        window.add(clock.buckets, model.bucket_of(event.timestamp_ms), model.contributions(event))
+    _apply(model, clock, tracker, live)
     if live:
         earliest = min(e.timestamp_ms for e in live)
         if clock.first_seen is None or earliest < clock.first_seen:
@@ -187,6 +186,25 @@ def advance(
         next_due_ms=clock.next_due(tracker.gate),
         applied=len(live),
     )
+
+
+def _apply(model: ScoringModel, clock: _Clock, tracker: _Tracker, live: list[Event]) -> None:
+    """Add the events to the window. A batch spanning several buckets (a replay, a backlog)
+    also leaves a history point for each of its buckets but the last, with the score of the
+    events up to that bucket, as if each bucket had been evaluated on its own."""
+    bucket_of = model.bucket_of
+    first = bucket_of(live[0].timestamp_ms) if live else 0
+    if all(bucket_of(e.timestamp_ms) == first for e in live):
+        for event in live:
+            window.add(clock.buckets, bucket_of(event.timestamp_ms), model.contributions(event))
+        return
+    ordered = sorted(live, key=lambda e: e.timestamp_ms)
+    for index, event in enumerate(ordered):
+        bucket = bucket_of(event.timestamp_ms)
+        window.add(clock.buckets, bucket, model.contributions(event))
+        following = ordered[index + 1] if index + 1 < len(ordered) else None
+        if following is not None and bucket_of(following.timestamp_ms) != bucket:
+            tracker.note(sum(clock.breakdown().values()), event.timestamp_ms)
 
 
 class _Clock:
@@ -305,9 +323,13 @@ class _Tracker:
         self._record(at_ms)
 
     def _record(self, at_ms: int) -> None:
+        self.note(self.score_cp, at_ms)
+
+    def note(self, score_cp: int, at_ms: int) -> None:
+        """Write a score to the history at ``at_ms`` (no alerts)."""
         model = self.model
         self.history = hist.record(
-            self.history, model.bucket_of(at_ms), self.score_cp, model.history_points
+            self.history, model.bucket_of(at_ms), score_cp, model.history_points
         )
 
     def observe(self, breakdown: dict[str, int], trigger: Trigger, at_ms: int) -> None:

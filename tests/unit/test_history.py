@@ -118,6 +118,23 @@ def test_history_is_the_same_event_by_event_or_bucket_by_bucket(
             assert history.value_at(one.history, bucket) == fresh.score_cp
 
 
+@given(st.lists(st.tuples(st.sampled_from(TYPES), st.integers(31 * DAY_MS, 60 * DAY_MS)),
+                min_size=1, max_size=40))  # fmt: skip
+@settings(max_examples=150, deadline=None)
+def test_a_replay_in_one_batch_leaves_the_history_of_a_live_run(
+    drawn: list[tuple[str, int]],
+) -> None:
+    """Events within one window, applied in one batch (a replay), leave the history they
+    leave when applied one by one as they happen."""
+    events = _events(drawn)
+    live = CustomerState()
+    for e in events:
+        live = advance(MODEL, "c1", live, [e], e.timestamp_ms).state
+    replayed = advance(MODEL, "c1", CustomerState(), events[::-1], events[-1].timestamp_ms)
+    assert replayed.state.history == live.history
+    assert replayed.alerts == ()
+
+
 @given(timeline)
 @settings(max_examples=100, deadline=None)
 def test_replaying_changes_neither_history_nor_gates(drawn: list[tuple[str, int]]) -> None:
