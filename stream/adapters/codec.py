@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import sys
+from array import array
 from datetime import UTC, datetime
+from itertools import chain
 from typing import Any
 
 import orjson
@@ -13,10 +16,12 @@ from stream.core.history import History, Marker, trend
 
 __all__ = [
     "alert_to_json",
-    "history_from_json",
-    "history_to_json",
+    "history_from_bytes",
+    "history_to_bytes",
     "history_view",
     "iso_ms",
+    "markers_from_json",
+    "markers_to_json",
     "points",
     "state_fields",
     "state_from_fields",
@@ -70,31 +75,42 @@ def state_fields(
         "breakdown": orjson.dumps({k: points(v) for k, v in sorted(breakdown.items())}),
         "model_version": model_version,
         "state": orjson.dumps(internal),
-        "history": history_to_json(state.history, state.markers, bucket_ms),
+        "history": history_to_bytes(state.history, bucket_ms),
+        "history_markers": markers_to_json(state.markers) if state.markers else b"",
     }
 
 
-def history_to_json(history: History, markers: tuple[Marker, ...], bucket_ms: int) -> bytes:
-    """The ``history`` hash field (see README, "Score history"): points as
-    ``[bucket_start_ms, score_centipoints]`` oldest first, markers as ``[at_ms, version]``."""
-    return orjson.dumps(
-        {
-            "v": 1,
-            "bucket_ms": bucket_ms,
-            "points": [[bucket * bucket_ms, score] for bucket, score in history],
-            "markers": [[at, version] for at, version in markers],
-        }
-    )
+def history_to_bytes(history: History, bucket_ms: int) -> bytes:
+    """The ``history`` hash field (see README, "Score history"): little-endian signed 64-bit
+    integers ``[1, bucket_ms, start_0, score_0, start_1, score_1, ...]``, points oldest first,
+    each the start of a bucket in epoch ms and the score in centipoints."""
+    packed = array("q", (1, bucket_ms))
+    packed.extend(chain.from_iterable(history))
+    if sys.byteorder != "little":
+        packed.byteswap()
+    return packed.tobytes()
 
 
-def history_from_json(raw: bytes | None) -> tuple[History, tuple[Marker, ...]]:
-    """Points (bucket index, centipoints) and markers from the ``history`` field."""
+def history_from_bytes(raw: bytes | None) -> tuple[int, History]:
+    """The bucket length and the points of a ``history`` field (empty: none)."""
     if not raw:
-        return (), ()
-    data = orjson.loads(raw)
-    bucket_ms = int(data["bucket_ms"])
-    points = tuple((int(start) // bucket_ms, int(score)) for start, score in data["points"])
-    return points, tuple((int(at), str(version)) for at, version in data["markers"])
+        return 0, ()
+    packed = array("q")
+    packed.frombytes(raw)
+    if sys.byteorder != "little":
+        packed.byteswap()
+    if packed[0] != 1:
+        raise ValueError(f"unknown history layout {packed[0]}")
+    return packed[1], tuple(zip(packed[2::2], packed[3::2], strict=True))
+
+
+def markers_to_json(markers: tuple[Marker, ...]) -> bytes:
+    """The ``history_markers`` hash field: ``[[at_ms, model_version], ...]``, oldest first."""
+    return orjson.dumps([[at, version] for at, version in markers])
+
+
+def markers_from_json(raw: bytes | None) -> tuple[Marker, ...]:
+    return tuple((int(at), str(v)) for at, v in orjson.loads(raw)) if raw else ()
 
 
 def state_from_fields(fields: dict[str, bytes | None]) -> CustomerState:
@@ -104,7 +120,8 @@ def state_from_fields(fields: dict[str, bytes | None]) -> CustomerState:
         return CustomerState()
     internal = orjson.loads(raw)
     score = fields.get("score") or b"0"
-    points, markers = history_from_json(fields.get("history"))
+    _, points = history_from_bytes(fields.get("history"))
+    markers = markers_from_json(fields.get("history_markers"))
     version = (fields.get("model_version") or b"").decode() or None
     return CustomerState(
         buckets={int(b): dict(slot) for b, slot in internal["w"].items()},
@@ -158,22 +175,21 @@ def history_view(fields: dict[str, bytes], now_ms: int) -> dict[str, Any]:
     (None without a point that old); ``top_factor`` is the factor whose raw points over the
     last 7 days changed most against the 7 days before, from the window's buckets.
     """
-    raw = fields.get("history")
-    if not raw:
+    bucket_ms, kept = history_from_bytes(fields.get("history"))
+    if not bucket_ms:
         return {"history": None, "trend": None}
-    data = orjson.loads(raw)
-    kept, markers = history_from_json(raw)
+    markers = markers_from_json(fields.get("history_markers"))
     internal = orjson.loads(fields.get("state") or b"{}")
     buckets = {int(b): dict(slot) for b, slot in internal.get("w", {}).items()}
-    found = trend(kept, buckets, int(data["bucket_ms"]), now_ms, 86_400_000)
+    found = trend(kept, buckets, bucket_ms, now_ms, 86_400_000)
 
     def change(cp: int | None) -> float | None:
         return None if cp is None else points(cp)
 
     return {
         "history": {
-            "bucket_ms": data["bucket_ms"],
-            "points": [[start, points(score)] for start, score in data["points"]],
+            "bucket_ms": bucket_ms,
+            "points": [[start, points(score)] for start, score in kept],
             "markers": [
                 {"at": iso_ms(at), "at_ms": at, "model_version": version} for at, version in markers
             ],

@@ -45,7 +45,8 @@ __all__ = [
     "pack_fingerprints",
 ]
 
-_LOADED_FIELDS = ("state", "score", "band", "ver", "outbox", "history", "model_version")
+_LOADED_FIELDS = ("state", "score", "band", "ver", "outbox", "history", "history_markers",
+                  "model_version")  # fmt: skip
 _RECORD = struct.Struct(">8sI")
 _GLOB_SPECIAL = re.compile(r"([*?\[\]\\])")
 

@@ -174,7 +174,7 @@ def advance(
         first_seen_ms=clock.first_seen,
         tenure_days=clock.tenure_days,
         prior_active=clock.prior_active,
-        history=tracker.history,
+        history=tuple(tracker.history),
         markers=markers,
         version=model.version,
         rule_gates=tracker.rule_gates,
@@ -313,7 +313,7 @@ class _Tracker:
         self.gate = gate
         self.alerts: list[Alert] = []
         self.changed = False
-        self.history = state.history
+        self.history = list(state.history)
         self.rule_gates = state.rule_gates
 
     def settle(self, breakdown: dict[str, int], at_ms: int) -> None:
@@ -328,9 +328,8 @@ class _Tracker:
     def note(self, score_cp: int, at_ms: int) -> None:
         """Write a score to the history at ``at_ms`` (no alerts)."""
         model = self.model
-        self.history = hist.record(
-            self.history, model.bucket_of(at_ms), score_cp, model.history_points
-        )
+        start = model.bucket_of(at_ms) * model.bucket_ms
+        hist.record_into(self.history, start, score_cp, model.history_points)
 
     def observe(self, breakdown: dict[str, int], trigger: Trigger, at_ms: int) -> None:
         score_cp = sum(breakdown.values())
@@ -347,6 +346,9 @@ class _Tracker:
         self.breakdown, self.score_cp, self.band = breakdown, score_cp, band
         self._record(at_ms)
 
+    def _start_of(self, at_ms: int) -> int:
+        return self.model.bucket_of(at_ms) * self.model.bucket_ms
+
     def _rules(
         self, breakdown: dict[str, int], band: str, score_cp: int, trigger: Trigger, at_ms: int
     ) -> None:
@@ -355,7 +357,7 @@ class _Tracker:
         for rule in self.model.rules:
             reference = None
             if rule.when != "band_entered":
-                reference = hist.value_at(self.history, self.model.bucket_of(at_ms - rule.over_ms))
+                reference = hist.value_at(self.history, self._start_of(at_ms - rule.over_ms))
             gate = gates.get(rule.name, _ARMED)
             fire, new_gate = pass_rule(rule, gate, self.band, band, score_cp, reference, at_ms)
             if new_gate != gate:

@@ -1,6 +1,6 @@
 """Score history: one point per bucket, bounded, with model-version markers, and the trend.
 
-A point ``(bucket, score_cp)`` is the score at the end of that bucket as the customer was
+A point ``(bucket_start_ms, score_cp)`` is the score at the end of that bucket as the customer was
 last evaluated in it. Every moment the core observes (a batch of events dated by its latest
 event, a bucket leaving the window, a new day of tenure, the end of onboarding) writes the
 score to the point of the moment's bucket, or to the latest point when the moment lies in an
@@ -12,7 +12,7 @@ Only the latest ``limit`` points are kept.
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from stream.core import window
@@ -26,6 +26,7 @@ __all__ = [
     "Trend",
     "mark",
     "record",
+    "record_into",
     "trend",
     "value_at",
 ]
@@ -33,25 +34,35 @@ __all__ = [
 DEFAULT_POINTS = 120
 MAX_MARKERS = 16
 
-Point = tuple[int, int]  # (bucket index, score in centipoints)
+Point = tuple[int, int]  # (start of the bucket in ms, score in centipoints)
 Marker = tuple[int, str]  # (moment in ms, model version now in force)
 History = tuple[Point, ...]
 
 
 def record(history: History, bucket: int, score_cp: int, limit: int) -> History:
-    """The history with the score observed in ``bucket`` (see the module's rule)."""
-    if history:
-        last_bucket, last_score = history[-1]
+    """The history with the score observed in the bucket starting at ``bucket`` (ms; see the
+    module's rule)."""
+    points = list(history)
+    record_into(points, bucket, score_cp, limit)
+    return tuple(points)
+
+
+def record_into(points: list[Point], bucket: int, score_cp: int, limit: int) -> None:
+    """``record`` in place, on a list of points."""
+    if points:
+        last_bucket, last_score = points[-1]
         if bucket <= last_bucket:
-            if last_score == score_cp:
-                return history
-            return (*history[:-1], (last_bucket, score_cp))
-    kept = history if len(history) < limit else history[len(history) - limit + 1 :]
-    return (*kept, (bucket, score_cp))
+            if last_score != score_cp:
+                points[-1] = (last_bucket, score_cp)
+            return
+    points.append((bucket, score_cp))
+    if len(points) > limit:
+        del points[: len(points) - limit]
 
 
-def value_at(history: History, bucket: int) -> int | None:
-    """The score at the end of ``bucket``: the latest point at or before it, or None."""
+def value_at(history: Sequence[Point], bucket: int) -> int | None:
+    """The score at the end of the bucket starting at ``bucket`` (ms): the latest point at
+    or before it, or None."""
     index = bisect_right(history, (bucket, 2**62))
     return history[index - 1][1] if index else None
 
@@ -77,10 +88,10 @@ def trend(
 ) -> Trend:
     """The trend at ``now_ms`` from a history and the window's buckets."""
     now_bucket = now_ms // bucket_ms
-    current = value_at(history, now_bucket)
+    current = value_at(history, now_bucket * bucket_ms)
 
     def change(days: int) -> int | None:
-        before = value_at(history, (now_ms - days * day_ms) // bucket_ms)
+        before = value_at(history, (now_ms - days * day_ms) // bucket_ms * bucket_ms)
         return None if before is None or current is None else current - before
 
     week = max(1, (7 * day_ms) // bucket_ms)

@@ -114,8 +114,9 @@ def test_history_is_the_same_event_by_event_or_bucket_by_bucket(
         fresh = advance(MODEL, "c1", CustomerState(), upto, last).state
         if any(not MODEL.is_live(e.timestamp_ms, last) for e in upto):
             continue
-        if bucket == one.history[-1][0] or any(b > bucket for b, _ in one.history):
-            assert history.value_at(one.history, bucket) == fresh.score_cp
+        start = bucket * MODEL.bucket_ms
+        if start == one.history[-1][0] or any(b > start for b, _ in one.history):
+            assert history.value_at(one.history, start) == fresh.score_cp
 
 
 @given(st.lists(st.tuples(st.sampled_from(TYPES), st.integers(31 * DAY_MS, 60 * DAY_MS)),
@@ -165,7 +166,8 @@ def test_a_rescore_keeps_history_and_marks_the_new_version() -> None:
     rebuilt = rebuild(replace(PLAIN, version="v2"), "c1", [event("click")], NOW_MS + 5, first)
     state = rebuilt.evaluation.state
     assert state.markers == ((NOW_MS + 5, "v2"),)
-    assert state.history == (first.history[0], (PLAIN.bucket_of(NOW_MS), state.score_cp))
+    today = PLAIN.bucket_of(NOW_MS) * DAY_MS
+    assert state.history == (first.history[0], (today, state.score_cp))
 
 
 def test_history_and_trend_through_the_codec() -> None:
@@ -176,12 +178,15 @@ def test_history_and_trend_through_the_codec() -> None:
     fields = state_fields(state, {}, PLAIN.version, 0, PLAIN.bucket_ms)
     stored = {k: v.encode() if isinstance(v, str) else v for k, v in fields.items()}
     assert state_from_fields(stored).history == state.history
+    raw = stored["history"]
+    assert raw[:16] == (1).to_bytes(8, "little") + DAY_MS.to_bytes(8, "little")
+    assert len(raw) == 16 + 16 * len(state.history)
     view = history_view(stored, NOW_MS)
     points = view["history"]["points"]
     assert [p[0] for p in points] == [PLAIN.bucket_of(NOW_MS - d * DAY_MS) * DAY_MS
                                       for d in (20, 10, 3, 0)]  # fmt: skip
     assert points[-1][1] == state.score_cp / 100
-    week_ago = history.value_at(state.history, PLAIN.bucket_of(NOW_MS - 7 * DAY_MS))
+    week_ago = history.value_at(state.history, PLAIN.bucket_of(NOW_MS - 7 * DAY_MS) * DAY_MS)
     assert week_ago is not None
     assert view["trend"]["change_7d"] == (state.score_cp - week_ago) / 100
     assert view["trend"]["top_factor"] == "conversions"
