@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint unit integration soak run stack-up stack-down clean bench bench-profile
+.PHONY: install demo demo-serve web test lint unit integration soak run stack-up stack-down clean bench bench-profile
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,14 @@ install: $(STAMP)
 
 demo: install
 	$(BIN)/engagement demo
+
+# The demo, then the stack, the worker and the web page stay up until Ctrl-C.
+demo-serve: install
+	$(BIN)/engagement demo --serve
+
+# The read-only web page against the configured Redis (see README "Web page").
+web: install
+	$(BIN)/engagement web
 
 lint: $(STAMP)
 	$(BIN)/ruff check stream devtools tests
@@ -55,4 +63,4 @@ stack-down: $(STAMP)
 	$(BIN)/engagement stack down
 
 clean:
-	rm -rf $(VENV) .demo .stack .bench .engagement-data .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .demo .stack .bench .engagement-data .pytest_cache .mypy_cache .ruff_cache .artifacts

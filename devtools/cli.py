@@ -36,12 +36,22 @@ def add_commands(sub: Any) -> None:
         help="Kafka over SASL_SSL and mutual TLS, Redis over TLS with passwords "
         "(throwaway certificates and passwords in the work folder)",
     )
+    stack.add_argument("--redis-cluster", type=int, default=0, metavar="MASTERS",
+                       help="Redis as a Redis Cluster of this many masters (e.g. 3)")  # fmt: skip
     stack.set_defaults(handler=_stack)
 
     demo = sub.add_parser("demo", help="local stack + worker + simulator, then a summary")
     demo.add_argument("--customers", type=int, default=200)
     demo.add_argument("--days", type=int, default=48, help="demo days (2 s each)")
     demo.add_argument("--dir", type=Path, default=Path(".demo"), help="work folder")
+    demo.add_argument("--redis-cluster", type=int, default=0, metavar="MASTERS",
+                      help="scores in a local Redis Cluster of this many masters")  # fmt: skip
+    demo.add_argument(
+        "--serve",
+        action="store_true",
+        help="after the summary, keep the stack, the worker, the simulated customers and the "
+        "web page up until Ctrl-C",
+    )
     demo.set_defaults(handler=_demo)
 
     from devtools.bench.cli import add_arguments  # noqa: PLC0415 (keeps the CLI's import light)
@@ -84,7 +94,7 @@ def _stack(args: argparse.Namespace, settings: Settings) -> int:
     from devtools.localstack.tools import ensure_kafka_jars, ensure_program  # noqa: PLC0415
 
     if args.action == "prepare":
-        for program in ("redis-server", "java"):
+        for program in ("redis-server", "java", "chromium"):
             ensure_program(program)
         print(f"Kafka jars in {ensure_kafka_jars()}")
         return 0
@@ -102,7 +112,7 @@ def _stack(args: argparse.Namespace, settings: Settings) -> int:
     from devtools.localstack.secure import StackSecurity  # noqa: PLC0415
 
     security = StackSecurity.generate(args.dir / "certs") if args.secure else None
-    stack = LocalStack(args.dir, security=security)
+    stack = LocalStack(args.dir, security=security, redis_cluster=args.redis_cluster)
     stack.start()
     stack.processes.clear()  # leave them running; 'stack down' stops them by pid
     for key, value in stack.env().items():
@@ -113,7 +123,13 @@ def _stack(args: argparse.Namespace, settings: Settings) -> int:
 def _demo(args: argparse.Namespace, settings: Settings) -> int:
     from devtools.demo import run_demo  # noqa: PLC0415
 
-    return run_demo(args.dir, customers=args.customers, days=args.days)
+    return run_demo(
+        args.dir,
+        customers=args.customers,
+        days=args.days,
+        redis_cluster=args.redis_cluster,
+        serve=args.serve,
+    )
 
 
 def _bench(args: argparse.Namespace, settings: Settings) -> int:

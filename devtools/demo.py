@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 import shutil
 import threading
 import time
@@ -10,14 +11,15 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import redis
 from kafka import KafkaConsumer
 
 from devtools.localstack import LocalStack
 from devtools.localstack.stack import free_port
+from devtools.localstack.web import WebProcess
 from devtools.localstack.worker import WorkerProcess
 from devtools.sim.run import SimStats, simulate
 from stream.adapters.kafka_admin import ensure_topics
+from stream.adapters.redis_client import SyncClient, sync_redis
 from stream.adapters.redis_store import band_bounds, customer_key
 from stream.config.model_file import load_model
 from stream.config.settings import Settings
@@ -50,13 +52,17 @@ class AlertCollector(threading.Thread):
         self.join(10)
 
 
-def run_demo(workdir: Path, customers: int, days: int) -> int:
-    """Run the whole demo; returns the exit code."""
+def run_demo(
+    workdir: Path, customers: int, days: int, redis_cluster: int = 0, serve: bool = False
+) -> int:
+    """Run the whole demo (scores in a Redis Cluster of ``redis_cluster`` masters, if not
+    0); returns the exit code. With ``serve``, keep the stack, the worker, the simulated
+    customers and the web page going until Ctrl-C."""
     started = time.monotonic()
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True)
     print("Starting the local stack (Kafka from Maven Central jars, redis-server)...", flush=True)
-    with LocalStack(workdir / "stack") as stack:
+    with LocalStack(workdir / "stack", redis_cluster=redis_cluster) as stack:
         web_port = free_port()
         env = {
             **stack.env(), "ENGAGEMENT_MODEL": "demo", "ENGAGEMENT_WEB_PORT": str(web_port),
@@ -70,9 +76,14 @@ def run_demo(workdir: Path, customers: int, days: int) -> int:
         worker = WorkerProcess(env, workdir / "worker.log", web_port)
         print("Starting the worker...", flush=True)
         worker.start()
+        token = f"demo-{secrets.token_hex(8)}"
+        web = WebProcess({**env, "ENGAGEMENT_API_TOKEN": token}, workdir / "web.log",
+                         free_port(), snapshot_every_s=model.bucket_ms / 1000)  # fmt: skip
+        web.start()
+        print(f"Web page: {web.url}  (sign in with the token {token})", flush=True)
         collector = AlertCollector(stack.kafka_bootstrap, settings.topics.alerts)
         collector.start()
-        ranks = redis.Redis.from_url(stack.redis_url)
+        ranks = sync_redis(settings)
         print(
             f"Simulating {customers} customers for {days} demo days "
             f"({model.bucket_ms / 1000:g} s each; window {model.window_ms / 1000:g} s):",
@@ -87,14 +98,34 @@ def run_demo(workdir: Path, customers: int, days: int) -> int:
             _wait_for_catch_up(worker, stats.events + stats.duplicates + stats.malformed)
             _wait_for_alerts(collector, deadline_s=started + 150 - time.monotonic())
             _summary(worker, stats, people, collector, ranks, settings, started)
+            print(f"\nWeb page: {web.url}  (token {token})", flush=True)
+            if serve:
+                _serve(stack.kafka_bootstrap, settings, customers, days)
         finally:
             collector.stop()
+            web.stop()
             worker.stop()
     print(f"Done in {time.monotonic() - started:.0f} s; everything stopped.")
     return 0
 
 
-def _band_counts(ranks: redis.Redis, settings: Settings) -> dict[str, int]:
+def _serve(bootstrap: str, settings: Settings, customers: int, days: int) -> None:
+    """Keep the simulated customers living (round after round) until Ctrl-C."""
+    model = _DEMO_MODEL
+    print("Serving until Ctrl-C: the customers keep living, the page stays up.", flush=True)
+    round_ = 0
+    try:
+        while True:
+            round_ += 1
+            simulate(bootstrap, settings.topics, customers=customers, days=days,
+                     day_ms=model.bucket_ms, window_ms=model.window_ms,
+                     seed=7 + round_)  # fmt: skip
+            print(f"  simulation round {round_} done; starting another", flush=True)
+    except KeyboardInterrupt:
+        print("\nStopping...", flush=True)
+
+
+def _band_counts(ranks: SyncClient, settings: Settings) -> dict[str, int]:
     model = _DEMO_MODEL
     counts = {}
     for name in model.bands.names:
@@ -104,7 +135,7 @@ def _band_counts(ranks: redis.Redis, settings: Settings) -> dict[str, int]:
 
 
 def _progress(
-    day: int, stats: SimStats, ranks: redis.Redis, settings: Settings, alerts: AlertCollector
+    day: int, stats: SimStats, ranks: SyncClient, settings: Settings, alerts: AlertCollector
 ) -> None:
     if (day + 1) % 4:
         return
@@ -136,7 +167,7 @@ def _wait_for_alerts(collector: AlertCollector, deadline_s: float) -> None:
         time.sleep(0.5)
 
 
-def _memory_per_customer(ranks: redis.Redis, settings: Settings, people: list[Any]) -> float:
+def _memory_per_customer(ranks: SyncClient, settings: Settings, people: list[Any]) -> float:
     total = 0
     for person in people:
         total += int(
@@ -150,7 +181,7 @@ def _summary(
     stats: SimStats,
     people: list[Any],
     collector: AlertCollector,
-    ranks: redis.Redis,
+    ranks: SyncClient,
     settings: Settings,
     started: float,
 ) -> None:

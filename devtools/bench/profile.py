@@ -34,8 +34,8 @@ _PACKAGES = (
     ("kafka/", "aiokafka"),
     ("stream/core/decode.py", "decode + validate"),
     ("stream/core/", "scoring core (window, model, alerts)"),
-    ("stream/adapters/codec.py", "state (de)serialisation"),
-    ("stream/adapters/redis_store.py", "store glue (building commands)"),
+    ("stream/adapters/codec.py", "alert JSON"),
+    ("stream/adapters/redis_store.py", "store (state encoding, commands)"),
     ("stream/worker/", "worker glue (batch, outcomes)"),
     ("stream/adapters/", "worker glue (batch, outcomes)"),
 )

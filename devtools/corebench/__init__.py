@@ -14,7 +14,7 @@ import random
 import time
 from typing import Any
 
-from stream.adapters.codec import state_fields, state_from_fields
+from stream.adapters.redis_store import state_fields, state_from_fields
 from stream.config.model_file import load_model
 from stream.core.customer import CustomerState, advance
 from stream.core.events import Event

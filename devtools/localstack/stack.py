@@ -1,5 +1,8 @@
 """Start and stop a single-node KRaft Kafka broker and a redis-server on loopback.
 
+With ``redis_cluster=N`` Redis is instead a Redis Cluster of N masters (see ``cluster``);
+``redis_url`` then names the first master, the seed the clients discover the rest from.
+
 Ports are free ones picked at start (or given); data lives in a work folder, so a broker
 restarted on the same folder keeps its log. ``stop`` terminates both processes and
 waits for them; nothing is left running. With a ``StackSecurity`` the broker also listens
@@ -22,6 +25,7 @@ from typing import Self
 
 import redis
 
+from devtools.localstack.cluster import form_cluster, node_command
 from devtools.localstack.secure import StackSecurity, write_secret
 from devtools.localstack.tools import KAFKA_VERSION, StackError, ensure_kafka_jars, ensure_program
 
@@ -49,12 +53,21 @@ class LocalStack:
     security: StackSecurity | None = None
     sasl_ssl_port: int = 0
     ssl_port: int = 0
+    redis_cluster: int = 0  # masters of a Redis Cluster; 0: one plain redis-server
+    cluster_ports: list[int] = field(default_factory=list)
+    bus_ports: dict[int, int] = field(default_factory=dict)  # cluster bus port per master
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.workdir = Path(self.workdir).resolve()
         self.kafka_port = self.kafka_port or free_port()
         self.redis_port = self.redis_port or free_port()
+        if self.redis_cluster:
+            if self.security is not None:
+                raise StackError("a secure stack runs one Redis server, not a cluster")
+            others = self.cluster_ports[1 : self.redis_cluster]
+            others += [free_port() for _ in range(self.redis_cluster - 1 - len(others))]
+            self.cluster_ports = [self.redis_port, *others]
         self.controller_port = self.controller_port or free_port()
         if self.security is not None:
             self.sasl_ssl_port = self.sasl_ssl_port or free_port()
@@ -78,6 +91,13 @@ class LocalStack:
         scheme = "redis" if self.security is None else "rediss"
         return f"{scheme}://127.0.0.1:{self.redis_port}/0"
 
+    @property
+    def redis_nodes(self) -> dict[str, int]:
+        """Process name -> port of each Redis server (one, or each master of the cluster)."""
+        if not self.redis_cluster:
+            return {"redis": self.redis_port}
+        return {f"redis-{i}": port for i, port in enumerate(self.cluster_ports)}
+
     def env(self) -> dict[str, str]:
         """Environment variables that point the worker and CLI at this stack.
 
@@ -88,6 +108,7 @@ class LocalStack:
             return {
                 "ENGAGEMENT_KAFKA_BOOTSTRAP": self.kafka_bootstrap,
                 "ENGAGEMENT_REDIS_URL": self.redis_url,
+                **({"ENGAGEMENT_REDIS_CLUSTER": "true"} if self.redis_cluster else {}),
             }
         certs, folder = self.security.certs, self.workdir / "secrets"
         user, password = next(iter(self.security.kafka_users.items()))
@@ -128,14 +149,27 @@ class LocalStack:
         self._save_state()
 
     def start_redis(self, timeout_s: float = 30.0) -> None:
+        """Start every Redis server that is not running (a cluster is formed on first start
+        and waited for until every master reports it up)."""
+        for name, port in self.redis_nodes.items():
+            proc = self.processes.get(name)
+            if proc is None or proc.poll() is not None:
+                self._start_redis_node(name, port, timeout_s)
+        if self.redis_cluster:
+            bus = [self.bus_ports[port] for port in self.cluster_ports]
+            form_cluster(self.cluster_ports, bus, timeout_s)
+
+    def _start_redis_node(self, name: str, port: int, timeout_s: float) -> None:
         server = ensure_program("redis-server")
-        data = self.workdir / "redis"
+        data = self.workdir / name
         data.mkdir(exist_ok=True)
         if self.security is None:
-            command = [server, "--port", str(self.redis_port)]
+            command = [server, "--port", str(port)]
         else:
-            conf = write_secret(data, "secure.conf", self.security.redis_config(self.redis_port))
+            conf = write_secret(data, "secure.conf", self.security.redis_config(port))
             command = [server, str(conf)]
+        if self.redis_cluster:
+            command += node_command(self.bus_ports.setdefault(port, free_port()), data)
         command += [
             "--bind", "127.0.0.1",
             "--dir", str(data), "--save", "", "--appendonly", "yes",
@@ -144,8 +178,8 @@ class LocalStack:
             "--hash-max-listpack-value", "1024",
             "--logfile", str(data / "redis.log"),
         ]  # fmt: skip
-        self.processes["redis"] = self._spawn(command, data / "redis.out")
-        self._wait("redis", "Redis", self._redis_answers, timeout_s)
+        self.processes[name] = self._spawn(command, data / "redis.out")
+        self._wait(name, f"Redis on port {port}", lambda: self._redis_answers(port), timeout_s)
 
     def start_kafka(self, timeout_s: float = 90.0) -> None:
         jars = ensure_kafka_jars() / "libs"
@@ -173,14 +207,18 @@ class LocalStack:
 
     def ensure_running(self) -> None:
         """Start whichever of the two servers is not running (after fault tests)."""
-        for name, start in (("redis", self.start_redis), ("kafka", self.start_kafka)):
-            proc = self.processes.get(name)
-            if proc is None or proc.poll() is not None:
+        for names, start in ((list(self.redis_nodes), self.start_redis),
+                             (["kafka"], self.start_kafka)):  # fmt: skip
+            procs = [self.processes.get(name) for name in names]
+            if any(proc is None or proc.poll() is not None for proc in procs):
                 start()
 
-    def stop_redis(self, kill: bool = False) -> None:
-        """Stop redis-server; ``kill`` sends SIGKILL (a crash) instead of SIGTERM."""
-        self._terminate("redis", sig=signal.SIGKILL if kill else signal.SIGTERM)
+    def stop_redis(self, kill: bool = False, node: int | None = None) -> None:
+        """Stop redis-server (every master of a cluster, or only master ``node``);
+        ``kill`` sends SIGKILL (a crash) instead of SIGTERM."""
+        names = list(self.redis_nodes)
+        for name in names if node is None else [names[node]]:
+            self._terminate(name, sig=signal.SIGKILL if kill else signal.SIGTERM)
 
     def stop_kafka(self) -> None:
         self._terminate("kafka")
@@ -188,7 +226,7 @@ class LocalStack:
     def stop(self) -> None:
         """Stop both servers and wait for them to exit."""
         self._terminate("kafka")
-        self._terminate("redis")
+        self.stop_redis()
         (self.workdir / _STATE_FILE).unlink(missing_ok=True)
 
     @classmethod
@@ -216,6 +254,7 @@ class LocalStack:
         state = {
             "kafka_bootstrap": self.kafka_bootstrap,
             "redis_url": self.redis_url,
+            "redis_cluster": self.redis_cluster > 0,
             "pids": {name: proc.pid for name, proc in self.processes.items()},
         }
         (self.workdir / _STATE_FILE).write_text(json.dumps(state, indent=2))
@@ -248,11 +287,11 @@ class LocalStack:
             time.sleep(0.2)
         raise StackError(f"{what} did not become ready within {timeout_s:.0f}s; see {self.workdir}")
 
-    def _redis_answers(self) -> bool:
+    def _redis_answers(self, port: int) -> bool:
         if self.security is not None:
             return self._secure_redis_answers(self.security)
         try:
-            with socket.create_connection(("127.0.0.1", self.redis_port), timeout=1) as conn:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as conn:
                 conn.sendall(b"PING\r\n")
                 return conn.recv(16).startswith(b"+PONG")
         except OSError:

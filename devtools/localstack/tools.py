@@ -38,6 +38,7 @@ _APT_PACKAGES = {
     "prometheus": "prometheus",
     "promtool": "prometheus",
     "openssl": "openssl",
+    "chromium": "chromium",  # the browser test (Playwright drives Debian's build)
 }
 
 

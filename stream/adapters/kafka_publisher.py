@@ -9,7 +9,7 @@ from aiokafka import AIOKafkaProducer
 
 from stream.adapters.kafka_security import client_options
 from stream.config.security import KafkaSecurity
-from stream.worker.processor import OutMessage
+from stream.ports import OutMessage
 
 __all__ = ["KafkaPublisher"]
 

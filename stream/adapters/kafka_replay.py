@@ -19,10 +19,10 @@ from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
 from stream.adapters.kafka_security import client_options
-from stream.adapters.messages import Incoming
 from stream.config.errors import ConfigError
 from stream.config.settings import Settings
 from stream.errors import ReplayError
+from stream.ports import Incoming
 
 __all__ = [
     "PartitionRange",

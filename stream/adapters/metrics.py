@@ -83,6 +83,10 @@ class Metrics:
             "engagement_store_conflicts", "Optimistic-version conflicts (re-read and retried).",
             registry=r,
         )  # fmt: skip
+        self.gc_seconds = Counter(
+            "engagement_gc_seconds", "Time spent in Python's cyclic garbage collector.",
+            registry=r,
+        )  # fmt: skip
 
     def render(self) -> bytes:
         """The exposition text for ``/metrics``."""

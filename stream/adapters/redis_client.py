@@ -1,4 +1,7 @@
-"""Redis clients built from the settings: URL, ACL user and password, TLS files.
+"""Redis clients built from the settings: URL, ACL user and password, TLS files, and
+whether the URL names one server or a seed node of a Redis Cluster
+(``ENGAGEMENT_REDIS_CLUSTER``: then redis-py's cluster clients, which find every node
+from the seed and route each command to the master of its key's slot).
 
 ``check_redis_credentials`` pings once at start-up so that refused credentials or a
 failed TLS handshake stop the worker with a clear message instead of endless retries.
@@ -7,20 +10,33 @@ An unreachable server is not an error there: the worker retries it and reports n
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeAlias
 from urllib.parse import parse_qs, urlsplit
 
 import hiredis
 import redis
 from redis.asyncio import Redis as AsyncRedis
+from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 from redis.asyncio.connection import Connection, SSLConnection
+from redis.cluster import RedisCluster
 from redis.exceptions import AuthenticationError, NoPermissionError
 
 from stream.config.errors import ConfigError
 from stream.config.settings import Settings
 from stream.config.sources import ENV_PREFIX
 
-__all__ = ["async_redis", "check_redis_credentials", "redis_options", "sync_redis"]
+__all__ = [
+    "AsyncClient",
+    "SyncClient",
+    "async_redis",
+    "check_redis_credentials",
+    "redis_options",
+    "sync_redis",
+]
+
+# One server or a cluster: the store and the commands work with either.
+AsyncClient: TypeAlias = AsyncRedis | AsyncRedisCluster
+SyncClient: TypeAlias = redis.Redis | RedisCluster
 
 _SOURCE = "redis"
 
@@ -65,22 +81,48 @@ class _FastSSLConnection(_HiredisPacking, SSLConnection):
 _FAST: dict[type[Any], type[Any]] = {Connection: _FastConnection, SSLConnection: _FastSSLConnection}
 
 
-def async_redis(settings: Settings, **extra: Any) -> AsyncRedis:
-    """An asyncio client (the worker and the query commands)."""
+def async_redis(settings: Settings, **extra: Any) -> AsyncClient:
+    """An asyncio client (the worker and the query commands); a cluster client connects
+    lazily, on its first command."""
+    if settings.redis_cluster:
+        return _async_cluster(settings, **extra)
     client = AsyncRedis.from_url(settings.redis_url, **redis_options(settings), **extra)
     pool = client.connection_pool
     pool.connection_class = _FAST.get(pool.connection_class, pool.connection_class)
     return client
 
 
-def sync_redis(settings: Settings, **extra: Any) -> redis.Redis:
-    """A blocking client (start-up checks, the demo and tests)."""
+def _async_cluster(settings: Settings, **extra: Any) -> AsyncRedisCluster:
+    client = AsyncRedisCluster.from_url(settings.redis_url, **redis_options(settings), **extra)
+    # Every node's connections are made from these keyword arguments (the seed node's
+    # already exist as objects, without connections yet).
+    kwargs = client.nodes_manager.connection_kwargs
+    kwargs["connection_class"] = _FAST.get(kwargs["connection_class"], kwargs["connection_class"])
+    for node in client.nodes_manager.startup_nodes.values():
+        node.connection_class = _FAST.get(node.connection_class, node.connection_class)
+    return client
+
+
+def sync_redis(settings: Settings, **extra: Any) -> SyncClient:
+    """A blocking client (the demo and tests); a cluster client asks the seed node for the
+    cluster's layout at once, so it needs a reachable cluster."""
+    if settings.redis_cluster:
+        return RedisCluster.from_url(settings.redis_url, **redis_options(settings), **extra)
+    return _seed_node(settings, **extra)
+
+
+def _seed_node(settings: Settings, **extra: Any) -> redis.Redis:
+    """A plain client of the URL's server (in a cluster: the seed node)."""
     return redis.Redis.from_url(settings.redis_url, **redis_options(settings), **extra)
 
 
 def check_redis_credentials(settings: Settings, timeout_s: float = 5.0) -> None:
-    """PING once; refused credentials or a failed TLS handshake raise ConfigError."""
-    client = sync_redis(settings, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
+    """PING once; refused credentials or a failed TLS handshake raise ConfigError.
+
+    In a cluster only the seed node is asked (every node shares the ACL users when the
+    cluster is set up as documented); an unreachable seed is not an error here either.
+    """
+    client = _seed_node(settings, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
     try:
         client.ping()
     except (AuthenticationError, NoPermissionError) as exc:  # WRONGPASS, NOAUTH, NOPERM

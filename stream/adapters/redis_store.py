@@ -6,8 +6,13 @@ Key layout (the read contract, documented in README):
                                     plus internal fields (state, ver, seen, outbox)
 - ``{prefix}:rank``                sorted set: customer -> score (ranking and band counts)
 - ``{prefix}:due:<partition>``     sorted set: customer -> next moment its window changes
+- ``{prefix}:alerts``, ``{prefix}:alerts:data``, ``{prefix}:alerts:{<customer>}``: the
+                                    recent published alerts (``stream.adapters.redis_alerts``)
+- ``{prefix}:bands:history``       hash: band-count snapshots (``stream.web.history``)
 
-A customer is one key, so one Redis Cluster slot (its hash tag ``{<customer>}``). The
+A customer is one key, so one Redis Cluster slot (its hash tag ``{<customer>}``); every
+command names one key, so the store works on a cluster as on one server (see
+``redis_cluster`` for the few operations that differ). The
 fingerprints of applied events live in the hash as one packed string (``seen``): a 4-byte
 header with the earliest expiry, then 12-byte records (8-byte fingerprint, 4-byte expiry in
 epoch seconds). A commit is one Lua script on that key: it checks the version (optimistic
@@ -15,34 +20,44 @@ concurrency), refuses if any of the batch's fingerprints is already applied (opt
 duplicate check: the caller drops those events and commits again), then writes the fields,
 appends the fingerprints and drops expired ones. The ranking and due indexes are written
 afterwards with idempotent commands, so a crash in between is healed by replay.
+
+The store owns this encoding: the worker hands it domain objects (``stream.ports.Commit``:
+state, breakdown, fingerprints with expiries, outbox alerts) and never sees a field.
 """
 
 from __future__ import annotations
 
 import re
 import struct
+import sys
 import time
+from array import array
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from itertools import chain
 from typing import Any
 
 import orjson
-from redis.asyncio import Redis
 
-from stream.adapters.codec import history_view, state_from_fields
+from stream.adapters.codec import iso_ms, points
+from stream.adapters.redis_alerts import RecentAlerts
+from stream.adapters.redis_client import AsyncClient
+from stream.adapters.redis_cluster import ScriptCall, run_scripts, unlink_keys
+from stream.core.alerts import AlertGate, RuleGate
 from stream.core.bands import BandScale
 from stream.core.customer import CustomerState
+from stream.core.history import History, Marker, trend
+from stream.ports import AppliedMark, Commit, CommitResult, IndexEntry, Loaded, OutboxAlert
 
 __all__ = [
-    "Commit",
-    "CommitResult",
-    "IndexEntry",
-    "Loaded",
     "RedisScoreStore",
     "Stored",
     "band_bounds",
     "customer_key",
+    "encode_outbox",
     "pack_fingerprints",
+    "state_fields",
+    "state_from_fields",
 ]
 
 _LOADED_FIELDS = ("state", "score", "band", "ver", "outbox", "history", "history_markers",
@@ -125,7 +140,153 @@ def customer_key(prefix: str, customer_id: str) -> str:
     return f"{prefix}:{{{customer_id}}}"
 
 
-def pack_fingerprints(fingerprints: Iterable[tuple[bytes, int]]) -> bytes:
+def state_fields(
+    state: CustomerState,
+    breakdown: Mapping[str, int],
+    model_version: str,
+    partition: int,
+    bucket_ms: int = 86_400_000,
+) -> dict[str, str | bytes]:
+    """Hash fields for a customer: the public read contract plus one internal ``state``."""
+    internal: dict[str, Any] = {
+        "w": {str(b): slot for b, slot in state.buckets.items()},
+        "a": 1 if state.gate.armed else 0,
+        "l": state.gate.last_alert_ms,
+        "u": state.updated_ms,
+        "p": partition,
+    }
+    # Newer fields are written only when set, and read with defaults, so state written
+    # before they existed still loads (and state stays small).
+    if state.first_seen_ms is not None:
+        internal["f"] = state.first_seen_ms
+    if state.tenure_days:
+        internal["t"] = state.tenure_days
+    if state.prior_active is not None:
+        internal["r"] = state.prior_active
+    if state.gate.onboarded:
+        internal["o"] = 1
+    if state.rule_gates:
+        internal["g"] = {
+            name: [1 if gate.armed else 0, gate.last_alert_ms]
+            for name, gate in state.rule_gates.items()
+        }
+    return {
+        "score": f"{points(state.score_cp):g}",
+        "band": state.band or "",
+        "updated_at": iso_ms(state.updated_ms),
+        "breakdown": orjson.dumps({k: points(v) for k, v in sorted(breakdown.items())}),
+        "model_version": model_version,
+        "state": orjson.dumps(internal),
+        "history": history_to_bytes(state.history, bucket_ms),
+        "history_markers": markers_to_json(state.markers) if state.markers else b"",
+    }
+
+
+def history_to_bytes(history: History, bucket_ms: int) -> bytes:
+    """The ``history`` hash field (see README, "Score history"): little-endian signed 64-bit
+    integers ``[1, bucket_ms, start_0, score_0, start_1, score_1, ...]``, points oldest first,
+    each the start of a bucket in epoch ms and the score in centipoints."""
+    packed = array("q", (1, bucket_ms))
+    packed.extend(chain.from_iterable(history))
+    if sys.byteorder != "little":
+        packed.byteswap()
+    return packed.tobytes()
+
+
+def history_from_bytes(raw: bytes | None) -> tuple[int, History]:
+    """The bucket length and the points of a ``history`` field (empty: none)."""
+    if not raw:
+        return 0, ()
+    packed = array("q")
+    packed.frombytes(raw)
+    if sys.byteorder != "little":
+        packed.byteswap()
+    if packed[0] != 1:
+        raise ValueError(f"unknown history layout {packed[0]}")
+    return packed[1], tuple(zip(packed[2::2], packed[3::2], strict=True))
+
+
+def markers_to_json(markers: tuple[Marker, ...]) -> bytes:
+    """The ``history_markers`` hash field: ``[[at_ms, model_version], ...]``, oldest first."""
+    return orjson.dumps([[at, version] for at, version in markers])
+
+
+def markers_from_json(raw: bytes | None) -> tuple[Marker, ...]:
+    """The markers of a ``history_markers`` field (empty: none)."""
+    return tuple((int(at), str(v)) for at, v in orjson.loads(raw)) if raw else ()
+
+
+def history_view(fields: Mapping[str, bytes], now_ms: int) -> dict[str, Any]:
+    """The ``history`` and ``trend`` members of a customer's public view, at ``now_ms``.
+
+    ``trend.change_7d``/``change_30d`` are the score now minus the score 7/30 days earlier
+    (None without a point that old); ``top_factor`` is the factor whose raw points over the
+    last 7 days changed most against the 7 days before, from the window's buckets.
+    """
+    bucket_ms, kept = history_from_bytes(fields.get("history"))
+    if not bucket_ms:
+        return {"history": None, "trend": None}
+    markers = markers_from_json(fields.get("history_markers"))
+    internal = orjson.loads(fields.get("state") or b"{}")
+    buckets = {int(b): dict(slot) for b, slot in internal.get("w", {}).items()}
+    found = trend(kept, buckets, bucket_ms, now_ms, 86_400_000)
+
+    def change(cp: int | None) -> float | None:
+        return None if cp is None else points(cp)
+
+    return {
+        "history": {
+            "bucket_ms": bucket_ms,
+            "points": [[start, points(score)] for start, score in kept],
+            "markers": [
+                {"at": iso_ms(at), "at_ms": at, "model_version": version} for at, version in markers
+            ],
+        },
+        "trend": {
+            "change_7d": change(found.change_7d_cp),
+            "change_30d": change(found.change_30d_cp),
+            "top_factor": found.top_factor,
+            "top_factor_change": points(found.top_factor_change_cp),
+        },
+    }
+
+
+def state_from_fields(fields: Mapping[str, bytes | None]) -> CustomerState:
+    """Rebuild a CustomerState from the hash fields written by ``state_fields``."""
+    raw = fields.get("state")
+    if not raw:
+        return CustomerState()
+    internal = orjson.loads(raw)
+    score = fields.get("score") or b"0"
+    return CustomerState(
+        buckets={int(b): dict(slot) for b, slot in internal["w"].items()},
+        score_cp=round(float(score) * 100),
+        band=(fields.get("band") or b"").decode() or None,
+        gate=AlertGate(
+            armed=bool(internal["a"]),
+            last_alert_ms=internal["l"],
+            onboarded=bool(internal.get("o", 0)),
+        ),
+        updated_ms=int(internal["u"]),
+        first_seen_ms=internal.get("f"),
+        tenure_days=int(internal.get("t", 0)),
+        prior_active=internal.get("r"),
+        history=history_from_bytes(fields.get("history"))[1],
+        markers=markers_from_json(fields.get("history_markers")),
+        version=(fields.get("model_version") or b"").decode() or None,
+        rule_gates={
+            name: RuleGate(bool(armed), last)
+            for name, (armed, last) in internal.get("g", {}).items()
+        },
+    )
+
+
+def encode_outbox(outbox: Sequence[OutboxAlert]) -> bytes:
+    """The ``outbox`` field: a JSON array of alert documents; empty means no field."""
+    return orjson.dumps(list(outbox)) if outbox else b""
+
+
+def pack_fingerprints(fingerprints: Iterable[AppliedMark]) -> bytes:
     """12-byte records (fingerprint, expiry in epoch seconds, rounded up) for ``seen``."""
     return b"".join(_RECORD.pack(mark, -(-expiry_ms // 1000)) for mark, expiry_ms in fingerprints)
 
@@ -136,38 +297,6 @@ def band_bounds(bands: BandScale, band: str | None) -> tuple[str, str]:
     return ("-inf" if low is None else f"({low:g}", "+inf" if high is None else f"{high:g}")
 
 
-@dataclass(slots=True)
-class Loaded:
-    """A customer as read before a commit."""
-
-    state: CustomerState
-    version: str
-    outbox: list[dict[str, Any]]
-    breakdown: dict[str, int] | None = None  # known when cached from the last evaluation
-
-
-@dataclass(slots=True)
-class Commit:
-    """One customer's new state, with the fingerprints (and their expiry, epoch ms) of the
-    events it applied; fingerprints that expire by ``trim_before_ms`` are dropped."""
-
-    customer_id: str
-    expected_version: str
-    fields: Mapping[str, str | bytes]
-    fingerprints: Sequence[tuple[bytes, int]] = field(default_factory=tuple)
-    trim_before_ms: int = 0
-    after: Loaded | None = None  # the customer as it will read back once written
-
-
-@dataclass(slots=True)
-class CommitResult:
-    """What became of a round of commits."""
-
-    written: list[str] = field(default_factory=list)
-    conflicts: list[str] = field(default_factory=list)
-    duplicates: dict[str, set[bytes]] = field(default_factory=dict)
-
-
 @dataclass(frozen=True, slots=True)
 class Stored:
     """A customer as stored, with the input partition it belongs to (for ``rescore``)."""
@@ -176,20 +305,10 @@ class Stored:
     partition: int | None
 
 
-@dataclass(frozen=True, slots=True)
-class IndexEntry:
-    """What the global indexes should say about one customer."""
-
-    customer_id: str
-    partition: int
-    score: float
-    next_due_ms: int | None
-
-
 class RedisScoreStore:
     """Reads and writes the score table; every hot-path call is one pipelined round trip."""
 
-    def __init__(self, client: Redis, prefix: str = "es") -> None:
+    def __init__(self, client: AsyncClient, prefix: str = "es") -> None:
         # redis-py's async annotations mix sync and async return types; treat replies as Any.
         self.client: Any = client
         self.prefix = prefix
@@ -198,8 +317,10 @@ class RedisScoreStore:
         # Exactly this prefix's keys: braces are not allowed in a prefix or a customer id,
         # so no key of another prefix (even one that starts with this one) matches.
         self._own_key = re.compile(
-            rf"{re.escape(prefix)}:(rank|due:[0-9]+|\{{[^{{}}]+\}})".encode()
+            rf"{re.escape(prefix)}:(rank|due:[0-9]+|\{{[^{{}}]+\}}|alerts|alerts:data"
+            rf"|alerts:\{{[^{{}}]+\}}|bands:history)".encode()
         )
+        self.recent_alerts = RecentAlerts(client, prefix)
 
     def customer_key(self, customer_id: str) -> str:
         return customer_key(self.prefix, customer_id)
@@ -217,7 +338,7 @@ class RedisScoreStore:
         for customer_id, raw in await self._read(customers):
             loaded[customer_id] = Loaded(
                 state=state_from_fields(raw),
-                version=(raw["ver"] or b"0").decode(),
+                version=int(raw["ver"] or 0),
                 outbox=orjson.loads(raw["outbox"]) if raw["outbox"] else [],
             )
         return loaded
@@ -237,18 +358,20 @@ class RedisScoreStore:
         result = CommitResult()
         if not commits:
             return result
-        pipe = self.client.pipeline(transaction=False)
+        calls = []
         for item in commits:
+            fields = state_fields(item.state, item.breakdown, item.model_version, item.partition,
+                                  item.bucket_ms)  # fmt: skip
+            fields["outbox"] = encode_outbox(item.outbox)
             flat: list[Any] = []
-            for name, value in item.fields.items():
+            for name, value in fields.items():
                 flat += [name, value]
-            await self._commit(
-                keys=[self.customer_key(item.customer_id)],
-                args=[item.expected_version, item.trim_before_ms // 1000,
-                      pack_fingerprints(item.fingerprints), *flat],
-                client=pipe,
-            )  # fmt: skip
-        for item, reply in zip(commits, await pipe.execute(), strict=True):
+            calls.append(ScriptCall(
+                self._commit, [self.customer_key(item.customer_id)],
+                [item.expected_version, item.trim_before_ms // 1000,
+                 pack_fingerprints(item.fingerprints), *flat],
+            ))  # fmt: skip
+        for item, reply in zip(commits, await run_scripts(self.client, calls), strict=True):
             if reply[0] == 1:
                 result.written.append(item.customer_id)
             elif reply[0] == 0:
@@ -258,14 +381,18 @@ class RedisScoreStore:
                 result.duplicates[item.customer_id] = set(marks)
         return result
 
-    async def clear_outbox(self, published: Mapping[str, bytes]) -> None:
+    async def clear_outbox(self, published: Mapping[str, Sequence[OutboxAlert]]) -> None:
         """Drop each customer's outbox if it still holds exactly the published alerts."""
         if not published:
             return
-        pipe = self.client.pipeline(transaction=False)
-        for customer_id, outbox in published.items():
-            await self._clear(keys=[self.customer_key(customer_id)], args=[outbox], client=pipe)
-        await pipe.execute()
+        calls = [ScriptCall(self._clear, [self.customer_key(c)], [encode_outbox(outbox)])
+                 for c, outbox in published.items()]  # fmt: skip
+        await run_scripts(self.client, calls)
+
+    async def record_alerts(self, alerts: Sequence[Mapping[str, Any]], now_ms: int) -> None:
+        """Add published alerts to the bounded recent-alert record the web page reads
+        (idempotent by ``alert_id``; see ``stream.adapters.redis_alerts``)."""
+        await self.recent_alerts.record(alerts, now_ms)
 
     async def update_indexes(self, entries: Iterable[IndexEntry]) -> None:
         """Idempotently point the ranking and due indexes at the customers' current state
@@ -308,10 +435,10 @@ class RedisScoreStore:
         async for key in self._own_keys(batch):
             chunk.append(key)
             if len(chunk) >= batch:
-                deleted += await self.client.unlink(*chunk)
+                deleted += await unlink_keys(self.client, chunk)
                 chunk = []
         if chunk:
-            deleted += await self.client.unlink(*chunk)
+            deleted += await unlink_keys(self.client, chunk)
         return deleted
 
     async def customer_ids(self, batch: int = 1000) -> AsyncIterator[list[str]]:

@@ -59,6 +59,20 @@ def _parser() -> argparse.ArgumentParser:
     bands = sub.add_parser("bands", help="how many customers are in each band")
     bands.set_defaults(handler=_bands)
 
+    page = sub.add_parser(
+        "web", help="serve the read-only live page for customer-success teams (and its JSON API)"
+    )
+    page.add_argument("--host", help="listen address (default: ENGAGEMENT_WEB_HOST)")
+    page.add_argument("--port", type=int, default=6080, help="listen port (default 6080)")
+    page.add_argument(
+        "--snapshot-every",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="store the band counts for the over-time chart this often (0: never; default 60)",
+    )
+    page.set_defaults(handler=_web)
+
     topics = sub.add_parser("topics", help="create the topics and check co-partitioning")
     topics.set_defaults(handler=_topics)
 
@@ -109,10 +123,11 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
 def _query(settings: Settings, ask: Callable[[Any], Coroutine[Any, Any, T]]) -> T:
     """Run one read against the score store; an unreachable Redis is one clear error."""
     import redis  # noqa: PLC0415
+    from redis.exceptions import RedisClusterException  # noqa: PLC0415 (no cluster node answered)
 
     try:
         return asyncio.run(ask(_store(settings)))
-    except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+    except (redis.ConnectionError, redis.TimeoutError, OSError, RedisClusterException) as exc:
         address = str(settings.redacted()["redis_url"])
         raise UnreachableError("Redis", address, str(exc) or type(exc).__name__) from None
 
@@ -187,6 +202,12 @@ def _bands(args: argparse.Namespace, settings: Settings) -> int:
     for band, count in counts.items():
         print(f"{band:<18} {count:>8}")
     return 0
+
+
+def _web(args: argparse.Namespace, settings: Settings) -> int:
+    from stream.web.run import run_web  # noqa: PLC0415 (aiohttp, only for this command)
+
+    return run_web(settings, args.host or settings.web_host, args.port, args.snapshot_every)
 
 
 def _topics(args: argparse.Namespace, settings: Settings) -> int:

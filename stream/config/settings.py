@@ -25,6 +25,8 @@ from stream.core.decode import DecodeLimits
 __all__ = ["ENV_PREFIX", "KafkaSecurity", "RedisSecurity", "Settings", "TopicNames"]
 
 _log = logging.getLogger("stream.config")
+_TRUE = ("true", "yes", "1")
+_BOOLEAN = (*_TRUE, "false", "no", "0")
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +56,7 @@ class Settings:
     kafka_bootstrap: str = "127.0.0.1:9092"
     redis_url: str = "redis://127.0.0.1:6379/0"
     redis_prefix: str = "es"
+    redis_cluster: bool = False
     model: str = "default"
     app_id: str = "engagement-stream"
     topics: TopicNames = TopicNames()
@@ -74,6 +77,7 @@ class Settings:
     api_token: Secret | None = None
     max_id_length: int = 128
     max_json_depth: int = 32
+    gc_freeze: bool = True
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -93,6 +97,7 @@ class Settings:
             kafka_bootstrap=reader.text("KAFKA_BOOTSTRAP", defaults.kafka_bootstrap),
             redis_url=redis_url,
             redis_prefix=reader.text("REDIS_PREFIX", defaults.redis_prefix),
+            redis_cluster=reader.choice("REDIS_CLUSTER", "false", set(_BOOLEAN)) in _TRUE,
             model=reader.text("MODEL", defaults.model),
             app_id=reader.text("APP_ID", defaults.app_id),
             topics=topics,
@@ -115,6 +120,7 @@ class Settings:
             api_token=read_api_token(reader),
             max_id_length=reader.integer("MAX_ID_LENGTH", defaults.max_id_length, 1, 512),
             max_json_depth=reader.integer("MAX_JSON_DEPTH", defaults.max_json_depth, 2, 1000),
+            gc_freeze=reader.choice("GC_FREEZE", "on", {"on", "off"}) == "on",
         )
         reader.check_file_keys()
         settings.validate(reader)
@@ -137,6 +143,23 @@ class Settings:
             raise ConfigError("environment", f"{ENV_PREFIX}TOPIC_*", "input topics must differ")
         if "{" in self.redis_prefix or "}" in self.redis_prefix:
             raise where.error("REDIS_PREFIX", "must not contain braces")
+        if self.redis_cluster:
+            self._validate_cluster_url(where)
+
+    def _validate_cluster_url(self, where: SettingsReader) -> None:
+        """A cluster is reached over TCP and has only database 0."""
+        parts = urlsplit(self.redis_url)
+        if parts.scheme == "unix":
+            raise where.error(
+                "REDIS_URL",
+                f"must start with redis:// or rediss:// when {ENV_PREFIX}REDIS_CLUSTER is true",
+            )
+        if parts.path.strip("/") not in ("", "0"):
+            raise where.error(
+                "REDIS_URL",
+                f"must use database 0 when {ENV_PREFIX}REDIS_CLUSTER is true "
+                "(a cluster has no others)",
+            )
 
     def decode_limits(self) -> DecodeLimits:
         """The input limits the decoder enforces."""

@@ -1,57 +1,44 @@
-"""The Faust application: one batching agent over the three input topics, the window
-sweeper timer, and the web endpoints (/metrics, /customers/{id}, /health, /ready)."""
+"""The Faust application: whole fetches of the three input topics scored in batches (see
+``stream.worker.fetch``), the window sweeper timer, and the web endpoints (/metrics,
+/customers/{id}, /health, /ready)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-import os
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import faust
 from faust.types import TP
-from redis.asyncio import Redis
 
+from stream.adapters.faust_publisher import FaustPublisher
 from stream.adapters.kafka_admin import ensure_topics
 from stream.adapters.kafka_security import faust_credentials
 from stream.adapters.metrics import Metrics
-from stream.adapters.redis_client import async_redis, check_redis_credentials
+from stream.adapters.redis_client import AsyncClient, async_redis, check_redis_credentials
+from stream.adapters.redis_cluster import ping_all
 from stream.adapters.redis_store import RedisScoreStore
 from stream.config.model_file import load_model
 from stream.config.settings import Settings
 from stream.core.model import ScoringModel
+from stream.ports import Incoming
+from stream.worker.fetch import FetchConsumer, FetchOptions, attach, broker_url
+from stream.worker.gctune import GcClock, GcTuner
 from stream.worker.health import Health
-from stream.worker.processor import BatchProcessor, Incoming, OutMessage
+from stream.worker.processor import BatchProcessor
 from stream.worker.runner import Runner
 from stream.worker.web import install_pages
 
-__all__ = ["FaustPublisher", "build_app"]
+__all__ = ["build_app"]
 
 log = logging.getLogger(__name__)
 
 _PROBE_INTERVAL_S = 2.0
 _PROBE_TIMEOUT_S = 3.0
-_FINAL_COMMIT_TIMEOUT_S = 5.0
-
-
-class FaustPublisher:
-    """Produces through the app's producer and waits until Kafka acknowledges every message."""
-
-    def __init__(self, app: faust.App) -> None:
-        self.app = app
-
-    async def publish(self, messages: Sequence[OutMessage]) -> None:
-        pending = [
-            await self.app.producer.send(
-                m.topic, m.key, m.value, partition=None, timestamp=None, headers=list(m.headers)
-            )
-            for m in messages
-        ]
-        await asyncio.gather(*pending)
 
 
 def build_app(settings: Settings, model: ScoringModel | None = None) -> faust.App:
@@ -61,7 +48,7 @@ def build_app(settings: Settings, model: ScoringModel | None = None) -> faust.Ap
     check_redis_credentials(settings)
     app = faust.App(
         settings.app_id,
-        broker=f"kafka://{settings.kafka_bootstrap}",
+        broker=broker_url(settings.kafka_bootstrap),  # Faust's aiokafka, whole fetches
         broker_credentials=faust_credentials(settings.kafka_security),
         store="memory://",
         datadir=settings.data_dir,
@@ -74,11 +61,10 @@ def build_app(settings: Settings, model: ScoringModel | None = None) -> faust.Ap
         topic_disable_leader=True,
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
-        broker_commit_every=settings.batch_max,
+        broker_max_poll_records=settings.batch_max,
         broker_session_timeout=settings.session_timeout_ms / 1000,
         broker_heartbeat_interval=min(3.0, settings.session_timeout_ms / 3000),
         broker_commit_interval=1.0,
-        stream_buffer_maxsize=max(4096, settings.batch_max * 2),
         logging_config=None,
     )
     metrics = Metrics()
@@ -99,8 +85,9 @@ def build_app(settings: Settings, model: ScoringModel | None = None) -> faust.Ap
         probe_interval_ms=int(_PROBE_INTERVAL_S * 1000),
         max_sweep_behind_ms=settings.alert_bound_ms,
     )
-    parts = _Parts(settings, model, store, metrics, health, Runner(processor, metrics, health))
-    _install_agent(app, parts)
+    parts = _Parts(settings, model, store, metrics, health, Runner(processor, metrics, health),
+                   GcTuner(settings.gc_freeze))  # fmt: skip
+    _install_scoring(app, parts)
     _install_timers(app, parts, redis)
     install_pages(app, settings, store, metrics, health)
     return app
@@ -108,7 +95,7 @@ def build_app(settings: Settings, model: ScoringModel | None = None) -> faust.Ap
 
 @dataclass(slots=True)
 class _Parts:
-    """What the agent, timers and pages share."""
+    """What the scoring path, timers and pages share."""
 
     settings: Settings
     model: ScoringModel
@@ -116,6 +103,9 @@ class _Parts:
     metrics: Metrics
     health: Health
     runner: Runner
+    gc: GcTuner
+    gc_clock: GcClock = field(default_factory=GcClock)
+    gc_reported: float = 0.0
     processed: dict[TP, int] = field(default_factory=dict)  # last offset done per partition
 
     def owned(self, app: faust.App) -> list[TP]:
@@ -123,26 +113,29 @@ class _Parts:
         return [tp for tp in app.assignor.assigned_actives() if tp.topic in inputs]
 
 
-def _install_agent(app: faust.App, parts: _Parts) -> None:
+def _install_scoring(app: faust.App, parts: _Parts) -> None:
     settings = parts.settings
-    inputs = app.topic(*settings.topics.inputs, key_serializer="raw", value_serializer="raw")
+    # Subscribed through Faust's conductor, consumed by the fetch consumer (no agent).
+    app.topics.add(app.topic(*settings.topics.inputs, key_serializer="raw", value_serializer="raw"))
 
-    @app.agent(inputs, name="score")
-    async def score(stream: Any) -> None:
-        within = settings.batch_within_ms / 1000
-        grace = settings.shutdown_grace_ms / 1000
-        async for events in stream.take_events(settings.batch_max, within=within):
-            batch = [_incoming(event.message) for event in events]
+    async def score(batch: Sequence[Incoming]) -> None:
+        await parts.runner.run_batch(batch)
+        processed = parts.processed
+        for message in batch:
+            tp = TP(message.topic, message.partition)
+            if message.offset > processed.get(tp, -1):
+                processed[tp] = message.offset
+        parts.gc.after_batch()
 
-            async def commit_now(done: Sequence[Any] = events) -> None:
-                for event in done:
-                    await stream.ack(event)
-                await app.consumer.commit()
-
-            await _finish_even_if_cancelled(parts.runner, batch, grace, commit_now)
-            for message in batch:
-                tp = TP(message.topic, message.partition)
-                parts.processed[tp] = max(parts.processed.get(tp, -1), message.offset)
+    options = FetchOptions(
+        batch_max=settings.batch_max,
+        batch_within_s=settings.batch_within_ms / 1000,
+        grace_s=settings.shutdown_grace_ms / 1000,
+        revoke_wait_s=settings.shutdown_grace_ms / 1000,
+        commit_interval_s=1.0,
+    )
+    attach(app, score, options)
+    parts.gc_clock.install()
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def forget_revoked(sender: Any, revoked: set[TP], **_: Any) -> None:
@@ -152,10 +145,10 @@ def _install_agent(app: faust.App, parts: _Parts) -> None:
             with contextlib.suppress(KeyError):
                 parts.metrics.lag.remove(tp.topic, str(tp.partition))
 
-    del score, forget_revoked
+    del forget_revoked
 
 
-def _install_timers(app: faust.App, parts: _Parts, redis: Redis) -> None:
+def _install_timers(app: faust.App, parts: _Parts, redis: AsyncClient) -> None:
     health, metrics = parts.health, parts.metrics
 
     # Every worker sweeps the partitions it owns, so on_leader would be wrong here.
@@ -170,10 +163,12 @@ def _install_timers(app: faust.App, parts: _Parts, redis: Redis) -> None:
 
     @app.timer(_PROBE_INTERVAL_S)
     async def probe_dependencies() -> None:
-        await _probe(health, metrics, "redis", redis.ping())
+        await _probe(health, metrics, "redis", ping_all(redis))  # every master of a cluster
         await _probe(health, metrics, "kafka", _kafka_metadata(app))
         health.lag = _record_lag(app, metrics, parts.owned(app), parts.processed)
         health.agent_crashed = _crash_reason(app)
+        metrics.gc_seconds.inc(parts.gc_clock.seconds - parts.gc_reported)
+        parts.gc_reported = parts.gc_clock.seconds
         metrics.ready.set(1 if health.readiness()[0] else 0)
 
     # One reporter for the global band counts: whoever owns clickstream partition 0
@@ -212,56 +207,8 @@ async def _kafka_metadata(app: faust.App) -> None:
 
 
 def _crash_reason(app: faust.App) -> str | None:
-    for agent in app.agents.values():
-        if agent.crashed:
-            return f"agent {agent.name}: {type(agent.crash_reason).__name__}"
-    return None
-
-
-async def _finish_even_if_cancelled(
-    runner: Runner,
-    batch: list[Incoming],
-    grace_s: float,
-    commit_now: Callable[[], Awaitable[None]],
-) -> None:
-    """Process a batch; if the agent is cancelled (shutdown), finish it first.
-
-    Faust acknowledges a batch's offsets when the agent leaves it, even by cancellation.
-    So a cancelled agent waits for the in-flight batch; if it cannot finish within the
-    grace period, the process exits at once so that those offsets are never committed.
-    If it finishes, its offsets are acknowledged and committed right away, because Faust's
-    own last commit of the shutdown may already have happened (a replay would be harmless,
-    but a clean stop should leave nothing to replay).
-    """
-    task = asyncio.ensure_future(runner.run_batch(batch))
-    try:
-        await asyncio.shield(task)
-        return
-    except asyncio.CancelledError:
-        deadline = asyncio.get_running_loop().time() + grace_s
-        while not task.done() and asyncio.get_running_loop().time() < deadline:
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.wait({task}, timeout=deadline - asyncio.get_running_loop().time())
-        if not task.done() or task.cancelled() or task.exception() is not None:
-            log.error("in-flight batch unfinished at shutdown; exiting without committing it")
-            os._exit(70)
-        try:
-            await asyncio.wait_for(asyncio.shield(commit_now()), _FINAL_COMMIT_TIMEOUT_S)
-        except (Exception, asyncio.CancelledError) as exc:  # best effort; replay is safe
-            log.warning("final commit at shutdown failed (%s); the batch will be replayed",
-                        type(exc).__name__)  # fmt: skip
-        raise
-
-
-def _incoming(message: Any) -> Incoming:
-    return Incoming(
-        topic=message.topic,
-        partition=message.partition,
-        offset=message.offset,
-        key=message.key,
-        value=message.value if message.value is not None else b"",
-        timestamp_ms=int(message.timestamp * 1000),
-    )
+    consumer = app.consumer
+    return consumer.failure if isinstance(consumer, FetchConsumer) else None
 
 
 def _record_lag(

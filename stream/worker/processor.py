@@ -13,6 +13,10 @@ with the same deterministic ``alert_id``.
 Customers' last committed state is cached in memory, so a batch usually costs one Redis
 round trip for all commits: the cache is only a guess, as every commit checks the
 version and the applied fingerprints in Redis, and a mismatch re-reads the customer.
+
+The processor sees the store and the publisher only through ``stream.ports`` (it hands
+the store domain objects and never builds a stored field), so it runs in process against
+the in-memory store of the tests as it does against Redis.
 """
 
 from __future__ import annotations
@@ -20,43 +24,38 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
 
 import orjson
 
-from stream.adapters.codec import alert_to_json, state_fields
-from stream.adapters.messages import Incoming
+from stream.adapters.codec import alert_to_json
 from stream.adapters.metrics import Metrics
-from stream.adapters.redis_store import Commit, CommitResult, IndexEntry, Loaded, RedisScoreStore
 from stream.config.settings import TopicNames
-from stream.core.customer import advance, drop_duplicates
+from stream.core.customer import Evaluation, advance
 from stream.core.decode import DecodeLimits, Rejection, decode_event
 from stream.core.events import Event, fingerprint
 from stream.core.model import ScoringModel
 from stream.core.vocabulary import Outcome
 from stream.errors import ProcessingError
+from stream.ports import (
+    Commit,
+    CommitResult,
+    Incoming,
+    IndexEntry,
+    Loaded,
+    OutboxAlert,
+    OutMessage,
+    Publisher,
+    ScoreStore,
+)
 
-__all__ = ["BatchProcessor", "BatchReport", "Incoming", "OutMessage", "Publisher"]
+__all__ = ["BatchProcessor", "BatchReport", "Marked", "customer_commit"]
 
 _MAX_ROUNDS = 10
 _CACHE_LIMIT = 200_000
 _REPORT_FIELD = {"scored": "scored", "duplicate": "duplicates", "expired": "expired"}
 
-
-@dataclass(frozen=True, slots=True)
-class OutMessage:
-    """A message to produce."""
-
-    topic: str
-    key: bytes | None
-    value: bytes
-    headers: Sequence[tuple[str, bytes]] = ()
-
-
-class Publisher(Protocol):
-    """Produces messages and returns only once Kafka has acknowledged all of them."""
-
-    async def publish(self, messages: Sequence[OutMessage]) -> None: ...
+Marked = tuple[Incoming, Event, bytes]
+"""A decoded event with the message it came from and its fingerprint, carried together."""
 
 
 @dataclass(slots=True)
@@ -74,11 +73,28 @@ class BatchReport:
 @dataclass(slots=True)
 class _Group:
     partition: int
-    events: list[Event] = field(default_factory=list)
-    sources: list[Incoming] = field(default_factory=list)
-    marks: list[bytes] = field(default_factory=list)
+    items: list[Marked] = field(default_factory=list)
     applied_before: set[bytes] = field(default_factory=set)
     outcomes: list[Outcome] = field(default_factory=list)
+
+
+def customer_commit(
+    model: ScoringModel,
+    customer_id: str,
+    partition: int,
+    version: int,
+    evaluation: Evaluation,
+    applied: Iterable[tuple[Event, bytes]],
+    outbox: Sequence[OutboxAlert],
+    now_ms: int,
+) -> Commit:
+    """A customer's commit: its new evaluation on top of ``version``, the fingerprints of
+    the events it applied (each kept until the event's bucket leaves the window), and its
+    outbox. The worker and the rescore both commit through this one function."""
+    marks = [(mark, model.expiry_of(model.bucket_of(e.timestamp_ms))) for e, mark in applied]
+    return Commit(customer_id, version, evaluation.state, evaluation.breakdown, partition,
+                  model.version, marks, outbox, trim_before_ms=now_ms,
+                  bucket_ms=model.bucket_ms)  # fmt: skip
 
 
 class BatchProcessor:
@@ -87,7 +103,7 @@ class BatchProcessor:
     def __init__(
         self,
         model: ScoringModel,
-        store: RedisScoreStore,
+        store: ScoreStore,
         publisher: Publisher,
         topics: TopicNames,
         metrics: Metrics | None = None,
@@ -123,9 +139,7 @@ class BatchProcessor:
                 self.metrics.dead_letters.labels(outcome.reason).inc()
                 continue
             group = groups.setdefault(outcome.customer_id, _Group(message.partition))
-            group.events.append(outcome)
-            group.sources.append(message)
-            group.marks.append(fingerprint(outcome))
+            group.items.append((message, outcome, fingerprint(outcome)))
         await self._advance(groups, now_ms, report)
         if dead:
             await self.publisher.publish(dead)
@@ -181,7 +195,7 @@ class BatchProcessor:
     async def _advance(self, groups: dict[str, _Group], now_ms: int, report: BatchReport) -> None:
         pending = dict(groups)
         await self._load_missing(pending)
-        outboxes: dict[str, list[dict[str, object]]] = {}
+        outboxes: dict[str, list[OutboxAlert]] = {}
         entries: dict[str, IndexEntry] = {}
         for _ in range(_MAX_ROUNDS):
             if not pending:
@@ -223,30 +237,24 @@ class BatchProcessor:
     def _remember(self, commits: Sequence[Commit], result: CommitResult) -> None:
         written = set(result.written)
         for commit in commits:
-            if commit.customer_id in written and commit.after is not None:
-                self.cache[commit.customer_id] = commit.after
+            if commit.customer_id in written:
+                self.cache[commit.customer_id] = commit.after()
 
     def _evaluate(
         self, customer_id: str, group: _Group, now_ms: int
-    ) -> tuple[Commit | None, IndexEntry, list[dict[str, object]]]:
-        loaded = self.cache[customer_id]
-        fresh = drop_duplicates(group.events, set(group.applied_before), group.marks)
-        result = advance(self.model, customer_id, loaded.state, fresh, now_ms, loaded.breakdown)
+    ) -> tuple[Commit | None, IndexEntry, list[OutboxAlert]]:
+        model, loaded = self.model, self.cache[customer_id]
+        fresh, group.outcomes = _fresh(model, group, now_ms)
+        result = advance(model, customer_id, loaded.state, [e for e, _ in fresh], now_ms,
+                         loaded.breakdown)  # fmt: skip
         outbox = loaded.outbox + [alert_to_json(a) for a in result.alerts]
         entry = IndexEntry(
             customer_id, group.partition, result.state.score_cp / 100, result.next_due_ms
         )
-        group.outcomes = _outcomes(self.model, group.events, fresh, now_ms)
         if not fresh and result.state == loaded.state and not result.alerts:
             return None, entry, outbox
-        fields = dict(state_fields(result.state, result.breakdown, self.model.version,
-                                   group.partition, self.model.bucket_ms))  # fmt: skip
-        fields["outbox"] = orjson.dumps(outbox) if outbox else b""
-        mark_of = {id(e): m for e, m in zip(group.events, group.marks, strict=True)}
-        marks = [(mark_of[id(e)], self.model.expiry_of(self.model.bucket_of(e.timestamp_ms)))
-                 for e in fresh]  # fmt: skip
-        after = Loaded(result.state, str(int(loaded.version) + 1), outbox, result.breakdown)
-        commit = Commit(customer_id, loaded.version, fields, marks, now_ms, after)
+        commit = customer_commit(model, customer_id, group.partition, loaded.version, result,
+                                 fresh, outbox, now_ms)  # fmt: skip
         return commit, entry, outbox
 
     def _count_outcomes(
@@ -254,16 +262,14 @@ class BatchProcessor:
     ) -> None:
         retried = set(result.conflicts) | set(result.duplicates)
         for customer_id, group in pending.items():
-            if customer_id in retried or not group.sources:
+            if customer_id in retried or not group.items:
                 continue
-            for message, event, outcome in zip(
-                group.sources, group.events, group.outcomes, strict=True
-            ):
+            for (message, event, _), outcome in zip(group.items, group.outcomes, strict=True):
                 self.metrics.events.labels(message.topic, event.type, outcome).inc()
                 setattr(report, _REPORT_FIELD[outcome], getattr(report, _REPORT_FIELD[outcome]) + 1)
 
     async def _publish_outboxes(
-        self, outboxes: dict[str, list[dict[str, object]]], report: BatchReport
+        self, outboxes: dict[str, list[OutboxAlert]], report: BatchReport
     ) -> None:
         waiting = {c: box for c, box in outboxes.items() if box}
         if not waiting:
@@ -274,7 +280,12 @@ class BatchProcessor:
             for alert in box
         ]
         await self.publisher.publish(messages)
-        await self.store.clear_outbox({c: orjson.dumps(box) for c, box in waiting.items()})
+        # The web page's recent-alert record: before the outbox is cleared, so a replay
+        # writes it again (idempotent by alert_id).
+        await self.store.record_alerts(
+            [a for box in waiting.values() for a in box], self.clock_ms()
+        )
+        await self.store.clear_outbox(waiting)
         for customer_id in waiting:
             cached = self.cache.get(customer_id)
             if cached is not None:
@@ -287,18 +298,23 @@ class BatchProcessor:
     def _observe_latency(self, groups: dict[str, _Group]) -> None:
         done_ms = self.clock_ms()
         for group in groups.values():
-            for message in group.sources:
+            for message, _, _ in group.items:
                 self.metrics.event_to_store.observe(max(0, done_ms - message.timestamp_ms) / 1000)
 
 
-def _outcomes(
-    model: ScoringModel, events: Sequence[Event], fresh: Sequence[Event], now_ms: int
-) -> list[Outcome]:
-    """Per event: scored, duplicate (already applied) or expired (aged out meanwhile)."""
-    fresh_ids = {id(e) for e in fresh}
-    return [
-        "duplicate"
-        if id(e) not in fresh_ids
-        else ("scored" if model.is_live(e.timestamp_ms, now_ms) else "expired")
-        for e in events
-    ]
+def _fresh(
+    model: ScoringModel, group: _Group, now_ms: int
+) -> tuple[list[tuple[Event, bytes]], list[Outcome]]:
+    """The group's events not applied before (first occurrence only), each with its
+    fingerprint; and per event: scored, duplicate, or expired (aged out meanwhile)."""
+    seen = set(group.applied_before)
+    fresh: list[tuple[Event, bytes]] = []
+    outcomes: list[Outcome] = []
+    for _, event, mark in group.items:
+        if mark in seen:
+            outcomes.append("duplicate")
+            continue
+        seen.add(mark)
+        fresh.append((event, mark))
+        outcomes.append("scored" if model.is_live(event.timestamp_ms, now_ms) else "expired")
+    return fresh, outcomes

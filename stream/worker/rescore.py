@@ -22,7 +22,6 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
-from stream.adapters.codec import state_fields
 from stream.adapters.kafka_admin import input_retention_ms, required_retention_ms
 from stream.adapters.kafka_replay import (
     PartitionRange,
@@ -31,9 +30,8 @@ from stream.adapters.kafka_replay import (
     read_partition,
     snapshot,
 )
-from stream.adapters.messages import Incoming
 from stream.adapters.redis_client import async_redis, check_redis_credentials
-from stream.adapters.redis_store import Commit, IndexEntry, RedisScoreStore, Stored
+from stream.adapters.redis_store import RedisScoreStore, Stored
 from stream.config.errors import ConfigError
 from stream.config.settings import Settings
 from stream.core.decode import Rejection, decode_event
@@ -41,6 +39,8 @@ from stream.core.events import Event, fingerprint
 from stream.core.model import ScoringModel
 from stream.core.rebuild import Rebuilt, rebuild
 from stream.errors import ReplayError
+from stream.ports import Commit, Incoming, IndexEntry
+from stream.worker.processor import customer_commit
 
 __all__ = ["RescoreReport", "Target", "rescore"]
 
@@ -266,19 +266,10 @@ class _Rescore:
 def _commit(
     model: ScoringModel, customer_id: str, partition: int, rebuilt: Rebuilt, now_ms: int
 ) -> tuple[Commit, IndexEntry]:
-    """A new customer's commit and index entry.
-
-    This is the only place the rescore depends on how fingerprints are stored: it commits
-    the same (fingerprint, expiry) pairs as the batch processor, through the same store call.
-    """
+    """A new customer's commit (through the worker's own ``customer_commit``) and index entry."""
     evaluation = rebuilt.evaluation
-    fields = state_fields(
-        evaluation.state, evaluation.breakdown, model.version, partition, model.bucket_ms
-    )
-    marks = [
-        (fingerprint(e), model.expiry_of(model.bucket_of(e.timestamp_ms))) for e in rebuilt.applied
-    ]
-    commit = Commit(customer_id, "0", fields, marks, trim_before_ms=now_ms)
+    applied = ((e, fingerprint(e)) for e in rebuilt.applied)
+    commit = customer_commit(model, customer_id, partition, 0, evaluation, applied, (), now_ms)
     entry = IndexEntry(
         customer_id, partition, evaluation.state.score_cp / 100, evaluation.next_due_ms
     )

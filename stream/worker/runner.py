@@ -1,8 +1,8 @@
 """Run batches and sweeps one at a time, retrying failures until they succeed.
 
-Faust acknowledges a batch's offsets as soon as the agent moves on, even after an
-exception, so nothing may escape: a failed batch is retried with backoff (it is
-idempotent) and the worker reports itself not ready meanwhile.
+A batch's offsets are committed as soon as ``run_batch`` returns, so nothing may escape:
+a failed batch is retried with backoff (it is idempotent) and the worker reports itself
+not ready meanwhile.
 """
 
 from __future__ import annotations
@@ -14,8 +14,9 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from redis.exceptions import RedisError
 
 from stream.adapters.metrics import Metrics
+from stream.ports import Incoming
 from stream.worker.health import Health
-from stream.worker.processor import BatchProcessor, BatchReport, Incoming
+from stream.worker.processor import BatchProcessor, BatchReport
 
 __all__ = ["Runner"]
 

@@ -15,6 +15,7 @@ import orjson
 import pytest
 import yaml
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from redis.cluster import RedisCluster
 
 from devtools.localstack import LocalStack
 from devtools.localstack.certs import make_certificates
@@ -47,6 +48,24 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     """One Kafka broker and one Redis server for the whole test session."""
     with LocalStack(tmp_path_factory.mktemp("stack")) as running:
         yield running
+
+
+@pytest.fixture(scope="session")
+def cluster_stack(
+    stack: LocalStack, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LocalStack]:
+    """A Redis Cluster of three masters on loopback, with the session's Kafka broker.
+
+    Started only by the tests that ask for it (the ``*_on`` fixtures' cluster variant).
+    """
+    cluster = LocalStack(
+        tmp_path_factory.mktemp("cluster"), kafka_port=stack.kafka_port, redis_cluster=3
+    )
+    try:
+        cluster.start_redis()
+        yield cluster
+    finally:
+        cluster.stop_redis()
 
 
 @pytest.fixture(scope="session")
@@ -98,6 +117,13 @@ class Deployment:
 
     def flush(self) -> None:
         self.producer.flush()
+
+    def keys(self, pattern: str) -> list[bytes]:
+        """KEYS on the server, or on every master of a cluster."""
+        if isinstance(self.redis, RedisCluster):
+            found: list[bytes] = self.redis.keys(pattern, target_nodes=RedisCluster.PRIMARIES)
+            return found
+        return list(self.redis.keys(pattern))
 
     def customer(self, customer_id: str) -> dict[str, str]:
         raw = self.redis.hgetall(f"{self.settings.redis_prefix}:{{{customer_id}}}")
@@ -156,6 +182,22 @@ def short_model(tmp: Path, window: str = "20s", bucket: str = "1s") -> Path:
 def deploy(stack: LocalStack, tmp_path: Path) -> Iterator[Callable[..., Deployment]]:
     """Factory for isolated deployments on the shared stack."""
     yield from _deployments(stack, tmp_path)
+
+
+@pytest.fixture
+def cluster_deploy(
+    cluster_stack: LocalStack, tmp_path: Path
+) -> Iterator[Callable[..., Deployment]]:
+    """Factory for isolated deployments on the Redis Cluster (and the shared Kafka)."""
+    yield from _deployments(cluster_stack, tmp_path)
+
+
+@pytest.fixture(params=["redis", "redis-cluster"])
+def deploy_on(request: pytest.FixtureRequest) -> Callable[..., Deployment]:
+    """``deploy`` on one Redis server, then on the three-master Redis Cluster."""
+    name = "cluster_deploy" if request.param == "redis-cluster" else "deploy"
+    factory: Callable[..., Deployment] = request.getfixturevalue(name)
+    return factory
 
 
 @pytest.fixture

@@ -20,9 +20,11 @@ from stream.config.settings import Settings
 pytestmark = pytest.mark.integration
 
 # Measured 0.0092 after the store and client work of issue 4 (worker 4,507 events/s, raw
-# 492,483) and 0.007-0.010 before it, on the shared 2-core machine. The floor is half the
-# current ratio; raise it as the worker gets faster (issue 4 asks 0.25).
-MIN_WORKER_TO_RAW = 0.0045
+# 492,483) and 0.007-0.010 before it; 0.0213, 0.0238 (make-bench-sized run) and 0.0265
+# after whole fetches and the frozen heap (issue 12, part 1), on the shared 2-core machine
+# under a load average of 7-14. The floor is about half the lowest of those; raise it as
+# the worker gets faster (issue 12 asks 0.05).
+MIN_WORKER_TO_RAW = 0.010
 EVENTS = 100_000
 CUSTOMERS = 10_000
 

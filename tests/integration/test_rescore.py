@@ -160,12 +160,12 @@ def _exact(d: Deployment, prefix: str, expected: dict[str, tuple[str, str]]) -> 
     return compare(d.redis, prefix, expected).exact
 
 
-def test_rescore_moves_scores_to_a_new_model_exactly_once(deploy: Any, tmp_path: Path) -> None:
+def test_rescore_moves_scores_to_a_new_model_exactly_once(deploy_on: Any, tmp_path: Path) -> None:
     """Rebuilt scores equal model B's reference; B's workers then continue without gap or
     double count; the old prefix keeps model A's scores; history is not re-alerted."""
     model_a, path_b = load_model("default"), _model_b(tmp_path)
     model_b = load_model(str(path_b))
-    d = deploy()
+    d = deploy_on()
     d.start_worker()
     now = int(time.time() * 1000)
     first = _phase_one(now)
@@ -221,10 +221,10 @@ def test_rescore_moves_scores_to_a_new_model_exactly_once(deploy: Any, tmp_path:
     assert "active member" in busy.stderr
 
 
-def test_rescore_refuses_unsafe_targets_and_force_clears_the_prefix(deploy: Any) -> None:
+def test_rescore_refuses_unsafe_targets_and_force_clears_the_prefix(deploy_on: Any) -> None:
     """Same prefix or group, a prefix holding data, or a group with offsets need --force or
     are refused outright; --force empties the prefix before rebuilding."""
-    d = deploy()
+    d = deploy_on()
     prefix = d.settings.redis_prefix
     same = _rescore(d, "--model", "default", "--to-prefix", prefix, "--to-app-id", "x")
     assert same.returncode == 2 and "--to-prefix" in same.stderr
@@ -248,7 +248,7 @@ def test_rescore_refuses_unsafe_targets_and_force_clears_the_prefix(deploy: Any)
     assert f"warning: {d.settings.topics.clickstream}: retention.ms 3600000 is shorter" in (
         forced.stdout
     )
-    assert d.redis.keys(f"{target}:*") == [neighbour.encode()]
+    assert d.keys(f"{target}:*") == [neighbour.encode()]
 
     again = _rescore(d, "--model", "default", "--to-prefix", f"{prefix}-3",
                      "--to-app-id", f"{d.settings.app_id}-n")  # fmt: skip

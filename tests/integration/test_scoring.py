@@ -31,9 +31,9 @@ def _track(name: str, user: str, n: int, **props: object) -> dict[str, object]:
             "timestamp": _now(), "properties": props, "context": {"groupId": "acct"}}  # fmt: skip
 
 
-def test_both_shapes_on_all_topics_score_exactly(deploy) -> None:
+def test_both_shapes_on_all_topics_score_exactly(deploy_on) -> None:
     """Native and Segment events on the three topics give the hand-computed breakdowns."""
-    d = deploy()
+    d = deploy_on()
     worker = d.start_worker()
     for i in range(3):
         d.send("clickstream", "alice", _native("page_view", "alice", i))
@@ -75,14 +75,20 @@ def test_both_shapes_on_all_topics_score_exactly(deploy) -> None:
     top = subprocess.run([sys.executable, "-m", "stream.cli.main", "top", "-n", "5"],
                          env=env, capture_output=True, text=True, check=True)  # fmt: skip
     assert top.stdout.index("alice") < top.stdout.index("bob")
+    bands = subprocess.run([sys.executable, "-m", "stream.cli.main", "bands"],
+                           env=env, capture_output=True, text=True, check=True)  # fmt: skip
+    counts = dict(line.split() for line in bands.stdout.splitlines())
+    assert counts["somewhat_engaged"] == "1" and sum(map(int, counts.values())) == 2
+    wait_until(lambda: (worker.status("/ready") or (0, {}))[1].get("checks", {}).get("redis")
+               == {"ok": True, "detail": "ok"})  # fmt: skip
     metrics = (worker.get("/metrics") or b"").decode()
     assert 'engagement_events_total{outcome="scored",topic="' in metrics
     assert "alice" not in metrics and "bob" not in metrics
 
 
-def test_uninstall_drop_raises_event_alert(deploy) -> None:
+def test_uninstall_drop_raises_event_alert(deploy_on) -> None:
     """A light user who uninstalls crosses into churn risk and one alert is published."""
-    d = deploy()
+    d = deploy_on()
     d.start_worker()
     for i in range(5):
         d.send("clickstream", "carol", _native("page_view", "carol", i))
@@ -107,9 +113,9 @@ def test_uninstall_drop_raises_event_alert(deploy) -> None:
     assert d.customer("carol").get("outbox", "") == ""
 
 
-def test_silent_customer_alerts_when_events_age_out(deploy, tmp_path: Path) -> None:
+def test_silent_customer_alerts_when_events_age_out(deploy_on, tmp_path: Path) -> None:
     """With no new events, a customer's score decays and the window alert fires within 5 s."""
-    d = deploy(model=str(short_model(tmp_path, window="8s", bucket="1s")))
+    d = deploy_on(model=str(short_model(tmp_path, window="8s", bucket="1s")))
     d.start_worker()
     for i in range(4):
         d.send("clickstream", "dave", _native("page_view", "dave", i))

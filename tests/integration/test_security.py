@@ -20,7 +20,7 @@ import pytest
 from devtools.localstack import LocalStack
 from devtools.localstack.worker import WorkerProcess
 from stream.adapters.kafka_publisher import KafkaPublisher
-from stream.worker.processor import OutMessage
+from stream.ports import OutMessage
 from tests.integration.conftest import Deployment, wait_until
 
 pytestmark = pytest.mark.integration

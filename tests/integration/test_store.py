@@ -1,4 +1,5 @@
-"""The Redis store's commit script on a real Redis: versions, duplicates, expiry, outbox."""
+"""What only the Redis store has: its encoding of fingerprints and of the outbox field.
+The behaviour both stores share is in ``test_store_contract.py``."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ import pytest
 
 from devtools.localstack import LocalStack
 from stream.adapters.redis_client import async_redis
-from stream.adapters.redis_store import Commit, RedisScoreStore
+from stream.adapters.redis_store import RedisScoreStore
 from stream.config.settings import Settings
+from stream.core.customer import CustomerState
+from stream.ports import AppliedMark, Commit, OutboxAlert
 
 pytestmark = pytest.mark.integration
 NOW_MS = 1_800_000_000_000
@@ -36,38 +39,13 @@ def on_store(stack: LocalStack, request: pytest.FixtureRequest) -> Callable[[Sce
     return run
 
 
-def _commit(version: str, marks: list[tuple[bytes, int]], **fields: str) -> Commit:
-    return Commit("c1", version, {"score": "1", **fields}, marks, trim_before_ms=NOW_MS)
-
-
-def test_commit_checks_the_version(on_store: Callable[[Scenario], None]) -> None:
-    """A commit based on a stale version writes nothing and is reported as a conflict."""
-
-    async def run(store: RedisScoreStore) -> None:
-        first = await store.commit([_commit("0", [(b"a" * 8, NOW_MS + 9_000)])])
-        assert first.written == ["c1"]
-        stale = await store.commit([_commit("0", [(b"b" * 8, NOW_MS + 9_000)], score="7")])
-        assert stale.conflicts == ["c1"]
-        assert (await store.load(["c1"]))["c1"].version == "1"
-
-    on_store(run)
-
-
-def test_applied_fingerprints_are_refused_by_position(
-    on_store: Callable[[Scenario], None],
-) -> None:
-    """Only the new fingerprints seen before are reported, and nothing is written."""
-
-    async def run(store: RedisScoreStore) -> None:
-        await store.commit([_commit("0", [(b"a" * 8, NOW_MS + 9_000), (b"b" * 8, NOW_MS + 9_000)])])
-        again = [(b"c" * 8, NOW_MS + 9_000), (b"b" * 8, NOW_MS + 9_000)]
-        result = await store.commit([_commit("1", again, score="9")])
-        assert result.duplicates == {"c1": {b"b" * 8}}
-        assert (await store.load(["c1"]))["c1"].version == "1"
-        ok = await store.commit([_commit("1", again[:1], score="9")])
-        assert ok.written == ["c1"]
-
-    on_store(run)
+def _commit(
+    version: int, marks: list[AppliedMark], outbox: list[OutboxAlert] | None = None,
+    trim_ms: int = NOW_MS,
+) -> Commit:  # fmt: skip
+    bronze = CustomerState(score_cp=100, band="very_disengaged")
+    return Commit("c1", version, bronze, {"page_views": 100}, 0, "m1", marks, outbox or [],
+                  trim_before_ms=trim_ms)  # fmt: skip
 
 
 def test_a_shifted_fingerprint_is_not_a_match(
@@ -76,24 +54,26 @@ def test_a_shifted_fingerprint_is_not_a_match(
     """Bytes that straddle two records never count as an applied fingerprint."""
 
     async def run(store: RedisScoreStore) -> None:
-        await store.commit([_commit("0", [(b"ABCDEFGH", NOW_MS + 9_000)])])
+        await store.commit([_commit(0, [(b"ABCDEFGH", NOW_MS + 9_000)])])
         straddling = b"EFGH" + (NOW_MS // 1000 + 9).to_bytes(4, "big")
-        result = await store.commit([_commit("1", [(straddling, NOW_MS + 9_000)])])
+        result = await store.commit([_commit(1, [(straddling, NOW_MS + 9_000)])])
         assert result.written == ["c1"]
 
     on_store(run)
 
 
-def test_expired_fingerprints_are_dropped(on_store: Callable[[Scenario], None]) -> None:
-    """Once its expiry has passed, a fingerprint is trimmed and the event may apply again."""
+def test_expired_fingerprints_are_dropped_from_the_packed_field(
+    on_store: Callable[[Scenario], None],
+) -> None:
+    """Once its expiry has passed, a fingerprint's record leaves ``seen``; the header holds
+    the earliest expiry left."""
 
     async def run(store: RedisScoreStore) -> None:
         key = store.customer_key("c1")
         await store.commit(
-            [_commit("0", [(b"old-mark", NOW_MS + 1000), (b"new-mark", NOW_MS + 60_000)])]
+            [_commit(0, [(b"old-mark", NOW_MS + 1000), (b"new-mark", NOW_MS + 60_000)])]
         )
-        later = Commit("c1", "1", {"score": "2"}, [(b"3rd-mark", NOW_MS + 90_000)],
-                       trim_before_ms=NOW_MS + 30_000)  # fmt: skip
+        later = _commit(1, [(b"3rd-mark", NOW_MS + 90_000)], trim_ms=NOW_MS + 30_000)
         assert (await store.commit([later])).written == ["c1"]
         seen = await store.client.hget(key, "seen")
         assert len(seen) == 4 + 2 * 12
@@ -104,12 +84,32 @@ def test_expired_fingerprints_are_dropped(on_store: Callable[[Scenario], None]) 
 
 
 def test_an_empty_outbox_is_not_stored(on_store: Callable[[Scenario], None]) -> None:
-    """Empty field values delete the field, so a cleared outbox costs no memory."""
+    """An empty outbox deletes the field, so a cleared outbox costs no memory."""
 
     async def run(store: RedisScoreStore) -> None:
-        await store.commit([_commit("0", [], outbox='[{"alert_id": "x"}]')])
+        await store.commit([_commit(0, [], [{"alert_id": "x"}])])
         assert await store.client.hexists(store.customer_key("c1"), "outbox")
-        await store.commit([_commit("1", [], outbox="")])
+        await store.commit([_commit(1, [])])
         assert not await store.client.hexists(store.customer_key("c1"), "outbox")
+        await store.commit([_commit(2, [], [{"alert_id": "y"}])])
+        await store.clear_outbox({"c1": [{"alert_id": "y"}]})
+        assert not await store.client.hexists(store.customer_key("c1"), "outbox")
+
+    on_store(run)
+
+
+def test_the_public_fields_are_the_read_contract(on_store: Callable[[Scenario], None]) -> None:
+    """The hash carries the README's fields; the internal ones stay internal."""
+
+    async def run(store: RedisScoreStore) -> None:
+        await store.commit([_commit(0, [(b"a" * 8, NOW_MS + 9_000)])])
+        fields = set(await store.client.hkeys(store.customer_key("c1")))
+        public = {b"score", b"band", b"updated_at", b"breakdown", b"model_version"}
+        assert fields == public | {b"state", b"ver", b"seen"}
+        assert await store.customer("c1") == {
+            "customer_id": "c1", "score": 1.0, "band": "very_disengaged",
+            "updated_at": "1970-01-01T00:00:00.000+00:00", "breakdown": {"page_views": 1.0},
+            "model_version": "m1",
+        }  # fmt: skip
 
     on_store(run)

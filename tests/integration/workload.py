@@ -23,10 +23,18 @@ from kafka.admin import KafkaAdminClient
 
 from stream.core.alerts import alert_id
 from stream.core.customer import CustomerState, advance, drop_duplicates
-from stream.core.events import Event
+from stream.core.events import Event, fingerprint
 from stream.core.model import ScoringModel
 
-__all__ = ["Message", "Outcome", "Workload", "committed_offsets", "make_workload"]
+__all__ = [
+    "Message",
+    "Outcome",
+    "Workload",
+    "committed_offsets",
+    "drain_alert_ids",
+    "make_workload",
+    "tally_events",
+]
 
 Message = tuple[str, str, dict[str, Any]]  # (topic role, key, native document)
 
@@ -179,6 +187,53 @@ def alert_ids(bootstrap: str, topic: str, until: Callable[[list[str]], bool],
         return ids
     finally:
         consumer.close()
+
+
+def drain_alert_ids(bootstrap: str, topic: str, timeout_s: float = 120) -> list[str]:
+    """Every ``alert_id`` on the alert topic up to its end offsets (taken now), in order."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []]
+        consumer.assign(partitions)
+        consumer.seek_to_beginning()
+        end = consumer.end_offsets(partitions)
+        ids: list[str] = []
+        deadline = time.monotonic() + timeout_s
+        while any(consumer.position(tp) < end[tp] for tp in partitions):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"alert topic not drained after {timeout_s}s")
+            for tp, records in consumer.poll(timeout_ms=300).items():
+                ids.extend(orjson.loads(r.value)["alert_id"] for r in records if r.offset < end[tp])
+        return ids
+    finally:
+        consumer.close()
+
+
+def tally_events(
+    redis: Any, prefix: str, work: Workload, now_ms: int, batch: int = 2000
+) -> tuple[int, int]:
+    """(lost, double-counted) events, measured in the store against the workload.
+
+    The store records each applied event's fingerprint in the customer's packed ``seen``
+    field (4-byte header, then 12-byte records: 8-byte fingerprint, 4-byte expiry). A
+    distinct event that still counts but has no record there was lost; a fingerprint
+    recorded more than once was applied more than once.
+    """
+    lost = double = 0
+    names = list(work.events)
+    for start in range(0, len(names), batch):
+        chunk = names[start : start + batch]
+        pipe = redis.pipeline(transaction=False)
+        for customer in chunk:
+            pipe.hget(f"{prefix}:{{{customer}}}", "seen")
+        for customer, seen in zip(chunk, pipe.execute(), strict=True):
+            records = seen[4:] if seen else b""
+            marks = [records[i : i + 8] for i in range(0, len(records), 12)]
+            double += len(marks) - len(set(marks))
+            live = {fingerprint(e) for e in work.events[customer]
+                    if work.model.is_live(e.timestamp_ms, now_ms)}  # fmt: skip
+            lost += len(live - set(marks))
+    return lost, double
 
 
 def committed_offsets(bootstrap: str, group: str) -> dict[tuple[str, int], int]:

@@ -16,10 +16,16 @@ ROOT = Path(__file__).resolve().parents[2]
 _NAME = re.compile(r"^[A-Za-z0-9_.-]+")
 
 
+# Tools with a virtualenv and a requirements.txt of their own (not the project's .venv).
+_OWN_VENV = ("devtools/churnsim",)
+
+
 def _imports(package: str) -> dict[str, set[str]]:
     """Top-level modules imported anywhere in a package -> the files importing them."""
     found: dict[str, set[str]] = {}
     for path in (ROOT / package).rglob("*.py"):
+        if package == "devtools" and any(path.is_relative_to(ROOT / o) for o in _OWN_VENV):
+            continue
         for node in ast.walk(ast.parse(path.read_text())):
             names: list[str] = []
             if isinstance(node, ast.Import):
@@ -61,6 +67,25 @@ def test_the_service_imports_only_declared_runtime_dependencies() -> None:
 def test_the_development_tools_declare_their_imports_in_the_bench_extra() -> None:
     """devtools/ imports only runtime dependencies and the ``bench`` extra."""
     assert _undeclared("devtools", _declared("bench")) == {}
+
+
+def test_tools_with_their_own_virtualenv_declare_their_imports_there() -> None:
+    """devtools/churnsim runs in its own venv: its requirements.txt names what it imports."""
+    for folder in _OWN_VENV:
+        lines = (ROOT / folder / "requirements.txt").read_text().splitlines()
+        declared = {_NAME.match(line).group(0).lower() for line in lines  # type: ignore[union-attr]
+                    if line and not line.startswith("#")}  # fmt: skip
+        aliases = {"sklearn": "scikit-learn", "psycopg2": "psycopg2-binary"}
+        imported = set()
+        for path in (ROOT / folder).glob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.Import):
+                    imported |= {alias.name.split(".")[0] for alias in node.names}
+                elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                    imported.add(node.module.split(".")[0])
+        third_party = {m for m in imported if m not in sys.stdlib_module_names}
+        third_party -= {"stream", "devtools"}
+        assert {aliases.get(m, m) for m in third_party} <= declared, folder
 
 
 def test_the_service_does_not_depend_on_the_development_tools() -> None:

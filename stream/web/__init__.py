@@ -1,0 +1,1 @@
+"""``engagement web``: the read-only live page for customer-success teams and its JSON API."""

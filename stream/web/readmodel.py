@@ -1,0 +1,241 @@
+"""The read model behind the web page: every figure the JSON API serves comes from here.
+
+It reads the Redis read contract only (customer hashes, the ranking, the recent-alert record,
+the band-count snapshots), never internal fields. What the contract cannot offer yet (score
+segments, accounts) is reported as absent in ``features`` so the page hides it; a
+new part of the contract plugs in as one more method here and one more flag.
+
+Engagement index: each band belongs to one of three groups, and the index is the share of
+customers per group, in percent. With the shipped bands: ``power_user`` and
+``highly_engaged`` are *engaged*, ``somewhat_engaged`` is *responsive*, ``very_disengaged``
+and ``churn_risk`` are *disengaged*. Bands of another model are grouped by position: the
+lowest two fifths disengaged, the highest two fifths engaged, the rest responsive.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Literal
+
+import orjson
+
+from stream.adapters.redis_alerts import RecentAlerts
+from stream.adapters.redis_store import RedisScoreStore, history_from_bytes
+from stream.core.bands import BandScale
+from stream.core.model import ScoringModel
+from stream.web.history import BandHistory
+
+__all__ = [
+    "AT_RISK_ALERT_TYPES",
+    "DAY_MS",
+    "GROUPS",
+    "Group",
+    "ReadModel",
+    "engagement_index",
+    "index_group",
+]
+
+Group = Literal["engaged", "responsive", "disengaged"]
+GROUPS: tuple[Group, ...] = ("engaged", "responsive", "disengaged")
+DAY_MS = 24 * 3600 * 1000
+# Alert types that put a customer on the at-risk list (score_drop joins when it exists).
+AT_RISK_ALERT_TYPES = frozenset({"churn_risk_entered", "score_drop"})
+_SHIPPED_GROUPS: dict[str, Group] = {
+    "power_user": "engaged",
+    "highly_engaged": "engaged",
+    "somewhat_engaged": "responsive",
+    "very_disengaged": "disengaged",
+    "churn_risk": "disengaged",
+}
+_SPARK_POINTS = 30  # the last 30 history points (days, with the shipped model) per sparkline
+_PUBLIC_FIELDS = ("score", "band", "updated_at", "model_version")
+_ALERT_SCAN = 2000
+
+
+def index_group(bands: BandScale, name: str) -> Group:
+    """The engagement-index group of a band (see the module doc)."""
+    if set(bands.names) <= set(_SHIPPED_GROUPS):
+        return _SHIPPED_GROUPS[name]
+    position = bands.names.index(name) / len(bands.names)
+    if position < 0.4:
+        return "disengaged"
+    return "engaged" if position >= 0.6 else "responsive"
+
+
+def engagement_index(bands: BandScale, counts: Mapping[str, int]) -> dict[Group, float]:
+    """Percent of customers per group (all zero when there are no customers)."""
+    total = sum(counts.values())
+    shares: dict[Group, float] = dict.fromkeys(GROUPS, 0.0)
+    if total == 0:
+        return shares
+    for name, count in counts.items():
+        shares[index_group(bands, name)] += 100.0 * count / total
+    return shares
+
+
+class ReadModel:
+    """Everything the page shows, read from one Redis prefix."""
+
+    def __init__(
+        self,
+        model: ScoringModel,
+        store: RedisScoreStore,
+        history: BandHistory | None = None,
+        clock_ms: Callable[[], int] = lambda: int(time.time() * 1000),
+    ) -> None:
+        self.model = model
+        self.bands = model.bands
+        self.store = store
+        self.alerts: RecentAlerts = store.recent_alerts
+        self.history = history
+        self.clock_ms = clock_ms
+
+    def features(self) -> dict[str, bool]:
+        """Which optional parts of the read contract exist (the page shows only those)."""
+        return {
+            "band_history": self.history is not None,
+            "score_history": True,
+            "segments": False,
+            "accounts": False,
+        }
+
+    def band_scale(self) -> list[dict[str, Any]]:
+        """The bands, lowest first, with their score ranges and index groups."""
+        rows = []
+        for name in self.bands.names:
+            lower, upper = self.bands.score_range(name)
+            rows.append({"name": name, "lower": lower, "upper": upper,
+                         "group": index_group(self.bands, name)})  # fmt: skip
+        return rows
+
+    async def band_counts(self) -> dict[str, int]:
+        return dict(await self.store.band_counts(self.bands))
+
+    async def snapshot(self) -> bool:
+        """Write the current band counts to the history (one point per slot)."""
+        if self.history is None:
+            return False
+        return await self.history.write(await self.band_counts(), self.clock_ms())
+
+    async def overview(self) -> dict[str, Any]:
+        now = self.clock_ms()
+        counts = await self.band_counts()
+        history = []
+        if self.history is not None:
+            for point in await self.history.read(now - DAY_MS):
+                history.append({**point, "index": engagement_index(self.bands, point["counts"])})
+        return {
+            "generated_at_ms": now,
+            "model_version": self.model.version,
+            "features": self.features(),
+            "bands": [{**row, "count": counts.get(row["name"], 0)} for row in self.band_scale()],
+            "total": sum(counts.values()),
+            "index": engagement_index(self.bands, counts),
+            "history": history,
+            "alerts_24h": await self.alerts.count_since(now - DAY_MS),
+            "latest_alerts": await self.alerts.since(now - DAY_MS, 8),
+        }
+
+    async def recent_alerts(self, hours: float = 24, limit: int = 200) -> dict[str, Any]:
+        now = self.clock_ms()
+        since = now - int(hours * 3600 * 1000)
+        return {
+            "generated_at_ms": now,
+            "since_ms": since,
+            "count": await self.alerts.count_since(since),
+            "alerts": await self.alerts.since(since, limit),
+        }
+
+    async def at_risk(
+        self, limit: int = 100, segment: str | None = None, account: str | None = None
+    ) -> dict[str, Any]:
+        """Customers newly at risk (by their latest at-risk alert, newest first), then the
+        rest of the lowest band, lowest score first. ``segment``/``account`` filters are
+        accepted for when the contract offers them; today they match nothing extra."""
+        now = self.clock_ms()
+        lowest = self.bands.names[0]
+        latest: dict[str, dict[str, Any]] = {}
+        for alert in await self.alerts.since(now - self.alerts.retention_ms, _ALERT_SCAN):
+            if alert.get("type") in AT_RISK_ALERT_TYPES:
+                latest.setdefault(str(alert["customer_id"]), alert)
+        current = await self._current(list(latest))
+        rows = []
+        for customer_id, alert in latest.items():
+            view = current.get(customer_id)
+            if view is None or (alert["type"] == "churn_risk_entered" and view["band"] != lowest):
+                continue
+            rows.append({**view, "alert": alert, "reasons": alert.get("reasons", [])})
+        if len(rows) < limit:
+            others = await self.store.top(self.bands, lowest, limit, lowest=True)
+            more = [c for c, _ in others if c not in latest][: limit - len(rows)]
+            found = await self._current(more)
+            rows += [{**found[c], "alert": None, "reasons": []} for c in more if c in found]
+        return {
+            "generated_at_ms": now,
+            "band": lowest,
+            "in_band": (await self.band_counts()).get(lowest, 0),
+            "features": self.features(),
+            "filters": {"segment": segment, "account": account},
+            "customers": rows[:limit],
+        }
+
+    async def upsell(self, limit: int = 50, next_in_line: int = 10) -> dict[str, Any]:
+        """Power users (the highest band), highest score first; and the customers closest
+        to it (the top of the band below)."""
+        top_band, below = self.bands.names[-1], self.bands.names[-2:-1]
+        ranked = await self.store.top(self.bands, top_band, limit)
+        close = await self.store.top(self.bands, below[0], next_in_line) if below else []
+        found = await self._current([c for c, _ in ranked + close])
+        return {
+            "generated_at_ms": self.clock_ms(),
+            "band": top_band,
+            "in_band": (await self.band_counts()).get(top_band, 0),
+            "customers": [found[c] for c, _ in ranked if c in found],
+            "next_band": below[0] if below else None,
+            "next_in_line": [found[c] for c, _ in close if c in found],
+        }
+
+    async def customer(self, customer_id: str) -> dict[str, Any] | None:
+        view = await self.store.customer(customer_id)
+        if view is None:
+            return None
+        return {
+            **view,
+            "group": index_group(self.bands, view["band"])
+            if view["band"] in self.bands.names
+            else None,
+            "bands": self.band_scale(),
+            "alerts": await self.alerts.of_customer(customer_id),
+            "history": view.get("history"),  # with "trend" (from the store's view)
+            "traits": None,
+        }
+
+    async def _current(self, customer_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The public fields of several customers in one round trip; unknown ones left out."""
+        if not customer_ids:
+            return {}
+        pipe = self.store.client.pipeline(transaction=False)
+        for customer_id in customer_ids:
+            pipe.hmget(self.store.customer_key(customer_id),
+                       [*_PUBLIC_FIELDS, "breakdown", "history"])  # fmt: skip
+        found = {}
+        for customer_id, values in zip(customer_ids, await pipe.execute(), strict=True):
+            if values[0] is None:
+                continue
+            score, band, updated, version, breakdown, history = (v or b"" for v in values)
+            found[customer_id] = {
+                "customer_id": customer_id,
+                "score": float(score),
+                "band": band.decode(),
+                "updated_at": updated.decode(),
+                "model_version": version.decode(),
+                "top_factors": _top_factors(orjson.loads(breakdown or b"{}")),
+                "trend": [cp / 100 for _, cp in history_from_bytes(history)[1][-_SPARK_POINTS:]],
+            }
+        return found
+
+
+def _top_factors(breakdown: Mapping[str, float], count: int = 3) -> list[dict[str, float | str]]:
+    ranked = sorted(breakdown.items(), key=lambda kv: -abs(kv[1]))[:count]
+    return [{"factor": f, "points": p} for f, p in ranked if p]

@@ -1,0 +1,302 @@
+"""Whole fetches for the scoring path, through a Faust transport driver.
+
+Faust keeps what it does well here: the app and worker lifecycle, consumer-group
+membership and rebalancing, the web server and the timers. What it does per message (the
+conductor, a channel and stream per agent, the take buffer, one acknowledgement and one
+offset bookkeeping entry per message) cost about 170 µs per event, so the worker does not
+use an agent. Instead the app's broker URL names this module's transport
+(``engagement-kafka://``, registered under Faust's ``faust.transports`` entry-point group
+in ``pyproject.toml``). It is Faust's aiokafka transport with one change: its consumer's
+fetch loop hands each fetch (everything aiokafka's ``getmany`` returned, topped up for up to
+``batch_within`` to ``batch_max`` messages) to one handler, as a list of ``Incoming``.
+
+Offsets: a batch's offsets are recorded only once its handler has returned (so after the
+Redis commit and the alert publish), and committed by the same consumer commit path Faust
+uses (``Consumer.commit`` -> the driver's ``_commit``), right after the batch when due and on
+Faust's commit timer. A batch fetched in one consumer generation is never committed in
+another. On a rebalance Faust calls ``wait_empty`` before revoking: the in-flight batch is
+finished (or, past ``revoke_wait_s``, cancelled and left uncommitted, so the new owner
+replays it), the finished offsets are committed, and then the app's revoke handler drops
+the state cache. On shutdown Faust cancels the fetch loop: the in-flight batch gets up to
+``grace_s`` to finish and is committed at once; if it cannot finish, the process exits
+without committing it (code 70), so it is redelivered.
+
+The Faust internals this relies on are pinned by ``faust-streaming==0.15.3`` and checked by
+``tests/unit/test_fetch_internals.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+import weakref
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.types import TP, AppT
+
+from stream.ports import Incoming
+
+__all__ = [
+    "SCHEME",
+    "BatchHandler",
+    "FetchConsumer",
+    "FetchOptions",
+    "Transport",
+    "attach",
+    "broker_url",
+    "incoming",
+]
+
+log = logging.getLogger(__name__)
+
+SCHEME = "engagement-kafka"
+_SHUTDOWN_COMMIT_TIMEOUT_S = 5.0
+_REWIND_TIMEOUT_S = 10.0
+_EXIT_UNFINISHED = 70
+
+BatchHandler = Callable[[Sequence[Incoming]], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class FetchOptions:
+    """How fetches become batches, and how long a batch may delay a revoke or a stop."""
+
+    batch_max: int = 2000
+    batch_within_s: float = 0.05
+    grace_s: float = 30.0
+    revoke_wait_s: float = 30.0
+    commit_interval_s: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class _Attachment:
+    handler: BatchHandler
+    options: FetchOptions
+
+
+_ATTACHED: weakref.WeakKeyDictionary[AppT, _Attachment] = weakref.WeakKeyDictionary()
+
+
+def broker_url(bootstrap: str) -> str:
+    """The Faust broker URL that selects this transport for ``host:port[,host:port]``."""
+    return ";".join(f"{SCHEME}://{server.strip()}" for server in bootstrap.split(","))
+
+
+def attach(app: AppT, handler: BatchHandler, options: FetchOptions) -> None:
+    """Make ``handler`` receive the app's fetches (the app's broker must use ``SCHEME``)."""
+    _ATTACHED[app] = _Attachment(handler, options)
+
+
+def incoming(records: Mapping[Any, Sequence[Any]]) -> list[Incoming]:
+    """aiokafka records by partition, as one list (each partition's in offset order)."""
+    return [
+        Incoming(r.topic, r.partition, r.offset, r.key,
+                 r.value if r.value is not None else b"", int(r.timestamp))
+        for partition_records in records.values()
+        for r in partition_records
+    ]  # fmt: skip
+
+
+class FetchConsumer(faust_aiokafka.Consumer):
+    """Faust's aiokafka consumer, feeding whole fetches to the attached batch handler."""
+
+    _in_flight: asyncio.Future[None] | None = None
+    _generation: int = -1
+    #: next offset to commit per partition: batches finished in ``_generation``
+    _finished: dict[TP, int]
+    _committed: dict[TP, int]
+    _commit_lock: asyncio.Lock | None = None
+    _last_commit: float = 0.0
+    failure: str | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._finished = {}
+        self._committed = {}
+
+    # -- the fetch loop (Faust's Fetcher service runs it; it replaces the per-message one)
+
+    async def _drain_messages(self, fetcher: Any) -> None:
+        attachment = _ATTACHED.get(self.app)
+        if attachment is None:
+            raise RuntimeError(f"no batch handler attached to app {self.app.conf.id!r}")
+        handler, options = attachment.handler, attachment.options
+        try:
+            while not (self.should_stop or fetcher.should_stop):
+                generation, batch = await self._next_batch(options)
+                if batch:
+                    await self._run(handler, generation, batch, options)
+        except self.consumer_stopped_errors:
+            if self.app.should_stop:
+                log.info("broker stopped the consumer while shutting down")
+                return
+            raise
+        except asyncio.CancelledError:
+            if self.app.should_stop:
+                return
+            raise
+        except Exception as exc:
+            self.failure = f"fetch loop: {type(exc).__name__}"
+            log.exception("fetch loop failed")
+            raise
+
+    async def _next_batch(self, options: FetchOptions) -> tuple[int, list[Incoming]]:
+        """One fetch, topped up for up to ``batch_within`` while it has fewer than
+        ``batch_max`` messages, and the consumer generation it was fetched in; empty when
+        a rebalance intervened."""
+        batch: list[Incoming] = []
+        generation = self.app.consumer_generation_id
+        deadline: float | None = None
+        while len(batch) < options.batch_max:
+            timeout = 1.0 if deadline is None else deadline - time.monotonic()
+            if timeout <= 0:
+                break
+            records, _ = await self._wait_next_records(timeout)
+            if self.should_stop:
+                return generation, []
+            fetched = incoming(records) if records else []
+            if not batch:
+                generation = self.app.consumer_generation_id
+            if not self.flow_active or self.app.consumer_generation_id != generation:
+                # A rebalance intervened. What was accepted earlier was fetched before it
+                # began, and the assignment that ends it restarts every partition at its
+                # committed offset; only this last fetch may need putting back.
+                await self._rewind(fetched)
+                return generation, []
+            if fetched:
+                batch.extend(fetched)
+                if deadline is None:
+                    deadline = time.monotonic() + options.batch_within_s
+            elif batch:
+                break
+        return generation, batch
+
+    async def _rewind(self, dropped: Sequence[Incoming]) -> None:
+        """Put back the messages of one fetch dropped unprocessed at a rebalance.
+
+        A partition whose position is past a dropped message (the fetch came from its
+        current assignment) is sought back to it. One whose position is not (the fetch came
+        from an earlier assignment, and the new one restarts at the committed offset) is
+        left alone, and so is a partition no longer assigned (its next owner starts at the
+        committed offset). Faust's own seek to the committed offsets would not do: it
+        leaves a partition with no committed offset where it is.
+        """
+        first: dict[TP, int] = {}
+        for message in dropped:
+            tp = TP(message.topic, message.partition)
+            first[tp] = min(first.get(tp, message.offset), message.offset)
+        for tp, offset in first.items():
+            try:
+                position = await asyncio.wait_for(self.position(tp), _REWIND_TIMEOUT_S)
+                if position is not None and position > offset:
+                    await asyncio.wait_for(self.seek_wait({tp: offset}), _REWIND_TIMEOUT_S)
+            except Exception as exc:  # not assigned any more: its next owner re-reads it
+                log.info("no rewind of %s/%d: %s", tp.topic, tp.partition, type(exc).__name__)
+
+    async def _run(
+        self, handler: BatchHandler, generation: int, batch: list[Incoming], options: FetchOptions
+    ) -> None:
+        for start in range(0, len(batch), options.batch_max):
+            if not self.flow_active or self.app.consumer_generation_id != generation:
+                return  # a rebalance began: the rest is re-read from the committed offsets
+            chunk = batch[start : start + options.batch_max]
+            task = asyncio.ensure_future(handler(chunk))
+            self._in_flight = task
+            try:
+                await asyncio.wait({task})
+            except asyncio.CancelledError:  # Faust stops the fetcher: shutdown
+                await self._finish_at_shutdown(task, chunk, generation, options.grace_s)
+                raise
+            finally:
+                self._in_flight = None
+            if task.cancelled():  # abandoned at a revoke: never committed
+                return
+            task.result()  # the handler retries until success; anything else is a bug
+            self._record(chunk, generation)
+            full = len(chunk) >= options.batch_max
+            if full or time.monotonic() - self._last_commit >= options.commit_interval_s:
+                await self.commit()
+
+    def _record(self, chunk: Sequence[Incoming], generation: int) -> None:
+        if generation != self.app.consumer_generation_id:
+            return  # a rebalance happened meanwhile: another member may own it now
+        if generation != self._generation:
+            self._generation, self._finished, self._committed = generation, {}, {}
+        finished = self._finished
+        for message in chunk:
+            tp = TP(message.topic, message.partition)
+            if message.offset + 1 > finished.get(tp, -1):
+                finished[tp] = message.offset + 1
+
+    async def _finish_at_shutdown(
+        self, task: asyncio.Future[None], chunk: Sequence[Incoming], generation: int,
+        grace_s: float,
+    ) -> None:  # fmt: skip
+        """The fetch loop is being cancelled: let the in-flight batch finish within the
+        grace period and commit it at once, or exit without committing it."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace_s
+        while not task.done() and loop.time() < deadline:
+            try:
+                await asyncio.wait({task}, timeout=deadline - loop.time())
+            except asyncio.CancelledError:
+                continue
+        if not task.done() or task.cancelled() or task.exception() is not None:
+            log.error("in-flight batch unfinished at shutdown; exiting without committing it")
+            os._exit(_EXIT_UNFINISHED)
+        self._record(chunk, generation)
+        try:
+            await asyncio.wait_for(asyncio.shield(self.commit()), _SHUTDOWN_COMMIT_TIMEOUT_S)
+        except (Exception, asyncio.CancelledError) as exc:  # best effort; replay is safe
+            log.warning("final commit at shutdown failed (%s); the batch will be replayed",
+                        type(exc).__name__)  # fmt: skip
+
+    # -- Faust's hooks: commits, rebalance, stop, livelock checks
+
+    async def commit(self, topics: Any = None, start_new_transaction: bool = True) -> bool:
+        """Commit the offsets of finished batches (Faust's commit timer, rebalances and
+        the stop call this too)."""
+        if self._commit_lock is None:
+            self._commit_lock = asyncio.Lock()
+        async with self._commit_lock:
+            if self._generation != self.app.consumer_generation_id:
+                return False
+            due = {tp: o for tp, o in self._finished.items() if o > self._committed.get(tp, -1)}
+            self._last_commit = time.monotonic()
+            if not due or self.app.client_only:
+                return False
+            done = bool(await self._commit(due))
+            if done:
+                self._committed.update(due)
+            return done
+
+    async def wait_empty(self) -> None:
+        """Before a revoke or at a stop: finish the in-flight batch (or abandon it past
+        ``revoke_wait_s``), then commit what finished."""
+        task = self._in_flight
+        attachment = _ATTACHED.get(self.app)
+        if task is not None and not task.done():
+            limit = attachment.options.revoke_wait_s if attachment else 0.0
+            done, _ = await asyncio.wait({task}, timeout=limit)
+            if not done:
+                log.warning("in-flight batch unfinished after %.0fs at a rebalance; "
+                            "abandoning it uncommitted (it will be replayed)", limit)  # fmt: skip
+                task.cancel()
+                await asyncio.wait({task})
+        await self.commit()
+
+    def verify_event_path(self, now: float, tp: TP) -> None:
+        """Faust's livelock check, fetch side only: the processing side is watched by the
+        worker's own readiness (``keeping_up``), as messages bypass Faust's streams."""
+        self._thread.verify_recovery_event_path(now, tp)
+
+
+class Transport(faust_aiokafka.Transport):
+    """Faust's aiokafka transport with the whole-fetch consumer."""
+
+    Consumer: ClassVar[type[Any]] = FetchConsumer

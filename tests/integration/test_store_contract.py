@@ -1,0 +1,242 @@
+"""One behavioural contract, two stores: the real ``RedisScoreStore`` (on the local
+redis-server) and the in-memory ``MemoryScoreStore`` the processor's unit tests use.
+Every case runs against both, and random operation sequences must give both the same
+answers, so the fake cannot drift from the real store."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from devtools.localstack import LocalStack
+from stream.adapters.redis_client import async_redis
+from stream.adapters.redis_store import RedisScoreStore
+from stream.config.settings import Settings
+from stream.core.alerts import AlertGate
+from stream.core.customer import CustomerState
+from stream.ports import AppliedMark, Commit, IndexEntry, OutboxAlert, ScoreStore
+from tests.doubles import MemoryScoreStore
+
+pytestmark = pytest.mark.integration
+NOW_MS = 1_800_000_000_000
+MODEL_VERSION = "contract-1"
+Scenario = Callable[[ScoreStore], Awaitable[None]]
+_prefixes = itertools.count()
+
+
+@pytest.fixture(scope="module")
+def redis_url(stack: LocalStack) -> str:
+    return stack.redis_url
+
+
+def on_store(kind: str, redis_url: str, scenario: Scenario) -> None:
+    """Run a scenario against a fresh store of the given kind."""
+
+    async def main() -> None:
+        if kind == "memory":
+            await scenario(MemoryScoreStore())
+            return
+        client = async_redis(Settings(redis_url=redis_url))
+        try:
+            await scenario(RedisScoreStore(client, f"contract-{next(_prefixes)}"))
+        finally:
+            await client.aclose()
+
+    asyncio.run(main())
+
+
+@pytest.fixture(params=["memory", "redis"])
+def run(request: pytest.FixtureRequest, redis_url: str) -> Iterator[Callable[[Scenario], None]]:
+    yield lambda scenario: on_store(request.param, redis_url, scenario)
+
+
+def state(score_cp: int = 1250, band: str | None = "very_disengaged") -> CustomerState:
+    buckets = {20_800: {"page_views": 250, "_active": 1}, 20_801: {"clicks": 1000}}
+    gate = AlertGate(armed=False, last_alert_ms=NOW_MS - 5000)
+    return CustomerState(buckets, score_cp, band, gate, NOW_MS - 7)
+
+
+def commit(
+    version: int,
+    marks: list[AppliedMark] = (),  # type: ignore[assignment]
+    outbox: list[OutboxAlert] = (),  # type: ignore[assignment]
+    trim_ms: int = NOW_MS,
+    customer: str = "c1",
+    score_cp: int = 1250,
+) -> Commit:
+    return Commit(customer, version, state(score_cp), {"page_views": score_cp}, 3, MODEL_VERSION,
+                  marks, outbox, trim_before_ms=trim_ms)  # fmt: skip
+
+
+def alert(alert_id: str) -> OutboxAlert:
+    return {"alert_id": alert_id, "type": "churn_risk_entered", "score": -1.5, "reasons": []}
+
+
+def test_an_unknown_customer_reads_as_new(run: Callable[[Scenario], None]) -> None:
+    async def scenario(store: ScoreStore) -> None:
+        loaded = (await store.load(["nobody"]))["nobody"]
+        assert (loaded.state, loaded.version, loaded.outbox) == (CustomerState(), 0, [])
+
+    run(scenario)
+
+
+def test_a_commit_reads_back_and_a_stale_one_conflicts(run: Callable[[Scenario], None]) -> None:
+    async def scenario(store: ScoreStore) -> None:
+        first = await store.commit([commit(0, [(b"a" * 8, NOW_MS + 9000)], [alert("x")])])
+        assert (first.written, first.conflicts, first.duplicates) == (["c1"], [], {})
+        stale = await store.commit([commit(0, [(b"b" * 8, NOW_MS + 9000)], score_cp=7)])
+        assert (stale.written, stale.conflicts, stale.duplicates) == ([], ["c1"], {})
+        loaded = (await store.load(["c1"]))["c1"]
+        assert (loaded.state, loaded.version, loaded.outbox) == (state(), 1, [alert("x")])
+
+    run(scenario)
+
+
+def test_applied_fingerprints_are_refused_and_nothing_is_written(
+    run: Callable[[Scenario], None],
+) -> None:
+    async def scenario(store: ScoreStore) -> None:
+        await store.commit([commit(0, [(b"a" * 8, NOW_MS + 9000), (b"b" * 8, NOW_MS + 9000)])])
+        again = [(b"c" * 8, NOW_MS + 9000), (b"b" * 8, NOW_MS + 9000)]
+        refused = await store.commit([commit(1, again, score_cp=9)])
+        assert (refused.written, refused.conflicts, refused.duplicates) == (
+            [],
+            [],
+            {"c1": {b"b" * 8}},
+        )
+        assert (await store.load(["c1"]))["c1"].version == 1
+        assert (await store.commit([commit(1, again[:1])])).written == ["c1"]
+
+    run(scenario)
+
+
+def test_fingerprints_are_forgotten_once_expired_to_the_second(
+    run: Callable[[Scenario], None],
+) -> None:
+    """Kept while the expiry (rounded up to the second) is after the trim moment's second;
+    an expired one still counts until a write trims it."""
+
+    async def scenario(store: ScoreStore) -> None:
+        mark, other = b"old-mark", b"new-mark"
+        await store.commit([commit(0, [(mark, NOW_MS + 1500), (other, NOW_MS + 60_000)])])
+        refused = await store.commit([commit(1, [(mark, NOW_MS + 1500)], trim_ms=NOW_MS + 5000)])
+        assert refused.duplicates == {"c1": {mark}}, "expired but not trimmed: still applied"
+        assert (await store.commit([commit(1, [], trim_ms=NOW_MS + 1999)])).written == ["c1"]
+        kept = await store.commit([commit(2, [(mark, NOW_MS + 1500)], trim_ms=NOW_MS + 1999)])
+        assert kept.duplicates == {"c1": {mark}}, "expiry rounds up to the next second"
+        assert (await store.commit([commit(2, [], trim_ms=NOW_MS + 2000)])).written == ["c1"]
+        assert (await store.commit([commit(3, [(mark, NOW_MS + 9000)])])).written == ["c1"]
+        assert (await store.commit([commit(4, [(other, NOW_MS + 9000)])])).duplicates
+
+    run(scenario)
+
+
+def test_the_outbox_is_cleared_only_if_unchanged(run: Callable[[Scenario], None]) -> None:
+    async def scenario(store: ScoreStore) -> None:
+        await store.commit([commit(0, outbox=[alert("a")])])
+        await store.clear_outbox({"c1": [alert("a"), alert("b")], "nobody": [alert("a")]})
+        assert (await store.load(["c1"]))["c1"].outbox == [alert("a")]
+        await store.commit([commit(1, outbox=[alert("a"), alert("b")])])
+        await store.clear_outbox({"c1": [alert("a")]})
+        assert (await store.load(["c1"]))["c1"].outbox == [alert("a"), alert("b")]
+        await store.clear_outbox({"c1": [alert("a"), alert("b")]})
+        loaded = (await store.load(["c1"]))["c1"]
+        assert (loaded.outbox, loaded.version) == ([], 2)
+
+    run(scenario)
+
+
+def test_the_due_index_lists_due_customers_earliest_first(
+    run: Callable[[Scenario], None],
+) -> None:
+    async def scenario(store: ScoreStore) -> None:
+        await store.update_indexes([
+            IndexEntry("b", 0, 1.0, NOW_MS - 10), IndexEntry("a", 0, 2.0, NOW_MS - 10),
+            IndexEntry("c", 0, 3.0, NOW_MS - 20), IndexEntry("d", 0, 4.0, NOW_MS + 1),
+            IndexEntry("e", 1, 5.0, NOW_MS - 30), IndexEntry("f", 0, 6.0, None),
+        ])  # fmt: skip
+        assert await store.due(0, NOW_MS, 10) == [("c", NOW_MS - 20), ("a", NOW_MS - 10),
+                                                  ("b", NOW_MS - 10)]  # fmt: skip
+        assert await store.due(0, NOW_MS, 2) == [("c", NOW_MS - 20), ("a", NOW_MS - 10)]
+        await store.update_indexes(
+            [IndexEntry("c", 0, 3.0, None), IndexEntry("a", 0, 2.0, NOW_MS + 5)]
+        )
+        await store.update_indexes([IndexEntry("c", 0, 3.0, None)])  # idempotent
+        assert await store.due(0, NOW_MS + 5, 10) == [("b", NOW_MS - 10), ("d", NOW_MS + 1),
+                                                      ("a", NOW_MS + 5)]  # fmt: skip
+        assert await store.due(1, NOW_MS, 10) == [("e", NOW_MS - 30)]
+
+    run(scenario)
+
+
+Operation = tuple[str, Any]
+_MARKS = [bytes([65 + i]) * 8 for i in range(5)]
+_customer = st.sampled_from(["c1", "c2"])
+_alerts = st.lists(st.sampled_from(["a", "b"]), max_size=2, unique=True)
+_marks = st.lists(
+    st.tuples(st.sampled_from(_MARKS), st.integers(0, 5000)), max_size=3, unique_by=lambda m: m[0]
+)
+_operations = st.one_of(
+    st.tuples(st.just("commit"),
+              st.tuples(_customer, st.integers(0, 3), _marks, _alerts, st.integers(0, 6000))),
+    st.tuples(st.just("clear"), st.tuples(_customer, _alerts.map(lambda a: a or ["a"]))),
+    st.tuples(st.just("index"), st.tuples(st.sampled_from(["c1", "c2", "c3"]), st.integers(0, 1),
+                                           st.one_of(st.none(), st.integers(-50, 50)))),
+    st.tuples(st.just("due"),
+              st.tuples(st.integers(0, 1), st.integers(-50, 50), st.integers(1, 3))),
+    st.tuples(st.just("load"), _customer),
+)  # fmt: skip
+
+
+async def _apply(store: ScoreStore, operation: Operation) -> object:
+    kind, args = operation
+    if kind == "commit":
+        customer, version, marks, alerts, trim = args
+        fingerprints = [(m, NOW_MS + e) for m, e in marks]
+        result = await store.commit([commit(version, fingerprints, [alert(a) for a in alerts],
+                                           NOW_MS + trim, customer, 100 * version)])  # fmt: skip
+        return result.written, result.conflicts, result.duplicates
+    if kind == "clear":
+        await store.clear_outbox({args[0]: [alert(a) for a in args[1]]})
+        return None
+    if kind == "index":
+        customer, part, due = args
+        await store.update_indexes(
+            [IndexEntry(customer, part, 1.0, None if due is None else NOW_MS + due)]
+        )
+        return None
+    if kind == "due":
+        part, at, limit = args
+        return await store.due(part, NOW_MS + at, limit)
+    loaded = (await store.load([args]))[args]
+    return loaded.state, loaded.version, loaded.outbox
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(st.lists(_operations, min_size=1, max_size=12))
+def test_random_operations_get_the_same_answers(
+    redis_url: str, operations: list[Operation]
+) -> None:
+    """Any sequence of operations gets equal answers from the Redis and in-memory stores."""
+
+    async def both() -> None:
+        memory = MemoryScoreStore()
+        client = async_redis(Settings(redis_url=redis_url))
+        try:
+            real = RedisScoreStore(client, f"contract-{next(_prefixes)}")
+            for operation in operations:
+                assert await _apply(real, operation) == await _apply(memory, operation), operation
+        finally:
+            await client.aclose()
+
+    asyncio.run(both())

@@ -1,0 +1,163 @@
+"""The recent-alert record, the band snapshots and the read model on a real Redis."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+import pytest
+
+from devtools.localstack import LocalStack
+from stream.adapters.redis_alerts import RecentAlerts
+from stream.adapters.redis_client import async_redis
+from stream.adapters.redis_store import RedisScoreStore
+from stream.config.model_file import load_model
+from stream.config.settings import Settings
+from stream.web.history import BandHistory
+from stream.web.readmodel import ReadModel
+
+pytestmark = pytest.mark.integration
+NOW_MS = 1_800_000_000_000
+HOUR_MS = 3600 * 1000
+MODEL = load_model("default")
+
+Scenario = Callable[[RedisScoreStore], Awaitable[None]]
+
+
+@pytest.fixture
+def on_store(stack: LocalStack, request: pytest.FixtureRequest) -> Callable[[Scenario], None]:
+    """Run a scenario against a store on the shared Redis, under a prefix of its own."""
+
+    def run(scenario: Scenario) -> None:
+        async def main() -> None:
+            client = async_redis(Settings(redis_url=stack.redis_url))
+            try:
+                store = RedisScoreStore(client, f"web-{request.node.name}")
+                await store.clear()
+                await scenario(store)
+            finally:
+                await client.aclose()
+
+        asyncio.run(main())
+
+    return run
+
+
+def alert(customer: str, at_ms: int, score: float = -5.0, **extra: Any) -> dict[str, Any]:
+    return {
+        "alert_id": f"{customer}-{at_ms}", "type": "churn_risk_entered", "customer_id": customer,
+        "previous_band": "very_disengaged", "band": "churn_risk", "previous_score": 12.0,
+        "score": score, "occurred_at_ms": at_ms, "trigger": "event",
+        "reasons": [{"factor": "app_uninstalls", "change": -40.0, "before": 0.0, "after": -40.0}],
+        "model_version": MODEL.version, **extra,
+    }  # fmt: skip
+
+
+async def put_customer(store: RedisScoreStore, customer: str, score: float) -> None:
+    band = MODEL.bands.band_for(score)
+    await store.client.hset(store.customer_key(customer), mapping={
+        "score": f"{score:g}", "band": band, "updated_at": "2027-01-15T08:00:00.000+00:00",
+        "breakdown": orjson.dumps({"conversions": score}), "model_version": MODEL.version,
+    })  # fmt: skip
+    await store.client.zadd(store.rank_key, {customer: score})
+
+
+def test_record_is_idempotent_and_bounded(on_store: Callable[[Scenario], None]) -> None:
+    async def scenario(store: RedisScoreStore) -> None:
+        recent = RecentAlerts(store.client, store.prefix, retention_ms=24 * HOUR_MS,
+                              max_alerts=5, per_customer=2)  # fmt: skip
+        batch = [alert(f"c{i}", NOW_MS - i * HOUR_MS) for i in range(4)]
+        await recent.record(batch, NOW_MS)
+        await recent.record(batch, NOW_MS)  # a replay of the same batch
+        assert await recent.count_since(0) == 4
+        assert [a["customer_id"] for a in await recent.since(0, 10)] == ["c0", "c1", "c2", "c3"]
+        # Older than the retention: trimmed on the next write, payload too.
+        await recent.record([alert("c9", NOW_MS - 30 * HOUR_MS)], NOW_MS)
+        assert await recent.count_since(0) == 4
+        assert await store.client.hlen(recent.data_key) == 4
+        # Beyond max_alerts: the oldest go.
+        await recent.record([alert("c5", NOW_MS + 1), alert("c6", NOW_MS + 2)], NOW_MS)
+        ids = [a["alert_id"] for a in await recent.since(0, 10)]
+        assert ids == [f"c6-{NOW_MS + 2}", f"c5-{NOW_MS + 1}", f"c0-{NOW_MS}",
+                       f"c1-{NOW_MS - HOUR_MS}", f"c2-{NOW_MS - 2 * HOUR_MS}"]  # fmt: skip
+        assert await store.client.hlen(recent.data_key) == 5
+        # Per customer: the newest per_customer, newest first.
+        await recent.record([alert("c0", NOW_MS + 10), alert("c0", NOW_MS + 20)], NOW_MS)
+        mine = await recent.of_customer("c0")
+        assert [a["occurred_at_ms"] for a in mine] == [NOW_MS + 20, NOW_MS + 10]
+
+    on_store(scenario)
+
+
+def test_store_owns_the_new_keys(on_store: Callable[[Scenario], None]) -> None:
+    async def scenario(store: RedisScoreStore) -> None:
+        await store.record_alerts([alert("c1", NOW_MS)], NOW_MS)
+        await BandHistory(store.client, store.prefix, 60_000).write({"churn_risk": 1}, NOW_MS)
+        assert not await store.empty()
+        assert await store.clear() == 4  # index, payloads, c1's ids, band history
+        assert await store.empty()
+
+    on_store(scenario)
+
+
+def test_band_history_one_point_per_slot(on_store: Callable[[Scenario], None]) -> None:
+    async def scenario(store: RedisScoreStore) -> None:
+        history = BandHistory(store.client, store.prefix, 60_000, keep=3)
+        other_replica = BandHistory(store.client, store.prefix, 60_000, keep=3)
+        assert await history.write({"churn_risk": 1}, NOW_MS)
+        assert not await other_replica.write({"churn_risk": 2}, NOW_MS + 1)  # same slot
+        for minute in range(1, 5):
+            await history.write({"churn_risk": 10 + minute}, NOW_MS + minute * 60_000)
+        points = await history.read()
+        assert [p["counts"]["churn_risk"] for p in points] == [12, 13, 14]
+        assert [p["at_ms"] for p in points] == sorted(p["at_ms"] for p in points)
+
+    on_store(scenario)
+
+
+def test_read_model_lists(on_store: Callable[[Scenario], None]) -> None:
+    async def scenario(store: RedisScoreStore) -> None:
+        known = [("risk-old", -10), ("risk-new", -3), ("recovered", 55), ("quiet-risk", -20),
+                 ("power", 130), ("power2", 101), ("close", 90)]  # fmt: skip
+        for customer, score in known:
+            await put_customer(store, customer, score)
+        await store.record_alerts([
+            alert("risk-old", NOW_MS - 5 * HOUR_MS), alert("risk-new", NOW_MS - HOUR_MS),
+            alert("recovered", NOW_MS - 2 * HOUR_MS), alert("risk-new", NOW_MS - 9 * HOUR_MS),
+        ], NOW_MS)  # fmt: skip
+        view = ReadModel(MODEL, store, BandHistory(store.client, store.prefix, 60_000),
+                         clock_ms=lambda: NOW_MS)  # fmt: skip
+        risk = await view.at_risk()
+        # Newest alert first, one row per customer, recovered customers left out, then the
+        # rest of the band without a recent alert.
+        assert [c["customer_id"] for c in risk["customers"]] == [
+            "risk-new",
+            "risk-old",
+            "quiet-risk",
+        ]
+        assert risk["customers"][0]["alert"]["occurred_at_ms"] == NOW_MS - HOUR_MS
+        assert risk["customers"][0]["reasons"][0]["factor"] == "app_uninstalls"
+        assert risk["customers"][2]["alert"] is None
+        assert risk["in_band"] == 3
+        upsell = await view.upsell()
+        assert [c["customer_id"] for c in upsell["customers"]] == ["power", "power2"]
+        assert [c["customer_id"] for c in upsell["next_in_line"]] == ["close"]
+        overview = await view.overview()
+        counts = {b["name"]: b["count"] for b in overview["bands"]}
+        assert counts == {"churn_risk": 3, "very_disengaged": 0, "somewhat_engaged": 1,
+                          "highly_engaged": 1, "power_user": 2}  # fmt: skip
+        assert overview["index"]["disengaged"] == pytest.approx(300 / 7)
+        assert overview["alerts_24h"] == 4
+        assert await view.snapshot()
+        assert len((await view.overview())["history"]) == 1
+        customer = await view.customer("risk-new")
+        assert customer is not None
+        assert [a["occurred_at_ms"] for a in customer["alerts"]] == [
+            NOW_MS - HOUR_MS,
+            NOW_MS - 9 * HOUR_MS,
+        ]
+        assert await view.customer("nobody") is None
+
+    on_store(scenario)
