@@ -165,6 +165,8 @@ def state_fields(
         internal["r"] = state.prior_active
     if state.gate.onboarded:
         internal["o"] = 1
+    if state.version != model_version:  # usually equal: then read from ``model_version``
+        internal["m"] = state.version
     if state.rule_gates:
         internal["g"] = {
             name: [1 if gate.armed else 0, gate.last_alert_ms]
@@ -251,6 +253,10 @@ def history_view(fields: Mapping[str, bytes], now_ms: int) -> dict[str, Any]:
     }
 
 
+def _version(fields: Mapping[str, bytes | None]) -> str | None:
+    return (fields.get("model_version") or b"").decode() or None
+
+
 def state_from_fields(fields: Mapping[str, bytes | None]) -> CustomerState:
     """Rebuild a CustomerState from the hash fields written by ``state_fields``."""
     raw = fields.get("state")
@@ -273,7 +279,7 @@ def state_from_fields(fields: Mapping[str, bytes | None]) -> CustomerState:
         prior_active=internal.get("r"),
         history=history_from_bytes(fields.get("history"))[1],
         markers=markers_from_json(fields.get("history_markers")),
-        version=(fields.get("model_version") or b"").decode() or None,
+        version=internal["m"] if "m" in internal else _version(fields),
         rule_gates={
             name: RuleGate(bool(armed), last)
             for name, (armed, last) in internal.get("g", {}).items()
