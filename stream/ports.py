@@ -82,7 +82,8 @@ class Commit:
 
     ``fingerprints`` are the events it applied (each with its expiry); fingerprints whose
     expiry is at or before ``trim_before_ms`` (to the second) may be forgotten. ``outbox``
-    is the customer's whole outbox after this commit (earlier alerts first).
+    is the customer's whole outbox after this commit (earlier alerts first). ``bucket_ms``
+    is the model's bucket length, stored with the score history.
     """
 
     customer_id: str
@@ -94,6 +95,7 @@ class Commit:
     fingerprints: Sequence[AppliedMark] = ()
     outbox: Sequence[OutboxAlert] = ()
     trim_before_ms: int = 0
+    bucket_ms: int = 86_400_000  # the model's bucket, for the stored score history
 
     def after(self) -> Loaded:
         """The customer as it reads back once this commit is written."""

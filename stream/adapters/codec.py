@@ -45,4 +45,5 @@ def alert_to_json(alert: Alert) -> dict[str, Any]:
             for r in alert.reasons
         ],
         "model_version": alert.model_version,
+        "rule": alert.rule,
     }

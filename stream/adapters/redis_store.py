@@ -29,8 +29,12 @@ from __future__ import annotations
 
 import re
 import struct
+import sys
+import time
+from array import array
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any
 
 import orjson
@@ -39,9 +43,10 @@ from stream.adapters.codec import iso_ms, points
 from stream.adapters.redis_alerts import RecentAlerts
 from stream.adapters.redis_client import AsyncClient
 from stream.adapters.redis_cluster import ScriptCall, run_scripts, unlink_keys
-from stream.core.alerts import AlertGate
+from stream.core.alerts import AlertGate, RuleGate
 from stream.core.bands import BandScale
 from stream.core.customer import CustomerState
+from stream.core.history import History, Marker, trend
 from stream.ports import AppliedMark, Commit, CommitResult, IndexEntry, Loaded, OutboxAlert
 
 __all__ = [
@@ -55,7 +60,8 @@ __all__ = [
     "state_from_fields",
 ]
 
-_LOADED_FIELDS = ("state", "score", "band", "ver", "outbox")
+_LOADED_FIELDS = ("state", "score", "band", "ver", "outbox", "history", "history_markers",
+                  "model_version")  # fmt: skip
 _RECORD = struct.Struct(">8sI")
 _GLOB_SPECIAL = re.compile(r"([*?\[\]\\])")
 
@@ -135,7 +141,11 @@ def customer_key(prefix: str, customer_id: str) -> str:
 
 
 def state_fields(
-    state: CustomerState, breakdown: Mapping[str, int], model_version: str, partition: int
+    state: CustomerState,
+    breakdown: Mapping[str, int],
+    model_version: str,
+    partition: int,
+    bucket_ms: int = 86_400_000,
 ) -> dict[str, str | bytes]:
     """Hash fields for a customer: the public read contract plus one internal ``state``."""
     internal: dict[str, Any] = {
@@ -155,6 +165,13 @@ def state_fields(
         internal["r"] = state.prior_active
     if state.gate.onboarded:
         internal["o"] = 1
+    if state.version != model_version:  # usually equal: then read from ``model_version``
+        internal["m"] = state.version
+    if state.rule_gates:
+        internal["g"] = {
+            name: [1 if gate.armed else 0, gate.last_alert_ms]
+            for name, gate in state.rule_gates.items()
+        }
     return {
         "score": f"{points(state.score_cp):g}",
         "band": state.band or "",
@@ -162,7 +179,82 @@ def state_fields(
         "breakdown": orjson.dumps({k: points(v) for k, v in sorted(breakdown.items())}),
         "model_version": model_version,
         "state": orjson.dumps(internal),
+        "history": history_to_bytes(state.history, bucket_ms),
+        "history_markers": markers_to_json(state.markers) if state.markers else b"",
     }
+
+
+def history_to_bytes(history: History, bucket_ms: int) -> bytes:
+    """The ``history`` hash field (see README, "Score history"): little-endian signed 64-bit
+    integers ``[1, bucket_ms, start_0, score_0, start_1, score_1, ...]``, points oldest first,
+    each the start of a bucket in epoch ms and the score in centipoints."""
+    packed = array("q", (1, bucket_ms))
+    packed.extend(chain.from_iterable(history))
+    if sys.byteorder != "little":
+        packed.byteswap()
+    return packed.tobytes()
+
+
+def history_from_bytes(raw: bytes | None) -> tuple[int, History]:
+    """The bucket length and the points of a ``history`` field (empty: none)."""
+    if not raw:
+        return 0, ()
+    packed = array("q")
+    packed.frombytes(raw)
+    if sys.byteorder != "little":
+        packed.byteswap()
+    if packed[0] != 1:
+        raise ValueError(f"unknown history layout {packed[0]}")
+    return packed[1], tuple(zip(packed[2::2], packed[3::2], strict=True))
+
+
+def markers_to_json(markers: tuple[Marker, ...]) -> bytes:
+    """The ``history_markers`` hash field: ``[[at_ms, model_version], ...]``, oldest first."""
+    return orjson.dumps([[at, version] for at, version in markers])
+
+
+def markers_from_json(raw: bytes | None) -> tuple[Marker, ...]:
+    """The markers of a ``history_markers`` field (empty: none)."""
+    return tuple((int(at), str(v)) for at, v in orjson.loads(raw)) if raw else ()
+
+
+def history_view(fields: Mapping[str, bytes], now_ms: int) -> dict[str, Any]:
+    """The ``history`` and ``trend`` members of a customer's public view, at ``now_ms``.
+
+    ``trend.change_7d``/``change_30d`` are the score now minus the score 7/30 days earlier
+    (None without a point that old); ``top_factor`` is the factor whose raw points over the
+    last 7 days changed most against the 7 days before, from the window's buckets.
+    """
+    bucket_ms, kept = history_from_bytes(fields.get("history"))
+    if not bucket_ms:
+        return {"history": None, "trend": None}
+    markers = markers_from_json(fields.get("history_markers"))
+    internal = orjson.loads(fields.get("state") or b"{}")
+    buckets = {int(b): dict(slot) for b, slot in internal.get("w", {}).items()}
+    found = trend(kept, buckets, bucket_ms, now_ms, 86_400_000)
+
+    def change(cp: int | None) -> float | None:
+        return None if cp is None else points(cp)
+
+    return {
+        "history": {
+            "bucket_ms": bucket_ms,
+            "points": [[start, points(score)] for start, score in kept],
+            "markers": [
+                {"at": iso_ms(at), "at_ms": at, "model_version": version} for at, version in markers
+            ],
+        },
+        "trend": {
+            "change_7d": change(found.change_7d_cp),
+            "change_30d": change(found.change_30d_cp),
+            "top_factor": found.top_factor,
+            "top_factor_change": points(found.top_factor_change_cp),
+        },
+    }
+
+
+def _version(fields: Mapping[str, bytes | None]) -> str | None:
+    return (fields.get("model_version") or b"").decode() or None
 
 
 def state_from_fields(fields: Mapping[str, bytes | None]) -> CustomerState:
@@ -185,6 +277,13 @@ def state_from_fields(fields: Mapping[str, bytes | None]) -> CustomerState:
         first_seen_ms=internal.get("f"),
         tenure_days=int(internal.get("t", 0)),
         prior_active=internal.get("r"),
+        history=history_from_bytes(fields.get("history"))[1],
+        markers=markers_from_json(fields.get("history_markers")),
+        version=internal["m"] if "m" in internal else _version(fields),
+        rule_gates={
+            name: RuleGate(bool(armed), last)
+            for name, (armed, last) in internal.get("g", {}).items()
+        },
     )
 
 
@@ -267,7 +366,8 @@ class RedisScoreStore:
             return result
         calls = []
         for item in commits:
-            fields = state_fields(item.state, item.breakdown, item.model_version, item.partition)
+            fields = state_fields(item.state, item.breakdown, item.model_version, item.partition,
+                                  item.bucket_ms)  # fmt: skip
             fields["outbox"] = encode_outbox(item.outbox)
             flat: list[Any] = []
             for name, value in fields.items():
@@ -381,8 +481,9 @@ class RedisScoreStore:
         )
         return [(m.decode(), int(due_ms)) for m, due_ms in members]
 
-    async def customer(self, customer_id: str) -> dict[str, Any] | None:
-        """The public view of one customer, or None when unknown."""
+    async def customer(self, customer_id: str, now_ms: int | None = None) -> dict[str, Any] | None:
+        """The public view of one customer, or None when unknown; its trend is taken at
+        ``now_ms`` (default: the wall clock)."""
         raw = await self.client.hgetall(self.customer_key(customer_id))
         if not raw:
             return None
@@ -394,6 +495,7 @@ class RedisScoreStore:
             "updated_at": fields.get("updated_at", b"").decode(),
             "breakdown": orjson.loads(fields.get("breakdown", b"{}")),
             "model_version": fields.get("model_version", b"").decode(),
+            **history_view(fields, now_ms if now_ms is not None else int(time.time() * 1000)),
         }
 
     async def top(

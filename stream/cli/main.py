@@ -46,6 +46,9 @@ def _parser() -> argparse.ArgumentParser:
     score = sub.add_parser("score", help="show one customer's score, band and breakdown")
     score.add_argument("customer_id")
     score.add_argument("--json", action="store_true", help="print JSON")
+    score.add_argument(
+        "--history", action="store_true", help="also print the score history and model changes"
+    )
     score.set_defaults(handler=_score)
 
     top = sub.add_parser("top", help="highest (or lowest) scoring customers, optionally in a band")
@@ -156,7 +159,36 @@ def _score(args: argparse.Namespace, settings: Settings) -> int:
     print(f"  updated {view['updated_at']}, model {view['model_version']}")
     for factor, points in sorted(view["breakdown"].items(), key=lambda kv: -abs(kv[1])):
         print(f"  {factor:<22} {points:>+9.2f}")
+    _print_trend(view.get("trend"))
+    if args.history:
+        _print_history(view.get("history"))
     return 0
+
+
+def _print_trend(trend: dict[str, Any] | None) -> None:
+    if not trend:
+        return
+    parts = [
+        f"{label} {trend[key]:+g}" if trend[key] is not None else f"{label} n/a"
+        for label, key in (("7d", "change_7d"), ("30d", "change_30d"))
+    ]
+    if trend["top_factor"] is not None:
+        parts.append(f"most changed {trend['top_factor']} {trend['top_factor_change']:+g}")
+    print(f"  trend: {', '.join(parts)}")
+
+
+def _print_history(history: dict[str, Any] | None) -> None:
+    from stream.adapters.codec import iso_ms  # noqa: PLC0415
+
+    if not history:
+        print("  no history")
+        return
+    events = [(start, f"{iso_ms(start)[:10]}  {score:>9.2f}") for start, score in history["points"]]
+    events += [(m["at_ms"], f"{m['at'][:10]}  model -> {m['model_version']}")
+               for m in history["markers"]]  # fmt: skip
+    print("  history:")
+    for _, line in sorted(events, key=lambda item: item[0]):
+        print(f"    {line}")
 
 
 def _top(args: argparse.Namespace, settings: Settings) -> int:

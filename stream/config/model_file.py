@@ -16,9 +16,11 @@ from stream.config.errors import ConfigError
 from stream.core.bands import DEFAULT_BANDS, Band, BandScale
 from stream.core.model import (
     BASELINE,
+    RULE_KINDS,
     TENURE,
     TRANSFORMS,
     AlertPolicy,
+    AlertRule,
     EventRule,
     FactorTransform,
     RegularityRule,
@@ -36,7 +38,7 @@ BUILTIN_MODELS = ("default", "demo")
 _TOP_KEYS = {
     "version", "window", "bucket", "max_future_skew", "events", "sessions", "surveys",
     "returning_visit", "regularity", "inactive_types", "bands", "alerts", "topics",
-    "segment_events", "factors", "baseline", "tenure",
+    "segment_events", "factors", "baseline", "tenure", "history",
 }  # fmt: skip
 # Factor names an event may not use: the model computes these itself.
 _RESERVED_FACTORS = {BASELINE, TENURE, "regularity", "returning_visits"}
@@ -107,7 +109,11 @@ def parse_model(data: Any, source: str) -> ScoringModel:
         "baseline_cp": root.points("baseline", 0),
         "tenure": _tenure(root.optional("tenure")),
     }
-    model_args["alerts"] = _alerts(root.section("alerts", required=False), model_args["bands"])
+    alerts_node = root.section("alerts", required=False)
+    model_args["alerts"], model_args["rules"] = _alerts(alerts_node, model_args["bands"])
+    history_node = root.section("history", required=False)
+    history_node.only({"points"})
+    model_args["history_points"] = history_node.whole("points", 120, minimum=1)
     try:
         model = ScoringModel(**model_args)
     except ValueError as exc:
@@ -330,20 +336,90 @@ def _bands(node: _Node) -> BandScale:
         raise ConfigError(node.source, node.path, str(exc)) from None
 
 
-def _alerts(node: _Node, bands: BandScale) -> AlertPolicy:
-    node.only({"band", "rearm_above", "cooldown", "onboarding"})
-    band = node.text("band", "churn_risk")
-    if band not in bands.names:
-        raise node.fail("band", f"{band!r} is not one of the bands {list(bands.names)}")
+def _alerts(node: _Node, bands: BandScale) -> tuple[AlertPolicy, tuple[AlertRule, ...]]:
+    """The churn-risk rule and the further rules.
+
+    The short form (``band``, ``rearm_above``, ``cooldown``) is the churn-risk rule alone. In
+    the ``rules`` form, the first ``band_entered`` rule takes the churn-risk rule's place
+    (and the onboarding check, which stays a key of ``alerts``); the others are further rules.
+    """
     onboarding = node.optional("onboarding")
     if onboarding is not None:
         onboarding.only({"after"})
-    return AlertPolicy(
-        band=band,
-        rearm_above=node.number("rearm_above", 10),
-        cooldown_ms=node.duration("cooldown", "24h"),
-        onboarding_after_ms=onboarding.duration("after") if onboarding is not None else None,
+    after = onboarding.duration("after") if onboarding is not None else None
+    if "rules" not in node.data:
+        node.only({"band", "rearm_above", "cooldown", "onboarding"})
+        band = node.text("band", "churn_risk")
+        if band not in bands.names:
+            raise node.fail("band", f"{band!r} is not one of the bands {list(bands.names)}")
+        policy = AlertPolicy(
+            band=band,
+            rearm_above=node.number("rearm_above", 10),
+            cooldown_ms=node.duration("cooldown", "24h"),
+            onboarding_after_ms=after,
+        )
+        return policy, ()
+    node.only({"rules", "onboarding"})
+    items = node.raw("rules", [])
+    if not isinstance(items, list) or not items:
+        raise node.fail("rules", "must be a non-empty list of rules")
+    rules = [_rule(_Node(node.source, f"{node.key('rules')}[{i}]", item), bands)
+             for i, item in enumerate(items)]  # fmt: skip
+    names = [rule.name for rule in rules]
+    if len(set(names)) != len(names):
+        raise node.fail("rules", "rule names must be unique")
+    primary = next((r for r in rules if _can_lead(r, bands)), None)
+    if primary is None:
+        if after is not None:
+            raise node.fail("onboarding", "needs a band_entered rule (it alerts in its band)")
+        # No band rule: the churn-risk rule is switched off.
+        return AlertPolicy(band=bands.names[0], enabled=False, name="_off"), tuple(rules)
+    upper = bands.score_range(str(primary.band))[1]
+    policy = AlertPolicy(
+        band=str(primary.band),
+        rearm_above=primary.rearm_above if primary.rearm_above is not None else float(upper or 0),
+        cooldown_ms=primary.cooldown_ms,
+        onboarding_after_ms=after,
+        name=primary.name,
     )
+    return policy, tuple(r for r in rules if r is not primary)
+
+
+def _can_lead(rule: AlertRule, bands: BandScale) -> bool:
+    """Can the rule be the churn-risk rule (a band rule whose re-arming is a score level)?"""
+    if rule.when != "band_entered" or rule.band is None:
+        return False
+    return rule.rearm_above is not None or bands.score_range(rule.band)[1] is not None
+
+
+_RULE_KEYS = {
+    "band_entered": {"name", "when", "band", "rearm_above", "cooldown"},
+    "score_drop": {"name", "when", "percent", "points", "over", "cooldown"},
+    "score_rise": {"name", "when", "percent", "points", "over", "cooldown"},
+}
+
+
+def _rule(node: _Node, bands: BandScale) -> AlertRule:
+    kind = node.text("when")
+    if kind not in RULE_KINDS:
+        raise node.fail("when", f"must be one of {', '.join(RULE_KINDS)}, got {kind!r}")
+    node.only(_RULE_KEYS[kind])
+    name = node.text("name")
+    if name.startswith("_"):
+        raise node.fail("name", "must not start with '_'")
+    cooldown = node.duration("cooldown", "24h" if kind == "band_entered" else "7d")
+    if kind == "band_entered":
+        band = node.text("band")
+        if band not in bands.names:
+            raise node.fail("band", f"{band!r} is not one of the bands {list(bands.names)}")
+        rearm = node.number("rearm_above") if "rearm_above" in node.data else None
+        return AlertRule(name, "band_entered", band=band, rearm_above=rearm, cooldown_ms=cooldown)
+    percent = node.positive("percent") if "percent" in node.data else None
+    points = to_centipoints(node.positive("points")) if "points" in node.data else None
+    if percent is None and points is None:
+        percent, points = 20.0, 1000
+    return AlertRule(name, kind, percent=percent, points_cp=points,
+                     over_ms=node.duration("over", "7d"), cooldown_ms=cooldown)  # fmt: skip
 
 
 def _segment(node: _Node, types: set[str]) -> Mapping[str, str]:

@@ -1,4 +1,5 @@
-"""Churn-risk alert rules: when entering the alert band raises an alert, and its content."""
+"""Alert rules: the churn-risk band rule (with onboarding), further band and score rules,
+when each raises an alert, and the alert's content."""
 
 from __future__ import annotations
 
@@ -6,18 +7,21 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
-from stream.core.model import AlertPolicy
+from stream.core.model import AlertPolicy, AlertRule
 from stream.core.vocabulary import Trigger
 
 __all__ = [
     "Alert",
     "AlertGate",
     "Reason",
+    "RuleGate",
     "Trigger",
     "alert_id",
     "falling_factors",
     "pass_gate",
     "pass_onboarding",
+    "pass_rule",
+    "rising_factors",
 ]
 
 # What moved the score: new events, a bucket leaving the window, a new day of tenure, or
@@ -49,6 +53,7 @@ class Alert:
     trigger: Trigger
     reasons: tuple[Reason, ...]
     model_version: str
+    rule: str = "churn_risk"
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +79,8 @@ def pass_gate(
     Fires only on entering the alert band from another band (a brand-new customer has
     no previous band and never fires), while armed, and after the cooldown.
     """
+    if not policy.enabled:
+        return False, gate
     armed = gate.armed or score > policy.rearm_above
     entering = band == policy.band and previous_band not in (None, policy.band)
     cooled = gate.last_alert_ms is None or at_ms - gate.last_alert_ms >= policy.cooldown_ms
@@ -82,6 +89,48 @@ def pass_gate(
     if armed == gate.armed:
         return False, gate
     return False, replace(gate, armed=armed)
+
+
+@dataclass(frozen=True, slots=True)
+class RuleGate:
+    """Per-customer memory of one further rule: armed or not, and its last alert."""
+
+    armed: bool = True
+    last_alert_ms: int | None = None
+
+
+def pass_rule(
+    rule: AlertRule,
+    gate: RuleGate,
+    previous_band: str | None,
+    band: str,
+    score_cp: int,
+    reference_cp: int | None,
+    at_ms: int,
+) -> tuple[bool, RuleGate]:
+    """Decide whether a further rule fires at this moment; return it and the new gate.
+
+    ``reference_cp`` is the score ``rule.over_ms`` earlier (None: no history that old, and a
+    score rule neither fires nor re-arms). A customer seen for the first time (no previous
+    band) never fires.
+    """
+    if rule.when == "band_entered":
+        holds = band == rule.band and previous_band not in (None, rule.band)
+        if rule.rearm_above is not None:
+            armed = gate.armed or score_cp > round(rule.rearm_above * 100)
+        else:
+            armed = gate.armed or band != rule.band
+    else:
+        if reference_cp is None:
+            return False, gate
+        holds = rule.crossed(reference_cp, score_cp) and previous_band is not None
+        armed = gate.armed or not rule.crossed(reference_cp, score_cp)
+    cooled = gate.last_alert_ms is None or at_ms - gate.last_alert_ms >= rule.cooldown_ms
+    if holds and armed and cooled:
+        return True, RuleGate(armed=False, last_alert_ms=at_ms)
+    if armed == gate.armed:
+        return False, gate
+    return False, RuleGate(armed=armed, last_alert_ms=gate.last_alert_ms)
 
 
 def pass_onboarding(
@@ -93,7 +142,7 @@ def pass_onboarding(
     check happens on the customer's first sight (nothing to compare with, as for bands).
     Alerting disarms and starts the cooldown, like any alert.
     """
-    if gate.onboarded:
+    if gate.onboarded or not policy.enabled:
         return False, gate
     cooled = gate.last_alert_ms is None or at_ms - gate.last_alert_ms >= policy.cooldown_ms
     if band == policy.band and gate.armed and cooled and not first_sight:
@@ -116,7 +165,26 @@ def falling_factors(before: Mapping[str, int], after: Mapping[str, int]) -> tupl
     return tuple(sorted(reasons, key=lambda r: (r.change, r.factor)))
 
 
-def alert_id(model_version: str, customer_id: str, trigger: Trigger, occurred_at_ms: int) -> str:
-    """Deterministic alert identity: replaying the same input yields the same id."""
-    material = f"{model_version}|{customer_id}|{trigger}|{occurred_at_ms}".encode()
-    return hashlib.sha256(material).hexdigest()[:32]
+def rising_factors(before: Mapping[str, int], after: Mapping[str, int]) -> tuple[Reason, ...]:
+    """Factors whose centipoints rose, largest rise first."""
+    fell = falling_factors({k: -v for k, v in before.items()}, {k: -v for k, v in after.items()})
+    return tuple(Reason(r.factor, -r.change, -r.before, -r.after) for r in fell)
+
+
+def alert_id(
+    model_version: str,
+    customer_id: str,
+    trigger: Trigger,
+    occurred_at_ms: int,
+    rule: str | None = None,
+) -> str:
+    """Deterministic alert identity: replaying the same input yields the same id.
+
+    The churn-risk rule's ids (``rule`` None) are those of earlier releases; a further
+    rule's name is part of its ids, so two rules firing at one moment differ.
+    """
+    material = f"{model_version}|{customer_id}|{trigger}|{occurred_at_ms}"
+    if rule is not None:
+        material += f"|{rule}"
+    material_bytes = material.encode()
+    return hashlib.sha256(material_bytes).hexdigest()[:32]

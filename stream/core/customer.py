@@ -5,16 +5,20 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
+from stream.core import history as hist
 from stream.core import window
 from stream.core.alerts import (
     Alert,
     AlertGate,
     Reason,
+    RuleGate,
     Trigger,
     alert_id,
     falling_factors,
     pass_gate,
     pass_onboarding,
+    pass_rule,
+    rising_factors,
 )
 from stream.core.events import Event, fingerprint
 from stream.core.model import TENURE, ScoringModel
@@ -36,6 +40,10 @@ class CustomerState:
     ``first_seen_ms`` is the earliest event time ever applied (None: never, or state
     written before it was kept); ``tenure_days`` the whole days of tenure the score last
     counted; ``prior_active`` the latest active bucket that has left the window.
+    ``history`` holds the score's points per bucket and ``markers`` the model-version changes
+    (see ``stream.core.history``); ``version`` is the model version that last advanced the
+    state (None: unknown); ``rule_gates`` the gates of the model's further alert rules, by
+    rule name (a rule without an entry is armed and has never alerted).
     """
 
     buckets: window.Buckets = field(default_factory=dict)
@@ -46,6 +54,10 @@ class CustomerState:
     first_seen_ms: int | None = None
     tenure_days: int = 0
     prior_active: int | None = None
+    history: hist.History = ()
+    markers: tuple[hist.Marker, ...] = ()
+    version: str | None = None
+    rule_gates: dict[str, RuleGate] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,8 +150,7 @@ def advance(
     else:
         clock.move_to(now_ms)
     live = [e for e in events if model.is_live(e.timestamp_ms, now_ms)]
-    for event in live:
-        window.add(clock.buckets, model.bucket_of(event.timestamp_ms), model.contributions(event))
+    _apply(model, clock, tracker, live)
     if live:
         earliest = min(e.timestamp_ms for e in live)
         if clock.first_seen is None or earliest < clock.first_seen:
@@ -147,10 +158,13 @@ def advance(
             clock.count_tenure(now_ms)
         tracker.observe(clock.breakdown(), "event", max(e.timestamp_ms for e in live))
     elif state.band is None:
-        tracker.settle(clock.breakdown())
+        tracker.settle(clock.breakdown(), now_ms)
     onboarding = clock.onboarding_moment(tracker.gate)
     if onboarding is not None and onboarding <= now_ms:  # first seen moved back, or first sight
         tracker.onboard(onboarding, silent=state.band is None or onboarding < state.updated_ms)
+    markers = state.markers
+    if state.version is not None and state.version != model.version:
+        markers = hist.mark(markers, now_ms, model.version)
     new_state = CustomerState(
         buckets=clock.buckets,
         score_cp=tracker.score_cp,
@@ -160,6 +174,10 @@ def advance(
         first_seen_ms=clock.first_seen,
         tenure_days=clock.tenure_days,
         prior_active=clock.prior_active,
+        history=tuple(tracker.history),
+        markers=markers,
+        version=model.version,
+        rule_gates=tracker.rule_gates,
     )
     return Evaluation(
         state=new_state,
@@ -168,6 +186,25 @@ def advance(
         next_due_ms=clock.next_due(tracker.gate),
         applied=len(live),
     )
+
+
+def _apply(model: ScoringModel, clock: _Clock, tracker: _Tracker, live: list[Event]) -> None:
+    """Add the events to the window. A batch spanning several buckets (a replay, a backlog)
+    also leaves a history point for each of its buckets but the last, with the score of the
+    events up to that bucket, as if each bucket had been evaluated on its own."""
+    bucket_of = model.bucket_of
+    first = bucket_of(live[0].timestamp_ms) if live else 0
+    if all(bucket_of(e.timestamp_ms) == first for e in live):
+        for event in live:
+            window.add(clock.buckets, bucket_of(event.timestamp_ms), model.contributions(event))
+        return
+    ordered = sorted(live, key=lambda e: e.timestamp_ms)
+    for index, event in enumerate(ordered):
+        bucket = bucket_of(event.timestamp_ms)
+        window.add(clock.buckets, bucket, model.contributions(event))
+        following = ordered[index + 1] if index + 1 < len(ordered) else None
+        if following is not None and bucket_of(following.timestamp_ms) != bucket:
+            tracker.note(sum(clock.breakdown().values()), event.timestamp_ms)
 
 
 class _Clock:
@@ -257,8 +294,8 @@ def _earlier(a: int | None, b: int | None) -> int | None:
 class _Tracker:
     """Follows score and band through successive moments and collects alerts."""
 
-    __slots__ = ("alerts", "band", "breakdown", "changed", "customer_id", "gate", "model",
-                 "score_cp")  # fmt: skip
+    __slots__ = ("alerts", "band", "breakdown", "changed", "customer_id", "gate", "history",
+                 "model", "rule_gates", "score_cp")  # fmt: skip
 
     def __init__(
         self,
@@ -276,11 +313,23 @@ class _Tracker:
         self.gate = gate
         self.alerts: list[Alert] = []
         self.changed = False
+        self.history = list(state.history)
+        self.rule_gates = state.rule_gates
 
-    def settle(self, breakdown: dict[str, int]) -> None:
+    def settle(self, breakdown: dict[str, int], at_ms: int) -> None:
         """Take a breakdown as the starting point, without alerts (a first evaluation)."""
         self.breakdown, self.score_cp = breakdown, sum(breakdown.values())
         self.band = self.model.bands.band_for(self.score_cp / 100)
+        self._record(at_ms)
+
+    def _record(self, at_ms: int) -> None:
+        self.note(self.score_cp, at_ms)
+
+    def note(self, score_cp: int, at_ms: int) -> None:
+        """Write a score to the history at ``at_ms`` (no alerts)."""
+        model = self.model
+        start = model.bucket_of(at_ms) * model.bucket_ms
+        hist.record_into(self.history, start, score_cp, model.history_points)
 
     def observe(self, breakdown: dict[str, int], trigger: Trigger, at_ms: int) -> None:
         score_cp = sum(breakdown.values())
@@ -291,8 +340,39 @@ class _Tracker:
         if fire and self.band is not None:
             self._alert(f"{band}_entered", band, score_cp, trigger, at_ms,
                         falling_factors(self.breakdown, breakdown))  # fmt: skip
+        if self.model.rules:
+            self._rules(breakdown, band, score_cp, trigger, at_ms)
         self.changed = self.changed or breakdown != self.breakdown or band != self.band
         self.breakdown, self.score_cp, self.band = breakdown, score_cp, band
+        self._record(at_ms)
+
+    def _start_of(self, at_ms: int) -> int:
+        return self.model.bucket_of(at_ms) * self.model.bucket_ms
+
+    def _rules(
+        self, breakdown: dict[str, int], band: str, score_cp: int, trigger: Trigger, at_ms: int
+    ) -> None:
+        """Pass the moment through each further rule's gate, alerting where one fires."""
+        gates = self.rule_gates
+        for rule in self.model.rules:
+            reference = None
+            if rule.when != "band_entered":
+                reference = hist.value_at(self.history, self._start_of(at_ms - rule.over_ms))
+            gate = gates.get(rule.name, _ARMED)
+            fire, new_gate = pass_rule(rule, gate, self.band, band, score_cp, reference, at_ms)
+            if new_gate != gate:
+                if gates is self.rule_gates:
+                    gates = dict(gates)
+                gates[rule.name] = new_gate
+            if fire:
+                kind = f"{band}_entered" if rule.when == "band_entered" else rule.when
+                reasons = (
+                    rising_factors(self.breakdown, breakdown)
+                    if rule.when == "score_rise"
+                    else falling_factors(self.breakdown, breakdown)
+                )
+                self._alert(kind, band, score_cp, trigger, at_ms, reasons, rule.name)
+        self.rule_gates = gates
 
     def onboard(self, at_ms: int, silent: bool) -> None:
         """Check the end of the onboarding period at ``at_ms`` (once per customer)."""
@@ -310,10 +390,11 @@ class _Tracker:
         trigger: Trigger,
         at_ms: int,
         reasons: tuple[Reason, ...],
+        rule: str | None = None,
     ) -> None:
         self.alerts.append(
             Alert(
-                alert_id=alert_id(self.model.version, self.customer_id, trigger, at_ms),
+                alert_id=alert_id(self.model.version, self.customer_id, trigger, at_ms, rule),
                 type=kind,
                 customer_id=self.customer_id,
                 previous_band=self.band if self.band is not None else band,
@@ -324,5 +405,9 @@ class _Tracker:
                 trigger=trigger,
                 reasons=reasons,
                 model_version=self.model.version,
+                rule=rule if rule is not None else self.model.alerts.name,
             )
         )
+
+
+_ARMED = RuleGate()

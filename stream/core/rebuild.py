@@ -33,10 +33,17 @@ class Rebuilt:
 
 
 def carried_over(previous: CustomerState) -> CustomerState:
-    """What survives a model change: the alert memory, the last update time and the
-    first-seen time; no window."""
+    """What survives a model change: the alert memory (of every rule), the last update
+    time, the first-seen time and the score history with its model-version markers (the
+    rebuild adds a marker for the new version); no window."""
     return CustomerState(
-        gate=previous.gate, updated_ms=previous.updated_ms, first_seen_ms=previous.first_seen_ms
+        gate=previous.gate,
+        updated_ms=previous.updated_ms,
+        first_seen_ms=previous.first_seen_ms,
+        history=previous.history,
+        markers=previous.markers,
+        version=previous.version,
+        rule_gates=previous.rule_gates,
     )
 
 

@@ -2,7 +2,7 @@
 
 It reads the Redis read contract only (customer hashes, the ranking, the recent-alert record,
 the band-count snapshots), never internal fields. What the contract cannot offer yet (score
-history, segments, accounts) is reported as absent in ``features`` so the page hides it; a
+segments, accounts) is reported as absent in ``features`` so the page hides it; a
 new part of the contract plugs in as one more method here and one more flag.
 
 Engagement index: each band belongs to one of three groups, and the index is the share of
@@ -21,7 +21,7 @@ from typing import Any, Literal
 import orjson
 
 from stream.adapters.redis_alerts import RecentAlerts
-from stream.adapters.redis_store import RedisScoreStore
+from stream.adapters.redis_store import RedisScoreStore, history_from_bytes
 from stream.core.bands import BandScale
 from stream.core.model import ScoringModel
 from stream.web.history import BandHistory
@@ -48,6 +48,7 @@ _SHIPPED_GROUPS: dict[str, Group] = {
     "very_disengaged": "disengaged",
     "churn_risk": "disengaged",
 }
+_SPARK_POINTS = 30  # the last 30 history points (days, with the shipped model) per sparkline
 _PUBLIC_FIELDS = ("score", "band", "updated_at", "model_version")
 _ALERT_SCAN = 2000
 
@@ -94,7 +95,7 @@ class ReadModel:
         """Which optional parts of the read contract exist (the page shows only those)."""
         return {
             "band_history": self.history is not None,
-            "score_history": False,
+            "score_history": True,
             "segments": False,
             "accounts": False,
         }
@@ -206,7 +207,7 @@ class ReadModel:
             else None,
             "bands": self.band_scale(),
             "alerts": await self.alerts.of_customer(customer_id),
-            "history": None,  # score history: not in the contract yet
+            "history": view.get("history"),  # with "trend" (from the store's view)
             "traits": None,
         }
 
@@ -216,12 +217,13 @@ class ReadModel:
             return {}
         pipe = self.store.client.pipeline(transaction=False)
         for customer_id in customer_ids:
-            pipe.hmget(self.store.customer_key(customer_id), [*_PUBLIC_FIELDS, "breakdown"])
+            pipe.hmget(self.store.customer_key(customer_id),
+                       [*_PUBLIC_FIELDS, "breakdown", "history"])  # fmt: skip
         found = {}
         for customer_id, values in zip(customer_ids, await pipe.execute(), strict=True):
             if values[0] is None:
                 continue
-            score, band, updated, version, breakdown = (v or b"" for v in values)
+            score, band, updated, version, breakdown, history = (v or b"" for v in values)
             found[customer_id] = {
                 "customer_id": customer_id,
                 "score": float(score),
@@ -229,6 +231,7 @@ class ReadModel:
                 "updated_at": updated.decode(),
                 "model_version": version.decode(),
                 "top_factors": _top_factors(orjson.loads(breakdown or b"{}")),
+                "trend": [cp / 100 for _, cp in history_from_bytes(history)[1][-_SPARK_POINTS:]],
             }
         return found
 

@@ -93,7 +93,8 @@ def customer_commit(
     outbox. The worker and the rescore both commit through this one function."""
     marks = [(mark, model.expiry_of(model.bucket_of(e.timestamp_ms))) for e, mark in applied]
     return Commit(customer_id, version, evaluation.state, evaluation.breakdown, partition,
-                  model.version, marks, outbox, trim_before_ms=now_ms)  # fmt: skip
+                  model.version, marks, outbox, trim_before_ms=now_ms,
+                  bucket_ms=model.bucket_ms)  # fmt: skip
 
 
 class BatchProcessor:

@@ -243,7 +243,7 @@ def test_new_state_fields_round_trip_through_the_codec() -> None:
     state = CustomerState(
         buckets={20_000: {"posts": 300, "_active": 1}}, score_cp=300, band="very_disengaged",
         gate=AlertGate(armed=False, last_alert_ms=5, onboarded=True), updated_ms=9,
-        first_seen_ms=1_700_000_000_000, tenure_days=12, prior_active=19_990,
+        first_seen_ms=1_700_000_000_000, tenure_days=12, prior_active=19_990, version="v",
     )  # fmt: skip
     fields = state_fields(state, {"posts": 300}, "v", 3)
     stored = {k: v.encode() if isinstance(v, str) else v for k, v in fields.items()}
