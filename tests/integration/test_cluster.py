@@ -18,8 +18,10 @@ from redis.cluster import RedisCluster
 from devtools.localstack import LocalStack
 from stream.adapters.redis_client import async_redis, sync_redis
 from stream.adapters.redis_cluster import is_cluster, ping_all
-from stream.adapters.redis_store import Commit, IndexEntry, RedisScoreStore, customer_key
+from stream.adapters.redis_store import RedisScoreStore, customer_key
 from stream.config.settings import Settings
+from stream.core.customer import CustomerState
+from stream.ports import Commit, IndexEntry
 
 pytestmark = pytest.mark.integration
 
@@ -53,6 +55,12 @@ def test_a_customer_is_one_slot_and_customers_spread_over_every_master(
     assert len(masters) == 3 and min(masters.values()) > 50
 
 
+def _commit(
+    customer: str, version: int, score_cp: int, marks: list[tuple[bytes, int]] | None = None
+) -> Commit:
+    return Commit(customer, version, CustomerState(score_cp=score_cp), {}, 0, "v1", marks or ())
+
+
 def test_store_commits_scans_and_clears_on_every_master(cluster_stack: LocalStack) -> None:
     """Commits (a script per key, loaded on demand after SCRIPT FLUSH), duplicate and
     version checks, the indexes, the emptiness scan and ``clear`` all work across masters."""
@@ -70,21 +78,21 @@ def test_store_commits_scans_and_clears_on_every_master(cluster_stack: LocalStac
             assert await ping_all(client)
             assert await store.empty()
             sync.script_flush()  # every master, as if fresh or restarted
-            first = [Commit(c, "0", {"score": "1"}, [(c.encode()[:8].ljust(8, b"."), 2**41)])
+            first = [_commit(c, 0, 100, [(c.encode()[:8].ljust(8, b"."), 2**41)])
                      for c in customers]  # fmt: skip
             assert sorted((await store.commit(first)).written) == sorted(customers)
             sync.script_flush()
-            redelivered = [replace(c, expected_version="1") for c in first]
+            redelivered = [replace(c, expected_version=1) for c in first]
             again = await store.commit(redelivered)
             assert again.written == [] and sorted(again.duplicates) == sorted(customers)
-            stale = await store.commit([Commit(c, "0", {"score": "2"}) for c in customers[:10]])
+            stale = await store.commit([_commit(c, 0, 200) for c in customers[:10]])
             assert sorted(stale.conflicts) == sorted(customers[:10])
             loaded = await store.load(customers)
-            assert {v.version for v in loaded.values()} == {"1"}
+            assert {v.version for v in loaded.values()} == {1}
             await store.update_indexes(
                 IndexEntry(c, i % 4, float(i), 1000 + i) for i, c in enumerate(customers)
             )
-            await store.clear_outbox(dict.fromkeys(customers, b"[]"))
+            await store.clear_outbox({c: [] for c in customers})
             assert {c for c, _ in await store.due(1, 10**6, 1000)} == set(customers[1::4])
             ids = [c async for chunk in store.customer_ids(50) for c in chunk]
             assert sorted(ids) == sorted(customers)
