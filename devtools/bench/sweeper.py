@@ -80,7 +80,7 @@ def fill(
     """Write customers ``s-0`` .. ``s-<count-1>`` (hash, ranking, due index) as the
     worker would; customer ``s-<i>`` belongs to partition ``i % partitions``."""
     state, breakdown = _state(model, now_ms, due)
-    fields = {**state_fields(state, breakdown, model.version, 0), "ver": "1"}
+    fields = {**state_fields(state, breakdown, model.version, 0, model.bucket_ms), "ver": "1"}
     template = [item for pair in fields.items() for item in pair]
     next_due = window.next_expiry(model, state.buckets) or now_ms
     script = client.register_script(_FILL)
