@@ -2,15 +2,18 @@
 
 Key layout (the read contract, documented in README):
 
-- ``{prefix}:{<customer>}``        hash: score, band, updated_at, breakdown, model_version,
-                                    plus internal fields (state, ver, seen, outbox)
+- ``{prefix}:{<tag>}``             hash: score, band, updated_at, breakdown, model_version,
+                                    traits, account (when known), plus internal fields
+                                    (state, ver, seen, outbox, profile_at)
 - ``{prefix}:rank``                sorted set: customer -> score (ranking and band counts)
 - ``{prefix}:due:<partition>``     sorted set: customer -> next moment its window changes
-- ``{prefix}:alerts``, ``{prefix}:alerts:data``, ``{prefix}:alerts:{<customer>}``: the
+- ``{prefix}:alerts``, ``{prefix}:alerts:data``, ``{prefix}:alerts:{<tag>}``: the
                                     recent published alerts (``stream.adapters.redis_alerts``)
 - ``{prefix}:bands:history``       hash: band-count snapshots (``stream.web.history``)
 
-A customer is one key, so one Redis Cluster slot (its hash tag ``{<customer>}``); every
+``<tag>`` is the customer id with ``%``, ``{`` and ``}`` percent-encoded
+(``stream.adapters.redis_keys``). A customer is one key, so one Redis Cluster slot (its hash
+tag ``{<tag>}``); every
 command names one key, so the store works on a cluster as on one server (see
 ``redis_cluster`` for the few operations that differ). The
 fingerprints of applied events live in the hash as one packed string (``seen``): a 4-byte
@@ -39,9 +42,11 @@ from stream.adapters.codec import iso_ms, points
 from stream.adapters.redis_alerts import RecentAlerts
 from stream.adapters.redis_client import AsyncClient
 from stream.adapters.redis_cluster import ScriptCall, run_scripts, unlink_keys
+from stream.adapters.redis_keys import key_tag
 from stream.core.alerts import AlertGate
 from stream.core.bands import BandScale
 from stream.core.customer import CustomerState
+from stream.core.profile import Profile
 from stream.ports import AppliedMark, Commit, CommitResult, IndexEntry, Loaded, OutboxAlert
 
 __all__ = [
@@ -51,11 +56,13 @@ __all__ = [
     "customer_key",
     "encode_outbox",
     "pack_fingerprints",
+    "profile_fields",
+    "profile_from_fields",
     "state_fields",
     "state_from_fields",
 ]
 
-_LOADED_FIELDS = ("state", "score", "band", "ver", "outbox")
+_LOADED_FIELDS = ("state", "score", "band", "ver", "outbox", "traits", "account", "profile_at")
 _RECORD = struct.Struct(">8sI")
 _GLOB_SPECIAL = re.compile(r"([*?\[\]\\])")
 
@@ -130,8 +137,8 @@ return 0
 
 
 def customer_key(prefix: str, customer_id: str) -> str:
-    """The customer's hash; ``{customer_id}`` is its Redis Cluster hash tag."""
-    return f"{prefix}:{{{customer_id}}}"
+    """The customer's hash; ``{key_tag(customer_id)}`` is its Redis Cluster hash tag."""
+    return f"{prefix}:{{{key_tag(customer_id)}}}"
 
 
 def state_fields(
@@ -188,6 +195,33 @@ def state_from_fields(fields: Mapping[str, bytes | None]) -> CustomerState:
     )
 
 
+def profile_fields(profile: Profile) -> dict[str, str | bytes]:
+    """Hash fields of a profile: public ``traits`` (JSON object) and ``account``, internal
+    ``profile_at`` (event times, for last-write-wins); an empty value deletes the field."""
+    at: dict[str, Any] = {}
+    if profile.trait_ms:
+        at["t"] = dict(profile.trait_ms)
+    if profile.account is not None:
+        at["a"] = profile.account_ms
+    return {
+        "traits": orjson.dumps(dict(profile.traits)) if profile.traits else b"",
+        "account": profile.account or "",
+        "profile_at": orjson.dumps(at) if at else b"",
+    }
+
+
+def profile_from_fields(fields: Mapping[str, bytes | None]) -> Profile:
+    """Rebuild a Profile from the hash fields written by ``profile_fields``."""
+    at = orjson.loads(fields.get("profile_at") or b"{}")
+    account = fields.get("account")
+    return Profile(
+        traits=orjson.loads(fields.get("traits") or b"{}"),
+        trait_ms=at.get("t", {}),
+        account=account.decode() if account else None,
+        account_ms=int(at.get("a", 0)),
+    )
+
+
 def encode_outbox(outbox: Sequence[OutboxAlert]) -> bytes:
     """The ``outbox`` field: a JSON array of alert documents; empty means no field."""
     return orjson.dumps(list(outbox)) if outbox else b""
@@ -221,8 +255,9 @@ class RedisScoreStore:
         self.prefix = prefix
         self._commit: Any = client.register_script(_COMMIT)
         self._clear: Any = client.register_script(_CLEAR_OUTBOX)
-        # Exactly this prefix's keys: braces are not allowed in a prefix or a customer id,
-        # so no key of another prefix (even one that starts with this one) matches.
+        # Exactly this prefix's keys: braces are not allowed in a prefix and are escaped in
+        # a customer's tag, so no key of another prefix (even one that starts with this
+        # one) matches.
         self._own_key = re.compile(
             rf"{re.escape(prefix)}:(rank|due:[0-9]+|\{{[^{{}}]+\}}|alerts|alerts:data"
             rf"|alerts:\{{[^{{}}]+\}}|bands:history)".encode()
@@ -247,6 +282,7 @@ class RedisScoreStore:
                 state=state_from_fields(raw),
                 version=int(raw["ver"] or 0),
                 outbox=orjson.loads(raw["outbox"]) if raw["outbox"] else [],
+                profile=profile_from_fields(raw),
             )
         return loaded
 
@@ -269,6 +305,8 @@ class RedisScoreStore:
         for item in commits:
             fields = state_fields(item.state, item.breakdown, item.model_version, item.partition)
             fields["outbox"] = encode_outbox(item.outbox)
+            if item.profile is not None:
+                fields.update(profile_fields(item.profile))
             flat: list[Any] = []
             for name, value in fields.items():
                 flat += [name, value]
@@ -394,6 +432,8 @@ class RedisScoreStore:
             "updated_at": fields.get("updated_at", b"").decode(),
             "breakdown": orjson.loads(fields.get("breakdown", b"{}")),
             "model_version": fields.get("model_version", b"").decode(),
+            "traits": orjson.loads(fields.get("traits", b"{}")),
+            "account": fields["account"].decode() if "account" in fields else None,
         }
 
     async def top(
