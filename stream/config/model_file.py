@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import yaml
 
@@ -29,6 +29,7 @@ from stream.core.model import (
     TenureRule,
     to_centipoints,
 )
+from stream.core.vocabulary import UnmappedPolicy
 
 __all__ = ["BUILTIN_MODELS", "load_model", "parse_model"]
 
@@ -36,7 +37,7 @@ BUILTIN_MODELS = ("default", "demo")
 _TOP_KEYS = {
     "version", "window", "bucket", "max_future_skew", "events", "sessions", "surveys",
     "returning_visit", "regularity", "inactive_types", "bands", "alerts", "topics",
-    "segment_events", "factors", "baseline", "tenure",
+    "segment_events", "factors", "baseline", "tenure", "unmapped",
 }  # fmt: skip
 # Factor names an event may not use: the model computes these itself.
 _RESERVED_FACTORS = {BASELINE, TENURE, "regularity", "returning_visits"}
@@ -106,6 +107,7 @@ def parse_model(data: Any, source: str) -> ScoringModel:
         "topic_types": _topics(root.section("topics", required=False), types),
         "baseline_cp": root.points("baseline", 0),
         "tenure": _tenure(root.optional("tenure")),
+        "unmapped": _unmapped(root),
     }
     model_args["alerts"] = _alerts(root.section("alerts", required=False), model_args["bands"])
     try:
@@ -344,6 +346,15 @@ def _alerts(node: _Node, bands: BandScale) -> AlertPolicy:
         cooldown_ms=node.duration("cooldown", "24h"),
         onboarding_after_ms=onboarding.duration("after") if onboarding is not None else None,
     )
+
+
+def _unmapped(root: _Node) -> UnmappedPolicy:
+    """``unmapped``: ``ignore`` (default) counts unmapped track names and unscored Segment
+    calls as ignored; ``dead_letter`` sends them to the DLQ as ``unknown_type``."""
+    value = root.raw("unmapped", "ignore")
+    if value in ("ignore", "dead_letter"):
+        return cast(UnmappedPolicy, value)
+    raise root.fail("unmapped", f"must be 'ignore' or 'dead_letter', got {value!r}")
 
 
 def _segment(node: _Node, types: set[str]) -> Mapping[str, str]:

@@ -137,7 +137,8 @@ def advance(
                 tracker.onboard(moment, silent=moment < state.updated_ms)
     else:
         clock.move_to(now_ms)
-    live = [e for e in events if model.is_live(e.timestamp_ms, now_ms)]
+    # identify/group calls (profile-only) never touch the score
+    live = [e for e in events if model.is_live(e.timestamp_ms, now_ms) and not e.profile_only]
     for event in live:
         window.add(clock.buckets, model.bucket_of(event.timestamp_ms), model.contributions(event))
     if live:

@@ -15,6 +15,7 @@ from typing import Literal, get_args
 
 from stream.core.bands import DEFAULT_BANDS, BandScale
 from stream.core.events import Event
+from stream.core.vocabulary import UnmappedPolicy
 from stream.errors import InvalidModelError
 
 __all__ = [
@@ -234,6 +235,7 @@ class ScoringModel:
     transforms: Mapping[str, FactorTransform] = field(default_factory=dict)
     baseline_cp: int = 0
     tenure: TenureRule | None = None
+    unmapped: UnmappedPolicy = "ignore"
 
     def __post_init__(self) -> None:
         if self.bucket_ms <= 0 or self.window_ms <= 0:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from stream.core.alerts import Alert
 from stream.core.customer import CustomerState, advance
-from stream.core.decode import DecodeLimits, Rejection, decode_event
+from stream.core.decode import DecodeLimits, Ignored, Rejection, decode_event
 from stream.core.events import Event, fingerprint
 from stream.core.model import ScoringModel
 from stream.history.sources import RawRecord
@@ -34,6 +34,7 @@ class DecodeSummary:
     decoded: int = 0
     rejected: Counter[str] = field(default_factory=Counter)
     after_as_of: int = 0
+    ignored: int = 0  # unmapped track names and unscored calls, as the worker skips them
 
     def lines(self) -> list[str]:
         """Human-readable summary lines."""
@@ -78,6 +79,8 @@ def decode_records(
         )
         if isinstance(decoded, Rejection):
             report.rejected[decoded.reason] += 1
+        elif isinstance(decoded, Ignored):
+            report.ignored += 1
         elif as_of_ms is not None and decoded.timestamp_ms > as_of_ms:
             report.after_as_of += 1
         else:

@@ -34,7 +34,7 @@ from stream.adapters.redis_client import async_redis, check_redis_credentials
 from stream.adapters.redis_store import RedisScoreStore, Stored
 from stream.config.errors import ConfigError
 from stream.config.settings import Settings
-from stream.core.decode import Rejection, decode_event
+from stream.core.decode import Ignored, Rejection, decode_event
 from stream.core.events import Event, fingerprint
 from stream.core.model import ScoringModel
 from stream.core.rebuild import Rebuilt, rebuild
@@ -189,7 +189,7 @@ class _Rescore:
             decoded = self._decode(record)
             if isinstance(decoded, Rejection):
                 self.report.rejected[decoded.reason] += 1
-            else:
+            elif not isinstance(decoded, Ignored):  # unmapped calls: skipped, as in the worker
                 events.setdefault(decoded.customer_id, []).append(decoded)
         for ids in _chunks(list(events), self.chunk):
             before = await self.old.stored(ids)
@@ -222,7 +222,7 @@ class _Rescore:
             self.report.entered_alert_band += 1
         return rebuilt
 
-    def _decode(self, record: Incoming) -> Event | Rejection:
+    def _decode(self, record: Incoming) -> Event | Rejection | Ignored:
         settings = self.settings
         return decode_event(
             record.value,
