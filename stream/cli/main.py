@@ -154,6 +154,12 @@ def _score(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     print(f"{view['customer_id']}: score {view['score']:g} ({view['band']})")
     print(f"  updated {view['updated_at']}, model {view['model_version']}")
+    if view.get("account") is not None:
+        print(f"  account {view['account']}")
+    if view.get("traits"):
+        traits = ", ".join(f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in
+                           sorted(view["traits"].items()))  # fmt: skip
+        print(f"  traits  {traits}")
     for factor, points in sorted(view["breakdown"].items(), key=lambda kv: -abs(kv[1])):
         print(f"  {factor:<22} {points:>+9.2f}")
     return 0
