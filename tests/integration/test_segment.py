@@ -77,20 +77,7 @@ def test_segment_workspace_and_unicode_and_numeric_ids_end_to_end(deploy_on) -> 
     assert d.customer(UNICODE)["ver"] == version
     assert json.loads(d.customer(UNICODE)["traits"])["plan"] == "pro"
 
-    path = "/customers/" + urllib.parse.quote(UNICODE, safe="")
-    view = json.loads(worker.get(path) or b"{}")
-    assert (view["customer_id"], view["score"], view["account"]) == (UNICODE, 7.0, "4242")
-    assert view["traits"]["país"] == "España"
-    numeric_view = json.loads(worker.get(f"/customers/{NUMERIC}") or b"{}")
-    assert numeric_view["score"] == 7.0 and numeric_view["account"] == "4242"
-
-    env = {**os.environ, **d.env}
-    cli = subprocess.run([sys.executable, "-m", "stream.cli.main", "score", UNICODE, "--json"],
-                         env=env, capture_output=True, text=True, check=True)  # fmt: skip
-    assert json.loads(cli.stdout)["traits"] == {"plan": "pro", "país": "España"}
-    text = subprocess.run([sys.executable, "-m", "stream.cli.main", "score", str(NUMERIC)],
-                          env=env, capture_output=True, text=True, check=True)  # fmt: skip
-    assert "account 4242" in text.stdout and 'país="España"' in text.stdout
+    _check_readers(d, worker)
 
     for user, key in ((UNICODE, UNICODE), (NUMERIC, str(NUMERIC))):
         d.send("app_installs", key, _call("track", user, f"{user}-u0",
@@ -105,3 +92,21 @@ def test_segment_workspace_and_unicode_and_numeric_ids_end_to_end(deploy_on) -> 
     wait_until(lambda: d.redis.zcard(alerts_key) == 1)
     assert key_slot(alerts_key.encode()) == key_slot(hash_key.encode())
     assert _counter(worker, "engagement_dead_letters") == 0
+
+
+def _check_readers(d: Any, worker: Any) -> None:
+    """The worker's HTTP route (URL-encoded id) and the CLI read both customers' profiles."""
+    path = "/customers/" + urllib.parse.quote(UNICODE, safe="")
+    view = json.loads(worker.get(path) or b"{}")
+    assert (view["customer_id"], view["score"], view["account"]) == (UNICODE, 7.0, "4242")
+    assert view["traits"]["país"] == "España"
+    numeric_view = json.loads(worker.get(f"/customers/{NUMERIC}") or b"{}")
+    assert numeric_view["score"] == 7.0 and numeric_view["account"] == "4242"
+
+    env = {**os.environ, **d.env}
+    cli = subprocess.run([sys.executable, "-m", "stream.cli.main", "score", UNICODE, "--json"],
+                         env=env, capture_output=True, text=True, check=True)  # fmt: skip
+    assert json.loads(cli.stdout)["traits"] == {"plan": "pro", "país": "España"}
+    text = subprocess.run([sys.executable, "-m", "stream.cli.main", "score", str(NUMERIC)],
+                          env=env, capture_output=True, text=True, check=True)  # fmt: skip
+    assert "account 4242" in text.stdout and 'país="España"' in text.stdout
