@@ -207,7 +207,6 @@ class ReadModel:
             "bands": self.band_scale(),
             "alerts": await self.alerts.of_customer(customer_id),
             "history": None,  # score history: not in the contract yet
-            "traits": None,
         }
 
     async def _current(self, customer_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
