@@ -39,7 +39,7 @@ from typing import Any
 import orjson
 
 from stream.adapters.codec import iso_ms, points
-from stream.adapters.redis_alerts import RecentAlerts
+from stream.adapters.redis_alerts import RecentAlerts, customer_alerts_key
 from stream.adapters.redis_client import AsyncClient
 from stream.adapters.redis_cluster import ScriptCall, run_scripts, unlink_keys
 from stream.adapters.redis_keys import key_tag
@@ -404,6 +404,36 @@ class RedisScoreStore:
             partition = orjson.loads(raw["state"]).get("p")
             found[customer_id] = Stored(state_from_fields(raw), partition)
         return found
+
+    async def migrate_legacy_keys(self, batch: int = 1000) -> tuple[int, int]:
+        """Move the keys of customers whose id contains ``%`` from the layout before ids
+        were escaped (``<prefix>:{<id>}``, ``<prefix>:alerts:{<id>}``) to the escaped one.
+
+        Meant for a stopped deployment (no worker running); idempotent. Every other id
+        kept its key. Returns (keys moved, keys left because the new key already exists).
+        On a cluster the old and new keys may be in different slots, so each key moves by
+        DUMP, RESTORE and UNLINK (a command per key).
+        """
+        moved = kept = 0
+        async for ids in self.customer_ids(batch):
+            for customer_id in (c for c in ids if "%" in c):
+                pairs = [
+                    (f"{self.prefix}:{{{customer_id}}}", self.customer_key(customer_id)),
+                    (f"{self.prefix}:alerts:{{{customer_id}}}",
+                     customer_alerts_key(self.prefix, customer_id)),
+                ]  # fmt: skip
+                for old, new in pairs:
+                    dumped = await self.client.dump(old)
+                    if dumped is None:
+                        continue
+                    if await self.client.exists(new):
+                        kept += 1
+                        continue
+                    ttl = max(0, int(await self.client.pttl(old)))
+                    await self.client.restore(new, ttl, dumped)
+                    await self.client.unlink(old)
+                    moved += 1
+        return moved, kept
 
     async def _own_keys(self, batch: int = 1000) -> AsyncIterator[bytes]:
         pattern = _GLOB_SPECIAL.sub(r"\\\1", self.prefix) + ":*"

@@ -71,6 +71,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     page.set_defaults(handler=_web)
 
+    migrate = sub.add_parser(
+        "migrate-keys",
+        help="move the Redis keys of customers whose id contains '%%' to the escaped key "
+        "layout (run once with the workers stopped; see README 'Redis keys')",
+    )
+    migrate.set_defaults(handler=_migrate_keys)
+
     topics = sub.add_parser("topics", help="create the topics and check co-partitioning")
     topics.set_defaults(handler=_topics)
 
@@ -182,6 +189,14 @@ def _bands(args: argparse.Namespace, settings: Settings) -> int:
     counts = _query(settings, lambda store: store.band_counts(model.bands))
     for band, count in counts.items():
         print(f"{band:<18} {count:>8}")
+    return 0
+
+
+def _migrate_keys(args: argparse.Namespace, settings: Settings) -> int:
+    moved, kept = _query(settings, lambda store: store.migrate_legacy_keys())
+    print(f"moved {moved} keys to the escaped layout")
+    if kept:
+        print(f"left {kept} old keys whose new key already exists (inspect them by hand)")
     return 0
 
 
