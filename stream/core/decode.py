@@ -40,7 +40,7 @@ REASONS = DEAD_LETTER_REASONS
 # (``stream.adapters.redis_store.key_tag``).
 _FORBIDDEN = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 _MAX_ID_LENGTH = 128
-_MAX_ID_BYTES = 512  # UTF-8 bytes: 128 characters of up to 4 bytes
+_BYTES_PER_CHARACTER = 4  # the UTF-8 bound: an id's bytes (and its key tag) <= 4 x its limit
 _MAX_SESSION_SECONDS = 7 * 86_400
 _MAX_PAGE_COUNT = 1_000_000
 # Numbers in this range are 2001-09-09 to 5138 as epoch seconds, but January to April 1970
@@ -55,18 +55,20 @@ class DecodeLimits:
     max_bytes: int = 65_536
     max_id_length: int = _MAX_ID_LENGTH
     max_json_depth: int = 32
-    max_id_bytes: int = _MAX_ID_BYTES
+    max_id_bytes: int | None = None  # UTF-8 bytes; None: 4 x max_id_length
 
 
 def valid_customer_id(
-    value: str, max_length: int = _MAX_ID_LENGTH, max_bytes: int = _MAX_ID_BYTES
+    value: str, max_length: int = _MAX_ID_LENGTH, max_bytes: int | None = None
 ) -> bool:
     """Whether ``value`` is an acceptable customer (or account) id: 1..max_length
-    characters, at most ``max_bytes`` in UTF-8, no control characters."""
+    characters, at most ``max_bytes`` (default 4 x max_length) in UTF-8, no control
+    characters (C0, DEL, C1) and no lone surrogates."""
+    limit = _BYTES_PER_CHARACTER * max_length if max_bytes is None else max_bytes
     return (
         0 < len(value) <= max_length
         and _FORBIDDEN.search(value) is None
-        and len(value.encode()) <= max_bytes
+        and len(value.encode(errors="surrogatepass")) <= limit
     )
 
 
@@ -219,9 +221,10 @@ def _account(doc: Mapping[str, Any], event_type: str, limits: DecodeLimits) -> s
 
 
 def _id_rule(field: str, limits: DecodeLimits) -> str:
+    max_bytes = limits.max_id_bytes or _BYTES_PER_CHARACTER * limits.max_id_length
     return (
         f"field {field!r} must be a string (or an integer) of 1-{limits.max_id_length} "
-        f"characters, at most {limits.max_id_bytes} UTF-8 bytes, without control characters"
+        f"characters, at most {max_bytes} UTF-8 bytes, without control characters"
     )
 
 
