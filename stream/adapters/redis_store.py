@@ -33,7 +33,7 @@ from __future__ import annotations
 import re
 import struct
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -240,10 +240,12 @@ def band_bounds(bands: BandScale, band: str | None) -> tuple[str, str]:
 
 @dataclass(frozen=True, slots=True)
 class Stored:
-    """A customer as stored, with the input partition it belongs to (for ``rescore``)."""
+    """A customer as stored, with the input partition it belongs to and its traits and
+    account (for ``rescore``)."""
 
     state: CustomerState
     partition: int | None
+    profile: Profile = field(default_factory=Profile)
 
 
 class RedisScoreStore:
@@ -402,7 +404,7 @@ class RedisScoreStore:
             if raw["state"] is None:  # not stored
                 continue
             partition = orjson.loads(raw["state"]).get("p")
-            found[customer_id] = Stored(state_from_fields(raw), partition)
+            found[customer_id] = Stored(state_from_fields(raw), partition, profile_from_fields(raw))
         return found
 
     async def migrate_legacy_keys(self, batch: int = 1000) -> tuple[int, int]:
