@@ -21,6 +21,7 @@ from stream.core.customer import CustomerState, advance
 from stream.core.decode import DecodeLimits, Ignored, Rejection, decode_event
 from stream.core.events import Event, fingerprint
 from stream.core.model import ScoringModel
+from stream.core.profile import Profile, apply_profile
 from stream.history.sources import RawRecord
 
 __all__ = ["DecodeSummary", "Replay", "decode_records"]
@@ -43,6 +44,8 @@ class DecodeSummary:
             f"read {self.read} records: {self.decoded} events",
             f"  rejected   {self.rejected.total()}" + (f" ({rejected})" if rejected else ""),
         ]
+        if self.ignored:
+            lines.append(f"  ignored    {self.ignored} (unmapped track names, unscored calls)")
         if self.after_as_of:
             lines.append(f"  after the as-of moment (left to the live workers) {self.after_as_of}")
         return lines
@@ -109,6 +112,7 @@ class Replay:
         self.first_seen: dict[str, int] = {}
         self.next_due: dict[str, int | None] = {}
         self.alerts: list[Alert] = []
+        self.profiles: dict[str, Profile] = {}  # traits and account from identify/group
         self.applied = 0
         self.duplicates = 0
         self.clock_ms: int | None = None
@@ -181,6 +185,10 @@ class Replay:
                 fresh.append(event)
             if customer_id not in self.first_seen:
                 self.first_seen[customer_id] = batch[0].timestamp_ms
+            if any(e.traits is not None or e.account is not None for e in fresh):
+                self.profiles[customer_id] = apply_profile(
+                    self.profiles.get(customer_id, Profile()), fresh
+                )
             self._advance(customer_id, fresh, now_ms)
             self.applied += len(fresh)
         self.clock_ms = now_ms
