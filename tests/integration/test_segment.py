@@ -13,6 +13,7 @@ import urllib.parse
 from typing import Any
 
 import pytest
+from redis.cluster import RedisCluster
 from redis.crc import key_slot
 
 from stream.adapters.redis_alerts import customer_alerts_key
@@ -91,6 +92,9 @@ def test_segment_workspace_and_unicode_and_numeric_ids_end_to_end(deploy_on) -> 
     alerts_key = customer_alerts_key(d.settings.redis_prefix, UNICODE)
     wait_until(lambda: d.redis.zcard(alerts_key) == 1)
     assert key_slot(alerts_key.encode()) == key_slot(hash_key.encode())
+    if isinstance(d.redis, RedisCluster):  # the server's own CLUSTER KEYSLOT agrees
+        assert d.redis.cluster_keyslot(alerts_key) == d.redis.cluster_keyslot(hash_key)
+        assert d.redis.cluster_keyslot(hash_key) == key_slot(hash_key.encode())
     assert _counter(worker, "engagement_dead_letters") == 0
 
 
