@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from stream.core.customer import CustomerState
+from stream.core.profile import Profile
 
 __all__ = [
     "AppliedMark",
@@ -67,13 +68,15 @@ class OutMessage:
 class Loaded:
     """A customer as read before a commit: state, version and pending outbox.
 
-    A customer never written reads as ``CustomerState()``, version 0 and an empty outbox.
+    A customer never written reads as ``CustomerState()``, version 0 and an empty outbox
+    (and an empty profile).
     """
 
     state: CustomerState
     version: int
     outbox: list[OutboxAlert]
     breakdown: dict[str, int] | None = None  # known when cached from the last evaluation
+    profile: Profile = field(default_factory=Profile)
 
 
 @dataclass(slots=True)
@@ -83,7 +86,8 @@ class Commit:
     ``fingerprints`` are the events it applied (each with its expiry); fingerprints whose
     expiry is at or before ``trim_before_ms`` (to the second) may be forgotten. ``outbox``
     is the customer's whole outbox after this commit (earlier alerts first). ``bucket_ms``
-    is the model's bucket length, stored with the score history.
+    is the model's bucket length, stored with the score history. ``profile`` (traits and
+    account) replaces the stored one in the same atomic write; None leaves it.
     """
 
     customer_id: str
@@ -96,10 +100,14 @@ class Commit:
     outbox: Sequence[OutboxAlert] = ()
     trim_before_ms: int = 0
     bucket_ms: int = 86_400_000  # the model's bucket, for the stored score history
+    profile: Profile | None = None
 
-    def after(self) -> Loaded:
-        """The customer as it reads back once this commit is written."""
-        return Loaded(self.state, self.expected_version + 1, list(self.outbox), self.breakdown)
+    def after(self, profile: Profile | None = None) -> Loaded:
+        """The customer as it reads back once this commit is written (``profile``: the one
+        it had, when this commit leaves it unchanged)."""
+        kept = self.profile if self.profile is not None else profile or Profile()
+        return Loaded(self.state, self.expected_version + 1, list(self.outbox), self.breakdown,
+                      kept)  # fmt: skip
 
 
 @dataclass(slots=True)

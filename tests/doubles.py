@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Literal, TypeVar
 
 from stream.core.customer import CustomerState
+from stream.core.profile import Profile
 from stream.ports import (
     Commit,
     CommitResult,
@@ -53,6 +54,7 @@ class Row:
     version: int = 0
     seen: list[tuple[bytes, int]] = field(default_factory=list)  # (fingerprint, expiry s)
     outbox: list[OutboxAlert] = field(default_factory=list)
+    profile: Profile = field(default_factory=Profile)
 
 
 @dataclass(slots=True)
@@ -75,7 +77,7 @@ class MemoryScoreStore:
             loaded[customer_id] = (
                 Loaded(CustomerState(), 0, [])
                 if row is None
-                else Loaded(_copy(row.state), row.version, list(row.outbox))
+                else Loaded(_copy(row.state), row.version, list(row.outbox), profile=row.profile)
             )
         return loaded
 
@@ -104,6 +106,7 @@ class MemoryScoreStore:
         self.rows[item.customer_id] = Row(
             _copy(item.state), dict(item.breakdown), item.partition, item.model_version,
             item.expected_version + 1, kept, list(item.outbox),
+            item.profile if item.profile is not None else row.profile if row else Profile(),
         )  # fmt: skip
 
     async def clear_outbox(self, published: Mapping[str, Sequence[OutboxAlert]]) -> None:

@@ -24,12 +24,17 @@ class Metrics:
         self.events = Counter(
             "engagement_events",
             "Input messages by topic, event type and outcome "
-            "(scored, duplicate, expired, dead_lettered).",
+            "(scored, duplicate, expired, dead_lettered, ignored, profiled).",
             ["topic", "type", "outcome"],
             registry=r,
         )
         self.dead_letters = Counter(
             "engagement_dead_letters", "Messages sent to the dead-letter topic, by reason.",
+            ["reason"], registry=r,
+        )  # fmt: skip
+        self.ignored = Counter(
+            "engagement_ignored",
+            "Messages skipped without a dead letter, by reason (unmapped_track, unscored_call).",
             ["reason"], registry=r,
         )  # fmt: skip
         self.alerts = Counter(

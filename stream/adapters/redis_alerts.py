@@ -8,7 +8,7 @@ Keys (part of the read contract, README "Redis keys"):
 
 - ``{prefix}:alerts``              sorted set: alert_id -> occurred_at_ms (every customer)
 - ``{prefix}:alerts:data``         hash: alert_id -> the alert's JSON, as published
-- ``{prefix}:alerts:{<customer>}`` sorted set: alert_id -> occurred_at_ms, that customer's
+- ``{prefix}:alerts:{<tag>}``      sorted set: alert_id -> occurred_at_ms, that customer's
                                    latest alerts; expires when the customer has had none
                                    within the retention
 
@@ -24,6 +24,8 @@ from typing import Any
 
 import orjson
 
+from stream.adapters.redis_keys import key_tag
+
 __all__ = [
     "MAX_ALERTS",
     "PER_CUSTOMER",
@@ -38,8 +40,9 @@ PER_CUSTOMER = 20
 
 
 def customer_alerts_key(prefix: str, customer_id: str) -> str:
-    """A customer's recent alert ids; the hash tag puts it in the slot of the customer's hash."""
-    return f"{prefix}:alerts:{{{customer_id}}}"
+    """A customer's recent alert ids; the hash tag (the escaped id, ``redis_keys.key_tag``)
+    puts it in the slot of the customer's hash."""
+    return f"{prefix}:alerts:{{{key_tag(customer_id)}}}"
 
 
 class RecentAlerts:

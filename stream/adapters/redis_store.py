@@ -2,15 +2,18 @@
 
 Key layout (the read contract, documented in README):
 
-- ``{prefix}:{<customer>}``        hash: score, band, updated_at, breakdown, model_version,
-                                    plus internal fields (state, ver, seen, outbox)
+- ``{prefix}:{<tag>}``             hash: score, band, updated_at, breakdown, model_version,
+                                    traits, account (when known), plus internal fields
+                                    (state, ver, seen, outbox, profile_at)
 - ``{prefix}:rank``                sorted set: customer -> score (ranking and band counts)
 - ``{prefix}:due:<partition>``     sorted set: customer -> next moment its window changes
-- ``{prefix}:alerts``, ``{prefix}:alerts:data``, ``{prefix}:alerts:{<customer>}``: the
+- ``{prefix}:alerts``, ``{prefix}:alerts:data``, ``{prefix}:alerts:{<tag>}``: the
                                     recent published alerts (``stream.adapters.redis_alerts``)
 - ``{prefix}:bands:history``       hash: band-count snapshots (``stream.web.history``)
 
-A customer is one key, so one Redis Cluster slot (its hash tag ``{<customer>}``); every
+``<tag>`` is the customer id with ``%``, ``{`` and ``}`` percent-encoded
+(``stream.adapters.redis_keys``). A customer is one key, so one Redis Cluster slot (its hash
+tag ``{<tag>}``); every
 command names one key, so the store works on a cluster as on one server (see
 ``redis_cluster`` for the few operations that differ). The
 fingerprints of applied events live in the hash as one packed string (``seen``): a 4-byte
@@ -33,20 +36,22 @@ import sys
 import time
 from array import array
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import chain
 from typing import Any
 
 import orjson
 
 from stream.adapters.codec import iso_ms, points
-from stream.adapters.redis_alerts import RecentAlerts
+from stream.adapters.redis_alerts import RecentAlerts, customer_alerts_key
 from stream.adapters.redis_client import AsyncClient
 from stream.adapters.redis_cluster import ScriptCall, run_scripts, unlink_keys
+from stream.adapters.redis_keys import key_tag
 from stream.core.alerts import AlertGate, RuleGate
 from stream.core.bands import BandScale
 from stream.core.customer import CustomerState
 from stream.core.history import History, Marker, trend
+from stream.core.profile import Profile
 from stream.ports import AppliedMark, Commit, CommitResult, IndexEntry, Loaded, OutboxAlert
 
 __all__ = [
@@ -56,12 +61,14 @@ __all__ = [
     "customer_key",
     "encode_outbox",
     "pack_fingerprints",
+    "profile_fields",
+    "profile_from_fields",
     "state_fields",
     "state_from_fields",
 ]
 
 _LOADED_FIELDS = ("state", "score", "band", "ver", "outbox", "history", "history_markers",
-                  "model_version")  # fmt: skip
+                  "model_version", "traits", "account", "profile_at")  # fmt: skip
 _RECORD = struct.Struct(">8sI")
 _GLOB_SPECIAL = re.compile(r"([*?\[\]\\])")
 
@@ -136,8 +143,8 @@ return 0
 
 
 def customer_key(prefix: str, customer_id: str) -> str:
-    """The customer's hash; ``{customer_id}`` is its Redis Cluster hash tag."""
-    return f"{prefix}:{{{customer_id}}}"
+    """The customer's hash; ``{key_tag(customer_id)}`` is its Redis Cluster hash tag."""
+    return f"{prefix}:{{{key_tag(customer_id)}}}"
 
 
 def state_fields(
@@ -287,6 +294,33 @@ def state_from_fields(fields: Mapping[str, bytes | None]) -> CustomerState:
     )
 
 
+def profile_fields(profile: Profile) -> dict[str, str | bytes]:
+    """Hash fields of a profile: public ``traits`` (JSON object) and ``account``, internal
+    ``profile_at`` (event times, for last-write-wins); an empty value deletes the field."""
+    at: dict[str, Any] = {}
+    if profile.trait_ms:
+        at["t"] = dict(profile.trait_ms)
+    if profile.account is not None:
+        at["a"] = profile.account_ms
+    return {
+        "traits": orjson.dumps(dict(profile.traits)) if profile.traits else b"",
+        "account": profile.account or "",
+        "profile_at": orjson.dumps(at) if at else b"",
+    }
+
+
+def profile_from_fields(fields: Mapping[str, bytes | None]) -> Profile:
+    """Rebuild a Profile from the hash fields written by ``profile_fields``."""
+    at = orjson.loads(fields.get("profile_at") or b"{}")
+    account = fields.get("account")
+    return Profile(
+        traits=orjson.loads(fields.get("traits") or b"{}"),
+        trait_ms=at.get("t", {}),
+        account=account.decode() if account else None,
+        account_ms=int(at.get("a", 0)),
+    )
+
+
 def encode_outbox(outbox: Sequence[OutboxAlert]) -> bytes:
     """The ``outbox`` field: a JSON array of alert documents; empty means no field."""
     return orjson.dumps(list(outbox)) if outbox else b""
@@ -305,10 +339,12 @@ def band_bounds(bands: BandScale, band: str | None) -> tuple[str, str]:
 
 @dataclass(frozen=True, slots=True)
 class Stored:
-    """A customer as stored, with the input partition it belongs to (for ``rescore``)."""
+    """A customer as stored, with the input partition it belongs to and its traits and
+    account (for ``rescore``)."""
 
     state: CustomerState
     partition: int | None
+    profile: Profile = field(default_factory=Profile)
 
 
 class RedisScoreStore:
@@ -320,8 +356,9 @@ class RedisScoreStore:
         self.prefix = prefix
         self._commit: Any = client.register_script(_COMMIT)
         self._clear: Any = client.register_script(_CLEAR_OUTBOX)
-        # Exactly this prefix's keys: braces are not allowed in a prefix or a customer id,
-        # so no key of another prefix (even one that starts with this one) matches.
+        # Exactly this prefix's keys: braces are not allowed in a prefix and are escaped in
+        # a customer's tag, so no key of another prefix (even one that starts with this
+        # one) matches.
         self._own_key = re.compile(
             rf"{re.escape(prefix)}:(rank|due:[0-9]+|\{{[^{{}}]+\}}|alerts|alerts:data"
             rf"|alerts:\{{[^{{}}]+\}}|bands:history)".encode()
@@ -346,6 +383,7 @@ class RedisScoreStore:
                 state=state_from_fields(raw),
                 version=int(raw["ver"] or 0),
                 outbox=orjson.loads(raw["outbox"]) if raw["outbox"] else [],
+                profile=profile_from_fields(raw),
             )
         return loaded
 
@@ -369,6 +407,8 @@ class RedisScoreStore:
             fields = state_fields(item.state, item.breakdown, item.model_version, item.partition,
                                   item.bucket_ms)  # fmt: skip
             fields["outbox"] = encode_outbox(item.outbox)
+            if item.profile is not None:
+                fields.update(profile_fields(item.profile))
             flat: list[Any] = []
             for name, value in fields.items():
                 flat += [name, value]
@@ -464,8 +504,38 @@ class RedisScoreStore:
             if raw["state"] is None:  # not stored
                 continue
             partition = orjson.loads(raw["state"]).get("p")
-            found[customer_id] = Stored(state_from_fields(raw), partition)
+            found[customer_id] = Stored(state_from_fields(raw), partition, profile_from_fields(raw))
         return found
+
+    async def migrate_legacy_keys(self, batch: int = 1000) -> tuple[int, int]:
+        """Move the keys of customers whose id contains ``%`` from the layout before ids
+        were escaped (``<prefix>:{<id>}``, ``<prefix>:alerts:{<id>}``) to the escaped one.
+
+        Meant for a stopped deployment (no worker running); idempotent. Every other id
+        kept its key. Returns (keys moved, keys left because the new key already exists).
+        On a cluster the old and new keys may be in different slots, so each key moves by
+        DUMP, RESTORE and UNLINK (a command per key).
+        """
+        moved = kept = 0
+        async for ids in self.customer_ids(batch):
+            for customer_id in (c for c in ids if "%" in c):
+                pairs = [
+                    (f"{self.prefix}:{{{customer_id}}}", self.customer_key(customer_id)),
+                    (f"{self.prefix}:alerts:{{{customer_id}}}",
+                     customer_alerts_key(self.prefix, customer_id)),
+                ]  # fmt: skip
+                for old, new in pairs:
+                    dumped = await self.client.dump(old)
+                    if dumped is None:
+                        continue
+                    if await self.client.exists(new):
+                        kept += 1
+                        continue
+                    ttl = max(0, int(await self.client.pttl(old)))
+                    await self.client.restore(new, ttl, dumped)
+                    await self.client.unlink(old)
+                    moved += 1
+        return moved, kept
 
     async def _own_keys(self, batch: int = 1000) -> AsyncIterator[bytes]:
         pattern = _GLOB_SPECIAL.sub(r"\\\1", self.prefix) + ":*"
@@ -496,6 +566,8 @@ class RedisScoreStore:
             "breakdown": orjson.loads(fields.get("breakdown", b"{}")),
             "model_version": fields.get("model_version", b"").decode(),
             **history_view(fields, now_ms if now_ms is not None else int(time.time() * 1000)),
+            "traits": orjson.loads(fields.get("traits", b"{}")),
+            "account": fields["account"].decode() if "account" in fields else None,
         }
 
     async def top(

@@ -74,6 +74,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     page.set_defaults(handler=_web)
 
+    migrate = sub.add_parser(
+        "migrate-keys",
+        help="move the Redis keys of customers whose id contains '%%' to the escaped key "
+        "layout (run once with the workers stopped; see README 'Redis keys')",
+    )
+    migrate.set_defaults(handler=_migrate_keys)
+
     topics = sub.add_parser("topics", help="create the topics and check co-partitioning")
     topics.set_defaults(handler=_topics)
 
@@ -157,6 +164,12 @@ def _score(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     print(f"{view['customer_id']}: score {view['score']:g} ({view['band']})")
     print(f"  updated {view['updated_at']}, model {view['model_version']}")
+    if view.get("account") is not None:
+        print(f"  account {view['account']}")
+    if view.get("traits"):
+        traits = ", ".join(f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in
+                           sorted(view["traits"].items()))  # fmt: skip
+        print(f"  traits  {traits}")
     for factor, points in sorted(view["breakdown"].items(), key=lambda kv: -abs(kv[1])):
         print(f"  {factor:<22} {points:>+9.2f}")
     _print_trend(view.get("trend"))
@@ -208,6 +221,14 @@ def _bands(args: argparse.Namespace, settings: Settings) -> int:
     counts = _query(settings, lambda store: store.band_counts(model.bands))
     for band, count in counts.items():
         print(f"{band:<18} {count:>8}")
+    return 0
+
+
+def _migrate_keys(args: argparse.Namespace, settings: Settings) -> int:
+    moved, kept = _query(settings, lambda store: store.migrate_legacy_keys())
+    print(f"moved {moved} keys to the escaped layout")
+    if kept:
+        print(f"left {kept} old keys whose new key already exists (inspect them by hand)")
     return 0
 
 

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import yaml
 
@@ -31,6 +31,7 @@ from stream.core.model import (
     TenureRule,
     to_centipoints,
 )
+from stream.core.vocabulary import UnmappedPolicy
 
 __all__ = ["BUILTIN_MODELS", "load_model", "parse_model"]
 
@@ -38,7 +39,7 @@ BUILTIN_MODELS = ("default", "demo")
 _TOP_KEYS = {
     "version", "window", "bucket", "max_future_skew", "events", "sessions", "surveys",
     "returning_visit", "regularity", "inactive_types", "bands", "alerts", "topics",
-    "segment_events", "factors", "baseline", "tenure", "history",
+    "segment_events", "factors", "baseline", "tenure", "history", "unmapped",
 }  # fmt: skip
 # Factor names an event may not use: the model computes these itself.
 _RESERVED_FACTORS = {BASELINE, TENURE, "regularity", "returning_visits"}
@@ -108,6 +109,7 @@ def parse_model(data: Any, source: str) -> ScoringModel:
         "topic_types": _topics(root.section("topics", required=False), types),
         "baseline_cp": root.points("baseline", 0),
         "tenure": _tenure(root.optional("tenure")),
+        "unmapped": _unmapped(root),
     }
     alerts_node = root.section("alerts", required=False)
     model_args["alerts"], model_args["rules"] = _alerts(alerts_node, model_args["bands"])
@@ -420,6 +422,15 @@ def _rule(node: _Node, bands: BandScale) -> AlertRule:
         percent, points = 20.0, 1000
     return AlertRule(name, kind, percent=percent, points_cp=points,
                      over_ms=node.duration("over", "7d"), cooldown_ms=cooldown)  # fmt: skip
+
+
+def _unmapped(root: _Node) -> UnmappedPolicy:
+    """``unmapped``: ``ignore`` (default) counts unmapped track names and unscored Segment
+    calls as ignored; ``dead_letter`` sends them to the DLQ as ``unknown_type``."""
+    value = root.raw("unmapped", "ignore")
+    if value in ("ignore", "dead_letter"):
+        return cast(UnmappedPolicy, value)
+    raise root.fail("unmapped", f"must be 'ignore' or 'dead_letter', got {value!r}")
 
 
 def _segment(node: _Node, types: set[str]) -> Mapping[str, str]:

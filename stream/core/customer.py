@@ -149,7 +149,8 @@ def advance(
                 tracker.onboard(moment, silent=moment < state.updated_ms)
     else:
         clock.move_to(now_ms)
-    live = [e for e in events if model.is_live(e.timestamp_ms, now_ms)]
+    # identify/group calls (profile-only) never touch the score
+    live = [e for e in events if model.is_live(e.timestamp_ms, now_ms) and not e.profile_only]
     _apply(model, clock, tracker, live)
     if live:
         earliest = min(e.timestamp_ms for e in live)

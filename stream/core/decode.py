@@ -1,7 +1,11 @@
 """Turn raw message bytes into a validated Event, or a Rejection with a clear reason.
 
-Two shapes are accepted on every topic: the native shape and Segment/RudderStack
-``track`` (and ``page``) calls. Decoding is pure: the caller passes the clock.
+Two shapes are accepted on every topic: the native shape and Segment/RudderStack calls.
+``track`` calls with a mapped name (and ``page``/``screen``, as ``page_view``) are scored;
+``identify`` (traits) and ``group`` (account) calls become profile-only events; unmapped
+track names and calls the model does not score (``alias``, ``page`` without ``page_view``)
+come back as :class:`Ignored` unless the model says ``unmapped: dead_letter``. Decoding is
+pure: the caller passes the clock.
 """
 
 from __future__ import annotations
@@ -15,18 +19,28 @@ from typing import Any, cast
 
 import orjson
 
-from stream.core.events import Event
+from stream.core.events import PROFILE_TYPES, Event
 from stream.core.model import ScoringModel
-from stream.core.vocabulary import DEAD_LETTER_REASONS, DeadLetterReason
+from stream.core.vocabulary import DEAD_LETTER_REASONS, DeadLetterReason, IgnoredReason
 
-__all__ = ["REASONS", "DecodeLimits", "Rejection", "decode_event", "valid_customer_id"]
+__all__ = [
+    "REASONS",
+    "DecodeLimits",
+    "Ignored",
+    "Rejection",
+    "decode_event",
+    "id_text",
+    "valid_customer_id",
+]
 
 REASONS = DEAD_LETTER_REASONS
 
-# Printable ASCII without spaces and without braces, so an id can never alter the
-# Redis hash tag ``{customer_id}`` that keeps a customer's keys in one slot.
-_ID_PATTERN = re.compile(r"[!-z|~]+")
+# Any Unicode text without control characters (C0, DEL, C1) or lone surrogates. Braces,
+# ``%`` and spaces are allowed: the Redis store escapes the id in its hash tag
+# (``stream.adapters.redis_store.key_tag``).
+_FORBIDDEN = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 _MAX_ID_LENGTH = 128
+_BYTES_PER_CHARACTER = 4  # the UTF-8 bound: an id's bytes (and its key tag) <= 4 x its limit
 _MAX_SESSION_SECONDS = 7 * 86_400
 _MAX_PAGE_COUNT = 1_000_000
 # Numbers in this range are 2001-09-09 to 5138 as epoch seconds, but January to April 1970
@@ -41,11 +55,31 @@ class DecodeLimits:
     max_bytes: int = 65_536
     max_id_length: int = _MAX_ID_LENGTH
     max_json_depth: int = 32
+    max_id_bytes: int | None = None  # UTF-8 bytes; None: 4 x max_id_length
 
 
-def valid_customer_id(value: str, max_length: int = _MAX_ID_LENGTH) -> bool:
-    """Whether ``value`` is an acceptable customer id (1..max_length, no spaces or braces)."""
-    return len(value) <= max_length and _ID_PATTERN.fullmatch(value) is not None
+def valid_customer_id(
+    value: str, max_length: int = _MAX_ID_LENGTH, max_bytes: int | None = None
+) -> bool:
+    """Whether ``value`` is an acceptable customer (or account) id: 1..max_length
+    characters, at most ``max_bytes`` (default 4 x max_length) in UTF-8, no control
+    characters (C0, DEL, C1) and no lone surrogates."""
+    limit = _BYTES_PER_CHARACTER * max_length if max_bytes is None else max_bytes
+    return (
+        0 < len(value) <= max_length
+        and _FORBIDDEN.search(value) is None
+        and len(value.encode(errors="surrogatepass")) <= limit
+    )
+
+
+def id_text(value: Any) -> str | None:
+    """An id as text: a string as is, an integer as its decimal string (database ids);
+    None for anything else (floats, booleans, objects)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +88,22 @@ class Rejection:
 
     reason: DeadLetterReason
     detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class Ignored:
+    """A message the model does not score, skipped without a dead letter; ``call`` is its
+    Segment call type (a bounded metric label, unlike the track name)."""
+
+    reason: IgnoredReason
+    detail: str
+    call: str
+
+
+class _IgnoredError(Exception):
+    def __init__(self, ignored: Ignored) -> None:
+        super().__init__(ignored.detail)
+        self.ignored = ignored
 
 
 class _InvalidError(Exception):
@@ -72,7 +122,7 @@ def decode_event(
     fallback_id: str,
     limits: DecodeLimits | None = None,
     replay: bool = False,
-) -> Event | Rejection:
+) -> Event | Rejection | Ignored:
     """Decode and validate one message from the input topic playing ``topic_role``.
 
     ``replay`` (a backfill or calibration replaying history in event time) skips the
@@ -84,6 +134,8 @@ def decode_event(
         )
     except _InvalidError as invalid:
         return invalid.rejection
+    except _IgnoredError as skipped:
+        return skipped.ignored
 
 
 def _decode(
@@ -114,7 +166,8 @@ def _decode(
     customer_id = _customer_id(doc, customer_field, limits)
     _check_key(key, customer_id)
     allowed = model.topic_types.get(topic_role)
-    if allowed is not None and event_type not in allowed:
+    profile_only = event_type in PROFILE_TYPES
+    if allowed is not None and not profile_only and event_type not in allowed:
         raise _InvalidError("wrong_topic", f"type {event_type!r} does not belong on {topic_role}")
     timestamp_ms = _timestamp(doc.get("timestamp"))
     if timestamp_ms > now_ms + model.max_future_skew_ms:
@@ -123,7 +176,7 @@ def _decode(
         )
     if not replay and not model.is_live(timestamp_ms, now_ms):
         raise _InvalidError("too_old", _too_old(doc.get("timestamp"), timestamp_ms))
-    properties = doc.get("properties", {})
+    properties = {} if profile_only else doc.get("properties", {})
     if properties is None:
         properties = {}
     if not isinstance(properties, dict):
@@ -135,6 +188,43 @@ def _decode(
         type=event_type,
         timestamp_ms=timestamp_ms,
         properties=properties,
+        traits=_traits(doc) if event_type == "identify" else None,
+        account=_account(doc, event_type, limits),
+    )
+
+
+def _traits(doc: Mapping[str, Any]) -> dict[str, Any]:
+    traits = doc.get("traits")
+    if traits is None:
+        return {}
+    if not isinstance(traits, dict):
+        raise _InvalidError("invalid_field", "identify traits must be a JSON object")
+    return traits
+
+
+def _account(doc: Mapping[str, Any], event_type: str, limits: DecodeLimits) -> str | None:
+    """A ``group`` call's ``groupId`` (required), else any call's ``context.groupId``."""
+    if event_type == "group":
+        value, name = doc.get("groupId"), "groupId"
+        if value is None or value == "":
+            raise _InvalidError("invalid_field", "group call without a groupId")
+    else:
+        context = doc.get("context")
+        value = context.get("groupId") if isinstance(context, dict) else None
+        name = "context.groupId"
+        if value is None or value == "":
+            return None
+    text = id_text(value)
+    if text is None or not valid_customer_id(text, limits.max_id_length, limits.max_id_bytes):
+        raise _InvalidError("invalid_field", _id_rule(name, limits))
+    return text
+
+
+def _id_rule(field: str, limits: DecodeLimits) -> str:
+    max_bytes = limits.max_id_bytes or _BYTES_PER_CHARACTER * limits.max_id_length
+    return (
+        f"field {field!r} must be a string (or an integer) of 1-{limits.max_id_length} "
+        f"characters, at most {max_bytes} UTF-8 bytes, without control characters"
     )
 
 
@@ -163,36 +253,43 @@ def _shape(doc: Mapping[str, Any], model: ScoringModel) -> tuple[str, str, str]:
         raise _InvalidError("unknown_type", "field 'type' must be a string")
     if kind == "track":
         name = doc.get("event")
-        if not isinstance(name, str) or name not in model.segment_events:
-            raise _InvalidError("unknown_type", f"track event {name!r} is not mapped in the model")
+        if not isinstance(name, str) or name == "":
+            raise _InvalidError("unknown_type", "track call without an event name")
+        if name not in model.segment_events:
+            _skip(model, "unmapped_track", "track",
+                  f"track event {name[:64]!r} is not mapped in the model")  # fmt: skip
         kind = model.segment_events[name]
     elif kind in ("page", "screen"):
         if "page_view" not in model.events:
-            raise _InvalidError(
-                "unknown_type", f"{kind} calls count as page_view, not in the model"
-            )
+            _skip(model, "unscored_call", kind,
+                  f"{kind} calls count as page_view, not in the model")  # fmt: skip
         kind = "page_view"
     elif kind in model.events:
         return kind, "customer_id", "event_id"
-    else:
-        raise _InvalidError("unknown_type", f"event type {kind!r} is not in the model")
+    elif kind == "alias":
+        _skip(model, "unscored_call", kind, "alias calls are not scored")
+    elif kind not in PROFILE_TYPES:
+        raise _InvalidError("unknown_type", f"event type {kind[:64]!r} is not in the model")
     field = "userId" if doc.get("userId") not in (None, "") else "anonymousId"
     return kind, field, "messageId"
+
+
+def _skip(model: ScoringModel, reason: IgnoredReason, call: str, detail: str) -> None:
+    """Ignore the message, or dead-letter it as ``unknown_type`` under ``unmapped:
+    dead_letter``."""
+    if model.unmapped == "dead_letter":
+        raise _InvalidError("unknown_type", detail)
+    raise _IgnoredError(Ignored(reason, detail, call))
 
 
 def _customer_id(doc: Mapping[str, Any], field: str, limits: DecodeLimits) -> str:
     value = doc.get(field)
     if value is None or value == "":
         raise _InvalidError("missing_customer_id", f"field {field!r} is missing or empty")
-    if not isinstance(value, str):
-        raise _InvalidError("invalid_customer_id", f"field {field!r} must be a string")
-    if not valid_customer_id(value, limits.max_id_length):
-        raise _InvalidError(
-            "invalid_customer_id",
-            f"field {field!r} must be 1-{limits.max_id_length} printable ASCII characters "
-            "without spaces or braces",
-        )
-    return value
+    text = id_text(value)
+    if text is None or not valid_customer_id(text, limits.max_id_length, limits.max_id_bytes):
+        raise _InvalidError("invalid_customer_id", _id_rule(field, limits))
+    return text
 
 
 def _check_key(key: bytes | None, customer_id: str) -> None:
@@ -200,18 +297,24 @@ def _check_key(key: bytes | None, customer_id: str) -> None:
         raise _InvalidError(
             "key_mismatch", "message has no key; input topics are keyed by customer id"
         )
-    if key != customer_id.encode():
+    try:
+        decoded = key.decode()
+    except UnicodeDecodeError:
+        raise _InvalidError("key_mismatch", "message key is not UTF-8 text") from None
+    if decoded != customer_id:
         raise _InvalidError("key_mismatch", "message key differs from the event's customer id")
 
 
 def _event_id(value: Any, fallback: str, limits: DecodeLimits) -> str:
     if value is None or value == "":
         return fallback
-    if not isinstance(value, str) or len(value) > limits.max_id_length:
+    text = id_text(value)
+    if text is None or len(text) > limits.max_id_length:
         raise _InvalidError(
-            "invalid_field", f"event id must be a string of at most {limits.max_id_length}"
+            "invalid_field",
+            f"event id must be a string (or an integer) of at most {limits.max_id_length}",
         )
-    return value
+    return text
 
 
 def _too_old(value: Any, timestamp_ms: int) -> str:

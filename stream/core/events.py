@@ -7,7 +7,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Event", "fingerprint"]
+__all__ = ["PROFILE_TYPES", "Event", "fingerprint"]
+
+PROFILE_TYPES = frozenset({"identify", "group"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,6 +21,13 @@ class Event:
     type: str
     timestamp_ms: int
     properties: Mapping[str, Any] = field(default_factory=dict)
+    traits: Mapping[str, Any] | None = None  # an identify call's traits
+    account: str | None = None  # a group call's groupId, or any call's context.groupId
+
+    @property
+    def profile_only(self) -> bool:
+        """An ``identify`` or ``group`` call: it updates the profile, never the score."""
+        return self.type in PROFILE_TYPES
 
 
 def fingerprint(event: Event) -> bytes:

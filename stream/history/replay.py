@@ -18,9 +18,10 @@ from dataclasses import dataclass, field
 
 from stream.core.alerts import Alert
 from stream.core.customer import CustomerState, advance
-from stream.core.decode import DecodeLimits, Rejection, decode_event
+from stream.core.decode import DecodeLimits, Ignored, Rejection, decode_event
 from stream.core.events import Event, fingerprint
 from stream.core.model import ScoringModel
+from stream.core.profile import Profile, apply_profile
 from stream.history.sources import RawRecord
 
 __all__ = ["DecodeSummary", "Replay", "decode_records"]
@@ -34,6 +35,7 @@ class DecodeSummary:
     decoded: int = 0
     rejected: Counter[str] = field(default_factory=Counter)
     after_as_of: int = 0
+    ignored: int = 0  # unmapped track names and unscored calls, as the worker skips them
 
     def lines(self) -> list[str]:
         """Human-readable summary lines."""
@@ -42,6 +44,8 @@ class DecodeSummary:
             f"read {self.read} records: {self.decoded} events",
             f"  rejected   {self.rejected.total()}" + (f" ({rejected})" if rejected else ""),
         ]
+        if self.ignored:
+            lines.append(f"  ignored    {self.ignored} (unmapped track names, unscored calls)")
         if self.after_as_of:
             lines.append(f"  after the as-of moment (left to the live workers) {self.after_as_of}")
         return lines
@@ -78,6 +82,8 @@ def decode_records(
         )
         if isinstance(decoded, Rejection):
             report.rejected[decoded.reason] += 1
+        elif isinstance(decoded, Ignored):
+            report.ignored += 1
         elif as_of_ms is not None and decoded.timestamp_ms > as_of_ms:
             report.after_as_of += 1
         else:
@@ -106,6 +112,7 @@ class Replay:
         self.first_seen: dict[str, int] = {}
         self.next_due: dict[str, int | None] = {}
         self.alerts: list[Alert] = []
+        self.profiles: dict[str, Profile] = {}  # traits and account from identify/group
         self.applied = 0
         self.duplicates = 0
         self.clock_ms: int | None = None
@@ -178,6 +185,10 @@ class Replay:
                 fresh.append(event)
             if customer_id not in self.first_seen:
                 self.first_seen[customer_id] = batch[0].timestamp_ms
+            if any(e.traits is not None or e.account is not None for e in fresh):
+                self.profiles[customer_id] = apply_profile(
+                    self.profiles.get(customer_id, Profile()), fresh
+                )
             self._advance(customer_id, fresh, now_ms)
             self.applied += len(fresh)
         self.clock_ms = now_ms

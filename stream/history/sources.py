@@ -26,6 +26,8 @@ from typing import Any, Literal
 
 import orjson
 
+from stream.core.decode import id_text
+
 __all__ = ["FileFormat", "RawRecord", "detect_format", "open_text", "read_file", "record_key"]
 
 FileFormat = Literal["jsonl", "csv"]
@@ -73,15 +75,19 @@ def read_file(path: Path) -> Iterator[RawRecord]:
         yield from _read_jsonl(path)
 
 
+_SEGMENT_CALLS = ("track", "page", "screen", "identify", "group", "alias")
+
+
 def record_key(doc: Any) -> bytes | None:
     """The key the worker would see: the customer id of either shape (None if absent)."""
     if not isinstance(doc, dict):
         return None
-    if doc.get("type") in ("track", "page", "screen"):
-        value = doc.get("userId") or doc.get("anonymousId")
+    if doc.get("type") in _SEGMENT_CALLS:
+        value = doc.get("userId") if doc.get("userId") not in (None, "") else doc.get("anonymousId")
     else:
         value = doc.get("customer_id")
-    return value.encode() if isinstance(value, str) and value else None
+    text = id_text(value)  # an integer id is its decimal string, as in the decoder
+    return text.encode() if text else None
 
 
 def _read_jsonl(path: Path) -> Iterator[RawRecord]:

@@ -208,7 +208,6 @@ class ReadModel:
             "bands": self.band_scale(),
             "alerts": await self.alerts.of_customer(customer_id),
             "history": view.get("history"),  # with "trend" (from the store's view)
-            "traits": None,
         }
 
     async def _current(self, customer_ids: Sequence[str]) -> dict[str, dict[str, Any]]:

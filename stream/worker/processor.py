@@ -31,9 +31,10 @@ from stream.adapters.codec import alert_to_json
 from stream.adapters.metrics import Metrics
 from stream.config.settings import TopicNames
 from stream.core.customer import Evaluation, advance
-from stream.core.decode import DecodeLimits, Rejection, decode_event
+from stream.core.decode import DecodeLimits, Ignored, Rejection, decode_event
 from stream.core.events import Event, fingerprint
 from stream.core.model import ScoringModel
+from stream.core.profile import Profile, apply_profile
 from stream.core.vocabulary import Outcome
 from stream.errors import ProcessingError
 from stream.ports import (
@@ -52,7 +53,8 @@ __all__ = ["BatchProcessor", "BatchReport", "Marked", "customer_commit"]
 
 _MAX_ROUNDS = 10
 _CACHE_LIMIT = 200_000
-_REPORT_FIELD = {"scored": "scored", "duplicate": "duplicates", "expired": "expired"}
+_REPORT_FIELD = {"scored": "scored", "duplicate": "duplicates", "expired": "expired",
+                 "profiled": "profiled"}  # fmt: skip
 
 Marked = tuple[Incoming, Event, bytes]
 """A decoded event with the message it came from and its fingerprint, carried together."""
@@ -66,6 +68,8 @@ class BatchReport:
     duplicates: int = 0
     expired: int = 0
     dead_lettered: int = 0
+    ignored: int = 0  # unmapped track names and unscored calls (not dead-lettered)
+    profiled: int = 0  # identify/group calls applied (traits or account stored)
     sweep_behind_ms: int = 0
     alerts: list[dict[str, object]] = field(default_factory=list)
 
@@ -87,14 +91,16 @@ def customer_commit(
     applied: Iterable[tuple[Event, bytes]],
     outbox: Sequence[OutboxAlert],
     now_ms: int,
+    profile: Profile | None = None,
 ) -> Commit:
     """A customer's commit: its new evaluation on top of ``version``, the fingerprints of
-    the events it applied (each kept until the event's bucket leaves the window), and its
-    outbox. The worker and the rescore both commit through this one function."""
+    the events it applied (each kept until the event's bucket leaves the window), its
+    outbox, and its new profile if traits or account changed (None keeps the stored one).
+    The worker and the rescore both commit through this one function."""
     marks = [(mark, model.expiry_of(model.bucket_of(e.timestamp_ms))) for e, mark in applied]
     return Commit(customer_id, version, evaluation.state, evaluation.breakdown, partition,
                   model.version, marks, outbox, trim_before_ms=now_ms,
-                  bucket_ms=model.bucket_ms)  # fmt: skip
+                  bucket_ms=model.bucket_ms, profile=profile)  # fmt: skip
 
 
 class BatchProcessor:
@@ -133,6 +139,11 @@ class BatchProcessor:
         dead: list[OutMessage] = []
         for message in batch:
             outcome = self._decode(message, now_ms)
+            if isinstance(outcome, Ignored):
+                self.metrics.events.labels(message.topic, outcome.call, "ignored").inc()
+                self.metrics.ignored.labels(outcome.reason).inc()
+                report.ignored += 1
+                continue
             if isinstance(outcome, Rejection):
                 dead.append(self._dead_letter(message, outcome))
                 self.metrics.events.labels(message.topic, "unknown", "dead_lettered").inc()
@@ -167,7 +178,7 @@ class BatchProcessor:
                     break
         return report
 
-    def _decode(self, message: Incoming, now_ms: int) -> Event | Rejection:
+    def _decode(self, message: Incoming, now_ms: int) -> Event | Rejection | Ignored:
         role = self.topics.inputs.get(message.topic)
         if role is None:
             return Rejection("wrong_topic", f"{message.topic!r} is not an input topic")
@@ -238,7 +249,8 @@ class BatchProcessor:
         written = set(result.written)
         for commit in commits:
             if commit.customer_id in written:
-                self.cache[commit.customer_id] = commit.after()
+                before = self.cache.get(commit.customer_id)
+                self.cache[commit.customer_id] = commit.after(before.profile if before else None)
 
     def _evaluate(
         self, customer_id: str, group: _Group, now_ms: int
@@ -253,8 +265,9 @@ class BatchProcessor:
         )
         if not fresh and result.state == loaded.state and not result.alerts:
             return None, entry, outbox
+        profile = _new_profile(loaded.profile, [e for e, _ in fresh])
         commit = customer_commit(model, customer_id, group.partition, loaded.version, result,
-                                 fresh, outbox, now_ms)  # fmt: skip
+                                 fresh, outbox, now_ms, profile)  # fmt: skip
         return commit, entry, outbox
 
     def _count_outcomes(
@@ -316,5 +329,17 @@ def _fresh(
             continue
         seen.add(mark)
         fresh.append((event, mark))
-        outcomes.append("scored" if model.is_live(event.timestamp_ms, now_ms) else "expired")
+        if event.profile_only:
+            outcomes.append("profiled")
+        else:
+            outcomes.append("scored" if model.is_live(event.timestamp_ms, now_ms) else "expired")
     return fresh, outcomes
+
+
+def _new_profile(profile: Profile, events: Sequence[Event]) -> Profile | None:
+    """The profile after the events, or None when none of them carries traits or an
+    account (so an ordinary commit does not rewrite the profile fields)."""
+    if not any(e.traits is not None or e.account is not None for e in events):
+        return None
+    updated = apply_profile(profile, events)
+    return None if updated == profile else updated

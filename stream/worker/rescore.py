@@ -34,9 +34,10 @@ from stream.adapters.redis_client import async_redis, check_redis_credentials
 from stream.adapters.redis_store import RedisScoreStore, Stored
 from stream.config.errors import ConfigError
 from stream.config.settings import Settings
-from stream.core.decode import Rejection, decode_event
+from stream.core.decode import Ignored, Rejection, decode_event
 from stream.core.events import Event, fingerprint
 from stream.core.model import ScoringModel
+from stream.core.profile import Profile, apply_profile
 from stream.core.rebuild import Rebuilt, rebuild
 from stream.errors import ReplayError
 from stream.ports import Commit, Incoming, IndexEntry
@@ -189,12 +190,15 @@ class _Rescore:
             decoded = self._decode(record)
             if isinstance(decoded, Rejection):
                 self.report.rejected[decoded.reason] += 1
-            else:
+            elif not isinstance(decoded, Ignored):  # unmapped calls: skipped, as in the worker
                 events.setdefault(decoded.customer_id, []).append(decoded)
         for ids in _chunks(list(events), self.chunk):
             before = await self.old.stored(ids)
             built = {c: self._rebuild(c, events[c], before.get(c)) for c in ids}
-            await self._write({c: (partition, b) for c, b in built.items()})
+            # traits and account: the old prefix's, updated by the retained identify/group calls
+            profiles = {c: apply_profile(before[c].profile if c in before else Profile(), events[c])
+                        for c in ids}  # fmt: skip
+            await self._write({c: (partition, b) for c, b in built.items()}, profiles)
             for rebuilt in built.values():
                 self.report.scored += len(rebuilt.applied)
                 self.report.duplicates += rebuilt.duplicates
@@ -211,7 +215,7 @@ class _Rescore:
                 for c, stored in before.items()
                 if stored.partition is not None
             }
-            await self._write(moved)
+            await self._write(moved, {c: stored.profile for c, stored in before.items()})
             self.report.carried += len(moved)
 
     def _rebuild(self, customer_id: str, events: list[Event], before: Stored | None) -> Rebuilt:
@@ -222,7 +226,7 @@ class _Rescore:
             self.report.entered_alert_band += 1
         return rebuilt
 
-    def _decode(self, record: Incoming) -> Event | Rejection:
+    def _decode(self, record: Incoming) -> Event | Rejection | Ignored:
         settings = self.settings
         return decode_event(
             record.value,
@@ -245,12 +249,15 @@ class _Rescore:
                 "events may be missing"
             )
 
-    async def _write(self, built: dict[str, tuple[int, Rebuilt]]) -> None:
+    async def _write(
+        self, built: dict[str, tuple[int, Rebuilt]], profiles: dict[str, Profile]
+    ) -> None:
         if not built:
             return
         commits, entries = [], []
         for customer_id, (partition, rebuilt) in built.items():
-            commit, entry = _commit(self.target.model, customer_id, partition, rebuilt, self.now_ms)
+            commit, entry = _commit(self.target.model, customer_id, partition, rebuilt, self.now_ms,
+                                    profiles.get(customer_id))  # fmt: skip
             commits.append(commit)
             entries.append(entry)
         result = await self.new.commit(commits)
@@ -264,12 +271,20 @@ class _Rescore:
 
 
 def _commit(
-    model: ScoringModel, customer_id: str, partition: int, rebuilt: Rebuilt, now_ms: int
+    model: ScoringModel,
+    customer_id: str,
+    partition: int,
+    rebuilt: Rebuilt,
+    now_ms: int,
+    profile: Profile | None = None,
 ) -> tuple[Commit, IndexEntry]:
-    """A new customer's commit (through the worker's own ``customer_commit``) and index entry."""
+    """A new customer's commit (through the worker's own ``customer_commit``), with the
+    customer's traits and account carried over, and its index entry."""
     evaluation = rebuilt.evaluation
     applied = ((e, fingerprint(e)) for e in rebuilt.applied)
-    commit = customer_commit(model, customer_id, partition, 0, evaluation, applied, (), now_ms)
+    kept = profile if profile is not None and profile != Profile() else None
+    commit = customer_commit(model, customer_id, partition, 0, evaluation, applied, (), now_ms,
+                             kept)  # fmt: skip
     entry = IndexEntry(
         customer_id, partition, evaluation.state.score_cp / 100, evaluation.next_due_ms
     )

@@ -25,6 +25,7 @@ from devtools.localstack.worker import WorkerProcess
 from stream.adapters.kafka_admin import ensure_topics
 from stream.adapters.kafka_security import client_options
 from stream.adapters.redis_client import sync_redis
+from stream.adapters.redis_store import customer_key
 from stream.config.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -126,7 +127,7 @@ class Deployment:
         return list(self.redis.keys(pattern))
 
     def customer(self, customer_id: str) -> dict[str, str]:
-        raw = self.redis.hgetall(f"{self.settings.redis_prefix}:{{{customer_id}}}")
+        raw = self.redis.hgetall(customer_key(self.settings.redis_prefix, customer_id))
         return {k.decode(): v.decode(errors="replace") for k, v in raw.items()}
 
     def read(

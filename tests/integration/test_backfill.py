@@ -78,7 +78,15 @@ def test_backfill_from_files_then_live_workers_count_each_event_once(
     history = _history(now)
     late = [_doc("h01", "page_view", now + 60_000, "h01-late")]  # after --as-of: the workers'
     path = tmp_path / "history.jsonl"
-    path.write_text("".join(orjson.dumps(x).decode() + "\n" for x in [*history, *late]))
+    calls = [  # identify/group calls, one older than the window: the newest plan wins
+        {"type": "identify", "userId": "h03", "messageId": "i-old", "timestamp": now - 45 * _DAY_MS,
+         "traits": {"plan": "free", "seats": 3}},
+        {"type": "identify", "userId": "h03", "messageId": "i-new", "timestamp": now - 2 * _DAY_MS,
+         "traits": {"plan": "pro"}},
+        {"type": "group", "userId": "h03", "messageId": "g-1", "timestamp": now - _DAY_MS,
+         "groupId": 77},
+    ]  # fmt: skip
+    path.write_text("".join(orjson.dumps(x).decode() + "\n" for x in [*history, *late, *calls]))
     done = _backfill(d, "--events", str(path), "--as-of", str(now))
     assert done.returncode == 0, done.stderr
     assert "rejected   0" in done.stdout and "too_old" not in done.stdout
@@ -86,6 +94,8 @@ def test_backfill_from_files_then_live_workers_count_each_event_once(
     assert "3 duplicates dropped" in done.stdout
     outcome = compare(d.redis, d.settings.redis_prefix, _reference(model, history, now))
     assert outcome.exact, outcome.wrong
+    h03 = d.customer("h03")
+    assert orjson.loads(h03["traits"]) == {"plan": "pro", "seats": 3} and h03["account"] == "77"
 
     d.start_worker()
     later = int(time.time() * 1000)

@@ -18,6 +18,7 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
 
 from stream.adapters.kafka_admin import input_retention_ms, required_retention_ms
+from stream.adapters.redis_store import customer_key
 from stream.config.model_file import load_model
 from stream.core.alerts import alert_id
 from stream.core.customer import CustomerState, advance, drop_duplicates
@@ -152,12 +153,23 @@ def _set_retention(d: Deployment, topic: str, retention_ms: int) -> None:
 def _versions(d: Deployment, prefix: str, customers: Iterable[str]) -> set[str]:
     pipe = d.redis.pipeline(transaction=False)
     for customer in customers:
-        pipe.hget(f"{prefix}:{{{customer}}}", "model_version")
+        pipe.hget(customer_key(prefix, customer), "model_version")
     return {v.decode() for v in pipe.execute()}
 
 
 def _exact(d: Deployment, prefix: str, expected: dict[str, tuple[str, str]]) -> bool:
     return compare(d.redis, prefix, expected).exact
+
+
+def _store_profiles(d: Deployment, customers: list[str]) -> list[str]:
+    """Give a carried-over customer (s00) and one rebuilt from events traits and an account,
+    as identify/group calls store them; the rescore must carry both over."""
+    profile = {"traits": '{"plan":"pro"}', "account": "acme",
+               "profile_at": '{"t":{"plan":1},"a":1}'}  # fmt: skip
+    chosen = ["s00", next(c for c in customers if not c.startswith("s"))]
+    for customer in chosen:
+        d.redis.hset(customer_key(d.settings.redis_prefix, customer), mapping=profile)
+    return chosen
 
 
 def test_rescore_moves_scores_to_a_new_model_exactly_once(deploy_on: Any, tmp_path: Path) -> None:
@@ -175,9 +187,13 @@ def test_rescore_moves_scores_to_a_new_model_exactly_once(deploy_on: Any, tmp_pa
     d.flush()
     wait_until(lambda: _exact(d, d.settings.redis_prefix, _reference(model_a, first, now)), 90)
 
+    profiled = _store_profiles(d, sorted(_reference(model_a, first, now)))
+
     prefix_b, group_b = f"{d.settings.redis_prefix}-b", f"{d.settings.app_id}-b"
     done = _rescore(d, "--model", str(path_b), "--to-prefix", prefix_b, "--to-app-id", group_b)
     assert done.returncode == 0, done.stderr
+    assert all(d.redis.hmget(customer_key(prefix_b, c), ["traits", "account"])
+               == [b'{"plan":"pro"}', b"acme"] for c in profiled)  # fmt: skip
     rebuilt = _reference(model_b, first, int(time.time() * 1000))
     outcome = compare(d.redis, prefix_b, rebuilt)
     assert outcome.exact, outcome.wrong

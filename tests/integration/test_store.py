@@ -109,7 +109,7 @@ def test_the_public_fields_are_the_read_contract(on_store: Callable[[Scenario], 
         assert await store.customer("c1") == {
             "customer_id": "c1", "score": 1.0, "band": "very_disengaged",
             "updated_at": "1970-01-01T00:00:00.000+00:00", "breakdown": {"page_views": 1.0},
-            "model_version": "m1",
+            "model_version": "m1", "traits": {}, "account": None,
         }  # fmt: skip
 
     on_store(run)

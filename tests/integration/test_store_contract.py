@@ -20,6 +20,7 @@ from stream.adapters.redis_store import RedisScoreStore
 from stream.config.settings import Settings
 from stream.core.alerts import AlertGate
 from stream.core.customer import CustomerState
+from stream.core.profile import Profile
 from stream.ports import AppliedMark, Commit, IndexEntry, OutboxAlert, ScoreStore
 from tests.doubles import MemoryScoreStore
 
@@ -94,6 +95,30 @@ def test_a_commit_reads_back_and_a_stale_one_conflicts(run: Callable[[Scenario],
         assert (stale.written, stale.conflicts, stale.duplicates) == ([], ["c1"], {})
         loaded = (await store.load(["c1"]))["c1"]
         assert (loaded.state, loaded.version, loaded.outbox) == (state(), 1, [alert("x")])
+
+    run(scenario)
+
+
+def test_a_profile_is_written_with_its_commit_and_kept_by_commits_without_one(
+    run: Callable[[Scenario], None],
+) -> None:
+    """Traits and account commit atomically with the state; a later commit without a
+    profile leaves them; a Unicode id with braces and '%' reads back under its own key."""
+    profile = Profile({"plan": "pro", "名前": "José"}, {"plan": 5, "名前": 5}, "Acme {EU}", 6)
+    who = "josé {50%}"
+
+    async def scenario(store: ScoreStore) -> None:
+        first = commit(0, [(b"p" * 8, NOW_MS + 9000)], customer=who)
+        first.profile = profile
+        assert (await store.commit([first])).written == [who]
+        assert (await store.commit([commit(1, [(b"q" * 8, NOW_MS + 9000)], customer=who)])).written
+        loaded = await store.load([who, "c1"])
+        assert (loaded[who].version, loaded[who].profile) == (2, profile)
+        assert loaded["c1"].profile == Profile()
+        cleared = commit(2, customer=who)
+        cleared.profile = Profile()
+        await store.commit([cleared])
+        assert (await store.load([who]))[who].profile == Profile()
 
     run(scenario)
 

@@ -48,6 +48,11 @@ def page_on_known_data(
     for n in range(5):
         d.send("clickstream", "web-mid", event("web-mid", "conversion", n))
     d.send("app_installs", "web-risk", event("web-risk", "app_install", 0))
+    now_ms = int(time.time() * 1000)
+    calls = [{"type": "identify", "messageId": "i1", "traits": {"plan": "pro", "país": "España"}},
+             {"type": "group", "messageId": "g1", "groupId": 4242}]  # fmt: skip
+    for call in calls:
+        d.send("clickstream", "web-risk", {**call, "userId": "web-risk", "timestamp": now_ms})
     d.flush()
     wait_until(lambda: d.customer("web-risk").get("band") == "very_disengaged", 60)
     d.send("app_installs", "web-risk", event("web-risk", "app_uninstall", 1))
@@ -79,12 +84,15 @@ def api_needs_the_token_and_is_read_only(web: WebProcess) -> None:
     assert status == 200 and overview["total"] == 3
     for method in ("POST", "PUT", "DELETE", "PATCH"):
         assert http(web.url + "api/overview", method=method, token=TOKEN)[0] == 405
-    assert http(web.url + "api/customers/a{b}", token=TOKEN)[0] == 400
+    assert http(web.url + "api/customers/a%00b", token=TOKEN)[0] == 400  # a control character
+    assert http(web.url + "api/customers/a%7Bb%7D", token=TOKEN)[0] == 404  # valid, unknown
     assert http(web.url + "api/customers/nobody", token=TOKEN)[0] == 404
     status, customer = http(web.url + "api/customers/web-risk", token=TOKEN)
     assert customer["breakdown"] == {"app_installs": 10.0, "app_uninstalls": -40.0,
                                      "regularity": 2.0}  # fmt: skip
     assert [a["type"] for a in customer["alerts"]] == ["churn_risk_entered"]
+    assert customer["traits"] == {"plan": "pro", "país": "España"}
+    assert customer["account"] == "4242"
 
 
 def test_page_shows_known_data(page_on_known_data: tuple[Deployment, WebProcess]) -> None:
@@ -177,6 +185,8 @@ def customer(page: Any, deployment: Deployment) -> None:
     for factor, shown in points.items():
         expect(page.locator(f'[data-points="{factor}"]')).to_have_text(shown)
     expect(page.locator(".alert-item")).to_have_count(1)
+    expect(page.locator("#customer-account")).to_have_text("Account 4242")
+    expect(page.locator('#traits [data-trait="país"]')).to_have_text("país: España")
     page.screenshot(path=SHOTS / "web-customer.png", full_page=True)
     # Live: new events show up without a reload (8 conversions: -28 + 80).
     for n in range(8):

@@ -161,3 +161,31 @@ def test_read_model_lists(on_store: Callable[[Scenario], None]) -> None:
         assert await view.customer("nobody") is None
 
     on_store(scenario)
+
+
+def test_legacy_keys_of_percent_ids_migrate_and_others_stay(
+    on_store: Callable[[Scenario], None],
+) -> None:
+    """Before ids were escaped, a customer '50%off' lived at ``<prefix>:{50%off}``: the
+    migration moves its hash and alert keys (TTL kept) to the escaped keys, leaves an id
+    without '%' alone, and a second run moves nothing."""
+
+    async def scenario(store: RedisScoreStore) -> None:
+        client, prefix = store.client, store.prefix
+        await client.hset(f"{prefix}:{{50%off}}", mapping={"score": "3", "band": "x"})
+        await client.zadd(f"{prefix}:alerts:{{50%off}}", {"a1": 1})
+        await client.pexpire(f"{prefix}:alerts:{{50%off}}", 600_000)
+        await client.hset(f"{prefix}:{{plain}}", mapping={"score": "4"})
+        await client.zadd(store.rank_key, {"50%off": 3, "plain": 4})
+        assert await store.migrate_legacy_keys() == (2, 0)
+        assert await client.hget(store.customer_key("50%off"), "score") == b"3"
+        assert store.customer_key("50%off") == f"{prefix}:{{50%25off}}"
+        assert not await client.exists(f"{prefix}:{{50%off}}", f"{prefix}:alerts:{{50%off}}")
+        alerts_key = f"{prefix}:alerts:{{50%25off}}"
+        assert await client.zrange(alerts_key, 0, -1) == [b"a1"]
+        assert 0 < await client.pttl(alerts_key) <= 600_000
+        assert await client.hget(store.customer_key("plain"), "score") == b"4"
+        assert (await store.customer("50%off") or {})["score"] == 3.0
+        assert await store.migrate_legacy_keys() == (0, 0)
+
+    on_store(scenario)

@@ -21,6 +21,7 @@ import orjson
 from kafka import KafkaConsumer, TopicPartition
 from kafka.admin import KafkaAdminClient
 
+from stream.adapters.redis_store import customer_key
 from stream.core.alerts import alert_id
 from stream.core.customer import CustomerState, advance, drop_duplicates
 from stream.core.events import Event, fingerprint
@@ -161,7 +162,7 @@ def compare(
         chunk = names[start : start + batch]
         pipe = redis.pipeline(transaction=False)
         for customer in chunk:
-            pipe.hmget(f"{prefix}:{{{customer}}}", "score", "band")
+            pipe.hmget(customer_key(prefix, customer), "score", "band")
         for customer, (score, band) in zip(chunk, pipe.execute(), strict=True):
             got = None if score is None else (score.decode(), band.decode())
             if got != expected[customer]:
@@ -225,7 +226,7 @@ def tally_events(
         chunk = names[start : start + batch]
         pipe = redis.pipeline(transaction=False)
         for customer in chunk:
-            pipe.hget(f"{prefix}:{{{customer}}}", "seen")
+            pipe.hget(customer_key(prefix, customer), "seen")
         for customer, seen in zip(chunk, pipe.execute(), strict=True):
             records = seen[4:] if seen else b""
             marks = [records[i : i + 8] for i in range(0, len(records), 12)]
@@ -294,7 +295,7 @@ def stored(redis: Any, prefix: str, customers: Sequence[str], batch: int = 5000)
     for start in range(0, len(customers), batch):
         pipe = redis.pipeline(transaction=False)
         for customer in customers[start : start + batch]:
-            pipe.exists(f"{prefix}:{{{customer}}}")
+            pipe.exists(customer_key(prefix, customer))
         total += sum(pipe.execute())
     return total
 

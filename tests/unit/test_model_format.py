@@ -198,11 +198,19 @@ def test_the_shipped_models_write_every_scoring_rule_explicitly() -> None:
         assert model.baseline_cp == 0 and model.tenure is None and model.transforms == {}
 
 
-def test_page_calls_are_refused_by_a_model_without_page_view() -> None:
-    """A Segment ``page`` call counts as page_view only if the model declares it."""
-    model = parse_model(copy.deepcopy(MINIMAL), "minimal.yaml")
+def test_page_calls_are_refused_by_a_strict_model_without_page_view() -> None:
+    """A Segment ``page`` call counts as page_view only if the model declares it; a model
+    with ``unmapped: dead_letter`` dead-letters it (the default ignores it)."""
+    model = parse_model({**copy.deepcopy(MINIMAL), "unmapped": "dead_letter"}, "minimal.yaml")
     raw = b'{"type": "page", "userId": "c1", "messageId": "m1", "timestamp": 1795000000000}'
     got = decode_event(raw, key=b"c1", topic_role="clickstream", model=model,
                        now_ms=1_795_000_000_000, fallback_id="t/0/1")  # fmt: skip
     assert isinstance(got, Rejection)
     assert got.reason == "unknown_type" and "page_view" in got.detail
+
+
+def test_unmapped_policy_is_ignore_or_dead_letter() -> None:
+    """``unmapped`` defaults to ignore; any other value than the two is refused by name."""
+    assert parse_model(copy.deepcopy(MINIMAL), "m.yaml").unmapped == "ignore"
+    with pytest.raises(ConfigError, match="unmapped"):
+        parse_model({**copy.deepcopy(MINIMAL), "unmapped": "drop"}, "m.yaml")

@@ -420,3 +420,45 @@ def test_random_crashes_and_redeliveries_give_the_reference(
     run = Run(plan=CrashPlan(at=crashes))
     run.play(steps, restart)
     assert_matches(run, reference(steps))
+
+
+def _segment_call(
+    customer: str, message_id: str, at_ms: int, kind: str, **fields: object
+) -> Incoming:
+    doc = {"type": kind, "userId": customer, "messageId": message_id, "timestamp": at_ms, **fields}
+    return Incoming(TOPICS.clickstream, 0, next(_offsets), customer.encode(), orjson.dumps(doc),
+                    at_ms)  # fmt: skip
+
+
+def test_segment_workspace_ignores_unmapped_and_stores_traits_and_account_once() -> None:
+    """identify/group calls are stored (profiled), unmapped calls are ignored and counted,
+    nothing is dead-lettered, and replaying the batch changes nothing."""
+    store, publisher = MemoryScoreStore(), RecordingPublisher()
+    worker = BatchProcessor(MODEL, store, publisher, TOPICS, clock_ms=lambda: NOW_MS)
+    batch = [
+        _segment_call("josé", "i1", NOW_MS - 5, "identify", traits={"plan": "pro", "n": 1}),
+        _segment_call("josé", "i0", NOW_MS - 9, "identify", traits={"plan": "free", "x": 2}),
+        _segment_call("josé", "g1", NOW_MS - 4, "group", groupId=77),
+        _segment_call("josé", "t1", NOW_MS - 3, "track", event="Internal Thing"),
+        _segment_call("josé", "a1", NOW_MS - 3, "alias", previousId="anon"),
+        _segment_call("josé", "t2", NOW_MS - 2, "track", event="Button Clicked"),
+    ]
+    report = asyncio.run(worker.process(batch))
+    assert (report.dead_lettered, report.ignored, report.profiled, report.scored) == (0, 2, 3, 1)
+    assert publisher.sent == [] or all(m.topic != TOPICS.dlq for m in publisher.sent)
+    row = store.rows["josé"]
+    assert row.profile.traits == {"plan": "pro", "n": 1, "x": 2}  # newest plan wins
+    assert row.profile.account == "77"
+    only_click = MemoryScoreStore()
+    alone = BatchProcessor(MODEL, only_click, RecordingPublisher(), TOPICS, clock_ms=lambda: NOW_MS)
+    asyncio.run(alone.process([batch[-1]]))
+    assert row.state == only_click.rows["josé"].state  # profile calls never move the score
+    metrics = worker.metrics.render().decode()
+    assert 'engagement_ignored_total{reason="unmapped_track"} 1.0' in metrics
+    assert 'engagement_ignored_total{reason="unscored_call"} 1.0' in metrics
+    assert 'outcome="profiled"' in metrics
+    version = row.version
+    fresh = BatchProcessor(MODEL, store, publisher, TOPICS, clock_ms=lambda: NOW_MS)
+    again = asyncio.run(fresh.process(batch))  # a replay after a crash
+    assert again.profiled == 0 and again.duplicates == 4
+    assert store.rows["josé"].version == version and store.rows["josé"].profile == row.profile

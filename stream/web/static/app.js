@@ -297,7 +297,8 @@ async function viewCustomer(main, id) {
         h("div", {}, h("div", { class: "tag", text: "Score" }), h("div", { class: "score", id: "customer-score", text: fmtScore(c.score) })),
         h("div", {}, h("div", { class: "tag", text: "Band" }), bandPill(c.band)),
         h("div", { class: "meta" }, h("span", { text: `Updated ${when(Date.parse(c.updated_at))}` }),
-          h("span", { text: `Model ${c.model_version}` }))),
+          h("span", { text: `Model ${c.model_version}` }),
+          c.account ? h("span", { id: "customer-account", text: `Account ${c.account}` }) : null)),
       h("div", { class: "scale" }, bandScale(c.bands, c.score))),
     h("div", { class: "grid two" },
       card("Breakdown by factor", factors.length ? h("div", { id: "breakdown" }, factorRows) : empty("No points in the window.")),
@@ -305,7 +306,9 @@ async function viewCustomer(main, id) {
         h("div", {}, h("strong", { text: label(a.type) }), " · ", label(a.previous_band || "new"), h("span", { class: "arrow", text: "→" }),
           label(a.band), " ", h("span", { class: "muted", text: `${fmtScore(a.previous_score ?? 0)} → ${fmtScore(a.score)} · ${a.trigger} · ${when(a.occurred_at_ms)}` })),
         reasonChips(a.reasons))) : empty("No alert in the last 7 days."),
-        c.traits ? h("div", {}, h("h2", { text: "Traits" })) : null)));
+        c.traits && Object.keys(c.traits).length ? h("div", { id: "traits" }, h("h2", { text: "Traits" }),
+          Object.entries(c.traits).sort().map(([k, v]) => h("div", { class: "trait", "data-trait": k },
+            h("span", { class: "muted", text: `${k}: ` }), h("span", { text: typeof v === "string" ? v : JSON.stringify(v) })))) : null)));
 }
 
 // ---- routing and polling ----
