@@ -104,12 +104,15 @@ def test_the_public_fields_are_the_read_contract(on_store: Callable[[Scenario], 
     async def run(store: RedisScoreStore) -> None:
         await store.commit([_commit(0, [(b"a" * 8, NOW_MS + 9_000)])])
         fields = set(await store.client.hkeys(store.customer_key("c1")))
-        public = {b"score", b"band", b"updated_at", b"breakdown", b"model_version"}
+        public = {b"score", b"band", b"updated_at", b"breakdown", b"model_version", b"history"}
         assert fields == public | {b"state", b"ver", b"seen"}
-        assert await store.customer("c1") == {
+        view = await store.customer("c1")
+        assert view is not None
+        assert {k: v for k, v in view.items() if k not in ("history", "trend")} == {
             "customer_id": "c1", "score": 1.0, "band": "very_disengaged",
             "updated_at": "1970-01-01T00:00:00.000+00:00", "breakdown": {"page_views": 1.0},
             "model_version": "m1", "traits": {}, "account": None,
         }  # fmt: skip
+        assert "history" in view and "trend" in view
 
     on_store(run)
