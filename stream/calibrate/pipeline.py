@@ -431,6 +431,7 @@ def calibrate(
     _say(f"calibrate: {len(events)} events; replaying to {len(times)} snapshots")
     rows, _ = collect(features, events, dict(labels), times, options.horizon_ms)
     fit, inner = choose_fit(rows, split, options.horizon_ms, options.tenure_cap_days)
+    tried = [f"{duration_text(options.window_ms)} {inner:.3f}"]
     for window_ms, bucket_ms in options.other_windows if base_model is None else ():
         other = replace(options, window_ms=window_ms, bucket_ms=bucket_ms,
                         tenure_cap_days=window_ms // DAY_MS)  # fmt: skip
@@ -440,6 +441,7 @@ def calibrate(
         fitted, auc = choose_fit(more, split, options.horizon_ms, other.tenure_cap_days)
         _say(f"calibrate: later-training AUC {inner:.3f} ({duration_text(options.window_ms)}) "
              f"vs {auc:.3f} ({duration_text(window_ms)})")  # fmt: skip
+        tried.append(f"{duration_text(window_ms)} {auc:.3f}")
         if takes_longer_window(auc, inner):
             options, features, rows, fit, inner = other, model, more, fitted, auc
     at = np.asarray(rows.at_ms)
@@ -472,6 +474,11 @@ def calibrate(
         + ", ".join(f"{n}={shares.get(n, 0):.2f}" for n in names if n in shares),
         f"held out: {split.describe()} (see the validity report)",
     ]
+    if len(tried) > 1:
+        provenance.append(
+            f"window {duration_text(options.window_ms)}, chosen by later-training AUC "
+            f"({', '.join(tried)}; a tie within {_WINDOW_TIE:g} goes to the longer window)"
+        )
     doc = model_document(_base_document(base), types, fit, uppers, options, version)
     text = _yaml_text(doc, provenance)
     out_model.parent.mkdir(parents=True, exist_ok=True)
