@@ -1,7 +1,8 @@
 """How well a model's score predicts churn on held-out snapshots, and what its alerts did.
 
-- Ranking: AUC of the score (lower score = riskier) against the naive baseline "events in
-  the last window" (fewer = riskier), with scikit-learn's ``roc_auc_score``.
+- Ranking: AUC of the score (lower score = riskier) against two naive baselines (fewer =
+  riskier): "events in the model's window" and "events in the last 30 days" (the same when
+  the window is 30 days), with scikit-learn's ``roc_auc_score``.
 - Bands: per band, its share of the rows, their churn rate and the lift over the base rate;
   precision and recall of the alert band.
 - Alerts (replayed through the core in event time, as the worker raises them): the share of
@@ -68,6 +69,7 @@ class Metrics:
     base_rate: float
     auc: float
     naive_auc: float
+    naive_30d_auc: float
     bands: tuple[BandRow, ...]
     alert_band: str
     precision: float
@@ -112,6 +114,7 @@ def evaluate(rows: Snapshots, keep: np.ndarray, model: ScoringModel) -> Metrics:
         base_rate=base,
         auc=_auc(labels, -scores),
         naive_auc=_auc(labels, -naive),
+        naive_30d_auc=_auc(labels, -np.asarray(rows.naive_30d, dtype=float)[keep]),
         bands=tuple(table),
         alert_band=alert,
         precision=caught / int(flagged.sum()) if flagged.any() else 0.0,

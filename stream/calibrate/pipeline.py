@@ -7,7 +7,8 @@ Calibrate:
    (no transforms; active days and tenure as factors too) and snapshot every eligible
    customer at regular moments.
 3. Fit on the training snapshots (whose labels end before the held-out period starts),
-   choosing between feature sets on a later slice of the training period.
+   choosing between feature sets, saturations and (``--window auto``) windows on a later
+   slice of the training period; a tie between windows goes to the longer one.
 4. Set band thresholds from target shares of the training scores, and alert settings
    relative to them; write the model file.
 5. Load the written file like the worker does, replay the history through it and report
@@ -55,10 +56,15 @@ __all__ = [
     "calibrate",
     "discover_types",
     "load_events",
+    "takes_longer_window",
     "validate",
 ]
 
 _LOOKBACK_MS = 90 * DAY_MS
+# Later-training AUCs this close count as a tie, and a tie goes to the longer window: two
+# windows tie when the training snapshots' histories fit in both, and then the fit has seen
+# what the longer window keeps counting later (the counts since sign-up).
+_WINDOW_TIE = 0.002
 _REGULARITY = "regularity"
 
 
@@ -89,7 +95,12 @@ class CalibrationOptions:
     cooldown_ms: int = 14 * DAY_MS
     tenure_cap_days: int = 30
     version: str | None = None
-    other_windows: tuple[tuple[int, int], ...] = ()  # (window, bucket) to try as well
+    other_windows: tuple[tuple[int, int], ...] = ()  # (window, bucket) to try, shortest first
+
+
+def takes_longer_window(longer_auc: float, best_auc: float) -> bool:
+    """Whether a longer window's later-training AUC replaces the best so far (ties: yes)."""
+    return longer_auc >= best_auc - _WINDOW_TIE
 
 
 def _day(millis: int) -> str:
@@ -420,6 +431,7 @@ def calibrate(
     _say(f"calibrate: {len(events)} events; replaying to {len(times)} snapshots")
     rows, _ = collect(features, events, dict(labels), times, options.horizon_ms)
     fit, inner = choose_fit(rows, split, options.horizon_ms, options.tenure_cap_days)
+    tried = [f"{duration_text(options.window_ms)} {inner:.3f}"]
     for window_ms, bucket_ms in options.other_windows if base_model is None else ():
         other = replace(options, window_ms=window_ms, bucket_ms=bucket_ms,
                         tenure_cap_days=window_ms // DAY_MS)  # fmt: skip
@@ -429,7 +441,8 @@ def calibrate(
         fitted, auc = choose_fit(more, split, options.horizon_ms, other.tenure_cap_days)
         _say(f"calibrate: later-training AUC {inner:.3f} ({duration_text(options.window_ms)}) "
              f"vs {auc:.3f} ({duration_text(window_ms)})")  # fmt: skip
-        if auc > inner + 0.002:
+        tried.append(f"{duration_text(window_ms)} {auc:.3f}")
+        if takes_longer_window(auc, inner):
             options, features, rows, fit, inner = other, model, more, fitted, auc
     at = np.asarray(rows.at_ms)
     train = at + options.horizon_ms <= split.train_until_ms
@@ -461,6 +474,11 @@ def calibrate(
         + ", ".join(f"{n}={shares.get(n, 0):.2f}" for n in names if n in shares),
         f"held out: {split.describe()} (see the validity report)",
     ]
+    if len(tried) > 1:
+        provenance.append(
+            f"window {duration_text(options.window_ms)}, chosen by later-training AUC "
+            f"({', '.join(tried)}; a tie within {_WINDOW_TIE:g} goes to the longer window)"
+        )
     doc = model_document(_base_document(base), types, fit, uppers, options, version)
     text = _yaml_text(doc, provenance)
     out_model.parent.mkdir(parents=True, exist_ok=True)

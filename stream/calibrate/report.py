@@ -49,6 +49,7 @@ def render_markdown(data: ReportInput, charts: bool = True) -> str:
     """The report as Markdown."""
     m, a = data.metrics, data.alerts
     horizon = duration_text(data.horizon_ms)
+    window = duration_text(data.model.window_ms)
     lines = [
         f"# Validity report: {data.model.version}",
         "",
@@ -62,8 +63,9 @@ def render_markdown(data: ReportInput, charts: bool = True) -> str:
         "| score | AUC |",
         "| --- | ---: |",
         f"| model score | {m.auc:.3f} |",
-        f"| naive: events in the last window | {m.naive_auc:.3f} |",
-        f"| difference | {m.auc - m.naive_auc:+.3f} |",
+        f"| naive: events in the last window ({window}) | {m.naive_auc:.3f} |",
+        f"| naive: events in the last 30 days | {m.naive_30d_auc:.3f} |",
+        f"| difference to the better naive | {m.auc - max(m.naive_auc, m.naive_30d_auc):+.3f} |",
         "",
         "## Bands",
         "",
@@ -112,11 +114,15 @@ def write_charts(data: ReportInput, out: Path) -> list[Path]:
     labels = np.asarray(data.rows.label)[keep]
     scores = np.asarray(data.rows.score, dtype=float)[keep]
     naive = np.asarray(data.rows.naive, dtype=float)[keep]
+    naive_30d = np.asarray(data.rows.naive_30d, dtype=float)[keep]
     paths = []
 
     fig, ax = plt.subplots(figsize=(5, 5))
     if labels.min(initial=1) != labels.max(initial=0):
-        for risk, name in ((-scores, "model score"), (-naive, "events in last window")):
+        curves = [(-scores, "model score"), (-naive, "events in last window")]
+        if data.model.window_ms != 30 * 86_400_000:
+            curves.append((-naive_30d, "events in last 30 days"))
+        for risk, name in curves:
             fpr, tpr, _ = roc_curve(labels, risk)
             ax.plot(fpr, tpr, label=name)
     ax.plot([0, 1], [0, 1], linestyle=":", color="grey")

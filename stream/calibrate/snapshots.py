@@ -4,7 +4,8 @@ History is replayed in event time through the real core (:mod:`stream.history.re
 at each snapshot moment ``T`` every customer the worker would know (first event before
 ``T``), who has a label, was first seen at or before ``T`` and had not churned by ``T``,
 becomes one row: the model's score and factor breakdown at ``T``, the customer's tenure,
-the naive baseline (events in the last window) and the label "churns within the horizon".
+the naive baselines (events in the model's window, and events in the last 30 days) and the
+label "churns within the horizon".
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from stream.history.replay import Replay
 
 __all__ = [
     "DAY_MS",
+    "NAIVE_30D_MS",
     "Cadence",
     "Snapshots",
     "collect",
@@ -32,6 +34,7 @@ __all__ = [
 ]
 
 DAY_MS = 86_400_000
+NAIVE_30D_MS = 30 * DAY_MS
 Cadence = Literal["weekly", "monthly"]
 
 
@@ -46,6 +49,7 @@ class Snapshots:
     score: list[float] = field(default_factory=list)
     band: list[str] = field(default_factory=list)
     naive: list[int] = field(default_factory=list)
+    naive_30d: list[int] = field(default_factory=list)
     tenure_days: list[float] = field(default_factory=list)
     points: list[list[float]] = field(default_factory=list)
 
@@ -117,9 +121,9 @@ def collect(
             state = replay.states[customer_id]
             breakdown = replay.breakdowns.get(customer_id, {})
             times_of = stamps[customer_id]
-            naive = bisect.bisect_left(times_of, at_ms) - bisect.bisect_left(
-                times_of, at_ms - model.window_ms
-            )
+            upto = bisect.bisect_left(times_of, at_ms)
+            naive = upto - bisect.bisect_left(times_of, at_ms - model.window_ms)
+            naive_30d = upto - bisect.bisect_left(times_of, at_ms - NAIVE_30D_MS)
             churns = label.churn_ms is not None and label.churn_ms <= at_ms + horizon_ms
             rows.at_ms.append(at_ms)
             rows.customer.append(customer_id)
@@ -127,6 +131,7 @@ def collect(
             rows.score.append(state.score_cp / 100)
             rows.band.append(state.band or model.bands.band_for(0))
             rows.naive.append(naive)
+            rows.naive_30d.append(naive_30d)
             rows.tenure_days.append((at_ms - first) / DAY_MS)
             rows.points.append([breakdown.get(f, 0) / 100 for f in factors])
 

@@ -17,6 +17,8 @@ from stream.errors import MissingExtraError
 __all__ = ["add_backfill", "add_calibrate", "add_validate", "parse_shares"]
 
 _ARGS = "arguments"
+# --window auto: the first is the starting point, the others are tried against it.
+_AUTO_WINDOWS_DAYS: tuple[int, ...] = (30, 91, 182)
 
 
 def parse_shares(text: str) -> dict[str, float]:
@@ -99,8 +101,8 @@ def add_calibrate(sub: Any) -> None:
     parser.add_argument(
         "--window",
         default="auto",
-        help="the new model's window, or auto (default): 30d or 91d, whichever ranks the later "
-        "training snapshots better (with --model: the base model's)",
+        help="the new model's window, or auto (default): 30d, 91d or 182d, whichever ranks the "
+        "later training snapshots best (with --model: the base model's)",
     )
     parser.add_argument(
         "--bucket", help="window resolution (default 1d; 7d for windows over 31 days)"
@@ -226,7 +228,8 @@ def _calibrate(args: argparse.Namespace, settings: Settings) -> int:
     window = _duration("30d" if auto else args.window, "--window")
     bucket = _duration(args.bucket, "--bucket") if args.bucket else _bucket_for(window)
     window = -(-window // bucket) * bucket  # a whole number of buckets
-    others = ((91 * 86_400_000, _bucket_for(91 * 86_400_000)),) if auto else ()
+    others = tuple((d * 86_400_000, _bucket_for(d * 86_400_000)) for d in _AUTO_WINDOWS_DAYS[1:])
+    others = others if auto else ()
     options = CalibrationOptions(
         cadence=args.snapshot,
         horizon_ms=_horizon(args),

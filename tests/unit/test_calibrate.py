@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from stream.calibrate.fit import thresholds_from_shares
+from stream.calibrate.pipeline import takes_longer_window
 from stream.calibrate.report import CHARTS
 from stream.cli.main import main
 from stream.config.model_file import load_model
@@ -29,11 +30,13 @@ def history(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _figures(text: str) -> dict[str, float]:
     auc = re.search(r"\| model score \| ([0-9.]+) \|", text)
-    naive = re.search(r"\| naive: events in the last window \| ([0-9.]+) \|", text)
+    naive = re.search(r"\| naive: events in the last window \([0-9a-z]+\) \| ([0-9.]+) \|", text)
+    naive30 = re.search(r"\| naive: events in the last 30 days \| ([0-9.]+) \|", text)
     recall = re.search(r"recall ([0-9.]+)%", text)
     alerted = re.search(r"before it\): \d+ of \d+ \(([0-9.]+)%\)", text)
-    assert auc and naive and recall and alerted, text
-    return {"auc": float(auc[1]), "naive": float(naive[1]), "recall": float(recall[1]),
+    assert auc and naive and naive30 and recall and alerted, text
+    return {"auc": float(auc[1]), "naive": float(naive[1]), "naive30": float(naive30[1]),
+            "recall": float(recall[1]),
             "alerted": float(alerted[1])}  # fmt: skip
 
 
@@ -45,6 +48,7 @@ def test_calibrated_model_beats_the_default_on_held_out_months(
     assert main(["calibrate", *data, "--out", str(out), "--version", "sim-cal-1", "--window", "30d",
                  "--report", str(tmp_path / "cal")]) == 0  # fmt: skip
     calibrated = _figures(capsys.readouterr().out)
+    assert calibrated["naive30"] == calibrated["naive"]  # a 30d window: the same baseline
     model = load_model(str(out))
     assert model.version == "sim-cal-1"
     assert model.transforms and model.alerts.onboarding_after_ms == 14 * 86_400_000
@@ -77,3 +81,12 @@ def test_band_thresholds_follow_the_target_shares(quarters: list[int], share: fl
     step = 1 / len(values)
     assert float((values <= low).mean()) >= share - step
     assert float((values < low).mean()) <= share + step
+
+
+def test_a_tie_between_windows_goes_to_the_longer_one() -> None:
+    """Equal later-training AUCs (histories that fit in both windows) keep the longer
+    window; a shorter window that ranks clearly better stays."""
+    assert takes_longer_window(0.765, 0.765)
+    assert takes_longer_window(0.7645, 0.765)
+    assert takes_longer_window(0.80, 0.765)
+    assert not takes_longer_window(0.76, 0.765)
