@@ -1,7 +1,8 @@
 """Recent alerts in Redis: a bounded, replay-safe record of published alerts, for the web page.
 
-The worker writes an alert here after Kafka acknowledged it, before it clears the outbox, so a
-crash in between writes it again on replay; every write is keyed by the deterministic
+The worker writes an alert here just before it publishes it, while the outbox still holds it,
+so a crash after the write publishes and writes it again on replay; every write is keyed by the
+deterministic
 ``alert_id``, so a replay never duplicates (``ZADD``/``HSET`` of the same member overwrite).
 
 Keys (part of the read contract, README "Redis keys"):

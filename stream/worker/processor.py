@@ -292,12 +292,14 @@ class BatchProcessor:
             for c, box in waiting.items()
             for alert in box
         ]
-        await self.publisher.publish(messages)
-        # The web page's recent-alert record: before the outbox is cleared, so a replay
-        # writes it again (idempotent by alert_id).
+        # The web page's recent-alert record is written before publishing (idempotent by
+        # alert_id, and the outbox still holds the alerts, so a replay writes and publishes
+        # them again), which keeps the publish-to-clear window, where a crash republishes,
+        # as short as one Redis round trip.
         await self.store.record_alerts(
             [a for box in waiting.values() for a in box], self.clock_ms()
         )
+        await self.publisher.publish(messages)
         await self.store.clear_outbox(waiting)
         for customer_id in waiting:
             cached = self.cache.get(customer_id)

@@ -54,6 +54,12 @@ def _healthcheck(port: int) -> int:
     return subprocess.run(["sh", "-c", check.value[1]], env=env, check=False, timeout=30).returncode
 
 
+def _unmapped_track(customer: str, n: int, at_ms: int) -> dict[str, object]:
+    """A Segment track call the model does not map: ignored and counted, not dead-lettered."""
+    return {"type": "track", "event": "Tooltip Hovered", "userId": customer,
+            "messageId": f"{customer}-unmapped-{n}", "timestamp": at_ms}  # fmt: skip
+
+
 def _page_view(customer: str, n: int, at_ms: int, kind: str = "page_view") -> dict[str, object]:
     return {
         "event_id": f"{customer}-{n}",
@@ -105,15 +111,20 @@ def test_prometheus_scrapes_the_worker_and_the_rules_fire(deploy: Any, tmp_path:
 
         # One bad message first, so that Prometheus has seen the counter before it grows.
         d.send("clickstream", "mallory", b"{not json")
+        d.send("clickstream", customers[0], _unmapped_track(customers[0], 0, now))
         d.flush()
         wait_until(lambda: prom.value("sum(engagement_dead_letters_total)") == 1)
+        wait_until(lambda: prom.value("sum(engagement_ignored_total)") == 1)
         # Then as many bad messages as good ones: half the input is dead-lettered.
         for n in range(100):
             d.send("clickstream", "mallory", b"{not json")
             c = customers[n % len(customers)]
             d.send("clickstream", c, _page_view(c, 10 + n, now))
+            if n % 10 == 0:
+                d.send("clickstream", c, _unmapped_track(c, 1 + n, now))
         d.flush()
         wait_until(lambda: "EngagementDeadLettersHigh" in prom.firing())
+        wait_until(lambda: prom.value("sum(engagement_ignored_total)") == 11)
         assert prom.value('engagement_dead_letters_total{reason="invalid_json"}') == 101
         assert prom.value('sum(engagement_events_total{outcome="dead_lettered"})') == 101
         assert prom.value('sum(engagement_events_total{outcome="scored"})') == scored + 100
