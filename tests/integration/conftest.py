@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import secrets
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,8 +25,8 @@ from devtools.localstack.stack import free_port
 from devtools.localstack.worker import WorkerProcess
 from stream.adapters.kafka_admin import ensure_topics
 from stream.adapters.kafka_security import client_options
-from stream.adapters.redis_client import sync_redis
-from stream.adapters.redis_store import customer_key
+from stream.adapters.redis_client import async_redis, sync_redis
+from stream.adapters.redis_store import RedisScoreStore, customer_key
 from stream.config.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -177,6 +178,30 @@ def short_model(tmp: Path, window: str = "20s", bucket: str = "1s") -> Path:
     path = tmp / "model.yaml"
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
     return path
+
+
+StoreScenario = Callable[[RedisScoreStore], Awaitable[None]]
+
+
+@pytest.fixture
+def on_store(stack: LocalStack, request: pytest.FixtureRequest) -> Callable[[StoreScenario], None]:
+    """Run a scenario against a store on the shared Redis, under an empty prefix of its own
+    (the test module's and the test's names)."""
+
+    def run(scenario: StoreScenario) -> None:
+        async def main() -> None:
+            client = async_redis(Settings(redis_url=stack.redis_url))
+            try:
+                module = request.module.__name__.rsplit(".", 1)[-1]
+                store = RedisScoreStore(client, f"{module}-{request.node.name}")
+                await store.clear()
+                await scenario(store)
+            finally:
+                await client.aclose()
+
+        asyncio.run(main())
+
+    return run
 
 
 @pytest.fixture

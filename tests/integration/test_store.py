@@ -3,40 +3,17 @@ The behaviour both stores share is in ``test_store_contract.py``."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
 import pytest
 
-from devtools.localstack import LocalStack
-from stream.adapters.redis_client import async_redis
 from stream.adapters.redis_store import RedisScoreStore
-from stream.config.settings import Settings
 from stream.core.customer import CustomerState
 from stream.ports import AppliedMark, Commit, OutboxAlert
+from tests.integration.conftest import StoreScenario as Scenario
 
 pytestmark = pytest.mark.integration
 NOW_MS = 1_800_000_000_000
-
-
-Scenario = Callable[[RedisScoreStore], Awaitable[None]]
-
-
-@pytest.fixture
-def on_store(stack: LocalStack, request: pytest.FixtureRequest) -> Callable[[Scenario], None]:
-    """Run a scenario against a store on the shared Redis, under a prefix of its own."""
-
-    def run(scenario: Scenario) -> None:
-        async def main() -> None:
-            client = async_redis(Settings(redis_url=stack.redis_url))
-            try:
-                await scenario(RedisScoreStore(client, f"store-{request.node.name}"))
-            finally:
-                await client.aclose()
-
-        asyncio.run(main())
-
-    return run
 
 
 def _commit(

@@ -2,47 +2,23 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 import orjson
 import pytest
 
-from devtools.localstack import LocalStack
 from stream.adapters.redis_alerts import RecentAlerts
-from stream.adapters.redis_client import async_redis
 from stream.adapters.redis_store import RedisScoreStore
 from stream.config.model_file import load_model
-from stream.config.settings import Settings
 from stream.web.history import BandHistory
 from stream.web.readmodel import ReadModel
+from tests.integration.conftest import StoreScenario as Scenario
 
 pytestmark = pytest.mark.integration
 NOW_MS = 1_800_000_000_000
 HOUR_MS = 3600 * 1000
 MODEL = load_model("default")
-
-Scenario = Callable[[RedisScoreStore], Awaitable[None]]
-
-
-@pytest.fixture
-def on_store(stack: LocalStack, request: pytest.FixtureRequest) -> Callable[[Scenario], None]:
-    """Run a scenario against a store on the shared Redis, under a prefix of its own."""
-
-    def run(scenario: Scenario) -> None:
-        async def main() -> None:
-            client = async_redis(Settings(redis_url=stack.redis_url))
-            try:
-                store = RedisScoreStore(client, f"web-{request.node.name}")
-                await store.clear()
-                await scenario(store)
-            finally:
-                await client.aclose()
-
-        asyncio.run(main())
-
-    return run
 
 
 def alert(customer: str, at_ms: int, score: float = -5.0, **extra: Any) -> dict[str, Any]:
