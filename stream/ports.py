@@ -13,10 +13,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from stream.core.accounts import AccountState, Rollup
 from stream.core.customer import CustomerState
 from stream.core.profile import Profile
 
 __all__ = [
+    "AccountCommit",
+    "AccountLoaded",
     "AppliedMark",
     "Commit",
     "CommitResult",
@@ -127,6 +130,34 @@ class IndexEntry:
     partition: int
     score: float
     next_due_ms: int | None
+    account: str | None = None  # the customer's account (its score rolls up into it)
+
+
+@dataclass(slots=True)
+class AccountLoaded:
+    """An account as read (and rolled up) before its commit: its users' rollup, its last
+    evaluated state, version and pending outbox (``stream.core.accounts``)."""
+
+    rollup: Rollup
+    state: AccountState
+    version: int
+    outbox: list[OutboxAlert]
+
+
+@dataclass(frozen=True, slots=True)
+class AccountCommit:
+    """An account's newly evaluated state replacing the one read at ``expected_version``;
+    ``outbox`` is its whole outbox after this commit, ``alerts`` the alerts it adds (kept
+    with the account as its recent alerts)."""
+
+    account_id: str
+    expected_version: int
+    state: AccountState
+    aggregate: str
+    model_version: str
+    bucket_ms: int
+    outbox: Sequence[OutboxAlert] = ()
+    alerts: Sequence[OutboxAlert] = ()
 
 
 class ScoreStore(Protocol):
@@ -158,6 +189,22 @@ class ScoreStore(Protocol):
     async def update_indexes(self, entries: Iterable[IndexEntry]) -> None: ...
 
     async def due(self, partition: int, now_ms: int, limit: int) -> list[tuple[str, int]]: ...
+
+    # Accounts (only called when the model has an ``accounts`` section):
+    # ``roll_accounts`` idempotently sets each entry's score in its account (moving a customer
+    # whose account changed) and returns every touched account, plus ``also``, as loaded;
+    # ``commit_accounts`` writes evaluated accounts at their expected versions and returns the
+    # accounts whose version moved (nothing written); ``clear_account_outbox`` is
+    # ``clear_outbox`` for accounts.
+    async def roll_accounts(
+        self, entries: Iterable[IndexEntry], top: int, also: Iterable[str] = ()
+    ) -> dict[str, AccountLoaded]: ...
+
+    async def commit_accounts(self, commits: Sequence[AccountCommit]) -> list[str]: ...
+
+    async def clear_account_outbox(
+        self, published: Mapping[str, Sequence[OutboxAlert]]
+    ) -> None: ...
 
 
 class Publisher(Protocol):

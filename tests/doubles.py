@@ -13,9 +13,12 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, TypeVar
 
+from stream.core.accounts import AccountState, Rollup
 from stream.core.customer import CustomerState
 from stream.core.profile import Profile
 from stream.ports import (
+    AccountCommit,
+    AccountLoaded,
     Commit,
     CommitResult,
     IndexEntry,
@@ -26,6 +29,7 @@ from stream.ports import (
 )
 
 __all__ = [
+    "AccountRow",
     "Crash",
     "CrashPlan",
     "CrashingStore",
@@ -58,6 +62,18 @@ class Row:
 
 
 @dataclass(slots=True)
+class AccountRow:
+    """One stored account: users' scores (centipoints), version, evaluated state, outbox,
+    latest alerts (newest first)."""
+
+    users: dict[str, int] = field(default_factory=dict)
+    version: int = 0
+    state: AccountState = field(default_factory=AccountState)
+    outbox: list[OutboxAlert] = field(default_factory=list)
+    alerts: list[OutboxAlert] = field(default_factory=list)
+
+
+@dataclass(slots=True)
 class MemoryScoreStore:
     """The score store in a few dicts, with the semantics of ``RedisScoreStore``: version
     check, duplicate refusal against every stored fingerprint (expired ones too, until a
@@ -69,6 +85,55 @@ class MemoryScoreStore:
     due_index: dict[int, dict[str, int]] = field(default_factory=dict)
     stored_alerts: Counter[str] = field(default_factory=Counter)
     recent_alerts: dict[str, OutboxAlert] = field(default_factory=dict)
+    accounts: dict[str, AccountRow] = field(default_factory=dict)
+    member_of: dict[str, str] = field(default_factory=dict)
+    account_rank: dict[str, float] = field(default_factory=dict)
+
+    async def roll_accounts(
+        self, entries: Iterable[IndexEntry], top: int, also: Iterable[str] = ()
+    ) -> dict[str, AccountLoaded]:
+        touched = dict.fromkeys(also)
+        for entry in entries:
+            if entry.account is None:
+                continue
+            before = self.member_of.get(entry.customer_id)
+            if before is not None and before != entry.account:
+                self.accounts.setdefault(before, AccountRow()).users.pop(entry.customer_id, None)
+                touched[before] = None
+            row = self.accounts.setdefault(entry.account, AccountRow())
+            row.users[entry.customer_id] = round(entry.score * 100)
+            self.member_of[entry.customer_id] = entry.account
+            touched[entry.account] = None
+        loaded = {}
+        for account_id in touched:
+            row = self.accounts.setdefault(account_id, AccountRow())
+            scores = sorted(row.users.values(), reverse=True)
+            rollup = Rollup(len(scores), sum(scores), tuple(scores[:top]))
+            loaded[account_id] = AccountLoaded(rollup, row.state, row.version, list(row.outbox))
+        return loaded
+
+    async def commit_accounts(self, commits: Sequence[AccountCommit]) -> list[str]:
+        conflicts = []
+        for commit in commits:
+            row = self.accounts.setdefault(commit.account_id, AccountRow())
+            if row.version != commit.expected_version:
+                conflicts.append(commit.account_id)
+                continue
+            row.version += 1
+            row.state, row.outbox = commit.state, list(commit.outbox)
+            row.alerts = [*reversed(commit.alerts), *row.alerts][:20]
+            self.stored_alerts.update(a["alert_id"] for a in commit.alerts)
+            if commit.state.score_cp is None:
+                self.account_rank.pop(commit.account_id, None)
+            else:
+                self.account_rank[commit.account_id] = commit.state.score_cp / 100
+        return conflicts
+
+    async def clear_account_outbox(self, published: Mapping[str, Sequence[OutboxAlert]]) -> None:
+        for account_id, outbox in published.items():
+            row = self.accounts.get(account_id)
+            if row is not None and row.outbox and row.outbox == list(outbox):
+                row.outbox = []
 
     async def load(self, customers: Iterable[str]) -> dict[str, Loaded]:
         loaded = {}
@@ -195,6 +260,24 @@ class CrashingStore:
 
     async def due(self, partition: int, now_ms: int, limit: int) -> list[tuple[str, int]]:
         return await self.plan.around("due", lambda: self.inner.due(partition, now_ms, limit))
+
+    async def roll_accounts(
+        self, entries: Iterable[IndexEntry], top: int, also: Iterable[str] = ()
+    ) -> dict[str, AccountLoaded]:
+        listed, names = list(entries), list(also)
+        return await self.plan.around(
+            "roll_accounts", lambda: self.inner.roll_accounts(listed, top, names)
+        )
+
+    async def commit_accounts(self, commits: Sequence[AccountCommit]) -> list[str]:
+        return await self.plan.around(
+            "commit_accounts", lambda: self.inner.commit_accounts(commits)
+        )
+
+    async def clear_account_outbox(self, published: Mapping[str, Sequence[OutboxAlert]]) -> None:
+        await self.plan.around(
+            "clear_account_outbox", lambda: self.inner.clear_account_outbox(published)
+        )
 
 
 @dataclass(slots=True)

@@ -41,6 +41,14 @@ class Metrics:
             "engagement_alerts", "Alerts published, by type and trigger.",
             ["type", "trigger"], registry=r,
         )  # fmt: skip
+        self.alerts_by_scope = Counter(
+            "engagement_alerts_by_scope", "Alerts published, by scope (customer, account).",
+            ["scope"], registry=r,
+        )  # fmt: skip
+        self.accounts = Gauge(
+            "engagement_accounts", "Accounts per account band (models with accounts).", ["band"],
+            registry=r,
+        )  # fmt: skip
         self.customers = Gauge(
             "engagement_customers", "Customers per engagement band.", ["band"], registry=r
         )

@@ -43,6 +43,7 @@ from typing import Any
 import orjson
 
 from stream.adapters.codec import iso_ms, points
+from stream.adapters.redis_accounts import RedisAccounts
 from stream.adapters.redis_alerts import RecentAlerts, customer_alerts_key
 from stream.adapters.redis_client import AsyncClient
 from stream.adapters.redis_cluster import ScriptCall, run_scripts, unlink_keys
@@ -52,7 +53,16 @@ from stream.core.bands import BandScale
 from stream.core.customer import CustomerState
 from stream.core.history import History, Marker, trend
 from stream.core.profile import Profile
-from stream.ports import AppliedMark, Commit, CommitResult, IndexEntry, Loaded, OutboxAlert
+from stream.ports import (
+    AccountCommit,
+    AccountLoaded,
+    AppliedMark,
+    Commit,
+    CommitResult,
+    IndexEntry,
+    Loaded,
+    OutboxAlert,
+)
 
 __all__ = [
     "RedisScoreStore",
@@ -361,9 +371,11 @@ class RedisScoreStore:
         # one) matches.
         self._own_key = re.compile(
             rf"{re.escape(prefix)}:(rank|due:[0-9]+|\{{[^{{}}]+\}}|alerts|alerts:data"
-            rf"|alerts:\{{[^{{}}]+\}}|bands:history)".encode()
+            rf"|alerts:\{{[^{{}}]+\}}|bands:history"
+            rf"|acct:rank|acct:\{{[^{{}}]+\}}(?::users|:alerts)?)".encode()
         )
         self.recent_alerts = RecentAlerts(client, prefix)
+        self.accounts = RedisAccounts(client, prefix, self.customer_key)
 
     def customer_key(self, customer_id: str) -> str:
         return customer_key(self.prefix, customer_id)
@@ -461,6 +473,20 @@ class RedisScoreStore:
         for partition, names in done.items():
             pipe.zrem(self.due_key(partition), *names)
         await pipe.execute()
+
+    async def roll_accounts(
+        self, entries: Iterable[IndexEntry], top: int, also: Iterable[str] = ()
+    ) -> dict[str, AccountLoaded]:
+        """Set customers' scores in their accounts (``stream.adapters.redis_accounts``)."""
+        return await self.accounts.roll(entries, top, also)
+
+    async def commit_accounts(self, commits: Sequence[AccountCommit]) -> list[str]:
+        """Write evaluated accounts; returns those whose version moved."""
+        return await self.accounts.commit(commits)
+
+    async def clear_account_outbox(self, published: Mapping[str, Sequence[OutboxAlert]]) -> None:
+        """``clear_outbox`` for accounts."""
+        await self.accounts.clear_outbox(published)
 
     def owns(self, key: bytes) -> bool:
         """Whether ``key`` belongs to this store's prefix (see the key layout above)."""

@@ -13,6 +13,7 @@ import yaml
 
 from stream.config.durations import parse_duration_ms
 from stream.config.errors import ConfigError
+from stream.core.accounts import AGGREGATES, AccountSettings
 from stream.core.bands import DEFAULT_BANDS, Band, BandScale
 from stream.core.model import (
     BASELINE,
@@ -39,7 +40,7 @@ BUILTIN_MODELS = ("default", "demo")
 _TOP_KEYS = {
     "version", "window", "bucket", "max_future_skew", "events", "sessions", "surveys",
     "returning_visit", "regularity", "inactive_types", "bands", "alerts", "topics",
-    "segment_events", "factors", "baseline", "tenure", "history", "unmapped",
+    "segment_events", "factors", "baseline", "tenure", "history", "unmapped", "accounts",
 }  # fmt: skip
 # Factor names an event may not use: the model computes these itself.
 _RESERVED_FACTORS = {BASELINE, TENURE, "regularity", "returning_visits"}
@@ -116,6 +117,7 @@ def parse_model(data: Any, source: str) -> ScoringModel:
     history_node = root.section("history", required=False)
     history_node.only({"points"})
     model_args["history_points"] = history_node.whole("points", 120, minimum=1)
+    model_args["accounts"] = _accounts(root.optional("accounts"), model_args)
     try:
         model = ScoringModel(**model_args)
     except ValueError as exc:
@@ -445,3 +447,69 @@ def _segment(node: _Node, types: set[str]) -> Mapping[str, str]:
 def _topics(node: _Node, types: set[str]) -> Mapping[str, frozenset[str]]:
     node.only({"clickstream", "app_installs", "sessions"})
     return {str(role): frozenset(node.type_list(str(role), types)) for role in node.data}
+
+
+_ACCOUNT_KEYS = {"aggregate", "top_n", "bands", "alerts"}
+
+
+def _accounts(node: _Node | None, model_args: Mapping[str, Any]) -> AccountSettings | None:
+    """``accounts``: the account score's aggregate (``mean``, ``max`` or ``top_n`` with
+    ``top_n``), the account bands (default: the customer bands) and the account alerts
+    (``churn_risk``: true, false or ``{band, rearm_above, cooldown}``, default true;
+    ``score_drop``: false, true or ``{percent, points, over, cooldown}``, default false)."""
+    if node is None:
+        return None
+    node.only(_ACCOUNT_KEYS)
+    kind = node.text("aggregate", "mean")
+    if kind not in AGGREGATES:
+        raise node.fail("aggregate", f"must be one of {', '.join(AGGREGATES)}, got {kind!r}")
+    top_n = node.whole("top_n", 3, minimum=1)
+    bands = _bands(node.section("bands", required=False)) if node.data.get("bands") else None
+    bands = bands or model_args["bands"]
+    alerts = node.section("alerts", required=False)
+    alerts.only({"churn_risk", "score_drop"})
+    return AccountSettings(
+        aggregate=cast(Any, kind),
+        top_n=top_n,
+        bands=bands,
+        churn_risk=_account_churn(alerts, bands, model_args["alerts"]),
+        score_drop=_account_drop(alerts, bands),
+        history_points=int(model_args["history_points"]),
+    )
+
+
+def _account_churn(node: _Node, bands: BandScale, customer: AlertPolicy) -> AlertPolicy | None:
+    value = node.raw("churn_risk", True)
+    if value is False or value is None:
+        return None
+    band = customer.band if customer.band in bands.names else bands.names[0]
+    if value is True:
+        upper = bands.score_range(band)[1]
+        rearm = customer.rearm_above if band == customer.band else float(upper or 0)
+        return AlertPolicy(band=band, rearm_above=rearm, cooldown_ms=customer.cooldown_ms,
+                           name="churn_risk")  # fmt: skip
+    rule = node.section("churn_risk")
+    rule.only({"band", "rearm_above", "cooldown"})
+    band = rule.text("band", band)
+    if band not in bands.names:
+        raise rule.fail("band", f"{band!r} is not one of the account bands {list(bands.names)}")
+    upper = bands.score_range(band)[1]
+    return AlertPolicy(
+        band=band,
+        rearm_above=rule.number("rearm_above", float(upper or 0)),
+        cooldown_ms=rule.duration("cooldown", "24h"),
+        name="churn_risk",
+    )
+
+
+def _account_drop(node: _Node, bands: BandScale) -> AlertRule | None:
+    value = node.raw("score_drop", False)
+    if value is False or value is None:
+        return None
+    data = {} if value is True else value
+    if not isinstance(data, dict):
+        raise node.fail("score_drop", "must be true, false or a mapping")
+    if "name" in data or "when" in data:
+        raise node.fail("score_drop", "takes percent, points, over and cooldown only")
+    item = {**data, "name": "score_drop", "when": "score_drop"}
+    return _rule(_Node(node.source, node.key("score_drop"), item), bands)

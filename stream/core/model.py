@@ -11,12 +11,15 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal, get_args
+from typing import TYPE_CHECKING, Literal, get_args
 
 from stream.core.bands import DEFAULT_BANDS, BandScale
 from stream.core.events import Event
 from stream.core.vocabulary import UnmappedPolicy
 from stream.errors import InvalidModelError
+
+if TYPE_CHECKING:  # accounts imports this module
+    from stream.core.accounts import AccountSettings
 
 __all__ = [
     "ACTIVE",
@@ -286,6 +289,7 @@ class ScoringModel:
     rules: tuple[AlertRule, ...] = ()
     history_points: int = 120
     unmapped: UnmappedPolicy = "ignore"
+    accounts: AccountSettings | None = None  # the ``accounts`` section; None: off
 
     def __post_init__(self) -> None:
         if self.bucket_ms <= 0 or self.window_ms <= 0:

@@ -48,6 +48,7 @@ from stream.ports import (
     Publisher,
     ScoreStore,
 )
+from stream.worker.accounts import roll_up_accounts
 
 __all__ = ["BatchProcessor", "BatchReport", "Marked", "customer_commit"]
 
@@ -231,6 +232,9 @@ class BatchProcessor:
             )
         await self._publish_outboxes(outboxes, report)
         await self.store.update_indexes(entries.values())
+        if self.model.accounts is not None:
+            report.alerts += await roll_up_accounts(self.model, self.store, self.publisher,
+                self.topics.alerts, list(entries.values()), now_ms, self.metrics)  # fmt: skip
 
     async def _load_missing(self, groups: dict[str, _Group]) -> None:
         missing = [c for c in groups if c not in self.cache]
@@ -260,12 +264,16 @@ class BatchProcessor:
         result = advance(model, customer_id, loaded.state, [e for e, _ in fresh], now_ms,
                          loaded.breakdown)  # fmt: skip
         outbox = loaded.outbox + [alert_to_json(a) for a in result.alerts]
+        profile = _new_profile(loaded.profile, [e for e, _ in fresh]) if fresh else None
         entry = IndexEntry(
-            customer_id, group.partition, result.state.score_cp / 100, result.next_due_ms
+            customer_id,
+            group.partition,
+            result.state.score_cp / 100,
+            result.next_due_ms,
+            (profile or loaded.profile).account,
         )
         if not fresh and result.state == loaded.state and not result.alerts:
             return None, entry, outbox
-        profile = _new_profile(loaded.profile, [e for e, _ in fresh])
         commit = customer_commit(model, customer_id, group.partition, loaded.version, result,
                                  fresh, outbox, now_ms, profile)  # fmt: skip
         return commit, entry, outbox
@@ -308,6 +316,7 @@ class BatchProcessor:
         for box in waiting.values():
             for alert in box:
                 self.metrics.alerts.labels(alert["type"], alert["trigger"]).inc()
+                self.metrics.alerts_by_scope.labels("customer").inc()
                 report.alerts.append(alert)
 
     def _observe_latency(self, groups: dict[str, _Group]) -> None:

@@ -1,0 +1,360 @@
+"""Accounts in Redis: per-account users and score, exactly once and cluster-safe.
+
+Keys (the read contract, README "Redis keys"; ``<tag>`` is the account id escaped like a
+customer id, ``stream.adapters.redis_keys.key_tag``, so an account's two keys share one
+Redis Cluster slot):
+
+- ``{prefix}:acct:{<tag>}``         hash: ``score`` (points), ``band``, ``users``,
+                                     ``updated_at``, ``aggregate``, ``model_version``,
+                                     ``history`` (JSON ``{"bucket_ms", "points": [[start_ms,
+                                     score], ...]}``), plus internal fields (``state``,
+                                     ``sum_cp``, ``ver``, ``outbox``)
+- ``{prefix}:acct:{<tag>}:users``   sorted set: customer -> score (points)
+- ``{prefix}:acct:{<tag>}:alerts``  list: the account's latest alerts (JSON, as published),
+                                     newest first, at most ``RECENT_ALERTS``
+- ``{prefix}:acct:rank``            sorted set: account -> score (lists by band, counts)
+- ``acct_in`` in the customer's hash: the account whose users set holds the customer
+  (internal; how a customer who changes account is moved)
+
+A roll-up (``roll``) is one Lua script per touched account: it sets the users' scores
+(``ZADD``/``ZREM``, only where they differ), keeps ``sum_cp`` (the scores' sum in
+centipoints) by adding each difference against the old score, and returns the sum, the
+user count, the highest scores the aggregate needs, and the account's last evaluated state,
+version and pending outbox. The worker evaluates the account
+(``stream.core.accounts.evaluate``) and ``commit`` writes the result with an optimistic
+version check (one script per account), then points the ranking at it (idempotent ``ZADD``
+or ``ZREM`` when the account has no users left).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import orjson
+
+from stream.adapters.codec import iso_ms
+from stream.adapters.redis_cluster import ScriptCall, run_scripts
+from stream.adapters.redis_keys import key_tag
+from stream.core.accounts import AccountState, Rollup
+from stream.core.alerts import AlertGate, RuleGate
+from stream.core.bands import BandScale
+from stream.core.history import value_at
+from stream.ports import AccountCommit, AccountLoaded, IndexEntry, OutboxAlert
+
+__all__ = [
+    "RECENT_ALERTS",
+    "RedisAccounts",
+    "account_alerts_key",
+    "account_key",
+    "account_state_from_json",
+    "account_state_to_json",
+    "account_users_key",
+]
+
+RECENT_ALERTS = 20
+MEMBER_FIELD = "acct_in"
+
+# KEYS: account hash, users set. ARGV: how many top scores to return, then pairs of
+# customer, score in centipoints ('' removes the customer).
+_ROLL = """
+local sum = tonumber(redis.call('HGET', KEYS[1], 'sum_cp') or '0')
+local changed = false
+for i = 2, #ARGV, 2 do
+  local old = redis.call('ZSCORE', KEYS[2], ARGV[i])
+  local oldcp = nil
+  if old then oldcp = math.floor(tonumber(old) * 100 + 0.5) end
+  if ARGV[i + 1] == '' then
+    if old then
+      redis.call('ZREM', KEYS[2], ARGV[i]); sum = sum - oldcp; changed = true
+    end
+  else
+    local newcp = tonumber(ARGV[i + 1])
+    if oldcp ~= newcp then
+      redis.call('ZADD', KEYS[2], string.format('%.2f', newcp / 100), ARGV[i])
+      sum = sum + newcp - (oldcp or 0); changed = true
+    end
+  end
+end
+if changed then redis.call('HSET', KEYS[1], 'sum_cp', string.format('%d', sum)) end
+local top = {}
+local n = tonumber(ARGV[1])
+if n > 0 then top = redis.call('ZREVRANGE', KEYS[2], 0, n - 1, 'WITHSCORES') end
+local fields = redis.call('HMGET', KEYS[1], 'ver', 'state', 'outbox')
+return {string.format('%d', sum), redis.call('ZCARD', KEYS[2]), top, fields}
+"""
+
+# KEYS: account hash, recent alerts list. ARGV: expected version, how many alerts the list
+# keeps, the number of field/value pairs, the pairs ('' deletes the field), then the new
+# alerts' JSON (pushed to the list, newest last).
+_COMMIT = """
+local current = redis.call('HGET', KEYS[1], 'ver') or '0'
+if current ~= ARGV[1] then return 0 end
+local set = {'ver', tostring(tonumber(current) + 1)}
+local last = 3 + 2 * tonumber(ARGV[3])
+for i = 4, last, 2 do
+  if ARGV[i + 1] == '' then redis.call('HDEL', KEYS[1], ARGV[i])
+  else set[#set + 1] = ARGV[i]; set[#set + 1] = ARGV[i + 1] end
+end
+redis.call('HSET', KEYS[1], unpack(set))
+if #ARGV > last then
+  for i = last + 1, #ARGV do redis.call('LPUSH', KEYS[2], ARGV[i]) end
+  redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[2]) - 1)
+end
+return 1
+"""
+
+_CLEAR_OUTBOX = """
+if redis.call('HGET', KEYS[1], 'outbox') == ARGV[1] then
+  return redis.call('HDEL', KEYS[1], 'outbox')
+end
+return 0
+"""
+
+
+def account_key(prefix: str, account_id: str) -> str:
+    """The account's hash (hash tag: the escaped account id)."""
+    return f"{prefix}:acct:{{{key_tag(account_id)}}}"
+
+
+def account_alerts_key(prefix: str, account_id: str) -> str:
+    """The account's latest alerts, newest first (same slot as the account's hash)."""
+    return f"{account_key(prefix, account_id)}:alerts"
+
+
+def account_users_key(prefix: str, account_id: str) -> str:
+    """The account's users and their scores (same slot as the account's hash)."""
+    return f"{account_key(prefix, account_id)}:users"
+
+
+def account_state_to_json(state: AccountState) -> bytes:
+    """The internal ``state`` field: last evaluated score, band, users, moment, history
+    (centipoints) and the alert gates."""
+    return orjson.dumps({
+        "s": state.score_cp, "b": state.band, "n": state.users, "u": state.updated_ms,
+        "h": [list(p) for p in state.history],
+        "c": [1 if state.churn_gate.armed else 0, state.churn_gate.last_alert_ms],
+        "d": [1 if state.drop_gate.armed else 0, state.drop_gate.last_alert_ms],
+    })  # fmt: skip
+
+
+def account_state_from_json(raw: bytes | None) -> AccountState:
+    """Inverse of ``account_state_to_json``; nothing stored reads as a new account."""
+    if not raw:
+        return AccountState()
+    data = orjson.loads(raw)
+    return AccountState(
+        score_cp=data["s"], band=data["b"], users=int(data["n"]), updated_ms=int(data["u"]),
+        history=tuple((int(b), int(s)) for b, s in data["h"]),
+        churn_gate=AlertGate(bool(data["c"][0]), data["c"][1]),
+        drop_gate=RuleGate(bool(data["d"][0]), data["d"][1]),
+    )  # fmt: skip
+
+
+def _outbox(outbox: Sequence[OutboxAlert]) -> bytes:
+    return orjson.dumps(list(outbox)) if outbox else b""
+
+
+def _points(cp: int | None) -> float | None:
+    return None if cp is None else cp / 100
+
+
+class RedisAccounts:
+    """Writes and reads accounts (see the module doc for the keys)."""
+
+    def __init__(self, client: Any, prefix: str, customer_key: Any) -> None:
+        self.client: Any = client
+        self.prefix = prefix
+        self._customer_key = customer_key
+        self._roll: Any = client.register_script(_ROLL)
+        self._commit: Any = client.register_script(_COMMIT)
+        self._clear: Any = client.register_script(_CLEAR_OUTBOX)
+
+    @property
+    def rank_key(self) -> str:
+        return f"{self.prefix}:acct:rank"
+
+    async def roll(
+        self, entries: Iterable[IndexEntry], top: int, also: Iterable[str] = ()
+    ) -> dict[str, AccountLoaded]:
+        """Set the entries' scores in their accounts (see ``ScoreStore.roll_accounts``)."""
+        changes: dict[str, dict[str, int | None]] = {a: {} for a in also}
+        moved = await self._moves([e for e in entries if e.account is not None], changes)
+        names = list(changes)
+        calls = []
+        for account_id in names:
+            flat: list[Any] = []
+            for customer_id, cp in changes[account_id].items():
+                flat += [customer_id, "" if cp is None else cp]
+            keys = [
+                account_key(self.prefix, account_id),
+                account_users_key(self.prefix, account_id),
+            ]
+            calls.append(ScriptCall(self._roll, keys, [top, *flat]))
+        replies = await run_scripts(self.client, calls)
+        if moved:  # only once both the old and the new account hold the right members
+            pipe = self.client.pipeline(transaction=False)
+            for customer_id, account_id in moved.items():
+                pipe.hset(self._customer_key(customer_id), MEMBER_FIELD, account_id)
+            await pipe.execute()
+        return {name: _loaded(reply) for name, reply in zip(names, replies, strict=True)}
+
+    async def _moves(
+        self, entries: Sequence[IndexEntry], changes: dict[str, dict[str, int | None]]
+    ) -> dict[str, str]:
+        """Fill ``changes`` with the entries' scores (and removals from accounts they left);
+        returns the customers whose recorded account must become their new one."""
+        if not entries:
+            return {}
+        pipe = self.client.pipeline(transaction=False)
+        for entry in entries:
+            pipe.hget(self._customer_key(entry.customer_id), MEMBER_FIELD)
+        moved = {}
+        for entry, raw in zip(entries, await pipe.execute(), strict=True):
+            assert entry.account is not None
+            changes.setdefault(entry.account, {})[entry.customer_id] = round(entry.score * 100)
+            before = raw.decode() if raw is not None else None
+            if before != entry.account:
+                moved[entry.customer_id] = entry.account
+                if before is not None:
+                    changes.setdefault(before, {})[entry.customer_id] = None
+        return moved
+
+    async def commit(self, commits: Sequence[AccountCommit]) -> list[str]:
+        """Write evaluated accounts at their expected versions; returns the conflicts."""
+        if not commits:
+            return []
+        calls = []
+        for c in commits:
+            fields = self._fields(c)
+            keys = [
+                account_key(self.prefix, c.account_id),
+                account_alerts_key(self.prefix, c.account_id),
+            ]
+            args = [c.expected_version, RECENT_ALERTS, len(fields) // 2, *fields,
+                    *map(orjson.dumps, c.alerts)]  # fmt: skip
+            calls.append(ScriptCall(self._commit, keys, args))
+        replies = await run_scripts(self.client, calls)
+        written = [c for c, reply in zip(commits, replies, strict=True) if int(reply) == 1]
+        pipe = self.client.pipeline(transaction=False)
+        scored = {c.account_id: c.state.score_cp / 100 for c in written
+                  if c.state.score_cp is not None}  # fmt: skip
+        if scored:
+            pipe.zadd(self.rank_key, scored)
+        gone = [c.account_id for c in written if c.state.score_cp is None]
+        if gone:
+            pipe.zrem(self.rank_key, *gone)
+        if scored or gone:
+            await pipe.execute()
+        return [c.account_id for c, r in zip(commits, replies, strict=True) if int(r) != 1]
+
+    def _fields(self, commit: AccountCommit) -> list[Any]:
+        state = commit.state
+        return [
+            "state", account_state_to_json(state),
+            "score", "" if state.score_cp is None else f"{state.score_cp / 100:g}",
+            "band", state.band or "",
+            "users", str(state.users),
+            "updated_at", iso_ms(state.updated_ms),
+            "aggregate", commit.aggregate,
+            "model_version", commit.model_version,
+            "history", orjson.dumps({"bucket_ms": commit.bucket_ms,
+                                     "points": [[b, s / 100] for b, s in state.history]}),
+            "outbox", _outbox(commit.outbox),
+        ]  # fmt: skip
+
+    async def clear_outbox(self, published: Mapping[str, Sequence[OutboxAlert]]) -> None:
+        """Drop each account's outbox if it still holds exactly the published alerts."""
+        if not published:
+            return
+        calls = [ScriptCall(self._clear, [account_key(self.prefix, a)], [_outbox(box)])
+                 for a, box in published.items()]  # fmt: skip
+        await run_scripts(self.client, calls)
+
+    async def view(
+        self, account_id: str, bands: BandScale, now_ms: int, users: int = 10
+    ) -> dict[str, Any] | None:
+        """The public view of an account (None: unknown): score, band, aggregate, user
+        count, the ``users`` highest scoring users with their bands, history, trend and
+        latest alerts."""
+        pipe = self.client.pipeline(transaction=False)
+        pipe.hgetall(account_key(self.prefix, account_id))
+        pipe.zrevrange(account_users_key(self.prefix, account_id), 0, users - 1, withscores=True)
+        pipe.lrange(account_alerts_key(self.prefix, account_id), 0, RECENT_ALERTS - 1)
+        raw, top, alerts = await pipe.execute()
+        if not raw:
+            return None
+        fields = {k.decode(): v for k, v in raw.items()}
+        history = orjson.loads(fields.get("history") or b'{"bucket_ms": 0, "points": []}')
+        return {
+            "account_id": account_id,
+            "score": float(fields["score"]) if fields.get("score") else None,
+            "band": (fields.get("band") or b"").decode() or None,
+            "users": int(fields.get("users", b"0")),
+            "aggregate": (fields.get("aggregate") or b"").decode(),
+            "updated_at": (fields.get("updated_at") or b"").decode(),
+            "model_version": (fields.get("model_version") or b"").decode(),
+            "top_users": [
+                {"customer_id": m.decode(), "score": float(s), "band": bands.band_for(float(s))}
+                for m, s in top
+            ],
+            "history": history,
+            "trend": _trend(history, now_ms),
+            "alerts": [orjson.loads(a) for a in alerts],
+        }
+
+    async def listing(self, bands: BandScale, band: str | None, limit: int) -> list[dict[str, Any]]:
+        """Accounts in a band (None: all), lowest score first, at most ``limit``."""
+        low, high = _bounds(bands, band)
+        rows = await self.client.zrangebyscore(self.rank_key, low, high, start=0, num=limit,
+                                               withscores=True)  # fmt: skip
+        if not rows:
+            return []
+        pipe = self.client.pipeline(transaction=False)
+        for member, _ in rows:
+            pipe.hmget(account_key(self.prefix, member.decode()), ["users", "updated_at"])
+        details = await pipe.execute()
+        return [
+            {"account_id": m.decode(), "score": float(s), "band": bands.band_for(float(s)),
+             "users": int(d[0] or 0), "updated_at": (d[1] or b"").decode()}
+            for (m, s), d in zip(rows, details, strict=True)
+        ]  # fmt: skip
+
+    async def band_counts(self, bands: BandScale) -> dict[str, int]:
+        """How many accounts are in each band (one ZCOUNT per band)."""
+        pipe = self.client.pipeline(transaction=False)
+        for name in bands.names:
+            pipe.zcount(self.rank_key, *_bounds(bands, name))
+        counts = await pipe.execute()
+        return dict(zip(bands.names, (int(c) for c in counts), strict=True))
+
+
+def _bounds(bands: BandScale, band: str | None) -> tuple[str, str]:
+    low, high = bands.score_range(band) if band else (None, None)
+    return ("-inf" if low is None else f"({low:g}", "+inf" if high is None else f"{high:g}")
+
+
+def _trend(history: Mapping[str, Any], now_ms: int) -> dict[str, float | None]:
+    """Score change over 7 and 30 days from the account's history (None: no point that old)."""
+    bucket_ms = int(history.get("bucket_ms") or 0)
+    kept = [(int(b), round(float(s) * 100)) for b, s in history.get("points", [])]
+    if not bucket_ms or not kept:
+        return {"change_7d": None, "change_30d": None}
+    now = value_at(kept, now_ms // bucket_ms * bucket_ms)
+
+    def change(days: int) -> float | None:
+        before = value_at(kept, (now_ms - days * 86_400_000) // bucket_ms * bucket_ms)
+        return None if before is None or now is None else _points(now - before)
+
+    return {"change_7d": change(7), "change_30d": change(30)}
+
+
+def _loaded(reply: Sequence[Any]) -> AccountLoaded:
+    sum_cp, users, top, (ver, state, outbox) = reply
+    top_cp = tuple(round(float(top[i + 1]) * 100) for i in range(0, len(top), 2))
+    return AccountLoaded(
+        rollup=Rollup(int(users), int(sum_cp), top_cp),
+        state=account_state_from_json(state),
+        version=int(ver or 0),
+        outbox=orjson.loads(outbox) if outbox else [],
+    )
