@@ -4,8 +4,10 @@ The order of effects is what makes replay safe:
 1. each customer's new state, applied-event fingerprints and alert outbox are committed
    atomically (one Lua script per customer, optimistic version and duplicate checks);
 2. outbox alerts are published and acknowledged by Kafka, then the outbox is cleared;
-3. the ranking and due indexes are updated (idempotent);
-4. dead letters are acknowledged by Kafka;
+3. with accounts, the customers' scores are rolled into their accounts and account alerts
+   are committed, published and cleared the same way (``stream.worker.accounts``);
+4. the ranking and due indexes are updated (idempotent);
+5. dead letters are acknowledged by Kafka;
 only then does the caller acknowledge the input offsets. A crash anywhere replays the
 batch: fingerprints make re-applied events no-ops, and a left-over outbox is re-published
 with the same deterministic ``alert_id``.
@@ -231,10 +233,10 @@ class BatchProcessor:
                 f"{len(pending)} customers kept conflicting; the batch will be retried"
             )
         await self._publish_outboxes(outboxes, report)
-        await self.store.update_indexes(entries.values())
-        if self.model.accounts is not None:
+        if self.model.accounts is not None:  # before the due index moves (a sweep replays)
             report.alerts += await roll_up_accounts(self.model, self.store, self.publisher,
                 self.topics.alerts, list(entries.values()), now_ms, self.metrics)  # fmt: skip
+        await self.store.update_indexes(entries.values())
 
     async def _load_missing(self, groups: dict[str, _Group]) -> None:
         missing = [c for c in groups if c not in self.cache]
