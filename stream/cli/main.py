@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, TypeVar
 
+from stream.cli.accounts import add_account_commands
 from stream.config.log_redaction import install_log_redaction
 from stream.config.model_file import load_model
 from stream.config.settings import Settings
@@ -59,6 +60,7 @@ def _parser() -> argparse.ArgumentParser:
 
     bands = sub.add_parser("bands", help="how many customers are in each band")
     bands.set_defaults(handler=_bands)
+    add_account_commands(sub)
 
     page = sub.add_parser(
         "web", help="serve the read-only live page for customer-success teams (and its JSON API)"

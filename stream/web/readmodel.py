@@ -97,7 +97,7 @@ class ReadModel:
             "band_history": self.history is not None,
             "score_history": True,
             "segments": False,
-            "accounts": False,
+            "accounts": self.model.accounts is not None,
         }
 
     def band_scale(self) -> list[dict[str, Any]]:
@@ -208,6 +208,33 @@ class ReadModel:
             "bands": self.band_scale(),
             "alerts": await self.alerts.of_customer(customer_id),
             "history": view.get("history"),  # with "trend" (from the store's view)
+        }
+
+    async def account(self, account_id: str) -> dict[str, Any] | None:
+        """An account's view (``stream.adapters.redis_accounts``), None when unknown or
+        when the model has no accounts."""
+        settings = self.model.accounts
+        if settings is None:
+            return None
+        view = await self.store.accounts.view(account_id, settings.bands, self.clock_ms())
+        if view is None:
+            return None
+        bands = [{"name": n, "lower": lo, "upper": up} for n in settings.bands.names
+                 for lo, up in [settings.bands.score_range(n)]]  # fmt: skip
+        return {**view, "bands": bands}
+
+    async def accounts(self, band: str | None = None, limit: int = 100) -> dict[str, Any]:
+        """Accounts in a band (default: the lowest, at risk), lowest score first."""
+        settings = self.model.accounts
+        if settings is None:
+            return {"enabled": False, "band": band, "accounts": [], "counts": {}}
+        chosen = band if band in settings.bands.names else settings.bands.names[0]
+        return {
+            "enabled": True,
+            "generated_at_ms": self.clock_ms(),
+            "band": chosen,
+            "counts": await self.store.accounts.band_counts(settings.bands),
+            "accounts": await self.store.accounts.listing(settings.bands, chosen, limit),
         }
 
     async def _current(self, customer_ids: Sequence[str]) -> dict[str, dict[str, Any]]:

@@ -30,7 +30,12 @@ log = logging.getLogger("engagement.web")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 _STATIC = resources.files("stream.web") / "static"
-_ASSETS = {"app.js": "text/javascript", "app.css": "text/css", "favicon.svg": "image/svg+xml"}
+_ASSETS = {
+    "app.js": "text/javascript",
+    "accounts.js": "text/javascript",
+    "app.css": "text/css",
+    "favicon.svg": "image/svg+xml",
+}
 _WRITE_PATHS = {"/login", "/logout"}
 _OPEN_PATHS = {"/login", "/logout", "/healthz"}
 _HEADERS = {
@@ -68,6 +73,9 @@ def build_app(
     app.router.add_get("/api/upsell", _api(lambda rm, q: rm.upsell(
         int(_number(q, "limit", 50, 1, 1000)))))  # fmt: skip
     app.router.add_get("/api/customers/{customer_id:.+}", _customer)
+    app.router.add_get("/api/accounts", _api(lambda rm, q: rm.accounts(
+        q.get("band"), int(_number(q, "limit", 100, 1, 1000)))))  # fmt: skip
+    app.router.add_get("/api/accounts/{account_id:.+}", _account)
     if snapshot_every_s > 0:
         app.cleanup_ctx.append(_snapshots(read_model, snapshot_every_s))
     return app
@@ -190,6 +198,18 @@ async def _customer(request: web.Request) -> web.StreamResponse:
         return web.json_response(
             {"error": "unknown customer", "customer_id": customer_id}, status=404
         )
+    return view
+
+
+async def _account(request: web.Request) -> web.StreamResponse:
+    account_id = request.match_info["account_id"]
+    settings: Settings = request.app["settings"]
+    if not valid_customer_id(account_id, settings.max_id_length):
+        return web.json_response({"error": "invalid account id"}, status=400)
+    view = await _api(lambda rm, q: rm.account(account_id))(request)
+    if isinstance(view, web.Response) and view.text == "null":
+        return web.json_response({"error": "unknown account", "account_id": account_id},
+                                 status=404)  # fmt: skip
     return view
 
 

@@ -178,14 +178,20 @@ def _install_timers(app: faust.App, parts: _Parts, redis: AsyncClient) -> None:
         reporter = TP(parts.settings.topics.clickstream, 0)
         if reporter not in app.assignor.assigned_actives():
             metrics.customers.clear()
+            metrics.accounts.clear()
             return
+        accounts = parts.model.accounts
         try:
             counts = await parts.store.band_counts(parts.model.bands)
+            per_account = {} if accounts is None else await parts.store.accounts.band_counts(
+                accounts.bands)  # fmt: skip
         except Exception as exc:  # a metrics refresh must never stop the worker
             log.warning("band count refresh failed: %s", type(exc).__name__)
             return
         for band, count in counts.items():
             metrics.customers.labels(band).set(count)
+        for band, count in per_account.items():
+            metrics.accounts.labels(band).set(count)
 
     del sweep_windows, probe_dependencies, count_bands
 

@@ -172,8 +172,8 @@ def _steps() -> list[tuple[int, list[Incoming] | None]]:
     """Four customers in two accounts; one moves; later the window empties every score
     (a sweep): both accounts enter churn_risk and drop against a week before."""
     t0 = NOW_MS
-    first = [_msg("c0", t0 - 5, "group", groupId="acme"), _msg("c1", t0 - 5, "group", groupId="acme"),
-             _msg("c2", t0 - 5, "group", groupId="acme"), _msg("c3", t0 - 5, "group", groupId="beta")]  # fmt: skip
+    joins = {"c0": "acme", "c1": "acme", "c2": "acme", "c3": "beta"}
+    first = [_msg(c, t0 - 5, "group", groupId=account) for c, account in joins.items()]
     first += [_msg(c, t0 - 4) for c in ("c0", "c1", "c1", "c2", "c3")]
     second = [_msg("c2", t0 + 3600_000 - 5, "group", groupId="beta"), _msg("c0", t0 + 3600_000)]
     return [(t0, first), (t0 + 3600_000 + 10, second), (t0 + 40 * DAY_MS, None)]
@@ -212,7 +212,7 @@ def _account_alerts(publisher: RecordingPublisher) -> list[dict[str, Any]]:
 def _assert_rollups_match(store: MemoryScoreStore) -> None:
     """Every account's users, score and band equal a from-scratch aggregate."""
     members: dict[str, list[int]] = {}
-    for customer, row in store.rows.items():
+    for row in store.rows.values():
         if row.profile.account is not None:
             members.setdefault(row.profile.account, []).append(row.state.score_cp)
     for account, users in members.items():

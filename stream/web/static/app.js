@@ -298,7 +298,7 @@ async function viewCustomer(main, id) {
         h("div", {}, h("div", { class: "tag", text: "Band" }), bandPill(c.band)),
         h("div", { class: "meta" }, h("span", { text: `Updated ${when(Date.parse(c.updated_at))}` }),
           h("span", { text: `Model ${c.model_version}` }),
-          c.account ? h("span", { id: "customer-account", text: `Account ${c.account}` }) : null)),
+          c.account ? h("a", { id: "customer-account", href: "#/account/" + encodeURIComponent(c.account), text: `Account ${c.account}` }) : null)),
       h("div", { class: "scale" }, bandScale(c.bands, c.score))),
     h("div", { class: "grid two" },
       card("Breakdown by factor", factors.length ? h("div", { id: "breakdown" }, factorRows) : empty("No points in the window.")),
@@ -317,17 +317,23 @@ const ROUTES = { overview: viewOverview, "at-risk": viewAtRisk, alerts: viewAler
 function route() {
   const hash = decodeURIComponent(location.hash.replace(/^#\/?/, "")) || "overview";
   if (hash.startsWith("customer/")) return { view: "customer", arg: hash.slice("customer/".length) };
+  // Views added by other scripts (accounts.js): window.EXTRA_VIEWS[name](main, arg), "#/name[/arg]".
+  for (const [name, fn] of Object.entries(window.EXTRA_VIEWS || {})) {
+    if (hash === name || hash.startsWith(name + "/")) return { view: name, arg: hash.slice(name.length + 1) || null, extra: fn };
+  }
   return { view: ROUTES[hash] ? hash : "overview", arg: null };
 }
 
 async function render() {
   const mine = ++generation;
   clearTimeout(timer);
-  const { view, arg } = route();
+  const { view, arg, extra } = route();
   document.querySelectorAll(".tabs a").forEach((a) => a.classList.toggle("active", a.dataset.view === view));
   const main = document.getElementById("main");
   try {
-    if (view === "customer") await viewCustomer(main, arg); else await ROUTES[view](main);
+    if (view === "customer") await viewCustomer(main, arg);
+    else if (extra) await extra(main, arg);
+    else await ROUTES[view](main);
     if (mine !== generation) return;
     setLive(true, "Live · updated " + clock(Date.now()));
   } catch (err) {
