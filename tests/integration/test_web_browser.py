@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 import pytest
+import yaml
 
 from devtools.localstack.stack import free_port
 from devtools.localstack.web import WebProcess
@@ -41,7 +42,7 @@ def page_on_known_data(
     """Three customers: a power user, a middling one and one who uninstalled the app."""
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: `make install` installs Debian's chromium")
-    d = deploy(ENGAGEMENT_API_TOKEN=TOKEN)
+    d = deploy(model=accounts_model(tmp_path), ENGAGEMENT_API_TOKEN=TOKEN)
     d.start_worker()
     for n in range(12):
         d.send("clickstream", "web-power", event("web-power", "conversion", n))
@@ -111,6 +112,7 @@ def test_page_shows_known_data(page_on_known_data: tuple[Deployment, WebProcess]
             overview(page)
             lists(page)
             customer(page, deployment)
+            account(page, web)
             log_out(page, web)
         finally:
             browser.close()
@@ -194,6 +196,44 @@ def customer(page: Any, deployment: Deployment) -> None:
     deployment.flush()
     expect(page.locator("#customer-score")).to_have_text("52", timeout=30_000)
     expect(page.locator(".customer-head .pill")).to_have_text("Somewhat engaged")
+
+
+def accounts_model(tmp: Path) -> str:
+    """The default model with accounts on (web-risk is account 4242's only user)."""
+    doc = yaml.safe_load(
+        (Path(__file__).parents[2] / "stream/config/models/default.yaml").read_text()
+    )
+    doc["accounts"] = {"aggregate": "mean"}
+    path = tmp / "accounts-model.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return str(path)
+
+
+def account(page: Any, web: WebProcess) -> None:
+    """The customer's account link opens the account view: score, band, its user and its
+    churn-risk alert (web-risk fell to -28 while alone in account 4242); then the list."""
+    from playwright.sync_api import expect  # noqa: PLC0415
+
+    status, view = http(web.url + "api/accounts/4242", token=TOKEN)
+    assert status == 200 and view["users"] == 1 and view["score"] == 52
+    assert [a["type"] for a in view["alerts"]] == ["account_churn_risk"]
+    assert http(web.url + "api/accounts/nobody", token=TOKEN)[0] == 404
+    assert http(web.url + "api/accounts/a%00b", token=TOKEN)[0] == 400
+    page.click("#customer-account")
+    expect(page.locator("#account-id")).to_have_text("4242")
+    expect(page.locator("#account-score")).to_have_text("52")
+    expect(page.locator("#account-users")).to_have_text("1 user")
+    expect(page.locator(".customer-head .pill")).to_have_text("Somewhat engaged")
+    expect(page.locator('#account-users-table tr[data-customer="web-risk"]')).to_contain_text("52")
+    expect(page.locator("#account-alerts .alert-item")).to_have_count(1)
+    expect(page.locator("#account-alerts .alert-item")).to_contain_text("Account churn risk")
+    expect(page.locator("#account-history")).to_contain_text("One point so far (52)")
+    page.screenshot(path=SHOTS / "web-account.png", full_page=True)
+    page.click('.tabs a[data-view="accounts"]')
+    expect(page.locator("#accounts")).to_have_count(0)  # no account at risk any more
+    page.click('#account-bands [data-band="somewhat_engaged"]')
+    expect(page.locator('#accounts tr[data-account="4242"]')).to_contain_text("52")
+    page.screenshot(path=SHOTS / "web-accounts.png", full_page=True)
 
 
 def log_out(page: Any, web: WebProcess) -> None:

@@ -8,7 +8,9 @@ const accountHref = (id) => "#/account/" + encodeURIComponent(id);
 function accountHistory(history) {
   // The account's score per bucket, as a step line.
   const points = (history && history.points) || [];
-  if (points.length < 2) return empty(points.length ? "One point so far; the chart fills in as the account's score changes." : "No history yet.");
+  if (points.length < 2) {
+    return h("div", { class: "empty", id: "account-history", text: points.length ? `One point so far (${fmtScore(points[0][1])}); a point per day (the model's bucket) follows.` : "No history yet." });
+  }
   const W = 560, H = 150, L = 40, R = 10, T = 10, B = 22;
   const t0 = points[0][0], t1 = points[points.length - 1][0];
   const scores = points.map((p) => p[1]);
