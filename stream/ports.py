@@ -9,7 +9,7 @@ imports this module, the adapters implement it, and neither imports the other's 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -193,11 +193,17 @@ class ScoreStore(Protocol):
     # Accounts (only called when the model has an ``accounts`` section):
     # ``roll_accounts`` idempotently sets each entry's score in its account (moving a customer
     # whose account changed) and returns every touched account, plus ``also``, as loaded;
+    # ``members`` (the caller's cache, customer -> the account the store holds it in, filled
+    # by the store) spares re-reading the membership of customers known not to have moved;
     # ``commit_accounts`` writes evaluated accounts at their expected versions and returns the
     # accounts whose version moved (nothing written); ``clear_account_outbox`` is
     # ``clear_outbox`` for accounts.
     async def roll_accounts(
-        self, entries: Iterable[IndexEntry], top: int, also: Iterable[str] = ()
+        self,
+        entries: Iterable[IndexEntry],
+        top: int,
+        also: Iterable[str] = (),
+        members: MutableMapping[str, str] | None = None,
     ) -> dict[str, AccountLoaded]: ...
 
     async def commit_accounts(self, commits: Sequence[AccountCommit]) -> list[str]: ...

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, TypeVar
 
@@ -90,7 +90,11 @@ class MemoryScoreStore:
     account_rank: dict[str, float] = field(default_factory=dict)
 
     async def roll_accounts(
-        self, entries: Iterable[IndexEntry], top: int, also: Iterable[str] = ()
+        self,
+        entries: Iterable[IndexEntry],
+        top: int,
+        also: Iterable[str] = (),
+        members: MutableMapping[str, str] | None = None,
     ) -> dict[str, AccountLoaded]:
         touched = dict.fromkeys(also)
         for entry in entries:
@@ -103,6 +107,8 @@ class MemoryScoreStore:
             row = self.accounts.setdefault(entry.account, AccountRow())
             row.users[entry.customer_id] = round(entry.score * 100)
             self.member_of[entry.customer_id] = entry.account
+            if members is not None:
+                members[entry.customer_id] = entry.account
             touched[entry.account] = None
         loaded = {}
         for account_id in touched:
@@ -262,11 +268,15 @@ class CrashingStore:
         return await self.plan.around("due", lambda: self.inner.due(partition, now_ms, limit))
 
     async def roll_accounts(
-        self, entries: Iterable[IndexEntry], top: int, also: Iterable[str] = ()
+        self,
+        entries: Iterable[IndexEntry],
+        top: int,
+        also: Iterable[str] = (),
+        members: MutableMapping[str, str] | None = None,
     ) -> dict[str, AccountLoaded]:
         listed, names = list(entries), list(also)
         return await self.plan.around(
-            "roll_accounts", lambda: self.inner.roll_accounts(listed, top, names)
+            "roll_accounts", lambda: self.inner.roll_accounts(listed, top, names, members)
         )
 
     async def commit_accounts(self, commits: Sequence[AccountCommit]) -> list[str]:

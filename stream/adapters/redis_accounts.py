@@ -28,7 +28,7 @@ or ``ZREM`` when the account has no users left).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, MutableMapping, Sequence
 from typing import Any
 
 import orjson
@@ -175,11 +175,21 @@ class RedisAccounts:
         return f"{self.prefix}:acct:rank"
 
     async def roll(
-        self, entries: Iterable[IndexEntry], top: int, also: Iterable[str] = ()
+        self,
+        entries: Iterable[IndexEntry],
+        top: int,
+        also: Iterable[str] = (),
+        members: MutableMapping[str, str] | None = None,
     ) -> dict[str, AccountLoaded]:
         """Set the entries' scores in their accounts (see ``ScoreStore.roll_accounts``)."""
         changes: dict[str, dict[str, int | None]] = {a: {} for a in also}
-        moved = await self._moves([e for e in entries if e.account is not None], changes)
+        known = members if members is not None else {}
+        listed = [e for e in entries if e.account is not None]
+        for entry in listed:
+            assert entry.account is not None
+            changes.setdefault(entry.account, {})[entry.customer_id] = round(entry.score * 100)
+        unsure = [e for e in listed if known.get(e.customer_id) != e.account]
+        moved = await self._moves(unsure, changes)
         names = list(changes)
         calls = []
         for account_id in names:
@@ -197,24 +207,25 @@ class RedisAccounts:
             for customer_id, account_id in moved.items():
                 pipe.hset(self._customer_key(customer_id), MEMBER_FIELD, account_id)
             await pipe.execute()
+        for entry in unsure:
+            assert entry.account is not None
+            known[entry.customer_id] = entry.account
         return {name: _loaded(reply) for name, reply in zip(names, replies, strict=True)}
 
     async def _moves(
         self, entries: Sequence[IndexEntry], changes: dict[str, dict[str, int | None]]
     ) -> dict[str, str]:
-        """Fill ``changes`` with the entries' scores (and removals from accounts they left);
-        returns the customers whose recorded account must become their new one."""
+        """Add to ``changes`` the removals from accounts the entries' customers left; returns
+        the customers whose recorded account must become their new one."""
         if not entries:
             return {}
         pipe = self.client.pipeline(transaction=False)
         for entry in entries:
             pipe.hget(self._customer_key(entry.customer_id), MEMBER_FIELD)
-        moved = {}
+        moved: dict[str, str] = {}
         for entry, raw in zip(entries, await pipe.execute(), strict=True):
-            assert entry.account is not None
-            changes.setdefault(entry.account, {})[entry.customer_id] = round(entry.score * 100)
             before = raw.decode() if raw is not None else None
-            if before != entry.account:
+            if entry.account is not None and before != entry.account:
                 moved[entry.customer_id] = entry.account
                 if before is not None:
                     changes.setdefault(before, {})[entry.customer_id] = None

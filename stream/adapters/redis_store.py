@@ -35,7 +35,7 @@ import struct
 import sys
 import time
 from array import array
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from itertools import chain
 from typing import Any
@@ -475,10 +475,14 @@ class RedisScoreStore:
         await pipe.execute()
 
     async def roll_accounts(
-        self, entries: Iterable[IndexEntry], top: int, also: Iterable[str] = ()
+        self,
+        entries: Iterable[IndexEntry],
+        top: int,
+        also: Iterable[str] = (),
+        members: MutableMapping[str, str] | None = None,
     ) -> dict[str, AccountLoaded]:
         """Set customers' scores in their accounts (``stream.adapters.redis_accounts``)."""
-        return await self.accounts.roll(entries, top, also)
+        return await self.accounts.roll(entries, top, also, members)
 
     async def commit_accounts(self, commits: Sequence[AccountCommit]) -> list[str]:
         """Write evaluated accounts; returns those whose version moved."""

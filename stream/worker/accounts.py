@@ -71,12 +71,16 @@ async def roll_up_accounts(
     entries: Sequence[IndexEntry],
     now_ms: int,
     metrics: Metrics,
+    members: dict[str, str] | None = None,
 ) -> list[OutboxAlert]:
-    """Roll the entries' scores into their accounts; returns the account alerts published."""
+    """Roll the entries' scores into their accounts; returns the account alerts published.
+
+    ``members`` is the caller's cache of which account the store holds each customer in
+    (exact while the caller owns the customers' partitions: drop it on a rebalance)."""
     settings = model.accounts
     if settings is None or not any(e.account is not None for e in entries):
         return []
-    loaded = await store.roll_accounts(entries, settings.top_needed)
+    loaded = await store.roll_accounts(entries, settings.top_needed, members=members)
     outboxes: dict[str, list[OutboxAlert]] = {}
     for _ in range(_MAX_ROUNDS):
         commits = []

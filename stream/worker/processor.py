@@ -129,10 +129,12 @@ class BatchProcessor:
         self.clock_ms = clock_ms
         self.cache: dict[str, Loaded] = {}
         self.cache_limit = cache_limit
+        self.account_members: dict[str, str] = {}  # customer -> account the store holds it in
 
     def forget(self) -> None:
         """Drop the state cache (after a rebalance another worker may have written)."""
         self.cache.clear()
+        self.account_members.clear()
 
     async def process(self, batch: Sequence[Incoming]) -> BatchReport:
         """Score a batch of input messages; dead-letter the ones that cannot be scored."""
@@ -234,8 +236,11 @@ class BatchProcessor:
             )
         await self._publish_outboxes(outboxes, report)
         if self.model.accounts is not None:  # before the due index moves (a sweep replays)
+            if len(self.account_members) > self.cache_limit:
+                self.account_members.clear()
             report.alerts += await roll_up_accounts(self.model, self.store, self.publisher,
-                self.topics.alerts, list(entries.values()), now_ms, self.metrics)  # fmt: skip
+                self.topics.alerts, list(entries.values()), now_ms, self.metrics,
+                self.account_members)  # fmt: skip
         await self.store.update_indexes(entries.values())
 
     async def _load_missing(self, groups: dict[str, _Group]) -> None:
