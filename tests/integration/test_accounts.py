@@ -5,6 +5,8 @@ published exactly once across a SIGKILL; read back through the CLI and Prometheu
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import json
 import os
 import subprocess
@@ -18,12 +20,18 @@ from typing import Any
 import orjson
 import pytest
 import yaml
+from redis.cluster import RedisCluster
 
+from devtools.localstack import LocalStack
 from stream.adapters.redis_accounts import account_key, account_users_key
+from stream.adapters.redis_client import async_redis, sync_redis
 from stream.adapters.redis_store import RedisScoreStore
+from stream.config.settings import Settings
 from stream.core.accounts import AccountSettings, reference_aggregate
+from stream.ports import Incoming
 from stream.worker.processor import BatchProcessor
 from tests.doubles import MemoryScoreStore, RecordingPublisher
+from tests.factories import NOW_MS, native
 from tests.integration.conftest import Deployment, wait_until
 from tests.unit.test_accounts import MODEL, TOPICS, _steps
 
@@ -75,6 +83,60 @@ def test_redis_accounts_behave_as_the_in_memory_store(
         assert {r["account_id"]: r["score"] for r in ranked} == memory.account_rank
 
     on_store(scenario)
+
+
+def test_accounts_on_a_redis_cluster(cluster_stack: LocalStack) -> None:
+    """Twenty accounts (ids with braces, % and Unicode) over three masters: each account's
+    keys share its slot, roll-ups equal the in-memory store's, and ``clear`` removes them."""
+    settings = Settings.from_env(cluster_stack.env())
+    sync = sync_redis(settings)
+    assert isinstance(sync, RedisCluster)
+    names = [f"acct-{i}" for i in range(16)] + ["x}y", "{", "ünï-cødé", "50%"]
+    offsets = itertools.count()
+
+    def join(customer: int) -> Incoming:
+        doc = {"type": "group", "userId": f"c{customer}", "groupId": names[customer % 20],
+               "messageId": f"g{customer}", "timestamp": NOW_MS - 10}  # fmt: skip
+        return Incoming(TOPICS.clickstream, customer % 2, next(offsets), f"c{customer}".encode(),
+                        orjson.dumps(doc), NOW_MS)  # fmt: skip
+
+    def view(customer: int, n: int) -> Incoming:
+        value = native("conversion" if n % 3 else "page_view", f"c{customer}", NOW_MS - 5,
+                       f"e{customer}-{n}")  # fmt: skip
+        return Incoming(TOPICS.clickstream, customer % 2, next(offsets), f"c{customer}".encode(),
+                        value, NOW_MS)  # fmt: skip
+
+    batch = [join(c) for c in range(60)] + [view(c, n) for c in range(60) for n in range(c % 4)]
+    memory = MemoryScoreStore()
+
+    async def scenario() -> None:
+        client = async_redis(settings)
+        store = RedisScoreStore(client, "es-cluster-accounts")
+        try:
+            await store.clear()
+            for target in (memory, store):
+                worker = BatchProcessor(MODEL, target, RecordingPublisher(), TOPICS,
+                                        clock_ms=lambda: NOW_MS)  # fmt: skip
+                await worker.process(batch)
+            loaded = await store.roll_accounts([], 3, also=names)
+            for name in names:
+                assert loaded[name].state == memory.accounts[name].state
+                assert loaded[name].rollup.users == len(memory.accounts[name].users) == 3
+                key = account_key(store.prefix, name)
+                slots = {sync.cluster_keyslot(k) for k in (key, f"{key}:users", f"{key}:alerts")}
+                assert len(slots) == 1
+            masters = {
+                str(sync.get_node_from_key(account_key(store.prefix, n)).name) for n in names
+            }
+            assert len(masters) == 3
+            assert await store.clear() > 0 and await store.empty()
+        finally:
+            await client.aclose()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        sync.close()
 
 
 def _account_alerts(publisher: RecordingPublisher) -> list[tuple[str, str, int]]:
