@@ -34,7 +34,8 @@ class AlertCollector(threading.Thread):
 
     def __init__(self, bootstrap: str, topic: str) -> None:
         super().__init__(daemon=True)
-        self.alerts: list[dict[str, Any]] = []
+        self.alerts: list[dict[str, Any]] = []  # customer alerts
+        self.account_alerts: list[dict[str, Any]] = []  # ``scope: account`` (model accounts)
         self._stop_flag = threading.Event()
         self._consumer = KafkaConsumer(
             topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
@@ -44,7 +45,10 @@ class AlertCollector(threading.Thread):
     def run(self) -> None:
         while not self._stop_flag.is_set():
             for records in self._consumer.poll(timeout_ms=200).values():
-                self.alerts += [json.loads(r.value) for r in records]
+                for doc in (json.loads(r.value) for r in records):
+                    (self.account_alerts if doc.get("scope") == "account" else self.alerts).append(
+                        doc
+                    )
         self._consumer.close()
 
     def stop(self) -> None:
@@ -207,6 +211,9 @@ def _summary(
         print(f"  {alert['customer_id']:<22} {alert['trigger']:<6} "
               f"{alert['previous_band']} {alert['previous_score']:g} -> {alert['score']:g}"
               f"  because: {reasons}")  # fmt: skip
+    if collector.account_alerts:
+        kinds = Counter(a["type"] for a in collector.account_alerts)
+        print("account alerts: " + ", ".join(f"{k}={v}" for k, v in sorted(kinds.items())))
     sample = next((p.customer_id for p in people if p.persona == "loyal"), people[0].customer_id)
     view = json.loads(worker.get(f"/customers/{sample}") or b"{}")
     print(f"\nGET /customers/{sample}:")
