@@ -14,6 +14,7 @@ conflict re-reads and re-evaluates the account.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -33,7 +34,7 @@ from stream.ports import (
     ScoreStore,
 )
 
-__all__ = ["account_alert_to_json", "roll_up_accounts"]
+__all__ = ["account_alert_to_json", "roll_up_accounts", "seed_accounts"]
 
 _MAX_ROUNDS = 10
 
@@ -70,7 +71,7 @@ async def roll_up_accounts(
     alerts_topic: str,
     entries: Sequence[IndexEntry],
     now_ms: int,
-    metrics: Metrics,
+    metrics: Metrics | None = None,
     members: dict[str, str] | None = None,
 ) -> list[OutboxAlert]:
     """Roll the entries' scores into their accounts; returns the account alerts published.
@@ -92,7 +93,8 @@ async def roll_up_accounts(
         conflicts = await store.commit_accounts(commits)
         if not conflicts:
             break
-        metrics.conflicts.inc(len(conflicts))
+        if metrics is not None:
+            metrics.conflicts.inc(len(conflicts))
         loaded = await store.roll_accounts((), settings.top_needed, also=conflicts)
     else:
         raise ProcessingError("accounts kept conflicting; the batch will be retried")
@@ -119,7 +121,7 @@ async def _publish(
     publisher: Publisher,
     topic: str,
     outboxes: dict[str, list[OutboxAlert]],
-    metrics: Metrics,
+    metrics: Metrics | None,
 ) -> list[OutboxAlert]:
     waiting = {a: box for a, box in outboxes.items() if box}
     if not waiting:
@@ -129,7 +131,28 @@ async def _publish(
     await publisher.publish(messages)
     await store.clear_account_outbox(waiting)
     published = [alert for box in waiting.values() for alert in box]
-    for alert in published:
-        metrics.alerts.labels(alert["type"], alert["trigger"]).inc()
-        metrics.alerts_by_scope.labels("account").inc()
+    if metrics is not None:
+        for alert in published:
+            metrics.alerts.labels(alert["type"], alert["trigger"]).inc()
+            metrics.alerts_by_scope.labels("account").inc()
     return published
+
+
+class _Silent:
+    """A publisher for roll-ups that cannot alert: anything to publish is a bug."""
+
+    async def publish(self, messages: Sequence[OutMessage]) -> None:
+        raise AssertionError("a seeding roll-up published alerts")
+
+
+async def seed_accounts(
+    model: ScoringModel, store: ScoreStore, entries: Sequence[IndexEntry], now_ms: int
+) -> None:
+    """Roll customers written by ``engagement rescore`` or ``backfill`` into their accounts,
+    with the account alert rules off (history is replayed, not live: nothing is published;
+    the accounts' bands are then known, so the worker's next changes alert as usual)."""
+    settings = model.accounts
+    if settings is None:
+        return
+    quiet = replace(settings, churn_risk=None, score_drop=None)
+    await roll_up_accounts(replace(model, accounts=quiet), store, _Silent(), "", entries, now_ms)

@@ -45,6 +45,7 @@ from stream.errors import ReplayError
 from stream.history.replay import DecodeSummary, Replay, decode_records
 from stream.history.sources import RawRecord, read_file
 from stream.ports import Commit, IndexEntry
+from stream.worker.accounts import seed_accounts
 
 __all__ = ["BackfillReport", "BackfillRequest", "backfill", "partition_of"]
 
@@ -250,6 +251,7 @@ async def _write(
                 "someone else during the backfill (is a worker using this prefix?)"
             )
         await store.update_indexes(entries)
+        await seed_accounts(model, store, entries, request.as_of_ms)
         report.customers += len(commits)
 
 
@@ -261,5 +263,7 @@ def _commit(
     commit = Commit(customer_id, 0, state, replay.breakdowns[customer_id], partition,
                     model.version, marks, (), trim_before_ms=as_of_ms,
                     profile=replay.profiles.get(customer_id))  # fmt: skip
-    entry = IndexEntry(customer_id, partition, state.score_cp / 100, replay.next_due[customer_id])
+    profile = replay.profiles.get(customer_id)
+    entry = IndexEntry(customer_id, partition, state.score_cp / 100, replay.next_due[customer_id],
+                       profile.account if profile is not None else None)  # fmt: skip
     return commit, entry

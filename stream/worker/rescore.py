@@ -41,6 +41,7 @@ from stream.core.profile import Profile, apply_profile
 from stream.core.rebuild import Rebuilt, rebuild
 from stream.errors import ReplayError
 from stream.ports import Commit, Incoming, IndexEntry
+from stream.worker.accounts import seed_accounts
 from stream.worker.processor import customer_commit
 
 __all__ = ["RescoreReport", "Target", "rescore"]
@@ -268,6 +269,7 @@ class _Rescore:
                 "by someone else during the rescore (is a worker using this prefix?)"
             )
         await self.new.update_indexes(entries)
+        await seed_accounts(self.target.model, self.new, entries, self.now_ms)
 
 
 def _commit(
@@ -286,7 +288,11 @@ def _commit(
     commit = customer_commit(model, customer_id, partition, 0, evaluation, applied, (), now_ms,
                              kept)  # fmt: skip
     entry = IndexEntry(
-        customer_id, partition, evaluation.state.score_cp / 100, evaluation.next_due_ms
+        customer_id,
+        partition,
+        evaluation.state.score_cp / 100,
+        evaluation.next_due_ms,
+        profile.account if profile is not None else None,
     )
     return commit, entry
 

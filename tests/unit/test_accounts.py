@@ -29,7 +29,8 @@ from stream.core.accounts import (
     reference_aggregate,
 )
 from stream.core.model import AlertPolicy, AlertRule
-from stream.ports import Incoming
+from stream.ports import Incoming, IndexEntry
+from stream.worker.accounts import roll_up_accounts, seed_accounts
 from stream.worker.processor import BatchProcessor
 from tests.doubles import Crash, CrashingStore, CrashPlan, MemoryScoreStore, RecordingPublisher
 from tests.factories import DAY_MS, NOW_MS, default_model, native
@@ -266,3 +267,21 @@ def test_a_crash_at_any_step_publishes_each_account_alert_exactly_once(step: int
     assert {a: r.state for a, r in store.accounts.items()} == {
         a: r.state for a, r in clean_store.accounts.items()
     }
+
+
+def test_seeding_rolls_accounts_up_without_alerts_then_live_changes_alert() -> None:
+    """A rescore/backfill seeds accounts (scores, bands, no alert even when an account is
+    in churn_risk); the worker's next change alerts as usual against the seeded band."""
+    store = MemoryScoreStore()
+    entries = [IndexEntry("c1", 0, 50.0, None, "acme"), IndexEntry("c2", 1, 30.0, None, "acme"),
+               IndexEntry("c3", 0, -5.0, None, "risky")]  # fmt: skip
+    asyncio.run(seed_accounts(MODEL, store, entries, NOW_MS))
+    assert store.accounts["acme"].state.score_cp == 4000 and store.account_rank["risky"] == -5
+    assert store.accounts["risky"].state.band == "churn_risk" and not store.stored_alerts
+    publisher = RecordingPublisher()
+    live = [IndexEntry("c1", 0, -20.0, None, "acme"), IndexEntry("c2", 1, -30.0, None, "acme")]
+    alerts = asyncio.run(roll_up_accounts(MODEL, store, publisher, TOPICS.alerts, live,
+                                          NOW_MS + 1000))  # fmt: skip
+    assert [a["type"] for a in alerts] == ["account_churn_risk"]
+    assert alerts[0]["previous_band"] == "very_disengaged" and alerts[0]["score"] == -25
+    assert [orjson.loads(m.value)["alert_id"] for m in publisher.sent] == [alerts[0]["alert_id"]]
