@@ -10,6 +10,8 @@ Key layout (the read contract, documented in README):
 - ``{prefix}:alerts``, ``{prefix}:alerts:data``, ``{prefix}:alerts:{<tag>}``: the
                                     recent published alerts (``stream.adapters.redis_alerts``)
 - ``{prefix}:bands:history``       hash: band-count snapshots (``stream.web.history``)
+- ``{prefix}:acct:...``            accounts, with models that have them
+                                    (``stream.adapters.redis_accounts``)
 
 ``<tag>`` is the customer id with ``%``, ``{`` and ``}`` percent-encoded
 (``stream.adapters.redis_keys``). A customer is one key, so one Redis Cluster slot (its hash
