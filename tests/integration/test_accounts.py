@@ -20,6 +20,9 @@ from typing import Any
 import orjson
 import pytest
 import yaml
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 from redis.cluster import RedisCluster
 
 from devtools.localstack import LocalStack
@@ -28,7 +31,7 @@ from stream.adapters.redis_client import async_redis, sync_redis
 from stream.adapters.redis_store import RedisScoreStore
 from stream.config.settings import Settings
 from stream.core.accounts import AccountSettings, reference_aggregate
-from stream.ports import Incoming
+from stream.ports import Incoming, IndexEntry
 from stream.worker.processor import BatchProcessor
 from tests.doubles import MemoryScoreStore, RecordingPublisher
 from tests.factories import NOW_MS, native
@@ -81,6 +84,43 @@ def test_redis_accounts_behave_as_the_in_memory_store(
             assert [a["alert_id"] for a in view["alerts"]] == [a["alert_id"] for a in row.alerts]
         ranked = await store.accounts.listing(MODEL.bands, None, 10)
         assert {r["account_id"]: r["score"] for r in ranked} == memory.account_rank
+
+    on_store(scenario)
+
+
+_CUSTOMER = st.sampled_from([f"u{i}" for i in range(8)])
+_ACCOUNT = st.sampled_from(["a", "b", "{c}"])
+_updates = st.lists(st.tuples(_CUSTOMER, _ACCOUNT, st.integers(-5000, 15_000)), min_size=1,
+                    max_size=40)  # fmt: skip
+
+
+@hypothesis_settings(max_examples=25, deadline=None,
+                     suppress_health_check=[HealthCheck.function_scoped_fixture])  # fmt: skip
+@given(_updates, st.integers(1, 10), st.booleans())
+def test_the_roll_script_keeps_sums_and_tops_of_any_update_sequence(
+    on_store: Callable[[Callable[[RedisScoreStore], Any]], None],
+    updates: list[tuple[str, str, int]],
+    size: int,
+    cached: bool,
+) -> None:
+    """Any sequence of score updates and moves, in batches of any size, with or without the
+    caller's membership cache, leaves each account's users, sum and top scores equal to a
+    from-scratch fold (hypothesis, real Redis, an empty prefix per example)."""
+
+    async def scenario(store: RedisScoreStore) -> None:
+        members: dict[str, str] | None = {} if cached else None
+        final: dict[str, tuple[str, int]] = {}
+        for start in range(0, len(updates), size):
+            last = {u: (a, cp) for u, a, cp in updates[start : start + size]}  # one per customer
+            entries = [IndexEntry(u, 0, cp / 100, None, a) for u, (a, cp) in last.items()]
+            await store.roll_accounts(entries, 3, members=members)
+            final.update(last)
+        loaded = await store.roll_accounts([], 3, also=["a", "b", "{c}"])
+        for account in ("a", "b", "{c}"):
+            scores = sorted((cp for a, cp in final.values() if a == account), reverse=True)
+            rollup = loaded[account].rollup
+            assert (rollup.users, rollup.sum_cp, rollup.top_cp) == (
+                len(scores), sum(scores), tuple(scores[:3]))  # fmt: skip
 
     on_store(scenario)
 
