@@ -265,5 +265,5 @@ def _commit(
                     profile=replay.profiles.get(customer_id))  # fmt: skip
     profile = replay.profiles.get(customer_id)
     entry = IndexEntry(customer_id, partition, state.score_cp / 100, replay.next_due[customer_id],
-                       profile.account if profile is not None else None)  # fmt: skip
+                       account=profile.account if profile is not None else None)  # fmt: skip
     return commit, entry

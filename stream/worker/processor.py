@@ -272,13 +272,9 @@ class BatchProcessor:
                          loaded.breakdown)  # fmt: skip
         outbox = loaded.outbox + [alert_to_json(a) for a in result.alerts]
         profile = _new_profile(loaded.profile, [e for e, _ in fresh]) if fresh else None
-        entry = IndexEntry(
-            customer_id,
-            group.partition,
-            result.state.score_cp / 100,
-            result.next_due_ms,
-            (profile or loaded.profile).account,
-        )
+        account = (profile or loaded.profile).account
+        entry = IndexEntry(customer_id, group.partition, result.state.score_cp / 100,
+                           result.next_due_ms, account=account)  # fmt: skip
         if not fresh and result.state == loaded.state and not result.alerts:
             return None, entry, outbox
         commit = customer_commit(model, customer_id, group.partition, loaded.version, result,

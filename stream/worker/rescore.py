@@ -292,7 +292,7 @@ def _commit(
         partition,
         evaluation.state.score_cp / 100,
         evaluation.next_due_ms,
-        profile.account if profile is not None else None,
+        account=profile.account if profile is not None else None,
     )
     return commit, entry
 

@@ -112,7 +112,7 @@ def test_the_roll_script_keeps_sums_and_tops_of_any_update_sequence(
         final: dict[str, tuple[str, int]] = {}
         for start in range(0, len(updates), size):
             last = {u: (a, cp) for u, a, cp in updates[start : start + size]}  # one per customer
-            entries = [IndexEntry(u, 0, cp / 100, None, a) for u, (a, cp) in last.items()]
+            entries = [IndexEntry(u, 0, cp / 100, None, account=a) for u, (a, cp) in last.items()]
             await store.roll_accounts(entries, 3, members=members)
             final.update(last)
         loaded = await store.roll_accounts([], 3, also=["a", "b", "{c}"])

@@ -273,13 +273,15 @@ def test_seeding_rolls_accounts_up_without_alerts_then_live_changes_alert() -> N
     """A rescore/backfill seeds accounts (scores, bands, no alert even when an account is
     in churn_risk); the worker's next change alerts as usual against the seeded band."""
     store = MemoryScoreStore()
-    entries = [IndexEntry("c1", 0, 50.0, None, "acme"), IndexEntry("c2", 1, 30.0, None, "acme"),
-               IndexEntry("c3", 0, -5.0, None, "risky")]  # fmt: skip
+    joined = {"c1": ("acme", 50.0), "c2": ("acme", 30.0), "c3": ("risky", -5.0)}
+    entries = [IndexEntry(c, 0, score, None, account=a) for c, (a, score) in joined.items()]
     asyncio.run(seed_accounts(MODEL, store, entries, NOW_MS))
     assert store.accounts["acme"].state.score_cp == 4000 and store.account_rank["risky"] == -5
     assert store.accounts["risky"].state.band == "churn_risk" and not store.stored_alerts
     publisher = RecordingPublisher()
-    live = [IndexEntry("c1", 0, -20.0, None, "acme"), IndexEntry("c2", 1, -30.0, None, "acme")]
+    live = [
+        IndexEntry(c, 0, score, None, account="acme") for c, score in (("c1", -20.0), ("c2", -30.0))
+    ]
     alerts = asyncio.run(roll_up_accounts(MODEL, store, publisher, TOPICS.alerts, live,
                                           NOW_MS + 1000))  # fmt: skip
     assert [a["type"] for a in alerts] == ["account_churn_risk"]
