@@ -50,6 +50,7 @@ __all__ = [
     "account_state_from_json",
     "account_state_to_json",
     "account_users_key",
+    "history_to_json",
 ]
 
 RECENT_ALERTS = 20
@@ -80,7 +81,7 @@ if changed then redis.call('HSET', KEYS[1], 'sum_cp', string.format('%d', sum)) 
 local top = {}
 local n = tonumber(ARGV[1])
 if n > 0 then top = redis.call('ZREVRANGE', KEYS[2], 0, n - 1, 'WITHSCORES') end
-local fields = redis.call('HMGET', KEYS[1], 'ver', 'state', 'outbox')
+local fields = redis.call('HMGET', KEYS[1], 'ver', 'state', 'outbox', 'history')
 return {string.format('%d', sum), redis.call('ZCARD', KEYS[2]), top, fields}
 """
 
@@ -128,24 +129,32 @@ def account_users_key(prefix: str, account_id: str) -> str:
 
 
 def account_state_to_json(state: AccountState) -> bytes:
-    """The internal ``state`` field: last evaluated score, band, users, moment, history
-    (centipoints) and the alert gates."""
+    """The internal ``state`` field: last evaluated score, band, users, moment and the alert
+    gates (the history is the public ``history`` field, ``history_to_json``)."""
     return orjson.dumps({
         "s": state.score_cp, "b": state.band, "n": state.users, "u": state.updated_ms,
-        "h": [list(p) for p in state.history],
         "c": [1 if state.churn_gate.armed else 0, state.churn_gate.last_alert_ms],
         "d": [1 if state.drop_gate.armed else 0, state.drop_gate.last_alert_ms],
     })  # fmt: skip
 
 
-def account_state_from_json(raw: bytes | None) -> AccountState:
-    """Inverse of ``account_state_to_json``; nothing stored reads as a new account."""
+def history_to_json(state: AccountState, bucket_ms: int) -> bytes:
+    """The public ``history`` field: ``{"bucket_ms", "points": [[bucket_start_ms, score]]}``,
+    oldest first, scores in points with two decimals (exact centipoints)."""
+    return orjson.dumps({"bucket_ms": bucket_ms,
+                         "points": [[b, s / 100] for b, s in state.history]})  # fmt: skip
+
+
+def account_state_from_json(raw: bytes | None, history: bytes | None = None) -> AccountState:
+    """Inverse of ``account_state_to_json`` and ``history_to_json``; nothing stored reads as
+    a new account."""
     if not raw:
         return AccountState()
     data = orjson.loads(raw)
+    points = orjson.loads(history)["points"] if history else []
     return AccountState(
         score_cp=data["s"], band=data["b"], users=int(data["n"]), updated_ms=int(data["u"]),
-        history=tuple((int(b), int(s)) for b, s in data["h"]),
+        history=tuple((int(b), round(float(s) * 100)) for b, s in points),
         churn_gate=AlertGate(bool(data["c"][0]), data["c"][1]),
         drop_gate=RuleGate(bool(data["d"][0]), data["d"][1]),
     )  # fmt: skip
@@ -269,8 +278,7 @@ class RedisAccounts:
             "updated_at", iso_ms(state.updated_ms),
             "aggregate", commit.aggregate,
             "model_version", commit.model_version,
-            "history", orjson.dumps({"bucket_ms": commit.bucket_ms,
-                                     "points": [[b, s / 100] for b, s in state.history]}),
+            "history", history_to_json(state, commit.bucket_ms),
             "outbox", _outbox(commit.outbox),
         ]  # fmt: skip
 
@@ -361,11 +369,11 @@ def _trend(history: Mapping[str, Any], now_ms: int) -> dict[str, float | None]:
 
 
 def _loaded(reply: Sequence[Any]) -> AccountLoaded:
-    sum_cp, users, top, (ver, state, outbox) = reply
+    sum_cp, users, top, (ver, state, outbox, history) = reply
     top_cp = tuple(round(float(top[i + 1]) * 100) for i in range(0, len(top), 2))
     return AccountLoaded(
         rollup=Rollup(int(users), int(sum_cp), top_cp),
-        state=account_state_from_json(state),
+        state=account_state_from_json(state, history),
         version=int(ver or 0),
         outbox=orjson.loads(outbox) if outbox else [],
     )
