@@ -310,6 +310,11 @@ def _read_back(d: Deployment, worker: Any, expected: set[tuple[str, str]]) -> No
     assert view["score"] == -8 and view["users"] == 3 and view["band"] == "churn_risk"
     assert {a["type"] for a in view["alerts"]} == {t for _, t in expected}
     assert [u["customer_id"] for u in view["top_users"]] == ["u3", "u2", "u1"]
+    text = subprocess.run([sys.executable, "-m", "stream.cli.main", "account", ACME],
+                          env=env, capture_output=True, text=True, check=True).stdout  # fmt: skip
+    assert f"{ACME}: score -8 (churn_risk), 3 users, aggregate mean" in text
+    churn_line = next(line for line in text.splitlines() if "account_churn_risk" in line)
+    assert churn_line.endswith("-> churn_risk  -8")  # the band before depends on batching
     listing = subprocess.run([sys.executable, "-m", "stream.cli.main", "accounts"],
                              env=env, capture_output=True, text=True, check=True)  # fmt: skip
     assert ACME in listing.stdout and BETA not in listing.stdout
