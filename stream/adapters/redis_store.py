@@ -50,7 +50,7 @@ from stream.adapters.redis_keys import key_tag
 from stream.core.alerts import AlertGate, RuleGate
 from stream.core.bands import BandScale
 from stream.core.customer import CustomerState
-from stream.core.history import History, Marker, trend
+from stream.core.history import History, Marker, factor_changes, trend
 from stream.core.profile import Profile
 from stream.ports import AppliedMark, Commit, CommitResult, IndexEntry, Loaded, OutboxAlert
 
@@ -70,6 +70,7 @@ __all__ = [
 _LOADED_FIELDS = ("state", "score", "band", "ver", "outbox", "history", "history_markers",
                   "model_version", "traits", "account", "profile_at")  # fmt: skip
 _RECORD = struct.Struct(">8sI")
+DAY_MS = 86_400_000
 _GLOB_SPECIAL = re.compile(r"([*?\[\]\\])")
 
 # ARGV: expected version, now (epoch s), packed new records, then field/value pairs (an
@@ -230,7 +231,8 @@ def history_view(fields: Mapping[str, bytes], now_ms: int) -> dict[str, Any]:
 
     ``trend.change_7d``/``change_30d`` are the score now minus the score 7/30 days earlier
     (None without a point that old); ``top_factor`` is the factor whose raw points over the
-    last 7 days changed most against the 7 days before, from the window's buckets.
+    last 7 days changed most against the 7 days before, from the window's buckets;
+    ``factor_changes_7d`` is that change for every factor with points in either week.
     """
     bucket_ms, kept = history_from_bytes(fields.get("history"))
     if not bucket_ms:
@@ -238,7 +240,7 @@ def history_view(fields: Mapping[str, bytes], now_ms: int) -> dict[str, Any]:
     markers = markers_from_json(fields.get("history_markers"))
     internal = orjson.loads(fields.get("state") or b"{}")
     buckets = {int(b): dict(slot) for b, slot in internal.get("w", {}).items()}
-    found = trend(kept, buckets, bucket_ms, now_ms, 86_400_000)
+    found = trend(kept, buckets, bucket_ms, now_ms, DAY_MS)
 
     def change(cp: int | None) -> float | None:
         return None if cp is None else points(cp)
@@ -256,6 +258,10 @@ def history_view(fields: Mapping[str, bytes], now_ms: int) -> dict[str, Any]:
             "change_30d": change(found.change_30d_cp),
             "top_factor": found.top_factor,
             "top_factor_change": points(found.top_factor_change_cp),
+            "factor_changes_7d": {
+                factor: points(cp)
+                for factor, cp in sorted(factor_changes(buckets, bucket_ms, now_ms, DAY_MS).items())
+            },
         },
     }
 
