@@ -52,9 +52,10 @@
       return svg;
     }
     const markers = (history.markers || []).filter((m) => typeof m.at_ms === "number");
+    // From the first point (or marker) to now; at least one bucket wide.
     const bucket = Math.max(1, history.bucket_ms || 1);
     const t0 = Math.min(points[0][0], ...markers.map((m) => m.at_ms));
-    const t1 = Math.max(nowMs, points[points.length - 1][0] + bucket, ...markers.map((m) => m.at_ms + bucket));
+    const t1 = Math.max(nowMs, t0 + Math.min(bucket, 3600000), points[points.length - 1][0] + 1, ...markers.map((m) => m.at_ms));
     const bounded = bands.filter((b) => b.upper !== null);
     const [lo, hi] = yRange(points, bounded.map((b) => b.upper));
     const x = (t) => L + (W - L - R) * ((t - t0) / Math.max(1, t1 - t0));
