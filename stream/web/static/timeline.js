@@ -82,7 +82,9 @@
     svg.append(el("line", { x1: L, x2: W - R, y1: H - B, y2: H - B, class: "axis-line" }));
     for (let i = 0; i <= 4; i++) {
       const t = t0 + (t1 - t0) * i / 4;
-      svg.append(el("text", { x: x(t), y: H - B + 18, "text-anchor": i === 0 ? "start" : i === 4 ? "end" : "middle", class: "x-label" }, dateLabel(t, t1 - t0)));
+      // Times of day: the first label also names the day.
+      const text = dateLabel(t, t1 - t0) + (i === 0 && t1 - t0 < 2 * DAY ? " · " + dateLabel(t, 2 * DAY) : "");
+      svg.append(el("text", { x: x(t), y: H - B + 18, "text-anchor": i === 0 ? "start" : i === 4 ? "end" : "middle", class: "x-label" }, text));
     }
     // Model-version markers.
     markers.forEach((m, i) => {
@@ -104,7 +106,7 @@
     const dots = el("g", { class: "score-points" });
     for (const p of points) {
       const dot = el("circle", { cx: x(p[0]), cy: y(p[1]), r: points.length > 60 ? 2.5 : 4, "data-at": p[0] });
-      dot.append(el("title", {}, `${fullDate(p[0])}: score ${num(p[1])}`));
+      dot.append(el("title", {}, `Score ${num(p[1])} · bucket from ${fullDate(p[0])} (its latest evaluation)`));
       dots.append(dot);
     }
     svg.append(dots);
