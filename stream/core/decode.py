@@ -53,6 +53,7 @@ _FORMAT = (
     "\U000e0020-\U000e007f"
 )
 _FORBIDDEN = re.compile(f"[{_CONTROL}{_FORMAT}]")
+_ASCII_FORBIDDEN = re.compile("[\x00-\x1f\x7f]")  # the same set within ASCII (fast path)
 ALLOWED_FORMAT_CHARACTERS = frozenset("\u200c\u200d")
 _MAX_ID_LENGTH = 128
 _BYTES_PER_CHARACTER = 4  # the UTF-8 bound: an id's bytes (and its key tag) <= 4 x its limit
@@ -81,6 +82,8 @@ def valid_customer_id(
     characters (C0, DEL, C1), no lone surrogates, no line/paragraph separators and no
     invisible format characters except ZWNJ/ZWJ (see ``_FORBIDDEN``)."""
     limit = _BYTES_PER_CHARACTER * max_length if max_bytes is None else max_bytes
+    if value.isascii():
+        return 0 < len(value) <= min(max_length, limit) and not _ASCII_FORBIDDEN.search(value)
     return (
         0 < len(value) <= max_length
         and _FORBIDDEN.search(value) is None
