@@ -371,7 +371,14 @@ async function render() {
     if (mine !== generation) return;
     setLive(false, "Not updating: " + err.message);
   }
-  if (mine === generation) timer = setTimeout(() => { if (!document.hidden) render(); else timer = setTimeout(render, POLL_MS); }, POLL_MS);
+  if (mine === generation) timer = setTimeout(tick, POLL_MS);
+}
+
+// A refresh redraws the view; it waits while the tab is hidden or a filter menu has focus
+// (redrawing would close the menu under the pointer).
+function tick() {
+  const choosing = document.activeElement && document.activeElement.tagName === "SELECT";
+  if (document.hidden || choosing) timer = setTimeout(tick, POLL_MS / 5); else render();
 }
 
 document.addEventListener("DOMContentLoaded", () => {
