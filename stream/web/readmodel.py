@@ -55,6 +55,7 @@ _SPARK_POINTS = 30  # the last 30 history points (days, with the shipped model) 
 _PUBLIC_FIELDS = ("score", "band", "updated_at", "model_version")
 _ALERT_SCAN = 2000
 _FACET_VALUES = 50  # trait values per trait name offered as at-risk filters
+_FACET_NAMES = 30  # trait names offered (the first seen, newest alerts first)
 _FACET_ACCOUNTS = 200
 
 
@@ -292,7 +293,8 @@ def trait_text(value: Any) -> str:
 
 
 def _facets(rows: Sequence[Mapping[str, Any]], per_trait: int = _FACET_VALUES) -> dict[str, Any]:
-    """Trait values (scalar ones, at most ``per_trait`` per name) and accounts in ``rows``."""
+    """Trait values (scalar ones; at most ``_FACET_NAMES`` names and ``per_trait`` values per
+    name) and accounts (at most ``_FACET_ACCOUNTS``) in ``rows``."""
     traits: dict[str, set[str]] = {}
     accounts: set[str] = set()
     for row in rows:
@@ -300,6 +302,8 @@ def _facets(rows: Sequence[Mapping[str, Any]], per_trait: int = _FACET_VALUES) -
             accounts.add(row["account"])
         for name, value in (row.get("traits") or {}).items():
             if isinstance(value, (dict, list)) or value is None:
+                continue
+            if name not in traits and len(traits) >= _FACET_NAMES:
                 continue
             values = traits.setdefault(name, set())
             if len(values) < per_trait:
