@@ -70,7 +70,6 @@ __all__ = [
 _LOADED_FIELDS = ("state", "score", "band", "ver", "outbox", "history", "history_markers",
                   "model_version", "traits", "account", "profile_at")  # fmt: skip
 _RECORD = struct.Struct(">8sI")
-DAY_MS = 86_400_000
 _GLOB_SPECIAL = re.compile(r"([*?\[\]\\])")
 
 # ARGV: expected version, now (epoch s), packed new records, then field/value pairs (an
@@ -240,7 +239,7 @@ def history_view(fields: Mapping[str, bytes], now_ms: int) -> dict[str, Any]:
     markers = markers_from_json(fields.get("history_markers"))
     internal = orjson.loads(fields.get("state") or b"{}")
     buckets = {int(b): dict(slot) for b, slot in internal.get("w", {}).items()}
-    found = trend(kept, buckets, bucket_ms, now_ms, DAY_MS)
+    found = trend(kept, buckets, bucket_ms, now_ms, 86_400_000)
 
     def change(cp: int | None) -> float | None:
         return None if cp is None else points(cp)
@@ -260,7 +259,9 @@ def history_view(fields: Mapping[str, bytes], now_ms: int) -> dict[str, Any]:
             "top_factor_change": points(found.top_factor_change_cp),
             "factor_changes_7d": {
                 factor: points(cp)
-                for factor, cp in sorted(factor_changes(buckets, bucket_ms, now_ms, DAY_MS).items())
+                for factor, cp in sorted(
+                    factor_changes(buckets, bucket_ms, now_ms, 86_400_000).items()
+                )
             },
         },
     }
