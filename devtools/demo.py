@@ -27,6 +27,8 @@ from stream.config.settings import Settings
 __all__ = ["AlertCollector", "run_demo"]
 
 _DEMO_MODEL = load_model("demo")
+_SHORT = {"churn_risk_entered": "churn", "power_user_entered": "upsell", "score_drop": "drop",
+          "score_rise": "rise"}  # fmt: skip
 
 
 class AlertCollector(threading.Thread):
@@ -99,7 +101,9 @@ def run_demo(
                 day_ms=model.bucket_ms, window_ms=model.window_ms,
                 on_day=lambda day, s: _progress(day, s, ranks, settings, collector),
             )  # fmt: skip
-            _wait_for_catch_up(worker, stats.events + stats.duplicates + stats.malformed)
+            _wait_for_catch_up(
+                worker, stats.events + stats.duplicates + stats.malformed + stats.profile_calls
+            )
             _wait_for_alerts(collector, deadline_s=started + 150 - time.monotonic())
             _summary(worker, stats, people, collector, ranks, settings, started)
             print(f"\nWeb page: {web.url}  (token {token})", flush=True)
@@ -144,13 +148,11 @@ def _progress(
     if (day + 1) % 4:
         return
     counts = _band_counts(ranks, settings)
-    triggers = Counter(a["trigger"] for a in alerts.alerts)
+    types = Counter(a["type"] for a in alerts.alerts)
     bands = " ".join(f"{name}={count}" for name, count in counts.items())
-    print(
-        f"  day {day + 1:>3}: sent {stats.events:>6}  bands: {bands}  "
-        f"alerts: {triggers['event']} event, {triggers['window']} window",
-        flush=True,
-    )
+    shown = " ".join(f"{_SHORT.get(k, k)}={v}" for k, v in sorted(types.items())) or "none"
+    print(f"  day {day + 1:>3}: sent {stats.events:>6}  bands: {bands}  alerts: {shown}",
+          flush=True)  # fmt: skip
 
 
 def _wait_for_catch_up(worker: WorkerProcess, sent: int, timeout_s: float = 20.0) -> None:
@@ -165,7 +167,7 @@ def _wait_for_catch_up(worker: WorkerProcess, sent: int, timeout_s: float = 20.0
 def _wait_for_alerts(collector: AlertCollector, deadline_s: float) -> None:
     end = time.monotonic() + max(0.0, deadline_s)
     while time.monotonic() < end:
-        triggers = {a["trigger"] for a in collector.alerts}
+        triggers = {a["trigger"] for a in collector.alerts if a["type"] == "churn_risk_entered"}
         if {"event", "window"} <= triggers:
             return
         time.sleep(0.5)
@@ -194,18 +196,22 @@ def _summary(
     print("\n=== Summary ===")
     print(f"wall time so far: {time.monotonic() - started:.0f} s")
     print(f"simulator sent: {stats.events} events, {stats.duplicates} duplicate re-sends, "
-          f"{stats.malformed} malformed")  # fmt: skip
+          f"{stats.malformed} malformed, {stats.profile_calls} identify/group calls "
+          f"({len({p.account for p in people})} accounts)")  # fmt: skip
     print("worker processed: " + ", ".join(f"{k}={v:g}" for k, v in sorted(outcomes.items())))
     print("dead letters by reason: " + (", ".join(f"{k}={v:g}" for k, v in dlq.items()) or "none"))
     print("band distribution: " + ", ".join(
         f"{k}={v}" for k, v in _band_counts(ranks, settings).items()))  # fmt: skip
     print(f"Redis memory per customer: {_memory_per_customer(ranks, settings, people):.0f} bytes "
           "(customer hash with its packed fingerprints, MEMORY USAGE)")  # fmt: skip
-    triggers = Counter(a["trigger"] for a in collector.alerts)
-    print(f"churn-risk alerts: {len(collector.alerts)} ({triggers['event']} event-triggered, "
+    churn = [a for a in collector.alerts if a["type"] == "churn_risk_entered"]
+    triggers = Counter(a["trigger"] for a in churn)
+    others = Counter(a["type"] for a in collector.alerts if a["type"] != "churn_risk_entered")
+    print("other alerts: " + (", ".join(f"{k}={v}" for k, v in sorted(others.items())) or "none"))
+    print(f"churn-risk alerts: {len(churn)} ({triggers['event']} event-triggered, "
           f"{triggers['window']} window-triggered); a few:")  # fmt: skip
-    shown = [a for a in collector.alerts if a["trigger"] == "event"][:4]
-    shown += [a for a in collector.alerts if a["trigger"] == "window"][:4]
+    shown = [a for a in churn if a["trigger"] == "event"][:4]
+    shown += [a for a in churn if a["trigger"] == "window"][:4]
     for alert in shown:
         reasons = ", ".join(f"{r['factor']} {r['change']:+g}" for r in alert["reasons"][:3])
         print(f"  {alert['customer_id']:<22} {alert['trigger']:<6} "

@@ -2,18 +2,47 @@
 
 Time is measured in model "days" (the model's bucket), so the same personas drive a
 30-day production model or the one-minute demo model.
+
+Every customer also has a profile, sent as Segment calls on its first day: an ``identify``
+with the traits ``plan`` (free/pro/enterprise), ``country`` and ``channel``, and a ``group``
+call putting it in a B2B account of one to six users (Segment ``track`` calls carry the
+account as ``context.groupId`` too). Users of an account share its plan and country;
+accounts are formed within a persona, and the plan leans with the persona (power users are
+mostly on paid plans, churning ones mostly free), so segments and accounts differ.
 """
 
 from __future__ import annotations
 
 import random
 import uuid
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-__all__ = ["PERSONAS", "Customer", "Emitted", "day_events", "make_customers"]
+__all__ = [
+    "CHANNELS",
+    "COUNTRIES",
+    "PERSONAS",
+    "PLANS",
+    "Customer",
+    "Emitted",
+    "day_events",
+    "make_customers",
+    "profile_calls",
+]
 
 PERSONAS = ("power", "loyal", "declining", "silent", "churning")
+PLANS = ("free", "pro", "enterprise")
+COUNTRIES = ("US", "DE", "GB", "FR", "BR", "IN", "JP")
+CHANNELS = ("organic", "paid_search", "referral", "partner", "email")
+_PLAN_WEIGHTS = {  # free, pro, enterprise
+    "power": (1, 4, 5),
+    "loyal": (3, 5, 2),
+    "declining": (5, 4, 1),
+    "silent": (7, 3, 0),
+    "churning": (8, 2, 0),
+}
+_ACCOUNT_SIZE = (1, 6)
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +52,8 @@ class Customer:
     customer_id: str
     persona: str
     turn_day: int
+    account: str | None = None
+    traits: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +82,47 @@ def make_customers(count: int, rng: random.Random, days: int) -> list[Customer]:
         low, high = _TURN_SHARE[persona]
         turn = max(2, int(days * rng.uniform(low, high)))
         customers.append(Customer(f"cust-{persona}-{index:05d}", persona, turn))
-    return customers
+    return _with_profiles(customers)
+
+
+def _with_profiles(customers: list[Customer]) -> list[Customer]:
+    """Accounts of 1-6 users of one persona, with a plan and country each; a channel per
+    user. Drawn from their own generator, so the events stay those of the same seed."""
+    rng = random.Random(len(customers))
+    profiled: dict[str, Customer] = {}
+    number = 0
+    for persona in PERSONAS:
+        members = [c for c in customers if c.persona == persona]
+        while members:
+            size = rng.randint(*_ACCOUNT_SIZE)
+            group, members = members[:size], members[size:]
+            number += 1
+            plan = rng.choices(PLANS, weights=_PLAN_WEIGHTS[persona])[0]
+            country = rng.choice(COUNTRIES)
+            for member in group:
+                traits = {"plan": plan, "country": country, "channel": rng.choice(CHANNELS)}
+                profiled[member.customer_id] = replace(
+                    member, account=f"acct-{number:04d}", traits=traits
+                )
+    return [profiled[c.customer_id] for c in customers]
+
+
+def profile_calls(customer: Customer, day: int, timestamp_ms: int) -> list[Emitted]:
+    """The Segment ``identify`` and ``group`` calls of a customer on ``day`` (its first day
+    only), on the clickstream topic; their message ids are fixed, so a re-send is a
+    duplicate."""
+    if day != 0 or (not customer.traits and customer.account is None):
+        return []
+    base = {"userId": customer.customer_id, "timestamp": timestamp_ms,
+            "context": {"library": {"name": "engagement-simulator"}}}  # fmt: skip
+    calls = []
+    if customer.traits:
+        calls.append({**base, "type": "identify", "messageId": f"identify-{customer.customer_id}",
+                      "traits": dict(customer.traits)})  # fmt: skip
+    if customer.account is not None:
+        calls.append({**base, "type": "group", "messageId": f"group-{customer.customer_id}",
+                      "groupId": customer.account})  # fmt: skip
+    return [Emitted("clickstream", customer.customer_id, doc) for doc in calls]
 
 
 def day_events(customer: Customer, day: int, rng: random.Random) -> list[tuple[str, float]]:
@@ -133,6 +204,8 @@ def render(
             "properties": properties,
             "context": {"library": {"name": "engagement-simulator"}},
         }
+        if customer.account is not None:
+            document["context"]["groupId"] = customer.account
     else:
         document = {
             "event_id": event_id,

@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 from kafka import KafkaProducer
 
-from devtools.sim.personas import Customer, day_events, make_customers, render
+from devtools.sim.personas import Customer, day_events, make_customers, profile_calls, render
 from stream.config.settings import TopicNames
 
 __all__ = ["SimStats", "bad_messages", "simulate"]
@@ -26,6 +26,7 @@ class SimStats:
     events: int = 0
     duplicates: int = 0
     malformed: int = 0
+    profile_calls: int = 0  # Segment identify and group calls (not scored)
 
 
 def bad_messages(customer_id: str, now_ms: int, window_ms: int) -> list[tuple[str, bytes]]:
@@ -71,6 +72,10 @@ def simulate(
             _sleep_until(start + day * day_ms / 1000)
             now_ms = int(time.time() * 1000)
             for person in people:
+                for call in profile_calls(person, day, now_ms):
+                    producer.send(names[call.role], key=person.customer_id.encode(),
+                                  value=orjson.dumps(call.document))  # fmt: skip
+                    stats.profile_calls += 1
                 for event_type, value in day_events(person, day, rng):
                     emitted = render(person, event_type, value, now_ms - rng.randint(0, 200), rng)
                     payload = orjson.dumps(emitted.document)

@@ -53,7 +53,7 @@ from stream.adapters.redis_keys import key_tag
 from stream.core.alerts import AlertGate, RuleGate
 from stream.core.bands import BandScale
 from stream.core.customer import CustomerState
-from stream.core.history import History, Marker, trend
+from stream.core.history import History, Marker, factor_changes, trend
 from stream.core.profile import Profile
 from stream.ports import (
     AccountCommit,
@@ -242,7 +242,8 @@ def history_view(fields: Mapping[str, bytes], now_ms: int) -> dict[str, Any]:
 
     ``trend.change_7d``/``change_30d`` are the score now minus the score 7/30 days earlier
     (None without a point that old); ``top_factor`` is the factor whose raw points over the
-    last 7 days changed most against the 7 days before, from the window's buckets.
+    last 7 days changed most against the 7 days before, from the window's buckets;
+    ``factor_changes_7d`` is that change for every factor with points in either week.
     """
     bucket_ms, kept = history_from_bytes(fields.get("history"))
     if not bucket_ms:
@@ -268,6 +269,12 @@ def history_view(fields: Mapping[str, bytes], now_ms: int) -> dict[str, Any]:
             "change_30d": change(found.change_30d_cp),
             "top_factor": found.top_factor,
             "top_factor_change": points(found.top_factor_change_cp),
+            "factor_changes_7d": {
+                factor: points(cp)
+                for factor, cp in sorted(
+                    factor_changes(buckets, bucket_ms, now_ms, 86_400_000).items()
+                )
+            },
         },
     }
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,6 +25,7 @@ from stream.core.model import ScoringModel
 from stream.core.vocabulary import DEAD_LETTER_REASONS, DeadLetterReason, IgnoredReason
 
 __all__ = [
+    "ALLOWED_FORMAT_CHARACTERS",
     "REASONS",
     "DecodeLimits",
     "Ignored",
@@ -35,10 +37,24 @@ __all__ = [
 
 REASONS = DEAD_LETTER_REASONS
 
-# Any Unicode text without control characters (C0, DEL, C1) or lone surrogates. Braces,
-# ``%`` and spaces are allowed: the Redis store escapes the id in its hash tag
+# Any Unicode text without control characters (C0, DEL, C1), lone surrogates, line or
+# paragraph separators (U+2028/9) and invisible format characters (Unicode category Cf as of
+# Unicode 14: bidi embeddings, overrides and isolates U+202A-E/U+2066-9, marks U+200E/F,
+# zero-width space U+200B, word joiner, BOM, soft hyphen, tag characters, ...), which let
+# an id look like another one (spoofing). Allowed Cf characters: ZWNJ U+200C and ZWJ
+# U+200D, which Persian and Indic names and emoji sequences need and which reorder nothing.
+# Braces, ``%`` and spaces are allowed: the Redis store escapes the id in its hash tag
 # (``stream.adapters.redis_store.key_tag``).
-_FORBIDDEN = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+_CONTROL = "\x00-\x1f\x7f-\x9f\ud800-\udfff"
+_FORMAT = (
+    "\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u180e\u200b\u200e\u200f"
+    "\u2028-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb\U000110bd\U000110cd"
+    "\U00013430-\U00013438\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001"
+    "\U000e0020-\U000e007f"
+)
+_FORBIDDEN = re.compile(f"[{_CONTROL}{_FORMAT}]")
+_ASCII_FORBIDDEN = re.compile("[\x00-\x1f\x7f]")  # the same set within ASCII (fast path)
+ALLOWED_FORMAT_CHARACTERS = frozenset("\u200c\u200d")
 _MAX_ID_LENGTH = 128
 _BYTES_PER_CHARACTER = 4  # the UTF-8 bound: an id's bytes (and its key tag) <= 4 x its limit
 _MAX_SESSION_SECONDS = 7 * 86_400
@@ -63,8 +79,11 @@ def valid_customer_id(
 ) -> bool:
     """Whether ``value`` is an acceptable customer (or account) id: 1..max_length
     characters, at most ``max_bytes`` (default 4 x max_length) in UTF-8, no control
-    characters (C0, DEL, C1) and no lone surrogates."""
+    characters (C0, DEL, C1), no lone surrogates, no line/paragraph separators and no
+    invisible format characters except ZWNJ/ZWJ (see ``_FORBIDDEN``)."""
     limit = _BYTES_PER_CHARACTER * max_length if max_bytes is None else max_bytes
+    if value.isascii():
+        return 0 < len(value) <= min(max_length, limit) and not _ASCII_FORBIDDEN.search(value)
     return (
         0 < len(value) <= max_length
         and _FORBIDDEN.search(value) is None
@@ -216,16 +235,29 @@ def _account(doc: Mapping[str, Any], event_type: str, limits: DecodeLimits) -> s
             return None
     text = id_text(value)
     if text is None or not valid_customer_id(text, limits.max_id_length, limits.max_id_bytes):
-        raise _InvalidError("invalid_field", _id_rule(name, limits))
+        raise _InvalidError("invalid_field", _id_rule(name, limits, text))
     return text
 
 
-def _id_rule(field: str, limits: DecodeLimits) -> str:
+def _id_rule(field: str, limits: DecodeLimits, text: str | None = None) -> str:
     max_bytes = limits.max_id_bytes or _BYTES_PER_CHARACTER * limits.max_id_length
-    return (
+    rule = (
         f"field {field!r} must be a string (or an integer) of 1-{limits.max_id_length} "
-        f"characters, at most {max_bytes} UTF-8 bytes, without control characters"
+        f"characters, at most {max_bytes} UTF-8 bytes, without control or invisible "
+        "format characters"
     )
+    found = _FORBIDDEN.search(text) if text is not None else None
+    if found is None:
+        return rule
+    char = found.group()
+    name = unicodedata.name(char, "") if not "\ud800" <= char <= "\udfff" else "lone surrogate"
+    kind = (
+        "a control character"
+        if re.fullmatch(f"[{_CONTROL}]", char)
+        else "an invisible format character (bidi control, zero-width, separator or similar)"
+    )
+    named = f"U+{ord(char):04X} {name}".rstrip()
+    return f"{rule}; it contains {named}, {kind}, at index {found.start()}"
 
 
 def _too_deep(limits: DecodeLimits) -> str:
@@ -288,7 +320,7 @@ def _customer_id(doc: Mapping[str, Any], field: str, limits: DecodeLimits) -> st
         raise _InvalidError("missing_customer_id", f"field {field!r} is missing or empty")
     text = id_text(value)
     if text is None or not valid_customer_id(text, limits.max_id_length, limits.max_id_bytes):
-        raise _InvalidError("invalid_customer_id", _id_rule(field, limits))
+        raise _InvalidError("invalid_customer_id", _id_rule(field, limits, text))
     return text
 
 

@@ -24,6 +24,7 @@ __all__ = [
     "Marker",
     "Point",
     "Trend",
+    "factor_changes",
     "mark",
     "record",
     "record_into",
@@ -94,18 +95,27 @@ def trend(
         before = value_at(history, (now_ms - days * day_ms) // bucket_ms * bucket_ms)
         return None if before is None or current is None else current - before
 
+    top, top_change = None, 0
+    for factor, value in sorted(factor_changes(buckets, bucket_ms, now_ms, day_ms).items()):
+        if abs(value) > abs(top_change):
+            top, top_change = factor, value
+    return Trend(change(7), change(30), top, top_change)
+
+
+def factor_changes(
+    buckets: window.Buckets, bucket_ms: int, now_ms: int, day_ms: int
+) -> dict[str, int]:
+    """Per factor, its raw points (centipoints) over the last 7 days minus those of the 7
+    days before, from the window's buckets (factors without points in either week left out;
+    a factor with equal points in both weeks is 0)."""
+    now_bucket = now_ms // bucket_ms
     week = max(1, (7 * day_ms) // bucket_ms)
     recent: dict[str, int] = {}
     for bucket, slot in buckets.items():
         age = now_bucket - bucket
         if 0 <= age < 2 * week:
-            sign = 1 if age < week else -1
-            _add(recent, slot, sign)
-    top, top_change = None, 0
-    for factor, value in sorted(recent.items()):
-        if abs(value) > abs(top_change):
-            top, top_change = factor, value
-    return Trend(change(7), change(30), top, top_change)
+            _add(recent, slot, 1 if age < week else -1)
+    return recent
 
 
 def _add(into: dict[str, int], slot: Mapping[str, int], sign: int) -> None:

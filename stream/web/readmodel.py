@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import orjson
@@ -30,10 +31,12 @@ __all__ = [
     "AT_RISK_ALERT_TYPES",
     "DAY_MS",
     "GROUPS",
+    "Filter",
     "Group",
     "ReadModel",
     "engagement_index",
     "index_group",
+    "trait_text",
 ]
 
 Group = Literal["engaged", "responsive", "disengaged"]
@@ -51,6 +54,9 @@ _SHIPPED_GROUPS: dict[str, Group] = {
 _SPARK_POINTS = 30  # the last 30 history points (days, with the shipped model) per sparkline
 _PUBLIC_FIELDS = ("score", "band", "updated_at", "model_version")
 _ALERT_SCAN = 2000
+_FACET_VALUES = 50  # trait values per trait name offered as at-risk filters
+_FACET_NAMES = 30  # trait names offered (the first seen, newest alerts first)
+_FACET_ACCOUNTS = 200
 
 
 def index_group(bands: BandScale, name: str) -> Group:
@@ -148,35 +154,42 @@ class ReadModel:
         }
 
     async def at_risk(
-        self, limit: int = 100, segment: str | None = None, account: str | None = None
+        self, limit: int = 100, trait: str | None = None, account: str | None = None
     ) -> dict[str, Any]:
         """Customers newly at risk (by their latest at-risk alert, newest first), then the
-        rest of the lowest band, lowest score first. ``segment``/``account`` filters are
-        accepted for when the contract offers them; today they match nothing extra."""
+        rest of the lowest band, lowest score first.
+
+        ``trait`` (``name:value``, e.g. ``plan:pro``) and ``account`` keep only customers
+        whose stored traits and account match. The work is bounded: the newest
+        ``_ALERT_SCAN`` recent alerts and the ``limit`` lowest scores are read and filtered,
+        never the whole population. ``facets`` lists the trait values and accounts among
+        those candidates (before filtering), for the page's filter controls."""
         now = self.clock_ms()
         lowest = self.bands.names[0]
+        wanted = Filter.parse(trait, account)
         latest: dict[str, dict[str, Any]] = {}
         for alert in await self.alerts.since(now - self.alerts.retention_ms, _ALERT_SCAN):
             if alert.get("type") in AT_RISK_ALERT_TYPES:
                 latest.setdefault(str(alert["customer_id"]), alert)
         current = await self._current(list(latest))
-        rows = []
+        candidates = []
         for customer_id, alert in latest.items():
             view = current.get(customer_id)
             if view is None or (alert["type"] == "churn_risk_entered" and view["band"] != lowest):
                 continue
-            rows.append({**view, "alert": alert, "reasons": alert.get("reasons", [])})
-        if len(rows) < limit:
-            others = await self.store.top(self.bands, lowest, limit, lowest=True)
-            more = [c for c, _ in others if c not in latest][: limit - len(rows)]
-            found = await self._current(more)
-            rows += [{**found[c], "alert": None, "reasons": []} for c in more if c in found]
+            candidates.append({**view, "alert": alert, "reasons": alert.get("reasons", [])})
+        others = await self.store.top(self.bands, lowest, limit, lowest=True)
+        more = [c for c, _ in others if c not in latest]
+        found = await self._current(more)
+        candidates += [{**found[c], "alert": None, "reasons": []} for c in more if c in found]
+        rows = [row for row in candidates if wanted.matches(row)]
         return {
             "generated_at_ms": now,
             "band": lowest,
             "in_band": (await self.band_counts()).get(lowest, 0),
             "features": self.features(),
-            "filters": {"segment": segment, "account": account},
+            "filters": {"trait": trait or None, "account": account or None},
+            "facets": _facets(candidates),
             "customers": rows[:limit],
         }
 
@@ -244,12 +257,14 @@ class ReadModel:
         pipe = self.store.client.pipeline(transaction=False)
         for customer_id in customer_ids:
             pipe.hmget(self.store.customer_key(customer_id),
-                       [*_PUBLIC_FIELDS, "breakdown", "history"])  # fmt: skip
+                       [*_PUBLIC_FIELDS, "breakdown", "history", "traits", "account"])  # fmt: skip
         found = {}
         for customer_id, values in zip(customer_ids, await pipe.execute(), strict=True):
             if values[0] is None:
                 continue
-            score, band, updated, version, breakdown, history = (v or b"" for v in values)
+            score, band, updated, version, breakdown, history, traits, account = (
+                v or b"" for v in values
+            )
             found[customer_id] = {
                 "customer_id": customer_id,
                 "score": float(score),
@@ -258,6 +273,8 @@ class ReadModel:
                 "model_version": version.decode(),
                 "top_factors": _top_factors(orjson.loads(breakdown or b"{}")),
                 "trend": [cp / 100 for _, cp in history_from_bytes(history)[1][-_SPARK_POINTS:]],
+                "traits": orjson.loads(traits or b"{}"),
+                "account": account.decode() or None,
             }
         return found
 
@@ -265,3 +282,60 @@ class ReadModel:
 def _top_factors(breakdown: Mapping[str, float], count: int = 3) -> list[dict[str, float | str]]:
     ranked = sorted(breakdown.items(), key=lambda kv: -abs(kv[1]))[:count]
     return [{"factor": f, "points": p} for f, p in ranked if p]
+
+
+@dataclass(frozen=True, slots=True)
+class Filter:
+    """An at-risk filter: a trait ``name`` equal to ``value`` and/or an ``account``."""
+
+    name: str | None = None
+    value: str | None = None
+    account: str | None = None
+
+    @staticmethod
+    def parse(trait: str | None, account: str | None) -> Filter:
+        """``trait`` is ``name:value`` (the value may hold further colons); a bare ``name``
+        matches customers that have the trait at all. Empty strings filter nothing."""
+        name, value = None, None
+        if trait:
+            name, sep, rest = trait.partition(":")
+            value = rest if sep else None
+        return Filter(name or None, value, account or None)
+
+    def matches(self, row: Mapping[str, Any]) -> bool:
+        if self.account is not None and row.get("account") != self.account:
+            return False
+        if self.name is None:
+            return True
+        traits = row.get("traits") or {}
+        if self.name not in traits:
+            return False
+        return self.value is None or trait_text(traits[self.name]) == self.value
+
+
+def trait_text(value: Any) -> str:
+    """A trait value as the filters compare it: strings as they are, anything else as JSON
+    (``true``, ``42``)."""
+    return value if isinstance(value, str) else orjson.dumps(value).decode()
+
+
+def _facets(rows: Sequence[Mapping[str, Any]], per_trait: int = _FACET_VALUES) -> dict[str, Any]:
+    """Trait values (scalar ones; at most ``_FACET_NAMES`` names and ``per_trait`` values per
+    name) and accounts (at most ``_FACET_ACCOUNTS``) in ``rows``."""
+    traits: dict[str, set[str]] = {}
+    accounts: set[str] = set()
+    for row in rows:
+        if row.get("account"):
+            accounts.add(row["account"])
+        for name, value in (row.get("traits") or {}).items():
+            if isinstance(value, (dict, list)) or value is None:
+                continue
+            if name not in traits and len(traits) >= _FACET_NAMES:
+                continue
+            values = traits.setdefault(name, set())
+            if len(values) < per_trait:
+                values.add(trait_text(value))
+    return {
+        "traits": {name: sorted(values) for name, values in sorted(traits.items())},
+        "accounts": sorted(accounts)[:_FACET_ACCOUNTS],
+    }

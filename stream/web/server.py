@@ -48,6 +48,9 @@ _HEADERS = {
 }
 
 
+_ASSETS["timeline.js"] = "text/javascript"  # the customer page's score timeline
+
+
 def _asset(name: str) -> bytes:
     return (_STATIC / name).read_bytes()
 
@@ -69,7 +72,8 @@ def build_app(
     app.router.add_get("/api/alerts", _api(lambda rm, q: rm.recent_alerts(
         _number(q, "hours", 24, 1, 24 * 7), int(_number(q, "limit", 200, 1, 2000)))))  # fmt: skip
     app.router.add_get("/api/at-risk", _api(lambda rm, q: rm.at_risk(
-        int(_number(q, "limit", 100, 1, 1000)), q.get("segment"), q.get("account"))))  # fmt: skip
+        int(_number(q, "limit", 100, 1, 1000)), _text(q, "trait", "segment"),
+        _text(q, "account"))))  # fmt: skip
     app.router.add_get("/api/upsell", _api(lambda rm, q: rm.upsell(
         int(_number(q, "limit", 50, 1, 1000)))))  # fmt: skip
     app.router.add_get("/api/customers/{customer_id:.+}", _customer)
@@ -175,6 +179,17 @@ def _number(query: Any, name: str, default: float, low: float, high: float) -> f
     except ValueError:
         raise web.HTTPBadRequest(text=f"{name} must be a number") from None
     return min(high, max(low, value))
+
+
+def _text(query: Any, *names: str, limit: int = 512) -> str | None:
+    """The first of ``names`` present in the query (empty: None); over-long is a 400."""
+    for name in names:
+        value = query.get(name)
+        if value:
+            if len(value) > limit:
+                raise web.HTTPBadRequest(text=f"{name} is longer than {limit} characters")
+            return str(value)
+    return None
 
 
 def _api(read: Callable[[ReadModel, Any], Awaitable[Any]]) -> Handler:

@@ -24,6 +24,9 @@ def _view(customer: str, n: int, at: int, kind: str = "page_view") -> dict[str, 
     return {"event_id": f"{customer}-{n}", "customer_id": customer, "type": kind, "timestamp": at}
 
 
+SPOOF = "erin\u202eexe.txt"  # shows as "erintxt.exe": a right-to-left override
+
+
 def test_every_kind_of_bad_input_is_dead_lettered_and_good_events_still_score(deploy) -> None:
     """Each malformed message lands in the DLQ with its reason and original bytes."""
     d = deploy()
@@ -33,10 +36,11 @@ def test_every_kind_of_bad_input_is_dead_lettered_and_good_events_still_score(de
     bad += [
         ("clickstream", orjson.dumps(_view("erin", 90, now)), "mallory"),  # key mismatch
         ("clickstream", orjson.dumps(_view("erin", 91, now, "app_install")), "erin"),  # wrong topic
+        ("clickstream", orjson.dumps(_view(SPOOF, 92, now)), SPOOF),  # a bidi override in the id
     ]
     expected = [
         "invalid_json", "missing_customer_id", "unknown_type", "invalid_field", "too_large",
-        "future_timestamp", "too_old", "key_mismatch", "wrong_topic",
+        "future_timestamp", "too_old", "key_mismatch", "wrong_topic", "invalid_customer_id",
     ]  # fmt: skip
     for n, (role, payload, key) in enumerate(bad):
         d.send("clickstream", "erin", _view("erin", n, now))
@@ -51,6 +55,8 @@ def test_every_kind_of_bad_input_is_dead_lettered_and_good_events_still_score(de
         assert headers["dlq.detail"]
         assert int(headers["dlq.offset"]) >= 0
         assert headers["dlq.topic"].decode() in d.settings.topics.inputs
+    spoofed = by_value[bad[-1][1]]["dlq.detail"].decode()
+    assert "U+202E RIGHT-TO-LEFT OVERRIDE" in spoofed and "at index 4" in spoofed
     # nine good page views plus one active day
     wait_until(lambda: d.customer("erin").get("score") == str(len(bad) + 2))
 

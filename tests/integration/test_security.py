@@ -249,8 +249,8 @@ def test_http_endpoints_are_read_only_and_queries_need_the_token(deploy) -> None
         assert _request(worker, "GET", path, {"Authorization": wrong})[0] == 401
     status, _, body = _request(worker, "GET", path, auth)
     assert status == 200 and json.loads(body)["score"] == 4.0
-    # too long, control characters (spaces and braces are valid in ids now)
-    for invalid in ("x" * 129, "tab%09id", "nul%00id", "esc%1Bx"):
+    # too long, control and bidi characters (spaces and braces are valid in ids now)
+    for invalid in ("x" * 129, "tab%09id", "nul%00id", "esc%1Bx", "rlo%E2%80%AEx", "lri%E2%81%A6x"):
         assert _request(worker, "GET", f"/customers/{invalid}", auth)[0] == 400
     for probe in ("/health", "/ready", "/metrics"):
         assert _request(worker, "GET", probe)[0] == 200

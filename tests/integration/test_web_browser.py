@@ -28,6 +28,9 @@ CHROMIUM = "/usr/bin/chromium"
 TOKEN = "web-test-token-0123456789"
 MINUS = "\u2212"  # the page writes negative changes with a true minus sign
 SHOTS = Path(__file__).parents[2] / ".artifacts" / "screenshots"
+DEFAULT_MODEL = Path(__file__).parents[2] / "stream/config/models/default.yaml"
+FIRST_VERSION = "web-v1"
+NEW_VERSION = "default-2026.11"  # the version of default.yaml
 
 
 def event(customer: str, kind: str, n: int) -> dict[str, Any]:
@@ -39,26 +42,38 @@ def event(customer: str, kind: str, n: int) -> dict[str, Any]:
 def page_on_known_data(
     deploy: Callable[..., Deployment], tmp_path: Path
 ) -> Iterator[tuple[Deployment, WebProcess]]:
-    """Three customers: a power user, a middling one and one who uninstalled the app."""
+    """Four customers: a power user, a middling one and two who uninstalled the app (one
+    on plan pro of account 4242, one on plan free of account acme). They are scored by a
+    worker with model ``web-v1`` (the default model with accounts on); a second worker with
+    the same model as the default version then scores the middling one again, which marks the model-version change in its history."""
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: `make install` installs Debian's chromium")
-    d = deploy(model=accounts_model(tmp_path), ENGAGEMENT_API_TOKEN=TOKEN)
+    d = deploy(model=accounts_model(tmp_path, FIRST_VERSION), ENGAGEMENT_API_TOKEN=TOKEN)
     d.start_worker()
     for n in range(12):
         d.send("clickstream", "web-power", event("web-power", "conversion", n))
     for n in range(5):
         d.send("clickstream", "web-mid", event("web-mid", "conversion", n))
-    d.send("app_installs", "web-risk", event("web-risk", "app_install", 0))
     now_ms = int(time.time() * 1000)
-    calls = [{"type": "identify", "messageId": "i1", "traits": {"plan": "pro", "país": "España"}},
-             {"type": "group", "messageId": "g1", "groupId": 4242}]  # fmt: skip
-    for call in calls:
-        d.send("clickstream", "web-risk", {**call, "userId": "web-risk", "timestamp": now_ms})
+    profiles = {"web-risk": ({"plan": "pro", "país": "España"}, 4242),
+                "web-risk2": ({"plan": "free"}, "acme")}  # fmt: skip
+    for customer, (traits, account) in profiles.items():
+        d.send("app_installs", customer, event(customer, "app_install", 0))
+        calls = [{"type": "identify", "messageId": f"i-{customer}", "traits": traits},
+                 {"type": "group", "messageId": f"g-{customer}", "groupId": account}]  # fmt: skip
+        for call in calls:
+            d.send("clickstream", customer, {**call, "userId": customer, "timestamp": now_ms})
     d.flush()
-    wait_until(lambda: d.customer("web-risk").get("band") == "very_disengaged", 60)
-    d.send("app_installs", "web-risk", event("web-risk", "app_uninstall", 1))
+    for customer in profiles:
+        wait_until(lambda c=customer: d.customer(c).get("band") == "very_disengaged", 60)
+        d.send("app_installs", customer, event(customer, "app_uninstall", 1))
     d.flush()
-    wait_until(lambda: d.redis.zcard(f"{d.settings.redis_prefix}:alerts") == 1, 60)
+    wait_until(lambda: d.redis.zcard(f"{d.settings.redis_prefix}:alerts") == 2, 60)
+    d.workers[0].stop()
+    d.start_worker(ENGAGEMENT_MODEL=accounts_model(tmp_path, NEW_VERSION))
+    d.send("clickstream", "web-mid", event("web-mid", "page_view", 99))
+    d.flush()
+    wait_until(lambda: NEW_VERSION in d.customer("web-mid").get("history_markers", ""), 60)
     web = WebProcess(d.env, tmp_path / "web.log", free_port(), snapshot_every_s=1)
     web.start()
     try:
@@ -82,7 +97,7 @@ def api_needs_the_token_and_is_read_only(web: WebProcess) -> None:
     assert http(web.url + "api/overview")[0] == 401
     assert http(web.url + "api/overview", token="wrong-token-0123456789")[0] == 401
     status, overview = http(web.url + "api/overview", token=TOKEN)
-    assert status == 200 and overview["total"] == 3
+    assert status == 200 and overview["total"] == 4
     for method in ("POST", "PUT", "DELETE", "PATCH"):
         assert http(web.url + "api/overview", method=method, token=TOKEN)[0] == 405
     assert http(web.url + "api/customers/a%00b", token=TOKEN)[0] == 400  # a control character
@@ -94,6 +109,19 @@ def api_needs_the_token_and_is_read_only(web: WebProcess) -> None:
     assert [a["type"] for a in customer["alerts"]] == ["churn_risk_entered"]
     assert customer["traits"] == {"plan": "pro", "país": "España"}
     assert customer["account"] == "4242"
+    assert customer["trend"]["factor_changes_7d"] == {"app_installs": 10.0, "app_uninstalls": -40.0}
+    assert http(web.url + "api/customers/rlo%E2%80%AEx", token=TOKEN)[0] == 400  # bidi override
+    status, mid = http(web.url + "api/customers/web-mid", token=TOKEN)
+    assert [m["model_version"] for m in mid["history"]["markers"]] == [NEW_VERSION]
+    assert mid["model_version"] == NEW_VERSION
+    filtered = {
+        "": ["web-risk", "web-risk2"], "trait=plan:pro": ["web-risk"],
+        "account=acme": ["web-risk2"], "trait=plan:pro&account=acme": [],
+        "trait=pa%C3%ADs:Espa%C3%B1a&account=4242": ["web-risk"],
+    }  # fmt: skip
+    for query, expected in filtered.items():
+        status, risk = http(web.url + "api/at-risk?" + query, token=TOKEN)
+        assert status == 200 and sorted(c["customer_id"] for c in risk["customers"]) == expected
 
 
 def test_page_shows_known_data(page_on_known_data: tuple[Deployment, WebProcess]) -> None:
@@ -112,6 +140,7 @@ def test_page_shows_known_data(page_on_known_data: tuple[Deployment, WebProcess]
             overview(page)
             lists(page)
             customer(page, deployment)
+            timeline(page)
             account(page, web)
             log_out(page, web)
         finally:
@@ -141,13 +170,13 @@ def overview(page: Any) -> None:
     from playwright.sync_api import expect  # noqa: PLC0415
 
     expected = {"power_user": "1", "highly_engaged": "0", "somewhat_engaged": "1",
-                "very_disengaged": "0", "churn_risk": "1"}  # fmt: skip
+                "very_disengaged": "0", "churn_risk": "2"}  # fmt: skip
     for band, count in expected.items():
         expect(page.locator(f'[data-count="{band}"]')).to_have_text(count)
-    expect(page.locator('[data-kpi="total"] .value')).to_have_text("3")
-    expect(page.locator('[data-kpi="engaged"] .value')).to_have_text("33.3%")
-    expect(page.locator('[data-kpi="disengaged"] .value')).to_have_text("33.3%")
-    expect(page.locator('[data-kpi="alerts"] .value')).to_have_text("1")
+    expect(page.locator('[data-kpi="total"] .value')).to_have_text("4")
+    expect(page.locator('[data-kpi="engaged"] .value')).to_have_text("25.0%")
+    expect(page.locator('[data-kpi="disengaged"] .value')).to_have_text("50.0%")
+    expect(page.locator('[data-kpi="alerts"] .value')).to_have_text("2")
     expect(page.locator(".alert-row").first).to_contain_text("web-risk")
     page.screenshot(path=SHOTS / "web-overview.png", full_page=True)
 
@@ -161,17 +190,73 @@ def lists(page: Any) -> None:
     expect(row).to_contain_text("Very disengaged")
     expect(row.locator('[data-factor="app_uninstalls"]')).to_have_text(f"App uninstalls {MINUS}40")
     expect(row.locator("td.num")).to_have_text("-28")
+    expect(row.locator("td[data-account]")).to_have_text("4242")
+    expect(page.locator("#at-risk tbody tr")).to_have_count(2)
     page.screenshot(path=SHOTS / "web-at-risk.png", full_page=True)
+    at_risk_filters(page)
 
     page.click('.tabs a[data-view="alerts"]')
-    expect(page.locator("#alerts tbody tr")).to_have_count(1)
-    expect(page.locator("#alerts tbody tr")).to_contain_text("Churn risk entered")
+    expect(page.locator("#alerts tbody tr")).to_have_count(2)
+    expect(page.locator("#alerts tbody tr").first).to_contain_text("Churn risk entered")
     page.screenshot(path=SHOTS / "web-alerts.png", full_page=True)
 
     page.click('.tabs a[data-view="upsell"]')
     expect(page.locator("#upsell tbody tr")).to_have_count(1)
     expect(page.locator('#upsell tr[data-customer="web-power"]')).to_contain_text("122")
     page.screenshot(path=SHOTS / "web-upsell.png", full_page=True)
+
+
+def at_risk_filters(page: Any) -> None:
+    """The segment and account filters narrow the list, stay in the address (so the live
+    refresh keeps them) and clear."""
+    from playwright.sync_api import expect  # noqa: PLC0415
+
+    rows = page.locator("#at-risk tbody tr")
+    page.select_option("#filter-trait", "plan:free")
+    expect(rows).to_have_count(1)
+    expect(page.locator('#at-risk tr[data-customer="web-risk2"] td[data-account]')).to_have_text(
+        "acme"
+    )
+    assert "trait=plan%3Afree" in page.url
+    page.select_option("#filter-trait", "plan:pro")
+    expect(rows).to_have_count(1)
+    expect(page.locator('#at-risk tr[data-customer="web-risk"]')).to_be_visible()
+    page.select_option("#filter-account", "acme")
+    expect(page.locator(".empty")).to_have_text("No customer at risk matches these filters.")
+    page.select_option("#filter-trait", "")
+    expect(rows).to_have_count(1)
+    expect(page.locator('#at-risk tr[data-customer="web-risk2"]')).to_be_visible()
+    expect(page.locator("#filter-account")).to_have_value("acme")
+    page.screenshot(path=SHOTS / "web-at-risk-filtered.png", full_page=True)
+    page.click("#filter-clear")
+    expect(rows).to_have_count(2)
+
+
+def timeline(page: Any) -> None:
+    """The score timeline of a customer scored by two model versions: a line at every band
+    boundary with the band's name and bound, and the model-version marker."""
+    from playwright.sync_api import expect  # noqa: PLC0415
+
+    page.fill("#search-input", "web-mid")
+    page.press("#search-input", "Enter")
+    expect(page.locator("#customer-id")).to_have_text("web-mid")
+    chart = page.locator("#timeline svg.timeline")
+    expect(chart).to_be_visible()
+    expect(chart.locator("[data-band-line]")).to_have_count(4)
+    for band, bound in (("churn_risk", "0"), ("very_disengaged", "40"),
+                        ("somewhat_engaged", "70"), ("highly_engaged", "100")):  # fmt: skip
+        expect(chart.locator(f'[data-band-line="{band}"] text')).to_have_text(bound)
+        expect(chart.locator(f'[data-band-label="{band}"]')).to_have_text(
+            band.replace("_", " ").capitalize()
+        )
+    marker = chart.locator(f'[data-model-version="{NEW_VERSION}"]')
+    expect(marker).to_have_count(1)
+    expect(marker.locator("text")).to_have_text(f"model {NEW_VERSION}")
+    expect(chart.locator(".score-points circle").first).to_be_attached()
+    expect(chart.locator(".x-label")).to_have_count(5)
+    box = chart.bounding_box()
+    assert box is not None and box["width"] > 900 and box["height"] > 200  # laptop-readable
+    page.screenshot(path=SHOTS / "web-customer-timeline.png", full_page=True)
 
 
 def customer(page: Any, deployment: Deployment) -> None:
@@ -189,6 +274,10 @@ def customer(page: Any, deployment: Deployment) -> None:
     expect(page.locator(".alert-item")).to_have_count(1)
     expect(page.locator("#customer-account")).to_have_text("Account 4242")
     expect(page.locator('#traits [data-trait="país"]')).to_have_text("país: España")
+    expect(page.locator('[data-change="app_uninstalls"]')).to_have_text(f"{MINUS}40")
+    expect(page.locator('[data-change="app_installs"]')).to_have_text("+10")
+    expect(page.locator('[data-change="regularity"]')).to_have_text("—")
+    expect(page.locator("#timeline [data-band-line]")).to_have_count(4)
     page.screenshot(path=SHOTS / "web-customer.png", full_page=True)
     # Live: new events show up without a reload (8 conversions: -28 + 80).
     for n in range(8):
@@ -198,13 +287,13 @@ def customer(page: Any, deployment: Deployment) -> None:
     expect(page.locator(".customer-head .pill")).to_have_text("Somewhat engaged")
 
 
-def accounts_model(tmp: Path) -> str:
-    """The default model with accounts on (web-risk is account 4242's only user)."""
-    doc = yaml.safe_load(
-        (Path(__file__).parents[2] / "stream/config/models/default.yaml").read_text()
-    )
+def accounts_model(tmp: Path, version: str) -> str:
+    """The default model with accounts on (web-risk is account 4242's only user), as
+    ``version``."""
+    doc = yaml.safe_load(DEFAULT_MODEL.read_text())
     doc["accounts"] = {"aggregate": "mean"}
-    path = tmp / "accounts-model.yaml"
+    doc["version"] = version
+    path = tmp / f"accounts-model-{version}.yaml"
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
     return str(path)
 

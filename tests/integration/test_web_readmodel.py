@@ -165,3 +165,55 @@ def test_legacy_keys_of_percent_ids_migrate_and_others_stay(
         assert await store.migrate_legacy_keys() == (0, 0)
 
     on_store(scenario)
+
+
+def test_at_risk_filters_by_trait_and_account(on_store: Callable[[Scenario], None]) -> None:
+    """``trait=name:value`` and ``account`` keep only matching customers, from alerts and
+    from the rest of the lowest band; the facets list what the candidates offer."""
+
+    async def scenario(store: RedisScoreStore) -> None:
+        profiles = {
+            "pro-acme": ({"plan": "pro", "seats": 5}, "acme"),
+            "free-acme": ({"plan": "free"}, "acme"),
+            "pro-globex": ({"plan": "pro"}, "globex"),
+            "no-profile": (None, None),
+        }
+        for n, (customer, (traits, account)) in enumerate(profiles.items()):
+            await put_customer(store, customer, -10 - n)
+            if traits is not None:
+                await store.client.hset(
+                    store.customer_key(customer), "traits", orjson.dumps(traits)
+                )
+            if account is not None:
+                await store.client.hset(store.customer_key(customer), "account", account)
+        await store.record_alerts(
+            [alert("pro-acme", NOW_MS - HOUR_MS), alert("free-acme", NOW_MS - 2 * HOUR_MS)], NOW_MS
+        )
+        view = ReadModel(MODEL, store, clock_ms=lambda: NOW_MS)
+
+        async def ids(trait: str | None = None, account: str | None = None) -> list[str]:
+            found = await view.at_risk(trait=trait, account=account)
+            return [c["customer_id"] for c in found["customers"]]
+
+        everyone = await view.at_risk()
+        assert [c["customer_id"] for c in everyone["customers"]] == [
+            "pro-acme", "free-acme", "no-profile", "pro-globex"]  # fmt: skip
+        assert [c["account"] for c in everyone["customers"]] == ["acme", "acme", None, "globex"]
+        facets = {
+            "traits": {"plan": ["free", "pro"], "seats": ["5"]},
+            "accounts": ["acme", "globex"],
+        }
+        assert everyone["facets"] == facets
+        assert await ids("plan:pro") == ["pro-acme", "pro-globex"]
+        assert await ids(account="acme") == ["pro-acme", "free-acme"]
+        assert await ids("plan:pro", "acme") == ["pro-acme"]
+        assert await ids("seats:5") == ["pro-acme"]
+        assert await ids("seats") == ["pro-acme"]
+        assert await ids("plan:enterprise") == []
+        assert await ids(account="nobody") == []
+        assert (await view.at_risk(trait="plan:pro"))["filters"] == {
+            "trait": "plan:pro",
+            "account": None,
+        }
+
+    on_store(scenario)

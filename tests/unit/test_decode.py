@@ -232,3 +232,48 @@ def test_unicode_ids_are_compared_with_the_decoded_key() -> None:
         assert isinstance(got, Event) and got.customer_id == customer
     bad_key = _decode(native("click", "c1", NOW_MS), key=b"\xff")
     assert isinstance(bad_key, Rejection) and bad_key.reason == "key_mismatch"
+
+
+def _all_characters() -> str:
+    return "".join(chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF)
+
+
+def test_forbidden_id_characters_match_a_from_scratch_reference() -> None:
+    """The hard-coded set is exactly: C0, DEL, C1, U+2028/9 and Unicode category Cf except
+    ZWNJ/ZWJ (computed here from ``unicodedata``; a new Python's Unicode data that adds Cf
+    characters fails this test, so the set is kept up to date)."""
+    import unicodedata  # noqa: PLC0415
+
+    from stream.core.decode import ALLOWED_FORMAT_CHARACTERS, valid_customer_id  # noqa: PLC0415
+
+    text = _all_characters()
+    reference = {
+        c
+        for c in text
+        if unicodedata.category(c) in ("Cc", "Zl", "Zp")
+        or (unicodedata.category(c) == "Cf" and c not in ALLOWED_FORMAT_CHARACTERS)
+    }
+    refused = {c for c in text if not valid_customer_id(f"a{c}b")}
+    assert refused == reference
+    assert {"\u202a", "\u202e", "\u2066", "\u2069", "\u200e", "\u200f", "\u200b"} <= refused
+    assert valid_customer_id("👨\u200d👩\u200d👧")
+    assert valid_customer_id("\u0645\u06cc\u200c\u062e\u0648")  # Persian, with a ZWNJ
+
+
+@pytest.mark.parametrize(
+    ("customer", "named"),
+    [("invoice\u202etxt.exe", "U+202E RIGHT-TO-LEFT OVERRIDE"),
+     ("user\u2066x\u2069", "U+2066 LEFT-TO-RIGHT ISOLATE"),
+     ("c\u200f1", "U+200F RIGHT-TO-LEFT MARK"),
+     ("zero\u200bwidth", "U+200B ZERO WIDTH SPACE"),
+     ("a\x00b", "U+0000, a control character")],
+)  # fmt: skip
+def test_spoofing_ids_are_dead_lettered_with_the_character_named(customer: str, named: str) -> None:
+    """Bidi overrides, isolates, marks and zero-width characters make an id look like
+    another; they are ``invalid_customer_id`` with the character and its position named."""
+    got = _decode(native("click", customer, NOW_MS), key=customer.encode())
+    assert isinstance(got, Rejection) and got.reason == "invalid_customer_id"
+    assert named in got.detail and "at index" in got.detail
+    refused = _decode(_call("group", groupId=f"acme{customer}"))
+    assert isinstance(refused, Rejection) and refused.reason == "invalid_field"
+    assert "'groupId'" in refused.detail and named in refused.detail

@@ -88,7 +88,7 @@ def test_ids_with_control_characters_or_too_many_bytes_are_rejected() -> None:
 def test_unicode_braces_spaces_and_numbers_are_accepted() -> None:
     """Ids that used to be refused now decode, keyed by their UTF-8 text; an integer id is
     its decimal string (the Kafka key then is that string)."""
-    for good in ["josé", "用户42", "a b", "{a}", "50%", "a\u200bb"]:
+    for good in ["josé", "用户42", "a b", "{a}", "50%", "a\u200db"]:  # ZWJ stays valid
         got = _decode(_event(good), key=good.encode())
         assert isinstance(got, Event) and got.customer_id == good
     got = _decode(_event(42), key=b"42")  # type: ignore[arg-type]

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from stream.config.secret import Secret
 from stream.core.bands import DEFAULT_BANDS, Band, BandScale
 from stream.web.auth import SESSION_SECONDS, allowed, issue_session, session_valid
-from stream.web.readmodel import engagement_index, index_group
+from stream.web.readmodel import Filter, engagement_index, index_group
 
 TOKEN = Secret("unit-test-token-0123456789")
 NOW_S = 1_800_000_000
@@ -66,3 +66,32 @@ def test_allowed() -> None:
     assert not allowed(TOKEN, "Bearer wrong", None, NOW_S)
     assert allowed(TOKEN, None, issue_session(TOKEN, NOW_S), NOW_S)
     assert not allowed(TOKEN, None, None, NOW_S)
+
+
+_TRAIT_VALUES = st.one_of(st.text(max_size=4), st.integers(-3, 3), st.booleans())
+
+
+@given(
+    st.dictionaries(st.sampled_from(["plan", "country", "a:b"]), _TRAIT_VALUES, max_size=3),
+    st.one_of(st.none(), st.sampled_from(["acme", "globex"])),
+    st.one_of(st.none(), st.text(max_size=8)),
+    st.one_of(st.none(), st.sampled_from(["acme", "globex", ""])),
+)
+def test_at_risk_filter_matches_reference(
+    traits: dict[str, object], account: str | None, trait: str | None, wanted: str | None
+) -> None:
+    """``Filter`` against a from-scratch reading of ``trait=name:value&account=...``."""
+    row = {"traits": traits, "account": account}
+    expected = True
+    if wanted:
+        expected = account == wanted
+    if trait:
+        name, sep, value = trait.partition(":")
+        if name:
+            if name not in traits:
+                expected = False
+            elif sep:
+                shown = traits[name]
+                text = shown if isinstance(shown, str) else str(shown).lower()
+                expected = expected and text == value
+    assert Filter.parse(trait, wanted).matches(row) == expected

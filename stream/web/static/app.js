@@ -194,19 +194,40 @@ async function viewOverview(main) {
         h("p", {}, h("a", { href: "#/at-risk", text: "Customers at risk →" }), "  ·  ", h("a", { href: "#/upsell", text: "Upsell candidates →" })))));
 }
 
-function filtersFor(features) {
-  // Segment and account filters appear once the read contract offers them.
-  if (!features || (!features.segments && !features.accounts)) return null;
-  return h("div", { class: "filters" },
-    features.segments ? h("select", { id: "filter-segment" }, h("option", { value: "", text: "All segments" })) : null,
-    features.accounts ? h("select", { id: "filter-account" }, h("option", { value: "", text: "All accounts" })) : null);
+function atRiskFilters(r, params) {
+  // Segment (trait name = value) and account filters, offered from the candidates' facets;
+  // the choice lives in the address (#/at-risk?trait=plan:pro&account=acme).
+  const trait = params.get("trait") || "", account = params.get("account") || "";
+  const go = () => {
+    const q = new URLSearchParams();
+    const t = document.getElementById("filter-trait").value, a = document.getElementById("filter-account").value;
+    if (t) q.set("trait", t);
+    if (a) q.set("account", a);
+    location.hash = "#/at-risk" + (q.toString() ? "?" + q.toString() : "");
+  };
+  const traitSelect = h("select", { id: "filter-trait", "aria-label": "Segment", onchange: go },
+    h("option", { value: "", text: "All segments" }),
+    Object.entries(r.facets.traits).map(([name, values]) => h("optgroup", { label: name },
+      values.map((v) => h("option", { value: `${name}:${v}`, text: `${name} = ${v}`, selected: `${name}:${v}` === trait })))));
+  if (trait && ![...traitSelect.options].some((o) => o.value === trait)) traitSelect.append(h("option", { value: trait, text: trait.replace(":", " = "), selected: true }));
+  const accounts = r.facets.accounts.includes(account) || !account ? r.facets.accounts : [account, ...r.facets.accounts];
+  const accountSelect = h("select", { id: "filter-account", "aria-label": "Account", onchange: go },
+    h("option", { value: "", text: "All accounts" }),
+    accounts.map((a) => h("option", { value: a, text: a, selected: a === account })));
+  return h("div", { class: "filters" }, h("label", { for: "filter-trait", text: "Segment" }), traitSelect,
+    h("label", { for: "filter-account", text: "Account" }), accountSelect,
+    trait || account ? h("a", { href: "#/at-risk", id: "filter-clear", text: "Clear" }) : null);
 }
 
-async function viewAtRisk(main) {
-  const r = await getJSON("/api/at-risk");
+async function viewAtRisk(main, params) {
+  const query = new URLSearchParams();
+  for (const k of ["trait", "account"]) if (params.get(k)) query.set(k, params.get(k));
+  const r = await getJSON("/api/at-risk" + (query.toString() ? "?" + query.toString() : ""));
   const showTrend = r.features.score_history;
+  const filtered = Boolean(r.filters.trait || r.filters.account);
   const rows = r.customers.map((c) => h("tr", { "data-customer": c.customer_id },
     h("td", {}, h("a", { class: "id", href: customerHref(c.customer_id), text: c.customer_id })),
+    h("td", { "data-account": c.account || "", class: c.account ? null : "muted", text: c.account || "—" }),
     h("td", { class: "muted", title: c.alert ? new Date(c.alert.occurred_at_ms).toISOString() : "" },
       c.alert ? ago(c.alert.occurred_at_ms) : "no recent alert"),
     h("td", {}, c.alert ? [label(c.alert.previous_band || "new"), h("span", { class: "arrow", text: "→" }), label(c.alert.band)] : bandPill(c.band)),
@@ -216,13 +237,13 @@ async function viewAtRisk(main) {
     h("td", {}, c.alert ? h("span", { class: "tag", text: c.alert.trigger }) : null)));
   main.replaceChildren(
     h("div", { class: "page-head" }, h("div", {}, h("h1", { text: "At risk" }),
-      h("p", { class: "muted", text: `${plural(r.in_band, "customer is", "customers are")} in ${label(r.band).toLowerCase()} now; newest entries first, with the factors that fell.` })),
-      filtersFor(r.features)),
+      h("p", { class: "muted", text: `${plural(r.in_band, "customer is", "customers are")} in ${label(r.band).toLowerCase()} now; newest entries first, with the factors that fell.` + (filtered ? ` Showing ${plural(r.customers.length, "match", "matches")}.` : "") })),
+      atRiskFilters(r, params)),
     card(null, r.customers.length ? h("table", { class: "list", id: "at-risk" },
-      h("thead", {}, h("tr", {}, h("th", { text: "Customer" }), h("th", { text: "Entered" }), h("th", { text: "Band change" }),
+      h("thead", {}, h("tr", {}, h("th", { text: "Customer" }), h("th", { text: "Account" }), h("th", { text: "Entered" }), h("th", { text: "Band change" }),
         h("th", { class: "num", text: "Score now" }), h("th", { text: "Why (factors that fell)" }),
         showTrend ? h("th", { text: "Trend" }) : null, h("th", { text: "Trigger" }))),
-      h("tbody", {}, rows)) : empty("No customer is at risk right now.")));
+      h("tbody", {}, rows)) : empty(filtered ? "No customer at risk matches these filters." : "No customer is at risk right now.")));
 }
 
 async function viewAlerts(main) {
@@ -281,14 +302,21 @@ async function viewCustomer(main, id) {
   }
   const factors = Object.entries(c.breakdown).sort((a, b) => Math.abs(b[1]) - Math.abs(a[1]));
   const maxAbs = Math.max(1, ...factors.map(([, v]) => Math.abs(v)));
+  const changes = (c.trend && c.trend.factor_changes_7d) || {};
   const factorRows = factors.map(([name, v]) => {
     const fill = h("div", { class: "fill " + (v < 0 ? "neg" : "pos") });
     const w = 50 * Math.abs(v) / maxAbs;
     fill.style.width = w + "%"; fill.style.left = (v < 0 ? 50 - w : 50) + "%";
+    const change = changes[name];
     return h("div", { class: "factor", "data-factor": name }, h("span", { class: "name", text: label(name) }),
       h("div", { class: "track" }, h("div", { class: "axis" }), fill),
-      h("span", { class: "num", "data-points": name, text: fmtSigned(v) }));
+      h("span", { class: "num", "data-points": name, text: fmtSigned(v) }),
+      h("span", { class: "change num " + (change < 0 ? "neg" : change > 0 ? "pos" : "muted"), "data-change": name,
+        title: "Points in the last 7 days minus the 7 days before", text: change === undefined ? "—" : fmtSigned(change) }));
   });
+  const trend = c.trend || {};
+  const change7 = trend.change_7d === null || trend.change_7d === undefined ? "—" : fmtSigned(trend.change_7d);
+  const timeline = window.scoreTimeline ? window.scoreTimeline(c.history, c.bands, Date.now()) : empty("Timeline unavailable");
   main.replaceChildren(
     h("div", { class: "page-head" }, h("div", {}, h("p", {}, h("a", { href: "#/overview", text: "← Overview" })))),
     h("section", { class: "card mb" },
@@ -300,8 +328,13 @@ async function viewCustomer(main, id) {
           h("span", { text: `Model ${c.model_version}` }),
           c.account ? h("a", { id: "customer-account", href: "#/account/" + encodeURIComponent(c.account), text: `Account ${c.account}` }) : null)),
       h("div", { class: "scale" }, bandScale(c.bands, c.score))),
+    h("section", { class: "card mb", id: "timeline" }, h("h2", {}, "Score over time ",
+      h("span", { class: "muted", id: "change-7d", text: `· 7-day change ${change7}` })), timeline),
     h("div", { class: "grid two" },
-      card("Breakdown by factor", factors.length ? h("div", { id: "breakdown" }, factorRows) : empty("No points in the window.")),
+      card("Breakdown by factor", factors.length ? h("div", { id: "breakdown" },
+        h("div", { class: "factor-head" }, h("span", { text: "Factor" }), h("span", { text: "Points in the window" }),
+          h("span", { class: "num", text: "Now" }), h("span", { class: "num", text: "7-day change" })),
+        factorRows) : empty("No points in the window.")),
       card("Recent alerts", c.alerts.length ? c.alerts.map((a) => h("div", { class: "alert-item", "data-alert": a.alert_id },
         h("div", {}, h("strong", { text: label(a.type) }), " · ", label(a.previous_band || "new"), h("span", { class: "arrow", text: "→" }),
           label(a.band), " ", h("span", { class: "muted", text: `${fmtScore(a.previous_score ?? 0)} → ${fmtScore(a.score)} · ${a.trigger} · ${when(a.occurred_at_ms)}` })),
@@ -315,32 +348,43 @@ async function viewCustomer(main, id) {
 const ROUTES = { overview: viewOverview, "at-risk": viewAtRisk, alerts: viewAlerts, upsell: viewUpsell };
 
 function route() {
-  const hash = decodeURIComponent(location.hash.replace(/^#\/?/, "")) || "overview";
-  if (hash.startsWith("customer/")) return { view: "customer", arg: hash.slice("customer/".length) };
+  // "#/view?query": ids in "#/customer/<id>" are percent-encoded, so a "?" there is a query.
+  const raw = location.hash.replace(/^#\/?/, "");
+  const cut = raw.indexOf("?");
+  const hash = decodeURIComponent(cut < 0 ? raw : raw.slice(0, cut)) || "overview";
+  const params = new URLSearchParams(cut < 0 ? "" : raw.slice(cut + 1));
+  if (hash.startsWith("customer/")) return { view: "customer", arg: hash.slice("customer/".length), params };
   // Views added by other scripts (accounts.js): window.EXTRA_VIEWS[name](main, arg), "#/name[/arg]".
   for (const [name, fn] of Object.entries(window.EXTRA_VIEWS || {})) {
-    if (hash === name || hash.startsWith(name + "/")) return { view: name, arg: hash.slice(name.length + 1) || null, extra: fn };
+    if (hash === name || hash.startsWith(name + "/")) return { view: name, arg: hash.slice(name.length + 1) || null, extra: fn, params };
   }
-  return { view: ROUTES[hash] ? hash : "overview", arg: null };
+  return { view: ROUTES[hash] ? hash : "overview", arg: null, params };
 }
 
 async function render() {
   const mine = ++generation;
   clearTimeout(timer);
-  const { view, arg, extra } = route();
+  const { view, arg, extra, params } = route();
   document.querySelectorAll(".tabs a").forEach((a) => a.classList.toggle("active", a.dataset.view === view));
   const main = document.getElementById("main");
   try {
     if (view === "customer") await viewCustomer(main, arg);
     else if (extra) await extra(main, arg);
-    else await ROUTES[view](main);
+    else await ROUTES[view](main, params);
     if (mine !== generation) return;
     setLive(true, "Live · updated " + clock(Date.now()));
   } catch (err) {
     if (mine !== generation) return;
     setLive(false, "Not updating: " + err.message);
   }
-  if (mine === generation) timer = setTimeout(() => { if (!document.hidden) render(); else timer = setTimeout(render, POLL_MS); }, POLL_MS);
+  if (mine === generation) timer = setTimeout(tick, POLL_MS);
+}
+
+// A refresh redraws the view; it waits while the tab is hidden or a filter menu has focus
+// (redrawing would close the menu under the pointer).
+function tick() {
+  const choosing = document.activeElement && document.activeElement.tagName === "SELECT";
+  if (document.hidden || choosing) timer = setTimeout(tick, POLL_MS / 5); else render();
 }
 
 document.addEventListener("DOMContentLoaded", () => {
