@@ -47,7 +47,7 @@ from stream.adapters.redis_alerts import RecentAlerts, customer_alerts_key
 from stream.adapters.redis_client import AsyncClient
 from stream.adapters.redis_cluster import ScriptCall, run_scripts, unlink_keys
 from stream.adapters.redis_keys import key_tag
-from stream.core.alerts import AlertGate, RuleGate
+from stream.adapters.redis_state import Internal, pack_state, unpack_state
 from stream.core.bands import BandScale
 from stream.core.customer import CustomerState
 from stream.core.history import History, Marker, trend
@@ -154,38 +154,27 @@ def state_fields(
     partition: int,
     bucket_ms: int = 86_400_000,
 ) -> dict[str, str | bytes]:
-    """Hash fields for a customer: the public read contract plus one internal ``state``."""
-    internal: dict[str, Any] = {
-        "w": {str(b): slot for b, slot in state.buckets.items()},
-        "a": 1 if state.gate.armed else 0,
-        "l": state.gate.last_alert_ms,
-        "u": state.updated_ms,
-        "p": partition,
-    }
-    # Newer fields are written only when set, and read with defaults, so state written
-    # before they existed still loads (and state stays small).
-    if state.first_seen_ms is not None:
-        internal["f"] = state.first_seen_ms
-    if state.tenure_days:
-        internal["t"] = state.tenure_days
-    if state.prior_active is not None:
-        internal["r"] = state.prior_active
-    if state.gate.onboarded:
-        internal["o"] = 1
-    if state.version != model_version:  # usually equal: then read from ``model_version``
-        internal["m"] = state.version
-    if state.rule_gates:
-        internal["g"] = {
-            name: [1 if gate.armed else 0, gate.last_alert_ms]
-            for name, gate in state.rule_gates.items()
-        }
+    """Hash fields for a customer: the public read contract plus one internal ``state``
+    (``stream.adapters.redis_state``: binary, versioned)."""
+    internal = Internal(
+        buckets=state.buckets,
+        gate=state.gate,
+        updated_ms=state.updated_ms,
+        partition=partition,
+        first_seen_ms=state.first_seen_ms,
+        tenure_days=state.tenure_days,
+        prior_active=state.prior_active,
+        rule_gates=state.rule_gates,
+        own_version=state.version != model_version,  # usually equal: then ``model_version``
+        version=state.version,
+    )
     return {
         "score": f"{points(state.score_cp):g}",
         "band": state.band or "",
         "updated_at": iso_ms(state.updated_ms),
         "breakdown": orjson.dumps({k: points(v) for k, v in sorted(breakdown.items())}),
         "model_version": model_version,
-        "state": orjson.dumps(internal),
+        "state": pack_state(internal),
         "history": history_to_bytes(state.history, bucket_ms),
         "history_markers": markers_to_json(state.markers) if state.markers else b"",
     }
@@ -236,8 +225,8 @@ def history_view(fields: Mapping[str, bytes], now_ms: int) -> dict[str, Any]:
     if not bucket_ms:
         return {"history": None, "trend": None}
     markers = markers_from_json(fields.get("history_markers"))
-    internal = orjson.loads(fields.get("state") or b"{}")
-    buckets = {int(b): dict(slot) for b, slot in internal.get("w", {}).items()}
+    raw = fields.get("state")
+    buckets = unpack_state(raw).buckets if raw else {}
     found = trend(kept, buckets, bucket_ms, now_ms, 86_400_000)
 
     def change(cp: int | None) -> float | None:
@@ -269,28 +258,21 @@ def state_from_fields(fields: Mapping[str, bytes | None]) -> CustomerState:
     raw = fields.get("state")
     if not raw:
         return CustomerState()
-    internal = orjson.loads(raw)
+    internal = unpack_state(raw)
     score = fields.get("score") or b"0"
     return CustomerState(
-        buckets={int(b): dict(slot) for b, slot in internal["w"].items()},
+        buckets=internal.buckets,
         score_cp=round(float(score) * 100),
         band=(fields.get("band") or b"").decode() or None,
-        gate=AlertGate(
-            armed=bool(internal["a"]),
-            last_alert_ms=internal["l"],
-            onboarded=bool(internal.get("o", 0)),
-        ),
-        updated_ms=int(internal["u"]),
-        first_seen_ms=internal.get("f"),
-        tenure_days=int(internal.get("t", 0)),
-        prior_active=internal.get("r"),
+        gate=internal.gate,
+        updated_ms=internal.updated_ms,
+        first_seen_ms=internal.first_seen_ms,
+        tenure_days=internal.tenure_days,
+        prior_active=internal.prior_active,
         history=history_from_bytes(fields.get("history"))[1],
         markers=markers_from_json(fields.get("history_markers")),
-        version=internal["m"] if "m" in internal else _version(fields),
-        rule_gates={
-            name: RuleGate(bool(armed), last)
-            for name, (armed, last) in internal.get("g", {}).items()
-        },
+        version=internal.version if internal.own_version else _version(fields),
+        rule_gates=internal.rule_gates,
     )
 
 
@@ -503,7 +485,7 @@ class RedisScoreStore:
         for customer_id, raw in await self._read(customer_ids):
             if raw["state"] is None:  # not stored
                 continue
-            partition = orjson.loads(raw["state"]).get("p")
+            partition = unpack_state(raw["state"]).partition
             found[customer_id] = Stored(state_from_fields(raw), partition, profile_from_fields(raw))
         return found
 
