@@ -234,11 +234,11 @@ class Running:
             sums = self.sums
             for key, value in slot.items():
                 if not is_counter(key):
-                    left = sums[key] - value
+                    left = sums.get(key, 0) - value
                     if left:
                         sums[key] = left
                     else:
-                        del sums[key]
+                        sums.pop(key, None)
 
     def _drop_first_active(self, bucket: int) -> None:
         """Take ``bucket`` (the oldest active one) out of the chain, into ``prior``."""
