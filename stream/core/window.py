@@ -147,10 +147,12 @@ class Running:
     def build(cls, model: ScoringModel, buckets: Buckets, prior: int | None) -> Running:
         """Running totals of ``buckets`` (the Running takes them over: do not change them)."""
         sums: dict[str, int] = {}
+        get = sums.get
         for slot in buckets.values():
             for key, value in slot.items():
-                if not is_counter(key):
-                    sums[key] = sums.get(key, 0) + value
+                sums[key] = get(key, 0) + value
+        for key in [k for k in sums if is_counter(k)]:  # once per name, not per bucket
+            del sums[key]
         active = sorted(b for b, slot in buckets.items() if slot.get(ACTIVE, 0) > 0)
         gap = returning_gap(model)
         running = cls(buckets, sums, sorted(buckets), active, 0, prior, gap)
