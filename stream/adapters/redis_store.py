@@ -32,9 +32,7 @@ from __future__ import annotations
 
 import re
 import struct
-import sys
 import time
-from array import array
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import chain
@@ -70,6 +68,7 @@ __all__ = [
 _LOADED_FIELDS = ("state", "score", "band", "ver", "outbox", "history", "history_markers",
                   "model_version", "traits", "account", "profile_at")  # fmt: skip
 _RECORD = struct.Struct(">8sI")
+_HISTORY_POINT = struct.Struct("<qq")  # also the history field's header (layout, bucket_ms)
 _GLOB_SPECIAL = re.compile(r"([*?\[\]\\])")
 
 # ARGV: expected version, now (epoch s), packed new records, then field/value pairs (an
@@ -184,24 +183,17 @@ def history_to_bytes(history: History, bucket_ms: int) -> bytes:
     """The ``history`` hash field (see README, "Score history"): little-endian signed 64-bit
     integers ``[1, bucket_ms, start_0, score_0, start_1, score_1, ...]``, points oldest first,
     each the start of a bucket in epoch ms and the score in centipoints."""
-    packed = array("q", (1, bucket_ms))
-    packed.extend(chain.from_iterable(history))
-    if sys.byteorder != "little":
-        packed.byteswap()
-    return packed.tobytes()
+    return struct.pack(f"<{2 + 2 * len(history)}q", 1, bucket_ms, *chain.from_iterable(history))
 
 
 def history_from_bytes(raw: bytes | None) -> tuple[int, History]:
     """The bucket length and the points of a ``history`` field (empty: none)."""
     if not raw:
         return 0, ()
-    packed = array("q")
-    packed.frombytes(raw)
-    if sys.byteorder != "little":
-        packed.byteswap()
-    if packed[0] != 1:
-        raise ValueError(f"unknown history layout {packed[0]}")
-    return packed[1], tuple(zip(packed[2::2], packed[3::2], strict=True))
+    layout, bucket_ms = _HISTORY_POINT.unpack_from(raw)
+    if layout != 1:
+        raise ValueError(f"unknown history layout {layout}")
+    return bucket_ms, tuple(_HISTORY_POINT.iter_unpack(memoryview(raw)[_HISTORY_POINT.size :]))
 
 
 def markers_to_json(markers: tuple[Marker, ...]) -> bytes:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+from array import array
+from itertools import chain
 from typing import Any
 
 import orjson
@@ -10,7 +13,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from stream.adapters.redis_state import LAYOUT, unpack_state
-from stream.adapters.redis_store import state_fields, state_from_fields
+from stream.adapters.redis_store import (
+    history_from_bytes,
+    history_to_bytes,
+    state_fields,
+    state_from_fields,
+)
 from stream.core.alerts import AlertGate, RuleGate
 from stream.core.customer import CustomerState, advance
 from tests.factories import DAY_MS, NOW_MS, default_model, event
@@ -121,3 +129,26 @@ def test_a_month_of_activity_takes_no_more_room_than_its_json() -> None:
     assert len(state.buckets) == 30
     assert len(binary) <= len(legacy)
     assert state_from_fields(dict(_stored(state_fields(state, {}, MODEL.version, 3)))) == state
+
+
+def _history_reference(history: tuple[tuple[int, int], ...], bucket_ms: int) -> bytes:
+    """The public ``history`` field as documented: little-endian signed 64-bit integers."""
+    packed = array("q", (1, bucket_ms))
+    packed.extend(chain.from_iterable(history))
+    if sys.byteorder != "little":
+        packed.byteswap()
+    return packed.tobytes()
+
+
+@given(
+    st.lists(st.tuples(st.integers(-(2**63), 2**63 - 1), st.integers(-(2**63), 2**63 - 1))),
+    st.integers(1, 2**40),
+)
+@settings(max_examples=300, deadline=None)
+def test_the_history_field_is_byte_for_byte_the_documented_layout(
+    points: list[tuple[int, int]], bucket_ms: int
+) -> None:
+    history = tuple(points)
+    raw = history_to_bytes(history, bucket_ms)
+    assert raw == _history_reference(history, bucket_ms)
+    assert history_from_bytes(raw) == (bucket_ms, history)
