@@ -3,8 +3,16 @@
 Streams a synthetic customer population through ``advance`` one event per call, carrying
 each customer's state from call to call (history and rule gates grow as they would in the
 worker), then encodes and decodes each state with the Redis codec. Prints microseconds
-per event for the core alone and with the codec. To compare two trees in one run, run it
-twice with different ``PYTHONPATH`` values (see README, "Score history").
+per event:
+
+- ``core_us``: ``advance`` on the state just decoded from the codec (a cache miss);
+- ``core_codec_us``: ``core_us`` plus the encode and decode;
+- ``encode_us`` / ``decode_us``: the store's ``state_fields`` / ``state_from_fields``;
+- ``cached_us``: ``advance`` on the state the previous call returned (the worker's cache);
+- ``decode_event_us``: ``decode_event`` on the benchmark's native JSON messages.
+
+To compare two trees in one run, run it alternately with each tree first on ``PYTHONPATH``
+(see README, "Performance"); it only uses calls both trees have.
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ from typing import Any
 from stream.adapters import redis_store as store_module
 from stream.config.model_file import load_model
 from stream.core.customer import CustomerState, advance
+from stream.core.decode import decode_event
 from stream.core.events import Event
 
 __all__ = ["run"]
@@ -26,7 +35,7 @@ TYPES = ["page_view", "click", "feature_used", "conversion", "app_open", "like"]
 
 
 def run(events: int = 60_000, customers: int = 500, seed: int = 7) -> dict[str, float]:
-    """Microseconds per event: ``core`` (advance) and ``core+codec`` (plus encode/decode)."""
+    """Microseconds per event of each part (see the module doc)."""
     model = load_model("default")
     rng = random.Random(seed)
     start = 1_790_000_000_000
@@ -44,22 +53,57 @@ def run(events: int = 60_000, customers: int = 500, seed: int = 7) -> dict[str, 
     if "bucket_ms" in inspect.signature(state_fields).parameters:
         extra = (model.bucket_ms,)
     states: dict[str, CustomerState] = {}
-    core = codec = 0.0
+    cached: dict[str, CustomerState] = {}
+    core = encode = decode = warm = 0.0
+    clock = time.perf_counter
     for at, customer, kind, i in stream:
         event = Event(f"e{i}", customer, kind, at, {})
         state = states.get(customer, CustomerState())
-        t0 = time.perf_counter()
+        t0 = clock()
         result = advance(model, customer, state, [event], at)
-        t1 = time.perf_counter()
+        t1 = clock()
         fields = state_fields(result.state, result.breakdown, model.version, 0, *extra)
+        t2 = clock()
         stored: dict[str, bytes | None] = {
             k: v.encode() if isinstance(v, str) else v for k, v in fields.items()
         }
+        t3 = clock()
         states[customer] = state_from_fields(stored)
-        t2 = time.perf_counter()
+        t4 = clock()
+        kept = cached.get(customer, CustomerState())
+        t5 = clock()
+        cached[customer] = advance(model, customer, kept, [event], at).state
+        t6 = clock()
         core += t1 - t0
-        codec += t2 - t1
-    return {"core_us": core / events * 1e6, "core_codec_us": (core + codec) / events * 1e6}
+        encode += t2 - t1
+        decode += t4 - t3
+        warm += t6 - t5
+    per = 1e6 / events
+    return {
+        "core_us": core * per,
+        "core_codec_us": (core + encode + decode) * per,
+        "encode_us": encode * per,
+        "decode_us": decode * per,
+        "cached_us": warm * per,
+        "decode_event_us": _decode_events(model, min(events, 20_000)),
+    }
+
+
+def _decode_events(model: Any, count: int) -> float:
+    """Microseconds per ``decode_event`` call on the ``make bench`` data set's messages."""
+    from devtools.bench.dataset import records  # noqa: PLC0415
+    from stream.config.settings import TopicNames  # noqa: PLC0415
+
+    now_ms = 1_795_000_000_000
+    messages = list(records(500, count, now_ms=now_ms))
+    roles = set(TopicNames().inputs.values())
+    assert all(m.role in roles for m in messages)
+    clock = time.perf_counter
+    t0 = clock()
+    for message in messages:
+        decode_event(message.value, key=message.key, topic_role=message.role, model=model,
+                     now_ms=now_ms, fallback_id="x")  # fmt: skip
+    return (clock() - t0) / count * 1e6
 
 
 def _older(name: str) -> Any:

@@ -34,9 +34,7 @@ from __future__ import annotations
 
 import re
 import struct
-import sys
 import time
-from array import array
 from collections.abc import AsyncIterator, Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from itertools import chain
@@ -50,7 +48,7 @@ from stream.adapters.redis_alerts import RecentAlerts, customer_alerts_key
 from stream.adapters.redis_client import AsyncClient
 from stream.adapters.redis_cluster import ScriptCall, run_scripts, unlink_keys
 from stream.adapters.redis_keys import key_tag
-from stream.core.alerts import AlertGate, RuleGate
+from stream.adapters.redis_state import Internal, pack_state, unpack_state
 from stream.core.bands import BandScale
 from stream.core.customer import CustomerState
 from stream.core.history import History, Marker, factor_changes, trend
@@ -82,6 +80,7 @@ __all__ = [
 _LOADED_FIELDS = ("state", "score", "band", "ver", "outbox", "history", "history_markers",
                   "model_version", "traits", "account", "profile_at")  # fmt: skip
 _RECORD = struct.Struct(">8sI")
+_HISTORY_POINT = struct.Struct("<qq")  # also the history field's header (layout, bucket_ms)
 _GLOB_SPECIAL = re.compile(r"([*?\[\]\\])")
 
 # ARGV: expected version, now (epoch s), packed new records, then field/value pairs (an
@@ -166,38 +165,27 @@ def state_fields(
     partition: int,
     bucket_ms: int = 86_400_000,
 ) -> dict[str, str | bytes]:
-    """Hash fields for a customer: the public read contract plus one internal ``state``."""
-    internal: dict[str, Any] = {
-        "w": {str(b): slot for b, slot in state.buckets.items()},
-        "a": 1 if state.gate.armed else 0,
-        "l": state.gate.last_alert_ms,
-        "u": state.updated_ms,
-        "p": partition,
-    }
-    # Newer fields are written only when set, and read with defaults, so state written
-    # before they existed still loads (and state stays small).
-    if state.first_seen_ms is not None:
-        internal["f"] = state.first_seen_ms
-    if state.tenure_days:
-        internal["t"] = state.tenure_days
-    if state.prior_active is not None:
-        internal["r"] = state.prior_active
-    if state.gate.onboarded:
-        internal["o"] = 1
-    if state.version != model_version:  # usually equal: then read from ``model_version``
-        internal["m"] = state.version
-    if state.rule_gates:
-        internal["g"] = {
-            name: [1 if gate.armed else 0, gate.last_alert_ms]
-            for name, gate in state.rule_gates.items()
-        }
+    """Hash fields for a customer: the public read contract plus one internal ``state``
+    (``stream.adapters.redis_state``: binary, versioned)."""
+    internal = Internal(
+        buckets=state.buckets,
+        gate=state.gate,
+        updated_ms=state.updated_ms,
+        partition=partition,
+        first_seen_ms=state.first_seen_ms,
+        tenure_days=state.tenure_days,
+        prior_active=state.prior_active,
+        rule_gates=state.rule_gates,
+        own_version=state.version != model_version,  # usually equal: then ``model_version``
+        version=state.version,
+    )
     return {
         "score": f"{points(state.score_cp):g}",
         "band": state.band or "",
         "updated_at": iso_ms(state.updated_ms),
         "breakdown": orjson.dumps({k: points(v) for k, v in sorted(breakdown.items())}),
         "model_version": model_version,
-        "state": orjson.dumps(internal),
+        "state": pack_state(internal),
         "history": history_to_bytes(state.history, bucket_ms),
         "history_markers": markers_to_json(state.markers) if state.markers else b"",
     }
@@ -207,24 +195,17 @@ def history_to_bytes(history: History, bucket_ms: int) -> bytes:
     """The ``history`` hash field (see README, "Score history"): little-endian signed 64-bit
     integers ``[1, bucket_ms, start_0, score_0, start_1, score_1, ...]``, points oldest first,
     each the start of a bucket in epoch ms and the score in centipoints."""
-    packed = array("q", (1, bucket_ms))
-    packed.extend(chain.from_iterable(history))
-    if sys.byteorder != "little":
-        packed.byteswap()
-    return packed.tobytes()
+    return struct.pack(f"<{2 + 2 * len(history)}q", 1, bucket_ms, *chain.from_iterable(history))
 
 
 def history_from_bytes(raw: bytes | None) -> tuple[int, History]:
     """The bucket length and the points of a ``history`` field (empty: none)."""
     if not raw:
         return 0, ()
-    packed = array("q")
-    packed.frombytes(raw)
-    if sys.byteorder != "little":
-        packed.byteswap()
-    if packed[0] != 1:
-        raise ValueError(f"unknown history layout {packed[0]}")
-    return packed[1], tuple(zip(packed[2::2], packed[3::2], strict=True))
+    layout, bucket_ms = _HISTORY_POINT.unpack_from(raw)
+    if layout != 1:
+        raise ValueError(f"unknown history layout {layout}")
+    return bucket_ms, tuple(_HISTORY_POINT.iter_unpack(memoryview(raw)[_HISTORY_POINT.size :]))
 
 
 def markers_to_json(markers: tuple[Marker, ...]) -> bytes:
@@ -249,8 +230,8 @@ def history_view(fields: Mapping[str, bytes], now_ms: int) -> dict[str, Any]:
     if not bucket_ms:
         return {"history": None, "trend": None}
     markers = markers_from_json(fields.get("history_markers"))
-    internal = orjson.loads(fields.get("state") or b"{}")
-    buckets = {int(b): dict(slot) for b, slot in internal.get("w", {}).items()}
+    raw = fields.get("state")
+    buckets = unpack_state(raw).buckets if raw else {}
     found = trend(kept, buckets, bucket_ms, now_ms, 86_400_000)
 
     def change(cp: int | None) -> float | None:
@@ -288,28 +269,21 @@ def state_from_fields(fields: Mapping[str, bytes | None]) -> CustomerState:
     raw = fields.get("state")
     if not raw:
         return CustomerState()
-    internal = orjson.loads(raw)
+    internal = unpack_state(raw)
     score = fields.get("score") or b"0"
     return CustomerState(
-        buckets={int(b): dict(slot) for b, slot in internal["w"].items()},
+        buckets=internal.buckets,
         score_cp=round(float(score) * 100),
         band=(fields.get("band") or b"").decode() or None,
-        gate=AlertGate(
-            armed=bool(internal["a"]),
-            last_alert_ms=internal["l"],
-            onboarded=bool(internal.get("o", 0)),
-        ),
-        updated_ms=int(internal["u"]),
-        first_seen_ms=internal.get("f"),
-        tenure_days=int(internal.get("t", 0)),
-        prior_active=internal.get("r"),
+        gate=internal.gate,
+        updated_ms=internal.updated_ms,
+        first_seen_ms=internal.first_seen_ms,
+        tenure_days=internal.tenure_days,
+        prior_active=internal.prior_active,
         history=history_from_bytes(fields.get("history"))[1],
         markers=markers_from_json(fields.get("history_markers")),
-        version=internal["m"] if "m" in internal else _version(fields),
-        rule_gates={
-            name: RuleGate(bool(armed), last)
-            for name, (armed, last) in internal.get("g", {}).items()
-        },
+        version=internal.version if internal.own_version else _version(fields),
+        rule_gates=internal.rule_gates,
     )
 
 
@@ -542,7 +516,7 @@ class RedisScoreStore:
         for customer_id, raw in await self._read(customer_ids):
             if raw["state"] is None:  # not stored
                 continue
-            partition = orjson.loads(raw["state"]).get("p")
+            partition = unpack_state(raw["state"]).partition
             found[customer_id] = Stored(state_from_fields(raw), partition, profile_from_fields(raw))
         return found
 

@@ -30,6 +30,7 @@ __all__ = [
     "breakdown_of",
     "drop_duplicates",
     "factor_totals",
+    "running_of",
 ]
 
 
@@ -44,6 +45,12 @@ class CustomerState:
     (see ``stream.core.history``); ``version`` is the model version that last advanced the
     state (None: unknown); ``rule_gates`` the gates of the model's further alert rules, by
     rule name (a rule without an entry is armed and has never alerted).
+
+    ``running`` is the window's running totals, as ``advance`` left them (None, or totals
+    of other buckets: rebuilt from the buckets when needed). It is a cache, not part of the
+    state's value, and it is why a state's ``buckets`` (and their slots) must never be
+    changed in place: ``advance`` never changes the state it is given, and a new state
+    shares the slots it did not change with the old one.
     """
 
     buckets: window.Buckets = field(default_factory=dict)
@@ -58,6 +65,7 @@ class CustomerState:
     markers: tuple[hist.Marker, ...] = ()
     version: str | None = None
     rule_gates: dict[str, RuleGate] = field(default_factory=dict)
+    running: window.Running | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,28 +81,33 @@ class Evaluation:
 
 def breakdown_of(model: ScoringModel, state: CustomerState) -> dict[str, int]:
     """Centipoints each factor contributes to the state's score (sums to the score)."""
-    return _breakdown(model, state.buckets, state.prior_active, state.tenure_days)
+    return _breakdown(model, running_of(model, state), state.tenure_days)
 
 
 def factor_totals(model: ScoringModel, state: CustomerState) -> dict[str, int]:
     """Each factor's raw window total in centipoints, before ``factors`` transforms and
     without the baseline (what a calibration fits weights to)."""
-    return _totals(model, state.buckets, state.prior_active, state.tenure_days)
+    return _totals(model, running_of(model, state), state.tenure_days)
 
 
-def _totals(
-    model: ScoringModel, buckets: window.Buckets, prior_active: int | None, tenure_days: int
-) -> dict[str, int]:
-    totals = window.totals(model, buckets, prior_active)
+def running_of(model: ScoringModel, state: CustomerState) -> window.Running:
+    """The state's running window totals: its own when they describe its buckets, else
+    built from the buckets (once; not stored in the state, which is not changed)."""
+    running = state.running
+    if running is not None and running.matches(model, state.buckets, state.prior_active):
+        return running
+    return window.Running.build(model, state.buckets, state.prior_active)
+
+
+def _totals(model: ScoringModel, running: window.Running, tenure_days: int) -> dict[str, int]:
+    totals = running.totals(model)
     if tenure_days and model.tenure is not None and model.tenure.points_cp_per_day:
         totals[TENURE] = tenure_days * model.tenure.points_cp_per_day
     return totals
 
 
-def _breakdown(
-    model: ScoringModel, buckets: window.Buckets, prior_active: int | None, tenure_days: int
-) -> dict[str, int]:
-    totals = _totals(model, buckets, prior_active, tenure_days)
+def _breakdown(model: ScoringModel, running: window.Running, tenure_days: int) -> dict[str, int]:
+    totals = _totals(model, running, tenure_days)
     if not model.transforms and not model.baseline_cp:
         return totals  # already without zeros
     return model.weigh(totals)
@@ -166,19 +179,21 @@ def advance(
     markers = state.markers
     if state.version is not None and state.version != model.version:
         markers = hist.mark(markers, now_ms, model.version)
+    running = clock.running
     new_state = CustomerState(
-        buckets=clock.buckets,
+        buckets=running.buckets,
         score_cp=tracker.score_cp,
         band=tracker.band if tracker.band is not None else model.bands.band_for(0),
         gate=tracker.gate,
         updated_ms=now_ms if tracker.changed else state.updated_ms,
         first_seen_ms=clock.first_seen,
         tenure_days=clock.tenure_days,
-        prior_active=clock.prior_active,
+        prior_active=running.prior,
         history=tuple(tracker.history),
         markers=markers,
         version=model.version,
         rule_gates=tracker.rule_gates,
+        running=running,
     )
     return Evaluation(
         state=new_state,
@@ -193,25 +208,31 @@ def _apply(model: ScoringModel, clock: _Clock, tracker: _Tracker, live: list[Eve
     """Add the events to the window. A batch spanning several buckets (a replay, a backlog)
     also leaves a history point for each of its buckets but the last, with the score of the
     events up to that bucket, as if each bucket had been evaluated on its own."""
+    if not live:
+        return
     bucket_of = model.bucket_of
-    first = bucket_of(live[0].timestamp_ms) if live else 0
+    running = clock.own()
+    first = bucket_of(live[0].timestamp_ms)
     if all(bucket_of(e.timestamp_ms) == first for e in live):
         for event in live:
-            window.add(clock.buckets, bucket_of(event.timestamp_ms), model.contributions(event))
+            running.add(bucket_of(event.timestamp_ms), model.contributions(event))
         return
     ordered = sorted(live, key=lambda e: e.timestamp_ms)
     for index, event in enumerate(ordered):
         bucket = bucket_of(event.timestamp_ms)
-        window.add(clock.buckets, bucket, model.contributions(event))
+        running.add(bucket, model.contributions(event))
         following = ordered[index + 1] if index + 1 < len(ordered) else None
         if following is not None and bucket_of(following.timestamp_ms) != bucket:
             tracker.note(sum(clock.breakdown().values()), event.timestamp_ms)
 
 
 class _Clock:
-    """The time-driven part of a customer's state while it is being advanced."""
+    """The time-driven part of a customer's state while it is being advanced.
 
-    __slots__ = ("buckets", "first_seen", "gate", "model", "prior_active", "tenure_days")
+    ``running`` starts as the state's own running totals and is copied before its first
+    change (``own``), so the state being advanced is never changed."""
+
+    __slots__ = ("first_seen", "gate", "model", "owned", "running", "tenure_days")
 
     def __init__(
         self,
@@ -221,10 +242,10 @@ class _Clock:
         gate: AlertGate,
     ) -> None:
         self.model = model
-        self.buckets = {b: dict(slot) for b, slot in state.buckets.items()}
+        self.running = running_of(model, state)
+        self.owned = False  # even when built here: it holds the state's own buckets
         self.first_seen = first_seen
         self.tenure_days = state.tenure_days
-        self.prior_active = state.prior_active
         self.gate = gate
 
     @classmethod
@@ -236,14 +257,20 @@ class _Clock:
             return cls(model, state, first_seen, replace(state.gate, onboarded=True))
         return cls(model, state, state.first_seen_ms, state.gate)
 
+    def own(self) -> window.Running:
+        """The running totals, copied first if they are still the advanced state's."""
+        if not self.owned:
+            self.running, self.owned = self.running.copy(), True
+        return self.running
+
     def breakdown(self) -> dict[str, int]:
-        return _breakdown(self.model, self.buckets, self.prior_active, self.tenure_days)
+        return _breakdown(self.model, self.running, self.tenure_days)
 
     def move_to(self, at_ms: int) -> None:
         """Drop what has left the window by ``at_ms`` and count tenure up to it."""
-        latest = window.pop_expired(self.model, self.buckets, at_ms)
-        if latest is not None and (self.prior_active is None or latest > self.prior_active):
-            self.prior_active = latest
+        running = self.running
+        if running.keys and self.model.expiry_of(running.keys[0]) <= at_ms:
+            self.own().expire(self.model, at_ms)
         self.count_tenure(at_ms)
 
     def count_tenure(self, at_ms: int) -> None:
@@ -261,7 +288,7 @@ class _Clock:
 
     def moments(self, now_ms: int, onboarding: int | None) -> list[tuple[int, Trigger]]:
         """Time-driven moments at or before ``now_ms``, oldest first, each with its trigger."""
-        expiries = window.expiry_moments(self.model, self.buckets, now_ms)
+        expiries = self.running.expiry_moments(self.model, now_ms)
         tenure = self.model.tenure
         if tenure is None and onboarding is None:  # the usual case: nothing else to merge
             return [(moment, "window") for moment in expiries]
@@ -279,7 +306,7 @@ class _Clock:
 
     def next_due(self, gate: AlertGate) -> int | None:
         """The next moment the score may change on its own, or None."""
-        due = window.next_expiry(self.model, self.buckets)
+        due = self.running.next_expiry(self.model)
         if self.model.tenure is not None:
             due = _earlier(due, self.model.tenure.next_change(self.first_seen, self.tenure_days))
         return _earlier(due, self.onboarding_moment(gate))
