@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from stream.core.customer import CustomerState
 from stream.core.profile import Profile
+from stream.core.segments import Membership
 
 __all__ = [
     "AppliedMark",
@@ -121,12 +122,14 @@ class CommitResult:
 
 @dataclass(frozen=True, slots=True)
 class IndexEntry:
-    """What the global indexes should say about one customer."""
+    """What the global indexes should say about one customer (``segments``: its segment
+    membership, when the model has segment dimensions)."""
 
     customer_id: str
     partition: int
     score: float
     next_due_ms: int | None
+    segments: Membership | None = None
 
 
 class ScoreStore(Protocol):

@@ -10,6 +10,8 @@ Key layout (the read contract, documented in README):
 - ``{prefix}:alerts``, ``{prefix}:alerts:data``, ``{prefix}:alerts:{<tag>}``: the
                                     recent published alerts (``stream.adapters.redis_alerts``)
 - ``{prefix}:bands:history``       hash: band-count snapshots (``stream.web.history``)
+- ``{prefix}:seg:...``             segment rollups, when the model has segment dimensions
+                                    (``stream.adapters.redis_segments``)
 
 ``<tag>`` is the customer id with ``%``, ``{`` and ``}`` percent-encoded
 (``stream.adapters.redis_keys``). A customer is one key, so one Redis Cluster slot (its hash
@@ -47,6 +49,7 @@ from stream.adapters.redis_alerts import RecentAlerts, customer_alerts_key
 from stream.adapters.redis_client import AsyncClient
 from stream.adapters.redis_cluster import ScriptCall, run_scripts, unlink_keys
 from stream.adapters.redis_keys import key_tag
+from stream.adapters.redis_segments import SegmentRollups, Staged
 from stream.core.alerts import AlertGate, RuleGate
 from stream.core.bands import BandScale
 from stream.core.customer import CustomerState
@@ -361,9 +364,11 @@ class RedisScoreStore:
         # one) matches.
         self._own_key = re.compile(
             rf"{re.escape(prefix)}:(rank|due:[0-9]+|\{{[^{{}}]+\}}|alerts|alerts:data"
-            rf"|alerts:\{{[^{{}}]+\}}|bands:history)".encode()
+            rf"|alerts:\{{[^{{}}]+\}}|bands:history"
+            rf"|seg:\{{p[0-9]+\}}:(?:members|counts)|seg:values|seg:partitions)".encode()
         )
         self.recent_alerts = RecentAlerts(client, prefix)
+        self.segments = SegmentRollups(client, prefix)
 
     def customer_key(self, customer_id: str) -> str:
         return customer_key(self.prefix, customer_id)
@@ -442,12 +447,16 @@ class RedisScoreStore:
 
     async def update_indexes(self, entries: Iterable[IndexEntry]) -> None:
         """Idempotently point the ranking and due indexes at the customers' current state
-        (a few multi-member commands per batch, not one per customer)."""
+        (a few multi-member commands per batch, not one per customer), then the segment
+        rollups (one script per partition)."""
         ranks: dict[str, float] = {}
         due: dict[int, dict[str, int]] = {}
         done: dict[int, list[str]] = {}
+        staged: list[Staged] = []
         for entry in entries:
             ranks[entry.customer_id] = entry.score
+            if entry.segments is not None:
+                staged.append((entry.partition, entry.customer_id, entry.segments))
             if entry.next_due_ms is None:
                 done.setdefault(entry.partition, []).append(entry.customer_id)
             else:
@@ -461,6 +470,7 @@ class RedisScoreStore:
         for partition, names in done.items():
             pipe.zrem(self.due_key(partition), *names)
         await pipe.execute()
+        await self.segments.write(staged)
 
     def owns(self, key: bytes) -> bool:
         """Whether ``key`` belongs to this store's prefix (see the key layout above)."""

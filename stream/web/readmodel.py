@@ -5,25 +5,21 @@ the band-count snapshots), never internal fields. What the contract cannot offer
 segments, accounts) is reported as absent in ``features`` so the page hides it; a
 new part of the contract plugs in as one more method here and one more flag.
 
-Engagement index: each band belongs to one of three groups, and the index is the share of
-customers per group, in percent. With the shipped bands: ``power_user`` and
-``highly_engaged`` are *engaged*, ``somewhat_engaged`` is *responsive*, ``very_disengaged``
-and ``churn_risk`` are *disengaged*. Bands of another model are grouped by position: the
-lowest two fifths disengaged, the highest two fifths engaged, the rest responsive.
+The engagement index (band groups) is the pure core's: ``stream.core.segments``.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Literal
+from typing import Any
 
 import orjson
 
 from stream.adapters.redis_alerts import RecentAlerts
 from stream.adapters.redis_store import RedisScoreStore, history_from_bytes
-from stream.core.bands import BandScale
 from stream.core.model import ScoringModel
+from stream.core.segments import GROUPS, Group, engagement_index, index_group
 from stream.web.history import BandHistory
 
 __all__ = [
@@ -36,42 +32,12 @@ __all__ = [
     "index_group",
 ]
 
-Group = Literal["engaged", "responsive", "disengaged"]
-GROUPS: tuple[Group, ...] = ("engaged", "responsive", "disengaged")
 DAY_MS = 24 * 3600 * 1000
 # Alert types that put a customer on the at-risk list (score_drop joins when it exists).
 AT_RISK_ALERT_TYPES = frozenset({"churn_risk_entered", "score_drop"})
-_SHIPPED_GROUPS: dict[str, Group] = {
-    "power_user": "engaged",
-    "highly_engaged": "engaged",
-    "somewhat_engaged": "responsive",
-    "very_disengaged": "disengaged",
-    "churn_risk": "disengaged",
-}
 _SPARK_POINTS = 30  # the last 30 history points (days, with the shipped model) per sparkline
 _PUBLIC_FIELDS = ("score", "band", "updated_at", "model_version")
 _ALERT_SCAN = 2000
-
-
-def index_group(bands: BandScale, name: str) -> Group:
-    """The engagement-index group of a band (see the module doc)."""
-    if set(bands.names) <= set(_SHIPPED_GROUPS):
-        return _SHIPPED_GROUPS[name]
-    position = bands.names.index(name) / len(bands.names)
-    if position < 0.4:
-        return "disengaged"
-    return "engaged" if position >= 0.6 else "responsive"
-
-
-def engagement_index(bands: BandScale, counts: Mapping[str, int]) -> dict[Group, float]:
-    """Percent of customers per group (all zero when there are no customers)."""
-    total = sum(counts.values())
-    shares: dict[Group, float] = dict.fromkeys(GROUPS, 0.0)
-    if total == 0:
-        return shares
-    for name, count in counts.items():
-        shares[index_group(bands, name)] += 100.0 * count / total
-    return shares
 
 
 class ReadModel:

@@ -41,7 +41,7 @@ from stream.core.profile import Profile, apply_profile
 from stream.core.rebuild import Rebuilt, rebuild
 from stream.errors import ReplayError
 from stream.ports import Commit, Incoming, IndexEntry
-from stream.worker.processor import customer_commit
+from stream.worker.processor import customer_commit, segment_membership
 
 __all__ = ["RescoreReport", "Target", "rescore"]
 
@@ -286,7 +286,11 @@ def _commit(
     commit = customer_commit(model, customer_id, partition, 0, evaluation, applied, (), now_ms,
                              kept)  # fmt: skip
     entry = IndexEntry(
-        customer_id, partition, evaluation.state.score_cp / 100, evaluation.next_due_ms
+        customer_id,
+        partition,
+        evaluation.state.score_cp / 100,
+        evaluation.next_due_ms,
+        segment_membership(model, evaluation.state, profile or Profile()),
     )
     return commit, entry
 
