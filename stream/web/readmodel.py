@@ -1,8 +1,9 @@
 """The read model behind the web page: every figure the JSON API serves comes from here.
 
 It reads the Redis read contract only (customer hashes, the ranking, the recent-alert record,
-the band-count snapshots), never internal fields. What the contract cannot offer yet (score
-segments, accounts) is reported as absent in ``features`` so the page hides it; a
+the band-count snapshots, the segment rollups), never internal fields. What the contract
+cannot offer (segments when the model has no dimensions, accounts) is reported as absent in
+``features`` so the page hides it; a
 new part of the contract plugs in as one more method here and one more flag.
 
 The engagement index (band groups) is the pure core's: ``stream.core.segments``.
@@ -62,7 +63,7 @@ class ReadModel:
         return {
             "band_history": self.history is not None,
             "score_history": True,
-            "segments": False,
+            "segments": self.model.segments is not None,
             "accounts": False,
         }
 
@@ -102,6 +103,17 @@ class ReadModel:
             "alerts_24h": await self.alerts.count_since(now - DAY_MS),
             "latest_alerts": await self.alerts.since(now - DAY_MS, 8),
         }
+
+    async def segments(self) -> dict[str, Any]:
+        """Per segment dimension, one row per value (customers, mean score, band counts,
+        engagement index), most customers first; no dimensions when the model has none."""
+        settings = self.model.segments
+        doc: dict[str, Any] = {"generated_at_ms": self.clock_ms(), "dimensions": {},
+                               "max_values": settings.max_values if settings else 0}  # fmt: skip
+        if settings is not None:
+            rows = await self.store.segments.rows(settings, self.bands)
+            doc["dimensions"] = {d: [r.as_json() for r in rows[d]] for d in settings.dimensions}
+        return doc
 
     async def recent_alerts(self, hours: float = 24, limit: int = 200) -> dict[str, Any]:
         now = self.clock_ms()

@@ -30,7 +30,8 @@ log = logging.getLogger("engagement.web")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 _STATIC = resources.files("stream.web") / "static"
-_ASSETS = {"app.js": "text/javascript", "app.css": "text/css", "favicon.svg": "image/svg+xml"}
+_ASSETS = {"app.js": "text/javascript", "app.css": "text/css", "favicon.svg": "image/svg+xml",
+           "segments.js": "text/javascript"}  # fmt: skip
 _WRITE_PATHS = {"/login", "/logout"}
 _OPEN_PATHS = {"/login", "/logout", "/healthz"}
 _HEADERS = {
@@ -67,6 +68,7 @@ def build_app(
         int(_number(q, "limit", 100, 1, 1000)), q.get("segment"), q.get("account"))))  # fmt: skip
     app.router.add_get("/api/upsell", _api(lambda rm, q: rm.upsell(
         int(_number(q, "limit", 50, 1, 1000)))))  # fmt: skip
+    app.router.add_get("/api/segments", _api(lambda rm, q: rm.segments()))
     app.router.add_get("/api/customers/{customer_id:.+}", _customer)
     if snapshot_every_s > 0:
         app.cleanup_ctx.append(_snapshots(read_model, snapshot_every_s))
