@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 import pytest
+import yaml
 
 from devtools.localstack.stack import free_port
 from devtools.localstack.web import WebProcess
@@ -41,7 +42,7 @@ def page_on_known_data(
     """Three customers: a power user, a middling one and one who uninstalled the app."""
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: `make install` installs Debian's chromium")
-    d = deploy(ENGAGEMENT_API_TOKEN=TOKEN)
+    d = deploy(model=str(segments_model(tmp_path)), ENGAGEMENT_API_TOKEN=TOKEN)
     d.start_worker()
     for n in range(12):
         d.send("clickstream", "web-power", event("web-power", "conversion", n))
@@ -53,6 +54,10 @@ def page_on_known_data(
              {"type": "group", "messageId": "g1", "groupId": 4242}]  # fmt: skip
     for call in calls:
         d.send("clickstream", "web-risk", {**call, "userId": "web-risk", "timestamp": now_ms})
+    for user, plan, country in (("web-power", "pro", "DE"), ("web-mid", "free", "FR")):
+        traits = {"plan": plan, "country": country}
+        d.send("clickstream", user, {"type": "identify", "messageId": f"i-{user}", "userId": user,
+                                     "timestamp": now_ms, "traits": traits})  # fmt: skip
     d.flush()
     wait_until(lambda: d.customer("web-risk").get("band") == "very_disengaged", 60)
     d.send("app_installs", "web-risk", event("web-risk", "app_uninstall", 1))
@@ -64,6 +69,16 @@ def page_on_known_data(
         yield d, web
     finally:
         web.stop()
+
+
+def segments_model(tmp: Path) -> Path:
+    """The default model with segment dimensions plan and country."""
+    doc = yaml.safe_load((Path(__file__).parents[2] / "stream/config/models/default.yaml")
+                         .read_text())  # fmt: skip
+    doc["segments"] = {"dimensions": ["plan", "country"]}
+    path = tmp / "segments-model.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
 
 
 def http(url: str, method: str = "GET", token: str | None = None) -> tuple[int, Any]:
@@ -93,6 +108,15 @@ def api_needs_the_token_and_is_read_only(web: WebProcess) -> None:
     assert [a["type"] for a in customer["alerts"]] == ["churn_risk_entered"]
     assert customer["traits"] == {"plan": "pro", "país": "España"}
     assert customer["account"] == "4242"
+    assert http(web.url + "api/segments")[0] == 401
+    status, found = http(web.url + "api/segments", token=TOKEN)
+    assert status == 200 and list(found["dimensions"]) == ["plan", "country"]
+    assert found["dimensions"]["plan"][0] == {
+        "value": "pro", "customers": 2, "mean_score": 47.0,
+        "bands": {"churn_risk": 1, "very_disengaged": 0, "somewhat_engaged": 0,
+                  "highly_engaged": 0, "power_user": 1},
+        "index": {"engaged": 50.0, "responsive": 0.0, "disengaged": 50.0},
+    }  # fmt: skip
 
 
 def test_page_shows_known_data(page_on_known_data: tuple[Deployment, WebProcess]) -> None:
@@ -109,6 +133,7 @@ def test_page_shows_known_data(page_on_known_data: tuple[Deployment, WebProcess]
             page.set_default_timeout(15_000)
             log_in(page, web)
             overview(page)
+            segments(page)
             lists(page)
             customer(page, deployment)
             log_out(page, web)
@@ -148,6 +173,29 @@ def overview(page: Any) -> None:
     expect(page.locator('[data-kpi="alerts"] .value')).to_have_text("1")
     expect(page.locator(".alert-row").first).to_contain_text("web-risk")
     page.screenshot(path=SHOTS / "web-overview.png", full_page=True)
+
+
+def segments(page: Any) -> None:
+    """The segment comparison on the overview: per plan, then per country (known data:
+    web-power and web-risk on plan pro, web-mid on free; web-risk has no country)."""
+    from playwright.sync_api import expect  # noqa: PLC0415
+
+    card = page.locator("#segments")
+    expect(card.locator("#segment-table")).to_have_attribute("data-dimension", "plan")
+    expect(card.locator("tbody tr")).to_have_count(2)
+    expect(card.locator("tbody tr").first).to_have_attribute("data-segment", "pro")
+    expect(card.locator('[data-seg-customers="pro"]')).to_have_text("2")
+    expect(card.locator('[data-seg-mean="pro"]')).to_have_text("47")  # (122 - 28) / 2
+    expect(card.locator('[data-seg-engaged="pro"]')).to_have_text("50.0%")
+    expect(card.locator('[data-seg-customers="free"]')).to_have_text("1")
+    expect(card.locator('[data-seg-engaged="free"]')).to_have_text("0.0%")
+    expect(card.locator('tr[data-segment="pro"] [data-mix]')).to_have_count(2)
+    card.locator('button[data-dimension="country"]').click()
+    expect(card.locator("#segment-table")).to_have_attribute("data-dimension", "country")
+    for value in ("DE", "FR", "(none)"):
+        expect(card.locator(f'[data-seg-customers="{value}"]')).to_have_text("1")
+    card.screenshot(path=SHOTS / "web-segments.png")
+    card.locator('button[data-dimension="plan"]').click()
 
 
 def lists(page: Any) -> None:
