@@ -147,6 +147,8 @@ def normalise(value: Any) -> str:
     result is cut to ``MAX_VALUE_LENGTH`` characters. Missing, null and empty: ``(none)``."""
     if value is None:
         return NONE_VALUE
+    if isinstance(value, str) and value.isprintable() and 0 < len(value) <= MAX_VALUE_LENGTH:
+        return value if not value.isspace() else NONE_VALUE  # the common case, fast
     if isinstance(value, str):
         text = value
     else:
