@@ -265,5 +265,5 @@ def _commit(
                     profile=replay.profiles.get(customer_id))  # fmt: skip
     member = segment_membership(model, state, replay.profiles.get(customer_id) or Profile())
     entry = IndexEntry(customer_id, partition, state.score_cp / 100, replay.next_due[customer_id],
-                       member)  # fmt: skip
+                       segments=member)  # fmt: skip
     return commit, entry

@@ -278,7 +278,7 @@ class BatchProcessor:
             group.partition,
             result.state.score_cp / 100,
             result.next_due_ms,
-            segment_membership(model, result.state, profile or loaded.profile),
+            segments=segment_membership(model, result.state, profile or loaded.profile),
         )
         if not fresh and result.state == loaded.state and not result.alerts:
             return None, entry, outbox

@@ -290,7 +290,7 @@ def _commit(
         partition,
         evaluation.state.score_cp / 100,
         evaluation.next_due_ms,
-        segment_membership(model, evaluation.state, profile or Profile()),
+        segments=segment_membership(model, evaluation.state, profile or Profile()),
     )
     return commit, entry
 
