@@ -4,12 +4,14 @@ default model and with the same model plus segment dimensions (plan, country, ch
     .venv/bin/python devtools/segments_bench.py [--customers 5000] [--events 100000]
         [--batch 500] [--rounds 3]
 
-Starts its own redis-server (Debian's, on a free loopback port, no persistence). Per round and
-variant: a fresh key prefix, one identify call per customer (three traits), then
-``--events`` page views in batches of ``--batch`` messages over 8 partitions, processed in
-process by ``BatchProcessor`` (the worker's code, no Kafka: the publisher only records).
+Starts its own redis-server (Debian's, on a free loopback port, no persistence). Per round
+and variant (alternating which goes first): a fresh key prefix, one identify call per
+customer (three traits), then ``--events`` page views in batches of ``--batch`` messages
+over 8 partitions, processed in process by ``BatchProcessor`` (the worker's code, no
+Kafka: the publisher only records; the heap frozen after each batch as the worker does).
 Prints, per variant, the median over rounds of worker CPU (this process) and Redis CPU (the
-server's ``used_cpu_user + used_cpu_sys``) per event, and the difference.
+server's ``used_cpu_user + used_cpu_sys``) per event, and the difference; and the memory of
+the segment keys per customer (``MEMORY USAGE``).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import gc
 import random
 import statistics
 import subprocess
@@ -37,6 +40,7 @@ from stream.config.settings import TopicNames
 from stream.core.model import ScoringModel
 from stream.core.segments import SegmentSettings
 from stream.ports import Incoming, OutMessage
+from stream.worker.gctune import GcTuner
 from stream.worker.processor import BatchProcessor
 
 PARTITIONS = 8
@@ -80,11 +84,22 @@ async def _run(client: Any, model: ScoringModel, prefix: str, batches: list[list
     processor = BatchProcessor(model, store, _Publisher(), TOPICS)
     redis_before = await _redis_cpu(client)
     cpu_before = time.process_time()
+    tuner = GcTuner()  # as the worker: freeze the heap after each batch
     for batch in batches:
         await processor.process(batch)
+        tuner.after_batch()
     worker_us = (time.process_time() - cpu_before) * 1e6 / events
     redis_us = (await _redis_cpu(client) - redis_before) * 1e6 / events
+    if model.segments is not None:
+        rollups = store.segments
+        keys = [rollups.values_key, rollups.partitions_key]
+        for p in await rollups.partitions():
+            keys += [rollups.members_key(p), rollups.counts_key(p)]
+        used = sum([int(await client.memory_usage(k) or 0) for k in keys])
+        print(f"  segment keys: {used / len(await rollups.memberships()):.0f} B per customer")
     await store.clear()
+    gc.unfreeze()
+    gc.collect()
     return worker_us, redis_us
 
 
@@ -104,7 +119,8 @@ async def _bench(args: argparse.Namespace, port: int) -> None:
     total = len(messages)
     results: dict[str, list[tuple[float, float]]] = {"off": [], "on": []}
     for round_ in range(args.rounds):
-        for name, model in (("off", plain), ("on", with_segments)):
+        variants = [("off", plain), ("on", with_segments)]
+        for name, model in variants if round_ % 2 == 0 else variants[::-1]:  # no order bias
             results[name].append(await _run(client, model, f"bench-seg-{name}-{round_}",
                                             batches, total))  # fmt: skip
     await client.aclose()

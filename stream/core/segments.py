@@ -169,8 +169,14 @@ def membership(
     The values are not yet checked against the limit: the store does that."""
     if settings is None:
         return None
-    values = tuple((dim, normalise(traits.get(dim))) for dim in settings.dimensions)
-    return Membership(band, score_cp, values, settings.max_values)
+    values = []
+    for dim in settings.dimensions:  # the worker's hot path: plain strings skip normalise()
+        value = traits.get(dim)
+        if (type(value) is not str or not value.isprintable() or value.isspace()
+                or not 0 < len(value) <= MAX_VALUE_LENGTH):  # fmt: skip
+            value = normalise(value)
+        values.append((dim, value))
+    return Membership(band, score_cp, tuple(values), settings.max_values)
 
 
 def contribution(member: Membership) -> dict[str, int]:

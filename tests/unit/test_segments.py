@@ -300,3 +300,12 @@ def test_segments_off_writes_nothing() -> None:
                                clock_ms=lambda: NOW_MS)  # fmt: skip
     asyncio.run(processor.process([identify("c1", NOW_MS - 5, plan="pro"), view("c1", NOW_MS)]))
     assert store.rows and not store.seg_members and not store.seg_counts
+
+
+@given(st.dictionaries(st.sampled_from(["plan", "country", "x"]),
+                       st.one_of(st.none(), st.text(max_size=80), st.integers())))  # fmt: skip
+def test_membership_values_are_the_normalised_traits(traits: dict[str, object]) -> None:
+    """The hot path's shortcut for plain strings gives what ``normalise`` gives."""
+    got = membership(SegmentSettings(DIMS), traits, "power_user", 1)
+    assert got is not None
+    assert got.values == tuple((d, normalise(traits.get(d))) for d in DIMS)
