@@ -96,7 +96,9 @@ async def _run(client: Any, model: ScoringModel, prefix: str, batches: list[list
         for p in await rollups.partitions():
             keys += [rollups.members_key(p), rollups.counts_key(p)]
         used = sum([int(await client.memory_usage(k) or 0) for k in keys])
-        print(f"  segment keys: {used / len(await rollups.memberships()):.0f} B per customer")
+        print(
+            f"  segment keys: {used / max(1, len(await rollups.memberships())):.0f} B per customer"
+        )
     await store.clear()
     gc.unfreeze()
     gc.collect()

@@ -118,6 +118,11 @@ def parse_model(data: Any, source: str) -> ScoringModel:
         "unmapped": _unmapped(root),
         "segments": _segments(root.optional("segments")),
     }
+    if model_args["segments"] is not None:  # band names go into the rollups' stored fields
+        for name in model_args["bands"].names:
+            if not name.isprintable():
+                raise ConfigError(source, "bands", f"{name!r}: with segments, band names "
+                                                   "must be printable")  # fmt: skip
     alerts_node = root.section("alerts", required=False)
     model_args["alerts"], model_args["rules"] = _alerts(alerts_node, model_args["bands"])
     history_node = root.section("history", required=False)
