@@ -142,6 +142,15 @@ def test_the_model_section_parses_and_defaults() -> None:
     assert load_model("demo").segments == SegmentSettings(("plan", "country", "channel"), 50)
 
 
+def test_band_names_must_be_printable_with_segments() -> None:
+    doc = _model_doc(dimensions=["plan"])
+    doc["bands"] = {"low\x1d": 0, "high": None}
+    with pytest.raises(ConfigError, match="printable"):
+        parse_model(doc, "t.yaml")
+    del doc["segments"]
+    assert parse_model(doc, "t.yaml").bands.names == ("low\x1d", "high")
+
+
 @pytest.mark.parametrize(
     ("section", "key", "problem"),
     [
@@ -157,15 +166,6 @@ def test_the_model_section_parses_and_defaults() -> None:
         ({"max_values": 3}, "segments.dimensions", "is required"),
     ],
 )
-def test_band_names_must_be_printable_with_segments() -> None:
-    doc = _model_doc(dimensions=["plan"])
-    doc["bands"] = {"low\x1d": 0, "high": None}
-    with pytest.raises(ConfigError, match="printable"):
-        parse_model(doc, "t.yaml")
-    del doc["segments"]
-    assert parse_model(doc, "t.yaml").bands.names == ("low\x1d", "high")
-
-
 def test_bad_sections_name_the_key(section: dict[str, object], key: str, problem: str) -> None:
     with pytest.raises(ConfigError) as caught:
         parse_model(_model_doc(**section), "t.yaml")
