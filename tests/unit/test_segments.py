@@ -145,6 +145,7 @@ def test_the_model_section_parses_and_defaults() -> None:
 def test_band_names_must_be_printable_with_segments() -> None:
     doc = _model_doc(dimensions=["plan"])
     doc["bands"] = {"low\x1d": 0, "high": None}
+    doc["alerts"] = {"band": "high"}
     with pytest.raises(ConfigError, match="printable"):
         parse_model(doc, "t.yaml")
     del doc["segments"]
