@@ -198,9 +198,11 @@ def test_sigkill_and_a_full_replay_do_not_double_count(deploy, tmp_path) -> None
     producer = threading.Thread(target=produce)
     producer.start()
     wait_until(lambda: d.redis.exists(f"{d.settings.redis_prefix}:seg:partitions"), 60)
+    mid_stream = producer.is_alive()
     d.workers[-1].kill()  # mid-stream: some batches committed, their index writes maybe not
     d.start_worker()
     producer.join()
+    assert mid_stream, "the kill happened after the last message was sent"
     first = _wait_for_reference(d, customers)
 
     # A second consumer group over the same topics and prefix re-reads everything: every
