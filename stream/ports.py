@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from stream.core.accounts import AccountState, Rollup
 from stream.core.customer import CustomerState
 from stream.core.profile import Profile
+from stream.core.segments import Membership
 
 __all__ = [
     "AccountCommit",
@@ -124,13 +125,15 @@ class CommitResult:
 
 @dataclass(frozen=True, slots=True)
 class IndexEntry:
-    """What the global indexes should say about one customer."""
+    """What the global indexes should say about one customer (``segments``: its segment
+    membership, when the model has segment dimensions)."""
 
     customer_id: str
     partition: int
     score: float
     next_due_ms: int | None
     account: str | None = None  # the customer's account (its score rolls up into it)
+    segments: Membership | None = None
 
 
 @dataclass(slots=True)

@@ -16,6 +16,7 @@ from typing import Literal, TypeVar
 from stream.core.accounts import AccountState, Rollup
 from stream.core.customer import CustomerState
 from stream.core.profile import Profile
+from stream.core.segments import NONE_VALUE, OTHER_VALUE, Membership, apply_change
 from stream.ports import (
     AccountCommit,
     AccountLoaded,
@@ -88,6 +89,12 @@ class MemoryScoreStore:
     accounts: dict[str, AccountRow] = field(default_factory=dict)
     member_of: dict[str, str] = field(default_factory=dict)
     account_rank: dict[str, float] = field(default_factory=dict)
+
+    # Segment rollups as ``redis_segments`` keeps them: per partition, each customer's stored
+    # membership and the counters; the registry of admitted values per dimension.
+    seg_members: dict[int, dict[str, Membership]] = field(default_factory=dict)
+    seg_counts: dict[int, dict[str, int]] = field(default_factory=dict)
+    seg_values: dict[str, list[str]] = field(default_factory=dict)
 
     async def roll_accounts(
         self,
@@ -198,6 +205,25 @@ class MemoryScoreStore:
                 due.pop(entry.customer_id, None)
             else:
                 due[entry.customer_id] = entry.next_due_ms
+            if entry.segments is not None:
+                self._segment(entry.partition, entry.customer_id, entry.segments)
+
+    def _segment(self, partition: int, customer_id: str, member: Membership) -> None:
+        values = []
+        for dim, value in member.values:
+            admitted = self.seg_values.setdefault(dim, [])
+            kept = value
+            if value not in (NONE_VALUE, OTHER_VALUE) and value not in admitted:
+                if len(admitted) < member.max_values:
+                    admitted.append(value)
+                else:
+                    kept = OTHER_VALUE
+            values.append((dim, kept))
+        resolved = dataclasses.replace(member, values=tuple(values))
+        members = self.seg_members.setdefault(partition, {})
+        counts = self.seg_counts.setdefault(partition, {})
+        apply_change(counts, members.get(customer_id), resolved)
+        members[customer_id] = resolved
 
     async def due(self, partition: int, now_ms: int, limit: int) -> list[tuple[str, int]]:
         members = self.due_index.get(partition, {})

@@ -52,6 +52,16 @@ class Metrics:
         self.customers = Gauge(
             "engagement_customers", "Customers per engagement band.", ["band"], registry=r
         )
+        self.segment_customers = Gauge(
+            "engagement_segment_customers",
+            "Customers per segment value and band (the model's segment dimensions; at most "
+            "max_values values per dimension, plus (none) and (other)).",
+            ["dimension", "value", "band"], registry=r,
+        )  # fmt: skip
+        self.segment_mean_score = Gauge(
+            "engagement_segment_mean_score", "Mean score of the customers of a segment value.",
+            ["dimension", "value"], registry=r,
+        )  # fmt: skip
         self.event_to_store = Histogram(
             "engagement_event_to_store_seconds",
             "Time from a message's Kafka timestamp to its score being stored.",

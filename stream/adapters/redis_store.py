@@ -12,6 +12,8 @@ Key layout (the read contract, documented in README):
 - ``{prefix}:bands:history``       hash: band-count snapshots (``stream.web.history``)
 - ``{prefix}:acct:...``            accounts, with models that have them
                                     (``stream.adapters.redis_accounts``)
+- ``{prefix}:seg:...``             segment rollups, when the model has segment dimensions
+                                    (``stream.adapters.redis_segments``)
 
 ``<tag>`` is the customer id with ``%``, ``{`` and ``}`` percent-encoded
 (``stream.adapters.redis_keys``). A customer is one key, so one Redis Cluster slot (its hash
@@ -48,6 +50,7 @@ from stream.adapters.redis_alerts import RecentAlerts, customer_alerts_key
 from stream.adapters.redis_client import AsyncClient
 from stream.adapters.redis_cluster import ScriptCall, run_scripts, unlink_keys
 from stream.adapters.redis_keys import key_tag
+from stream.adapters.redis_segments import SegmentRollups, Staged
 from stream.adapters.redis_state import Internal, pack_state, unpack_state
 from stream.core.bands import BandScale
 from stream.core.customer import CustomerState
@@ -355,10 +358,12 @@ class RedisScoreStore:
         self._own_key = re.compile(
             rf"{re.escape(prefix)}:(rank|due:[0-9]+|\{{[^{{}}]+\}}|alerts|alerts:data"
             rf"|alerts:\{{[^{{}}]+\}}|bands:history"
-            rf"|acct:rank|acct:\{{[^{{}}]+\}}(?::users|:alerts)?)".encode()
+            rf"|acct:rank|acct:\{{[^{{}}]+\}}(?::users|:alerts)?"
+            rf"|seg:\{{p[0-9]+\}}:(?:members|counts)|seg:values|seg:partitions)".encode()
         )
         self.recent_alerts = RecentAlerts(client, prefix)
         self.accounts = RedisAccounts(client, prefix, self.customer_key)
+        self.segments = SegmentRollups(client, prefix)
 
     def customer_key(self, customer_id: str) -> str:
         return customer_key(self.prefix, customer_id)
@@ -437,12 +442,16 @@ class RedisScoreStore:
 
     async def update_indexes(self, entries: Iterable[IndexEntry]) -> None:
         """Idempotently point the ranking and due indexes at the customers' current state
-        (a few multi-member commands per batch, not one per customer)."""
+        (a few multi-member commands per batch, not one per customer), then the segment
+        rollups (one script per partition)."""
         ranks: dict[str, float] = {}
         due: dict[int, dict[str, int]] = {}
         done: dict[int, list[str]] = {}
+        staged: list[Staged] = []
         for entry in entries:
             ranks[entry.customer_id] = entry.score
+            if entry.segments is not None:
+                staged.append((entry.partition, entry.customer_id, entry.segments))
             if entry.next_due_ms is None:
                 done.setdefault(entry.partition, []).append(entry.customer_id)
             else:
@@ -456,6 +465,7 @@ class RedisScoreStore:
         for partition, names in done.items():
             pipe.zrem(self.due_key(partition), *names)
         await pipe.execute()
+        await self.segments.write(staged)
 
     async def roll_accounts(
         self,

@@ -20,7 +20,7 @@ from stream.errors import ConfigError, EngagementError, UnreachableError
 
 T = TypeVar("T")
 
-__all__ = ["main"]
+__all__ = ["main", "query_store"]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -107,6 +107,10 @@ def _parser() -> argparse.ArgumentParser:
     add_calibrate(sub)
     add_validate(sub)
 
+    from stream.cli.segments import add_segments  # noqa: PLC0415
+
+    add_segments(sub)
+
     add_development_commands(sub)
     return parser
 
@@ -146,6 +150,10 @@ def _query(settings: Settings, ask: Callable[[Any], Coroutine[Any, Any, T]]) -> 
     except (redis.ConnectionError, redis.TimeoutError, OSError, RedisClusterException) as exc:
         address = str(settings.redacted()["redis_url"])
         raise UnreachableError("Redis", address, str(exc) or type(exc).__name__) from None
+
+
+query_store = _query
+"""One read against the score store (for the commands in other modules)."""
 
 
 def _store(settings: Settings) -> Any:

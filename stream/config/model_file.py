@@ -32,6 +32,12 @@ from stream.core.model import (
     TenureRule,
     to_centipoints,
 )
+from stream.core.segments import (
+    DEFAULT_MAX_VALUES,
+    MAX_DIMENSIONS,
+    MAX_VALUES_LIMIT,
+    SegmentSettings,
+)
 from stream.core.vocabulary import UnmappedPolicy
 
 __all__ = ["BUILTIN_MODELS", "load_model", "parse_model"]
@@ -41,6 +47,7 @@ _TOP_KEYS = {
     "version", "window", "bucket", "max_future_skew", "events", "sessions", "surveys",
     "returning_visit", "regularity", "inactive_types", "bands", "alerts", "topics",
     "segment_events", "factors", "baseline", "tenure", "history", "unmapped", "accounts",
+    "segments",
 }  # fmt: skip
 # Factor names an event may not use: the model computes these itself.
 _RESERVED_FACTORS = {BASELINE, TENURE, "regularity", "returning_visits"}
@@ -111,7 +118,13 @@ def parse_model(data: Any, source: str) -> ScoringModel:
         "baseline_cp": root.points("baseline", 0),
         "tenure": _tenure(root.optional("tenure")),
         "unmapped": _unmapped(root),
+        "segments": _segments(root.optional("segments")),
     }
+    if model_args["segments"] is not None:  # band names go into the rollups' stored fields
+        for name in model_args["bands"].names:
+            if not name.isprintable():
+                raise ConfigError(source, "bands", f"{name!r}: with segments, band names "
+                                                   "must be printable")  # fmt: skip
     alerts_node = root.section("alerts", required=False)
     model_args["alerts"], model_args["rules"] = _alerts(alerts_node, model_args["bands"])
     history_node = root.section("history", required=False)
@@ -433,6 +446,29 @@ def _unmapped(root: _Node) -> UnmappedPolicy:
     if value in ("ignore", "dead_letter"):
         return cast(UnmappedPolicy, value)
     raise root.fail("unmapped", f"must be 'ignore' or 'dead_letter', got {value!r}")
+
+
+def _segments(node: _Node | None) -> SegmentSettings | None:
+    """``segments``: ``dimensions`` (trait names, at most ``MAX_DIMENSIONS``) and
+    ``max_values`` (distinct values tracked per dimension, 1 to ``MAX_VALUES_LIMIT``)."""
+    if node is None:
+        return None
+    node.only({"dimensions", "max_values"})
+    dims = node.raw("dimensions", _REQUIRED)
+    if not isinstance(dims, list) or not dims or not all(isinstance(d, str) for d in dims):
+        raise node.fail("dimensions", "must be a non-empty list of trait names")
+    for dim in dims:
+        if not dim.strip() or any(not c.isprintable() for c in dim) or len(dim) > 128:
+            raise node.fail("dimensions", f"{dim!r} is not a usable trait name "
+                                          "(printable, 1-128 characters)")  # fmt: skip
+    if len(set(dims)) != len(dims):
+        raise node.fail("dimensions", "must not repeat a trait name")
+    if len(dims) > MAX_DIMENSIONS:
+        raise node.fail("dimensions", f"at most {MAX_DIMENSIONS} dimensions, got {len(dims)}")
+    max_values = node.whole("max_values", DEFAULT_MAX_VALUES, minimum=1)
+    if max_values > MAX_VALUES_LIMIT:
+        raise node.fail("max_values", f"must be at most {MAX_VALUES_LIMIT}, got {max_values}")
+    return SegmentSettings(tuple(dims), max_values)
 
 
 def _segment(node: _Node, types: set[str]) -> Mapping[str, str]:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Literal, get_args
 
 from stream.core.bands import DEFAULT_BANDS, BandScale
 from stream.core.events import Event
+from stream.core.segments import SegmentSettings
 from stream.core.vocabulary import UnmappedPolicy
 from stream.errors import InvalidModelError
 
@@ -290,6 +291,7 @@ class ScoringModel:
     history_points: int = 120
     unmapped: UnmappedPolicy = "ignore"
     accounts: AccountSettings | None = None  # the ``accounts`` section; None: off
+    segments: SegmentSettings | None = None  # segment dimensions (None: no segment rollups)
 
     def __post_init__(self) -> None:
         if self.bucket_ms <= 0 or self.window_ms <= 0:

@@ -1,15 +1,12 @@
 """The read model behind the web page: every figure the JSON API serves comes from here.
 
 It reads the Redis read contract only (customer hashes, the ranking, the recent-alert record,
-the band-count snapshots), never internal fields. What the contract cannot offer yet (score
-segments, accounts) is reported as absent in ``features`` so the page hides it; a
+the band-count snapshots, the segment rollups), never internal fields. What the contract
+cannot offer (segments when the model has no dimensions, accounts) is reported as absent in
+``features`` so the page hides it; a
 new part of the contract plugs in as one more method here and one more flag.
 
-Engagement index: each band belongs to one of three groups, and the index is the share of
-customers per group, in percent. With the shipped bands: ``power_user`` and
-``highly_engaged`` are *engaged*, ``somewhat_engaged`` is *responsive*, ``very_disengaged``
-and ``churn_risk`` are *disengaged*. Bands of another model are grouped by position: the
-lowest two fifths disengaged, the highest two fifths engaged, the rest responsive.
+The engagement index (band groups) is the pure core's: ``stream.core.segments``.
 """
 
 from __future__ import annotations
@@ -17,14 +14,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import orjson
 
 from stream.adapters.redis_alerts import RecentAlerts
 from stream.adapters.redis_store import RedisScoreStore, history_from_bytes
-from stream.core.bands import BandScale
 from stream.core.model import ScoringModel
+from stream.core.segments import GROUPS, Group, engagement_index, index_group
 from stream.web.history import BandHistory
 
 __all__ = [
@@ -39,45 +36,15 @@ __all__ = [
     "trait_text",
 ]
 
-Group = Literal["engaged", "responsive", "disengaged"]
-GROUPS: tuple[Group, ...] = ("engaged", "responsive", "disengaged")
 DAY_MS = 24 * 3600 * 1000
 # Alert types that put a customer on the at-risk list (score_drop joins when it exists).
 AT_RISK_ALERT_TYPES = frozenset({"churn_risk_entered", "score_drop"})
-_SHIPPED_GROUPS: dict[str, Group] = {
-    "power_user": "engaged",
-    "highly_engaged": "engaged",
-    "somewhat_engaged": "responsive",
-    "very_disengaged": "disengaged",
-    "churn_risk": "disengaged",
-}
 _SPARK_POINTS = 30  # the last 30 history points (days, with the shipped model) per sparkline
 _PUBLIC_FIELDS = ("score", "band", "updated_at", "model_version")
 _ALERT_SCAN = 2000
 _FACET_VALUES = 50  # trait values per trait name offered as at-risk filters
 _FACET_NAMES = 30  # trait names offered (the first seen, newest alerts first)
 _FACET_ACCOUNTS = 200
-
-
-def index_group(bands: BandScale, name: str) -> Group:
-    """The engagement-index group of a band (see the module doc)."""
-    if set(bands.names) <= set(_SHIPPED_GROUPS):
-        return _SHIPPED_GROUPS[name]
-    position = bands.names.index(name) / len(bands.names)
-    if position < 0.4:
-        return "disengaged"
-    return "engaged" if position >= 0.6 else "responsive"
-
-
-def engagement_index(bands: BandScale, counts: Mapping[str, int]) -> dict[Group, float]:
-    """Percent of customers per group (all zero when there are no customers)."""
-    total = sum(counts.values())
-    shares: dict[Group, float] = dict.fromkeys(GROUPS, 0.0)
-    if total == 0:
-        return shares
-    for name, count in counts.items():
-        shares[index_group(bands, name)] += 100.0 * count / total
-    return shares
 
 
 class ReadModel:
@@ -102,7 +69,7 @@ class ReadModel:
         return {
             "band_history": self.history is not None,
             "score_history": True,
-            "segments": False,
+            "segments": self.model.segments is not None,
             "accounts": self.model.accounts is not None,
         }
 
@@ -142,6 +109,17 @@ class ReadModel:
             "alerts_24h": await self.alerts.count_since(now - DAY_MS),
             "latest_alerts": await self.alerts.since(now - DAY_MS, 8),
         }
+
+    async def segments(self) -> dict[str, Any]:
+        """Per segment dimension, one row per value (customers, mean score, band counts,
+        engagement index), most customers first; no dimensions when the model has none."""
+        settings = self.model.segments
+        doc: dict[str, Any] = {"generated_at_ms": self.clock_ms(), "dimensions": {},
+                               "max_values": settings.max_values if settings else 0}  # fmt: skip
+        if settings is not None:
+            rows = await self.store.segments.rows(settings, self.bands)
+            doc["dimensions"] = {d: [r.as_json() for r in rows[d]] for d in settings.dimensions}
+        return doc
 
     async def recent_alerts(self, hours: float = 24, limit: int = 200) -> dict[str, Any]:
         now = self.clock_ms()

@@ -33,6 +33,7 @@ _STATIC = resources.files("stream.web") / "static"
 _ASSETS = {
     "app.js": "text/javascript",
     "accounts.js": "text/javascript",
+    "segments.js": "text/javascript",
     "app.css": "text/css",
     "favicon.svg": "image/svg+xml",
 }
@@ -76,6 +77,7 @@ def build_app(
         _text(q, "account"))))  # fmt: skip
     app.router.add_get("/api/upsell", _api(lambda rm, q: rm.upsell(
         int(_number(q, "limit", 50, 1, 1000)))))  # fmt: skip
+    app.router.add_get("/api/segments", _api(lambda rm, q: rm.segments()))
     app.router.add_get("/api/customers/{customer_id:.+}", _customer)
     app.router.add_get("/api/accounts", _api(lambda rm, q: rm.accounts(
         q.get("band"), int(_number(q, "limit", 100, 1, 1000)))))  # fmt: skip

@@ -8,7 +8,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +25,7 @@ from stream.adapters.redis_store import RedisScoreStore
 from stream.config.model_file import load_model
 from stream.config.settings import Settings
 from stream.core.model import ScoringModel
+from stream.core.segments import SegmentRow
 from stream.ports import Incoming
 from stream.worker.fetch import FetchConsumer, FetchOptions, attach, broker_url
 from stream.worker.gctune import GcClock, GcTuner
@@ -33,7 +34,7 @@ from stream.worker.processor import BatchProcessor
 from stream.worker.runner import Runner
 from stream.worker.web import install_pages
 
-__all__ = ["build_app"]
+__all__ = ["build_app", "export_segments"]
 
 log = logging.getLogger(__name__)
 
@@ -179,12 +180,16 @@ def _install_timers(app: faust.App, parts: _Parts, redis: AsyncClient) -> None:
         if reporter not in app.assignor.assigned_actives():
             metrics.customers.clear()
             metrics.accounts.clear()
+            metrics.segment_customers.clear()
+            metrics.segment_mean_score.clear()
             return
         accounts = parts.model.accounts
         try:
             counts = await parts.store.band_counts(parts.model.bands)
             per_account = {} if accounts is None else await parts.store.accounts.band_counts(
                 accounts.bands)  # fmt: skip
+            segments = parts.model.segments
+            rows = await parts.store.segments.rows(segments, parts.model.bands) if segments else {}
         except Exception as exc:  # a metrics refresh must never stop the worker
             log.warning("band count refresh failed: %s", type(exc).__name__)
             return
@@ -192,8 +197,21 @@ def _install_timers(app: faust.App, parts: _Parts, redis: AsyncClient) -> None:
             metrics.customers.labels(band).set(count)
         for band, count in per_account.items():
             metrics.accounts.labels(band).set(count)
+        export_segments(metrics, rows)
 
     del sweep_windows, probe_dependencies, count_bands
+
+
+def export_segments(metrics: Metrics, rows: Mapping[str, Sequence[SegmentRow]]) -> None:
+    """Replace the segment gauges with ``rows`` (values are bounded by the model's
+    ``max_values``; no customer id is ever a label)."""
+    metrics.segment_customers.clear()
+    metrics.segment_mean_score.clear()
+    for dimension, found in rows.items():
+        for row in found:
+            metrics.segment_mean_score.labels(dimension, row.value).set(row.mean_score)
+            for band, count in row.bands.items():
+                metrics.segment_customers.labels(dimension, row.value, band).set(count)
 
 
 async def _probe(health: Health, metrics: Metrics, name: str, check: Awaitable[Any]) -> None:

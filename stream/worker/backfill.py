@@ -41,11 +41,13 @@ from stream.config.model_file import load_model
 from stream.config.settings import Settings
 from stream.core.events import Event
 from stream.core.model import ScoringModel
+from stream.core.profile import Profile
 from stream.errors import ReplayError
 from stream.history.replay import DecodeSummary, Replay, decode_records
 from stream.history.sources import RawRecord, read_file
 from stream.ports import Commit, IndexEntry
 from stream.worker.accounts import seed_accounts
+from stream.worker.processor import segment_membership
 
 __all__ = ["BackfillReport", "BackfillRequest", "backfill", "partition_of"]
 
@@ -264,6 +266,8 @@ def _commit(
                     model.version, marks, (), trim_before_ms=as_of_ms,
                     profile=replay.profiles.get(customer_id))  # fmt: skip
     profile = replay.profiles.get(customer_id)
+    member = segment_membership(model, state, profile or Profile())
     entry = IndexEntry(customer_id, partition, state.score_cp / 100, replay.next_due[customer_id],
-                       account=profile.account if profile is not None else None)  # fmt: skip
+                       account=profile.account if profile is not None else None,
+                       segments=member)  # fmt: skip
     return commit, entry

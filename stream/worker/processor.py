@@ -32,11 +32,12 @@ import orjson
 from stream.adapters.codec import alert_to_json
 from stream.adapters.metrics import Metrics
 from stream.config.settings import TopicNames
-from stream.core.customer import Evaluation, advance
+from stream.core.customer import CustomerState, Evaluation, advance
 from stream.core.decode import DecodeLimits, Ignored, Rejection, decode_event
 from stream.core.events import Event, fingerprint
 from stream.core.model import ScoringModel
 from stream.core.profile import Profile, apply_profile
+from stream.core.segments import Membership, membership
 from stream.core.vocabulary import Outcome
 from stream.errors import ProcessingError
 from stream.ports import (
@@ -52,7 +53,7 @@ from stream.ports import (
 )
 from stream.worker.accounts import roll_up_accounts
 
-__all__ = ["BatchProcessor", "BatchReport", "Marked", "customer_commit"]
+__all__ = ["BatchProcessor", "BatchReport", "Marked", "customer_commit", "segment_membership"]
 
 _MAX_ROUNDS = 10
 _CACHE_LIMIT = 200_000
@@ -104,6 +105,17 @@ def customer_commit(
     return Commit(customer_id, version, evaluation.state, evaluation.breakdown, partition,
                   model.version, marks, outbox, trim_before_ms=now_ms,
                   bucket_ms=model.bucket_ms, profile=profile)  # fmt: skip
+
+
+def segment_membership(
+    model: ScoringModel, state: CustomerState, profile: Profile
+) -> Membership | None:
+    """The customer's segment membership for the index entry (None: the model has no
+    segments, and then nothing is computed). The worker, rescore and backfill share it."""
+    if model.segments is None:
+        return None
+    band = state.band or model.bands.band_for(state.score_cp / 100)
+    return membership(model.segments, profile.traits, band, state.score_cp)
 
 
 class BatchProcessor:
@@ -272,9 +284,15 @@ class BatchProcessor:
                          loaded.breakdown)  # fmt: skip
         outbox = loaded.outbox + [alert_to_json(a) for a in result.alerts]
         profile = _new_profile(loaded.profile, [e for e, _ in fresh]) if fresh else None
-        account = (profile or loaded.profile).account
-        entry = IndexEntry(customer_id, group.partition, result.state.score_cp / 100,
-                           result.next_due_ms, account=account)  # fmt: skip
+        current = profile or loaded.profile
+        entry = IndexEntry(
+            customer_id,
+            group.partition,
+            result.state.score_cp / 100,
+            result.next_due_ms,
+            account=current.account,
+            segments=segment_membership(model, result.state, current),
+        )
         if not fresh and result.state == loaded.state and not result.alerts:
             return None, entry, outbox
         commit = customer_commit(model, customer_id, group.partition, loaded.version, result,

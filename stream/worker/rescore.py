@@ -42,7 +42,7 @@ from stream.core.rebuild import Rebuilt, rebuild
 from stream.errors import ReplayError
 from stream.ports import Commit, Incoming, IndexEntry
 from stream.worker.accounts import seed_accounts
-from stream.worker.processor import customer_commit
+from stream.worker.processor import customer_commit, segment_membership
 
 __all__ = ["RescoreReport", "Target", "rescore"]
 
@@ -293,6 +293,7 @@ def _commit(
         evaluation.state.score_cp / 100,
         evaluation.next_due_ms,
         account=profile.account if profile is not None else None,
+        segments=segment_membership(model, evaluation.state, profile or Profile()),
     )
     return commit, entry
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import dockerfile
 import pytest
+import yaml
 
 from tests.deploy.support import (
     DEPLOY,
@@ -60,6 +61,20 @@ def _unmapped_track(customer: str, n: int, at_ms: int) -> dict[str, object]:
             "messageId": f"{customer}-unmapped-{n}", "timestamp": at_ms}  # fmt: skip
 
 
+def _segments_model(tmp: Path) -> Path:
+    """The default model with one segment dimension, plan (so the segment panel has data)."""
+    doc = load_yaml(Path(__file__).parents[2] / "stream/config/models/default.yaml")
+    doc["segments"] = {"dimensions": ["plan"]}
+    path = tmp / "segments-model.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
+
+
+def _identify(customer: str, at_ms: int, plan: str) -> dict[str, object]:
+    return {"type": "identify", "userId": customer, "messageId": f"{customer}-identify",
+            "timestamp": at_ms, "traits": {"plan": plan}}  # fmt: skip
+
+
 def _page_view(customer: str, n: int, at_ms: int, kind: str = "page_view") -> dict[str, object]:
     return {
         "event_id": f"{customer}-{n}",
@@ -71,7 +86,7 @@ def _page_view(customer: str, n: int, at_ms: int, kind: str = "page_view") -> di
 
 def test_prometheus_scrapes_the_worker_and_the_rules_fire(deploy: Any, tmp_path: Path) -> None:
     """Metrics arrive with the right values, the DLQ and worker-down alerts fire, panels run."""
-    d = deploy()
+    d = deploy(model=str(_segments_model(tmp_path)))
     worker = d.start_worker()
     assert _healthcheck(worker.web_port) == 0
     target = f"127.0.0.1:{worker.web_port}"
@@ -80,11 +95,7 @@ def test_prometheus_scrapes_the_worker_and_the_rules_fire(deploy: Any, tmp_path:
 
         now = int(time.time() * 1000)
         customers = [f"p{i:02d}" for i in range(20)]
-        for c in customers:
-            d.send("clickstream", c, _page_view(c, 1, now))
-            d.send("clickstream", c, _page_view(c, 2, now))
-        d.send("clickstream", "quitter", _page_view("quitter", 1, now))
-        d.flush()
+        _send_customers(d, customers, now)
         wait_until(lambda: d.customer("quitter").get("score"))
         d.send("app_installs", "quitter", _page_view("quitter", 2, now + 1, "app_uninstall"))
         d.flush()
@@ -99,7 +110,9 @@ def test_prometheus_scrapes_the_worker_and_the_rules_fire(deploy: Any, tmp_path:
         # worker), refreshed every 5 s: the customers and the one in churn risk.
         wait_until(lambda: prom.value("sum(engagement_customers)") == len(customers) + 1)
         assert prom.value('engagement_customers{band="churn_risk"}') == 1
-        assert prom.value("sum(engagement_event_to_store_seconds_count)") == scored
+        _check_segments(prom, d, customers)
+        # Latency is observed for every stored message, the identify calls too.
+        assert prom.value("sum(engagement_event_to_store_seconds_count)") == scored + 20
         p99 = prom.value(
             "histogram_quantile(0.99, sum by (le) (engagement_event_to_store_seconds_bucket))"
         )
@@ -135,6 +148,25 @@ def test_prometheus_scrapes_the_worker_and_the_rules_fire(deploy: Any, tmp_path:
         assert _healthcheck(worker.web_port) != 0
         wait_until(lambda: prom.value(f'up{{job="{WORKER_JOB}"}}') == 0)
         wait_until(lambda: "EngagementWorkerDown" in prom.firing())
+
+
+def _send_customers(d: Any, customers: list[str], now: int) -> None:
+    """Two page views each, half on plan pro and half on free; one more customer (no plan)."""
+    for i, c in enumerate(customers):
+        d.send("clickstream", c, _identify(c, now, "pro" if i % 2 else "free"))
+        d.send("clickstream", c, _page_view(c, 1, now))
+        d.send("clickstream", c, _page_view(c, 2, now))
+    d.send("clickstream", "quitter", _page_view("quitter", 1, now))
+    d.flush()
+
+
+def _check_segments(prom: PrometheusServer, d: Any, customers: list[str]) -> None:
+    """Segment rollups from the band-count exporter: the plan of every identified customer."""
+    wait_until(lambda: prom.value('sum(engagement_segment_customers{value="pro"})') == 10)
+    assert prom.value('sum(engagement_segment_customers{value="free"})') == 10
+    assert prom.value('sum(engagement_segment_customers{value="(none)"})') == 1  # quitter
+    pro_score = float(d.customer(customers[1])["score"])  # every pro customer: the same
+    assert prom.value('engagement_segment_mean_score{value="pro"}') == pro_score
 
 
 def _check_dashboard_queries(prom: PrometheusServer, exposition: str) -> None:

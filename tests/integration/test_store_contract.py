@@ -6,6 +6,7 @@ answers, so the fake cannot drift from the real store."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
@@ -21,6 +22,7 @@ from stream.config.settings import Settings
 from stream.core.alerts import AlertGate
 from stream.core.customer import CustomerState
 from stream.core.profile import Profile
+from stream.core.segments import Membership, rollup
 from stream.ports import AppliedMark, Commit, IndexEntry, OutboxAlert, ScoreStore
 from tests.doubles import MemoryScoreStore
 
@@ -265,3 +267,74 @@ def test_random_operations_get_the_same_answers(
             await client.aclose()
 
     asyncio.run(both())
+
+
+_SEG_ENTRY = st.tuples(
+    st.sampled_from(["c1", "c2", "c3", "c4"]),
+    st.sampled_from(["churn_risk", "somewhat_engaged", "power_user"]), st.integers(-500, 5000),
+    st.sampled_from(["free", "pro", "team", "edu", "(none)"]), st.sampled_from(["DE", "FR"]),
+)  # fmt: skip
+
+
+def _segment_entries(batch: list[tuple[str, str, int, str, str]]) -> list[IndexEntry]:
+    """One index entry per customer (the last of the batch), partition 0 or 1 by customer."""
+    entries: dict[str, IndexEntry] = {}
+    for c, band, score, plan, country in batch:
+        member = Membership(band, score, (("plan", plan), ("country", country)), 2)
+        entries[c] = IndexEntry(c, int(c[1:]) % 2, score / 100, None, segments=member)
+    return list(entries.values())
+
+
+async def _segment_counts(store: ScoreStore) -> dict[str, int]:
+    """The segment counters summed over partitions, from either store."""
+    if isinstance(store, MemoryScoreStore):
+        total: dict[str, int] = {}
+        for counts in store.seg_counts.values():
+            for name, amount in counts.items():
+                total[name] = total.get(name, 0) + amount
+        return total
+    assert isinstance(store, RedisScoreStore)
+    return await store.segments.counts()
+
+
+def _segment_reference(written: list[list[IndexEntry]]) -> dict[str, int]:
+    """From scratch: the first two plans ever written are tracked, the rest are (other);
+    the rollup of each customer's latest membership."""
+    tracked: list[str] = []
+    latest: dict[str, Membership] = {}
+    for entries in written:
+        for entry in entries:
+            assert entry.segments is not None
+            plan = entry.segments.values[0][1]
+            if plan != "(none)" and plan not in tracked and len(tracked) < 2:
+                tracked.append(plan)
+            kept = plan if plan == "(none)" or plan in tracked else "(other)"
+            values = (("plan", kept), entry.segments.values[1])
+            latest[entry.customer_id] = dataclasses.replace(entry.segments, values=values)
+    return rollup(latest.values())
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(st.lists(st.lists(_SEG_ENTRY, min_size=1, max_size=4), min_size=1, max_size=6))
+def test_segment_rollups_equal_the_rollup_of_the_latest_memberships(
+    redis_url: str, batches: list[list[tuple[str, str, int, str, str]]]
+) -> None:
+    """Both stores keep counters equal to the rollup of each customer's latest membership,
+    with at most ``max_values`` (2) plans tracked and the rest as ``(other)``; writing every
+    batch again changes nothing."""
+    written = [_segment_entries(batch) for batch in batches]
+    expected = _segment_reference(written)
+    for kind in ("memory", "redis"):
+
+        async def scenario(store: ScoreStore) -> None:
+            for entries in written:
+                await store.update_indexes(entries)
+            assert await _segment_counts(store) == expected
+            await store.update_indexes(written[-1])  # a replay of the last batch
+            assert await _segment_counts(store) == expected
+
+        on_store(kind, redis_url, scenario)

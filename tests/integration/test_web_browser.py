@@ -64,6 +64,10 @@ def page_on_known_data(
                  {"type": "group", "messageId": f"g-{customer}", "groupId": account}]  # fmt: skip
         for call in calls:
             d.send("clickstream", customer, {**call, "userId": customer, "timestamp": now_ms})
+    for user, plan, country in (("web-power", "pro", "DE"), ("web-mid", "free", "FR")):
+        traits = {"plan": plan, "country": country}
+        d.send("clickstream", user, {"type": "identify", "messageId": f"i-{user}", "userId": user,
+                                     "timestamp": now_ms, "traits": traits})  # fmt: skip
     d.flush()
     for customer in profiles:
         wait_until(lambda c=customer: d.customer(c).get("band") == "very_disengaged", 60)
@@ -123,6 +127,17 @@ def api_needs_the_token_and_is_read_only(web: WebProcess) -> None:
     for query, expected in filtered.items():
         status, risk = http(web.url + "api/at-risk?" + query, token=TOKEN)
         assert status == 200 and sorted(c["customer_id"] for c in risk["customers"]) == expected
+    assert http(web.url + "api/segments")[0] == 401
+    status, found = http(web.url + "api/segments", token=TOKEN)
+    assert status == 200 and list(found["dimensions"]) == ["plan", "country"]
+    plans = {row["value"]: row for row in found["dimensions"]["plan"]}
+    assert plans["pro"] == {
+        "value": "pro", "customers": 2, "mean_score": 47.0,
+        "bands": {"churn_risk": 1, "very_disengaged": 0, "somewhat_engaged": 0,
+                  "highly_engaged": 0, "power_user": 1},
+        "index": {"engaged": 50.0, "responsive": 0.0, "disengaged": 50.0},
+    }  # fmt: skip
+    assert plans["free"]["customers"] == 2 and plans["free"]["bands"]["churn_risk"] == 1
 
 
 def test_page_shows_known_data(page_on_known_data: tuple[Deployment, WebProcess]) -> None:
@@ -139,6 +154,7 @@ def test_page_shows_known_data(page_on_known_data: tuple[Deployment, WebProcess]
             page.set_default_timeout(15_000)
             log_in(page, web)
             overview(page)
+            segments(page)
             lists(page)
             customer(page, deployment)
             account(page, web)
@@ -180,6 +196,30 @@ def overview(page: Any) -> None:
     expect(page.locator('[data-kpi="alerts"] .value')).to_have_text("2")
     expect(page.locator(".alert-row").first).to_contain_text("web-risk")
     page.screenshot(path=SHOTS / "web-overview.png", full_page=True)
+
+
+def segments(page: Any) -> None:
+    """The segment comparison on the overview: per plan, then per country (known data:
+    web-power and web-risk on plan pro, web-mid and web-risk2 on free (free sorts first on
+    the tie); neither web-risk has a country)."""
+    from playwright.sync_api import expect  # noqa: PLC0415
+
+    card = page.locator("#segments")
+    expect(card.locator("#segment-table")).to_have_attribute("data-dimension", "plan")
+    expect(card.locator("tbody tr")).to_have_count(2)
+    expect(card.locator("tbody tr").first).to_have_attribute("data-segment", "free")
+    expect(card.locator('[data-seg-customers="pro"]')).to_have_text("2")
+    expect(card.locator('[data-seg-mean="pro"]')).to_have_text("47")  # (122 - 28) / 2
+    expect(card.locator('[data-seg-engaged="pro"]')).to_have_text("50.0%")
+    expect(card.locator('[data-seg-customers="free"]')).to_have_text("2")
+    expect(card.locator('[data-seg-engaged="free"]')).to_have_text("0.0%")
+    expect(card.locator('tr[data-segment="pro"] [data-mix]')).to_have_count(2)
+    card.locator('button[data-dimension="country"]').click()
+    expect(card.locator("#segment-table")).to_have_attribute("data-dimension", "country")
+    for value, count in (("DE", "1"), ("FR", "1"), ("(none)", "2")):
+        expect(card.locator(f'[data-seg-customers="{value}"]')).to_have_text(count)
+    card.screenshot(path=SHOTS / "web-segments.png")
+    card.locator('button[data-dimension="plan"]').click()
 
 
 def lists(page: Any) -> None:
@@ -289,10 +329,11 @@ def customer(page: Any, deployment: Deployment) -> None:
 
 
 def accounts_model(tmp: Path, version: str) -> str:
-    """The default model with accounts on (web-risk is account 4242's only user), as
-    ``version``."""
+    """The default model with accounts on (web-risk is account 4242's only user) and segment
+    dimensions plan and country, as ``version``."""
     doc = yaml.safe_load(DEFAULT_MODEL.read_text())
     doc["accounts"] = {"aggregate": "mean"}
+    doc["segments"] = {"dimensions": ["plan", "country"]}
     doc["version"] = version
     path = tmp / f"accounts-model-{version}.yaml"
     path.write_text(yaml.safe_dump(doc, sort_keys=False))

@@ -3,6 +3,7 @@ a prefix owns, and the printed summary."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 
 from hypothesis import given, settings
@@ -17,8 +18,11 @@ from stream.core.alerts import AlertGate
 from stream.core.customer import CustomerState, advance, drop_duplicates
 from stream.core.decode import valid_customer_id
 from stream.core.events import Event
+from stream.core.profile import Profile
 from stream.core.rebuild import carried_over, rebuild
+from stream.core.segments import Membership, SegmentSettings
 from stream.worker.rescore import RescoreReport, Target
+from stream.worker.rescore import _commit as rescore_commit
 from tests.factories import DAY_MS, NOW_MS, default_model, event
 from tests.unit.test_properties import batches
 
@@ -106,7 +110,9 @@ ids = st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E), min_size=1,
 
 
 def _keys(prefix: str, customer: str, partition: int) -> list[str]:
-    return [customer_key(prefix, customer), f"{prefix}:rank", f"{prefix}:due:{partition}"]
+    return [customer_key(prefix, customer), f"{prefix}:rank", f"{prefix}:due:{partition}",
+            f"{prefix}:seg:{{p{partition}}}:members", f"{prefix}:seg:{{p{partition}}}:counts",
+            f"{prefix}:seg:values", f"{prefix}:seg:partitions"]  # fmt: skip
 
 
 @given(prefixes, prefixes, ids, st.integers(0, 10_000))
@@ -155,3 +161,17 @@ def test_switch_over_names_the_exact_settings() -> None:
     )
     assert "Stop the old workers (ENGAGEMENT_APP_ID=group-a)" in steps
     assert f"model_version field there says {MODEL.version}" in steps
+
+
+def test_a_rescored_customer_carries_its_segment_membership() -> None:
+    """With segment dimensions, the rescore's index entry holds the customer's membership
+    (traits carried over, band and score of the rebuild), so the new prefix has rollups."""
+    model = dataclasses.replace(MODEL, segments=SegmentSettings(("plan", "country")))
+    rebuilt = rebuild(model, "c1", [event("conversion", NOW_MS - DAY_MS)], NOW_MS)
+    profile = Profile(traits={"plan": "pro"}, trait_ms={"plan": NOW_MS - DAY_MS})
+    _, entry = rescore_commit(model, "c1", 3, rebuilt, NOW_MS, profile)
+    state = rebuilt.evaluation.state
+    assert entry.segments == Membership(str(state.band), state.score_cp,
+                                        (("plan", "pro"), ("country", "(none)")), 50)  # fmt: skip
+    _, plain = rescore_commit(MODEL, "c1", 3, rebuilt, NOW_MS, profile)
+    assert plain.segments is None

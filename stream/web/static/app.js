@@ -170,6 +170,8 @@ async function viewOverview(main) {
       h("td", { class: "num muted", text: pct(o.total ? 100 * b.count / o.total : 0) }));
   });
   rows.forEach((r, i) => { r.querySelector(".swatch").style.background = bandColor([...o.bands].reverse()[i].name); });
+  // Further overview cards (segments.js, ...) register a maker in window.overviewCards.
+  const extras = (await Promise.all((window.overviewCards || []).map((make) => make(o)))).filter(Boolean);
   main.replaceChildren(
     h("div", { class: "page-head" }, h("div", {}, h("h1", { text: "Overview" }),
       h("p", { class: "muted", text: `Live engagement of ${plural(o.total, "customer", "customers")} · model ${o.model_version}` }))),
@@ -191,7 +193,8 @@ async function viewOverview(main) {
         h("p", {}, h("a", { href: "#/alerts", text: "All alerts of the last 24 hours →" }))),
       card("What the bands mean",
         h("p", { class: "muted", text: "Scores are the sum of a customer's event points over the model's rolling window. The engagement index groups the bands: engaged (highly engaged, power user), responsive (somewhat engaged) and disengaged (very disengaged, churn risk)." }),
-        h("p", {}, h("a", { href: "#/at-risk", text: "Customers at risk →" }), "  ·  ", h("a", { href: "#/upsell", text: "Upsell candidates →" })))));
+        h("p", {}, h("a", { href: "#/at-risk", text: "Customers at risk →" }), "  ·  ", h("a", { href: "#/upsell", text: "Upsell candidates →" })))),
+    ...extras);
 }
 
 function atRiskFilters(r, params) {
