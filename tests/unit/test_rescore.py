@@ -109,6 +109,11 @@ ids = st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E), min_size=1,
               max_size=20).filter(valid_customer_id)  # fmt: skip
 
 
+# The store's own key namespaces under its prefix (a prefix nested in one of them is not
+# told apart from the store's keys; README's key layout reserves them).
+_NAMESPACES = {"alerts", "acct", "seg", "bands", "rank", "due"}
+
+
 def _keys(prefix: str, customer: str, partition: int) -> list[str]:
     return [customer_key(prefix, customer), f"{prefix}:rank", f"{prefix}:due:{partition}",
             f"{prefix}:seg:{{p{partition}}}:members", f"{prefix}:seg:{{p{partition}}}:counts",
@@ -125,7 +130,10 @@ def test_a_store_owns_exactly_the_keys_of_its_prefix(
     store = RedisScoreStore(Redis(), mine)
     for key in _keys(mine, customer, partition):
         assert store.owns(key.encode()), key
-    for key in _keys(f"{mine}:due", customer, partition) + _keys(f"{mine}:{other}", customer, 1):
+    others = _keys(f"{mine}:due", customer, partition)
+    if other.split(":")[0] not in _NAMESPACES:  # "<prefix>:alerts" would be the store's own
+        others += _keys(f"{mine}:{other}", customer, 1)
+    for key in others:
         assert not store.owns(key.encode()), key
     if other != mine:
         assert not any(store.owns(k.encode()) for k in _keys(other, customer, partition))
