@@ -9,6 +9,7 @@ imports this module, the adapters implement it, and neither imports the other's 
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -17,6 +18,7 @@ from stream.core.customer import CustomerState
 from stream.core.profile import Profile
 
 __all__ = [
+    "Applied",
     "AppliedMark",
     "Commit",
     "CommitResult",
@@ -27,6 +29,8 @@ __all__ = [
     "OutboxAlert",
     "Publisher",
     "ScoreStore",
+    "Watermark",
+    "source_id",
 ]
 
 OutboxAlert = dict[str, Any]
@@ -34,6 +38,31 @@ OutboxAlert = dict[str, Any]
 
 AppliedMark = tuple[bytes, int]
 """An applied event's fingerprint and the moment (epoch ms) from which it may be forgotten."""
+
+Watermark = tuple[int, int]
+"""The highest offset a customer has taken from one input partition, and the moment (epoch
+ms) from which it may be forgotten (any redelivery is then too old to count)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """What a customer has applied, for the worker's duplicate check (README, "Exactly-once
+    accounting"): per input partition (``source_id``) the highest offset taken, and the
+    fingerprints of recently applied events (each with the moment it may be forgotten).
+
+    ``marks`` is a sequence, one record per application, so an event applied twice would
+    show twice. ``legacy`` says the customer was read from a store format of an earlier
+    release (the store rewrites it on the next commit).
+    """
+
+    watermarks: Mapping[bytes, Watermark] = field(default_factory=dict)
+    marks: Sequence[AppliedMark] = ()
+    legacy: bool = False
+
+
+def source_id(topic: str, partition: int) -> bytes:
+    """Eight bytes naming one input partition, the key of a customer's watermark."""
+    return hashlib.blake2b(f"{topic}\x00{partition}".encode(), digest_size=8).digest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,10 +95,11 @@ class OutMessage:
 
 @dataclass(slots=True)
 class Loaded:
-    """A customer as read before a commit: state, version and pending outbox.
+    """A customer as read before a commit: state, version, pending outbox and what it has
+    applied.
 
-    A customer never written reads as ``CustomerState()``, version 0 and an empty outbox
-    (and an empty profile).
+    A customer never written reads as ``CustomerState()``, version 0, an empty outbox
+    (and an empty profile and nothing applied).
     """
 
     state: CustomerState
@@ -77,17 +107,20 @@ class Loaded:
     outbox: list[OutboxAlert]
     breakdown: dict[str, int] | None = None  # known when cached from the last evaluation
     profile: Profile = field(default_factory=Profile)
+    applied: Applied = field(default_factory=Applied)
 
 
 @dataclass(slots=True)
 class Commit:
     """One customer's new state, replacing the one read at ``expected_version``.
 
-    ``fingerprints`` are the events it applied (each with its expiry); fingerprints whose
-    expiry is at or before ``trim_before_ms`` (to the second) may be forgotten. ``outbox``
-    is the customer's whole outbox after this commit (earlier alerts first). ``bucket_ms``
-    is the model's bucket length, stored with the score history. ``profile`` (traits and
-    account) replaces the stored one in the same atomic write; None leaves it.
+    ``applied`` is the customer's whole duplicate-check record after this commit (its
+    watermarks and kept fingerprints: the caller adds and forgets). ``outbox`` is the
+    customer's whole outbox after this commit (earlier alerts first). ``bucket_ms`` is the
+    model's bucket length, stored with the score history. ``profile`` (traits and account)
+    replaces the stored one in the same atomic write; None leaves it. ``before`` is the
+    customer as the caller read it at ``expected_version`` (None: not known), which lets
+    the store skip deleting fields it knows are absent; the version check makes it exact.
     """
 
     customer_id: str
@@ -96,27 +129,29 @@ class Commit:
     breakdown: dict[str, int]
     partition: int
     model_version: str
-    fingerprints: Sequence[AppliedMark] = ()
+    applied: Applied = field(default_factory=Applied)
     outbox: Sequence[OutboxAlert] = ()
-    trim_before_ms: int = 0
     bucket_ms: int = 86_400_000  # the model's bucket, for the stored score history
     profile: Profile | None = None
+    before: Loaded | None = None
 
     def after(self, profile: Profile | None = None) -> Loaded:
         """The customer as it reads back once this commit is written (``profile``: the one
         it had, when this commit leaves it unchanged)."""
         kept = self.profile if self.profile is not None else profile or Profile()
+        applied = self.applied
+        if applied.legacy:
+            applied = Applied(applied.watermarks, applied.marks)
         return Loaded(self.state, self.expected_version + 1, list(self.outbox), self.breakdown,
-                      kept)  # fmt: skip
+                      kept, applied)  # fmt: skip
 
 
 @dataclass(slots=True)
 class CommitResult:
-    """What became of a round of commits: each customer is in exactly one of the three."""
+    """What became of a round of commits: each customer is in exactly one of the two."""
 
     written: list[str] = field(default_factory=list)
     conflicts: list[str] = field(default_factory=list)  # version moved: nothing written
-    duplicates: dict[str, set[bytes]] = field(default_factory=dict)  # applied before: ditto
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,10 +171,10 @@ class ScoreStore(Protocol):
     checks the Redis store and the in-memory one against the same cases):
 
     - ``commit`` applies each commit atomically, or not at all when the customer's version
-      is no longer ``expected_version`` (a conflict) or when any of its fingerprints was
-      applied before (a duplicate: the refused fingerprints are reported). A written commit
-      makes the version ``expected_version + 1``, replaces state and outbox, adds the
-      fingerprints and forgets expired ones.
+      is no longer ``expected_version`` (a conflict). A written commit makes the version
+      ``expected_version + 1`` and replaces state, outbox and the applied record, which
+      ``load`` returns as written. The duplicate check is the caller's, against what it
+      loaded; the version check is what makes that check exact.
     - ``clear_outbox`` empties an outbox only if it still holds exactly the published alerts.
     - ``record_alerts`` remembers published alerts for readers (the web page), idempotent by
       ``alert_id``, so a replay does not duplicate them.

@@ -16,6 +16,7 @@ from typing import Literal, TypeVar
 from stream.core.customer import CustomerState
 from stream.core.profile import Profile
 from stream.ports import (
+    Applied,
     Commit,
     CommitResult,
     IndexEntry,
@@ -52,7 +53,7 @@ class Row:
     partition: int
     model_version: str
     version: int = 0
-    seen: list[tuple[bytes, int]] = field(default_factory=list)  # (fingerprint, expiry s)
+    applied: Applied = field(default_factory=Applied)
     outbox: list[OutboxAlert] = field(default_factory=list)
     profile: Profile = field(default_factory=Profile)
 
@@ -60,9 +61,9 @@ class Row:
 @dataclass(slots=True)
 class MemoryScoreStore:
     """The score store in a few dicts, with the semantics of ``RedisScoreStore``: version
-    check, duplicate refusal against every stored fingerprint (expired ones too, until a
-    write trims them), expiry to the second, outbox clear-if-unchanged, due index ordered
-    by moment then name. ``stored_alerts`` counts each alert id added to an outbox."""
+    check, the applied record kept as written (its moments to the second, as Redis keeps
+    them), outbox clear-if-unchanged, due index ordered by moment then name.
+    ``stored_alerts`` counts each alert id added to an outbox."""
 
     rows: dict[str, Row] = field(default_factory=dict)
     rank: dict[str, float] = field(default_factory=dict)
@@ -77,7 +78,13 @@ class MemoryScoreStore:
             loaded[customer_id] = (
                 Loaded(CustomerState(), 0, [])
                 if row is None
-                else Loaded(_copy(row.state), row.version, list(row.outbox), profile=row.profile)
+                else Loaded(
+                    _copy(row.state),
+                    row.version,
+                    list(row.outbox),
+                    profile=row.profile,
+                    applied=row.applied,
+                )
             )
         return loaded
 
@@ -88,24 +95,16 @@ class MemoryScoreStore:
             if (row.version if row else 0) != item.expected_version:
                 result.conflicts.append(item.customer_id)
                 continue
-            applied = {mark for mark, _ in row.seen} if row else set()
-            refused = {mark for mark, _ in item.fingerprints if mark in applied}
-            if refused:
-                result.duplicates[item.customer_id] = refused
-                continue
             self._write(row, item)
             result.written.append(item.customer_id)
         return result
 
     def _write(self, row: Row | None, item: Commit) -> None:
-        now_s = item.trim_before_ms // 1000
-        kept = [(m, e) for m, e in row.seen if e > now_s] if row else []
-        kept += [(mark, -(-expiry_ms // 1000)) for mark, expiry_ms in item.fingerprints]
         before = {a["alert_id"] for a in row.outbox} if row else set()
         self.stored_alerts.update(a["alert_id"] for a in item.outbox if a["alert_id"] not in before)
         self.rows[item.customer_id] = Row(
             _copy(item.state), dict(item.breakdown), item.partition, item.model_version,
-            item.expected_version + 1, kept, list(item.outbox),
+            item.expected_version + 1, _to_seconds(item.applied), list(item.outbox),
             item.profile if item.profile is not None else row.profile if row else Profile(),
         )  # fmt: skip
 
@@ -136,6 +135,16 @@ class MemoryScoreStore:
     def states(self) -> dict[str, CustomerState]:
         """Every stored customer's state."""
         return {c: row.state for c, row in self.rows.items()}
+
+
+def _to_seconds(applied: Applied) -> Applied:
+    """The record as Redis keeps it: moments rounded up to the second."""
+
+    def up(ms: int) -> int:
+        return -(-ms // 1000) * 1000
+
+    return Applied({s: (o, up(until)) for s, (o, until) in applied.watermarks.items()},
+                   [(m, up(until)) for m, until in applied.marks])  # fmt: skip
 
 
 class Crash(Exception):  # noqa: N818 - it is what happens, not an error of the code

@@ -4,7 +4,7 @@ Key layout (the read contract, documented in README):
 
 - ``{prefix}:{<tag>}``             hash: score, band, updated_at, breakdown, model_version,
                                     traits, account (when known), plus internal fields
-                                    (state, ver, seen, outbox, profile_at)
+                                    (state, ver, dedup, outbox, profile_at)
 - ``{prefix}:rank``                sorted set: customer -> score (ranking and band counts)
 - ``{prefix}:due:<partition>``     sorted set: customer -> next moment its window changes
 - ``{prefix}:alerts``, ``{prefix}:alerts:data``, ``{prefix}:alerts:{<tag>}``: the
@@ -15,17 +15,22 @@ Key layout (the read contract, documented in README):
 (``stream.adapters.redis_keys``). A customer is one key, so one Redis Cluster slot (its hash
 tag ``{<tag>}``); every
 command names one key, so the store works on a cluster as on one server (see
-``redis_cluster`` for the few operations that differ). The
-fingerprints of applied events live in the hash as one packed string (``seen``): a 4-byte
-header with the earliest expiry, then 12-byte records (8-byte fingerprint, 4-byte expiry in
-epoch seconds). A commit is one Lua script on that key: it checks the version (optimistic
-concurrency), refuses if any of the batch's fingerprints is already applied (optimistic
-duplicate check: the caller drops those events and commits again), then writes the fields,
-appends the fingerprints and drops expired ones. The ranking and due indexes are written
-afterwards with idempotent commands, so a crash in between is healed by replay.
+``redis_cluster`` for the few operations that differ). What a customer has applied
+(``stream.ports.Applied``: per input partition the highest offset taken, and recent
+fingerprints) lives in the hash as one packed string (``dedup``, ``encode_applied``): a
+3-byte header (layout 1, watermark count), 20-byte watermarks (8-byte partition id,
+8-byte offset, 4-byte forget-at in epoch seconds), then 12-byte fingerprint records
+(8-byte fingerprint, 4-byte forget-at). A commit is one small Lua script on that key: it
+checks the version (optimistic concurrency) and writes the fields, nothing else. The
+duplicate check is the caller's, against the record it loaded; the version check makes it
+exact. Releases before this one kept every fingerprint until its event left the window in
+``seen`` (4-byte header, then 12-byte records); ``load`` still reads it, as fingerprints
+with their own expiries, and the next commit moves them into ``dedup`` and deletes
+``seen``. The ranking and due indexes are written afterwards with idempotent commands, so
+a crash in between is healed by replay.
 
 The store owns this encoding: the worker hands it domain objects (``stream.ports.Commit``:
-state, breakdown, fingerprints with expiries, outbox alerts) and never sees a field.
+state, breakdown, applied record, outbox alerts) and never sees a field.
 """
 
 from __future__ import annotations
@@ -52,15 +57,16 @@ from stream.core.bands import BandScale
 from stream.core.customer import CustomerState
 from stream.core.history import History, Marker, trend
 from stream.core.profile import Profile
-from stream.ports import AppliedMark, Commit, CommitResult, IndexEntry, Loaded, OutboxAlert
+from stream.ports import Applied, Commit, CommitResult, IndexEntry, Loaded, OutboxAlert
 
 __all__ = [
     "RedisScoreStore",
     "Stored",
     "band_bounds",
     "customer_key",
+    "decode_applied",
+    "encode_applied",
     "encode_outbox",
-    "pack_fingerprints",
     "profile_fields",
     "profile_from_fields",
     "state_fields",
@@ -68,69 +74,22 @@ __all__ = [
 ]
 
 _LOADED_FIELDS = ("state", "score", "band", "ver", "outbox", "history", "history_markers",
-                  "model_version", "traits", "account", "profile_at")  # fmt: skip
-_RECORD = struct.Struct(">8sI")
+                  "model_version", "traits", "account", "profile_at", "dedup",
+                  "seen")  # fmt: skip
+_DEDUP_LAYOUT = 1
+_HEADER = struct.Struct(">BH")  # layout, number of watermarks
+_WATERMARK = struct.Struct(">8sqI")  # partition id, offset, forget-at (epoch s)
+_RECORD = struct.Struct(">8sI")  # fingerprint, forget-at (epoch s)
 _GLOB_SPECIAL = re.compile(r"([*?\[\]\\])")
 
-# ARGV: expected version, now (epoch s), packed new records, then field/value pairs (an
-# empty value deletes the field, so an empty outbox costs nothing).
-# Returns {1} when written, {0} on a version conflict, {2, i, ...} when the new records
-# at 0-based positions i were applied before (nothing is written then).
+# ARGV: expected version, the number n of fields to delete, their n names, then field/value
+# pairs to set (the new version among them). Returns 1 when written, 0 on a version conflict.
 _COMMIT = """
-local current = redis.call('HGET', KEYS[1], 'ver') or '0'
-if current ~= ARGV[1] then return {0} end
-local seen = redis.call('HGET', KEYS[1], 'seen') or ''
-local fresh = ARGV[3]
-local dups = {2}
-if #seen > 0 then
-  for i = 1, #fresh, 12 do
-    local mark = string.sub(fresh, i, i + 7)
-    local from = 5
-    while true do
-      local at = string.find(seen, mark, from, true)
-      if not at then break end
-      if (at - 5) % 12 == 0 then dups[#dups + 1] = (i - 1) / 12; break end
-      from = at + 1
-    end
-  end
-end
-if #dups > 1 then return dups end
-local now = tonumber(ARGV[2])
-local records = ''
-local earliest = 4294967295
-if #seen > 0 then
-  if struct.unpack('>I4', seen, 1) <= now then
-    local kept = {}
-    for i = 5, #seen, 12 do
-      local expiry = struct.unpack('>I4', seen, i + 8)
-      if expiry > now then
-        kept[#kept + 1] = string.sub(seen, i, i + 11)
-        if expiry < earliest then earliest = expiry end
-      end
-    end
-    records = table.concat(kept)
-  else
-    records = string.sub(seen, 5)
-    earliest = struct.unpack('>I4', seen, 1)
-  end
-end
-for i = 1, #fresh, 12 do
-  local expiry = struct.unpack('>I4', fresh, i + 8)
-  if expiry < earliest then earliest = expiry end
-end
-records = records .. fresh
-if #records > 0 then
-  redis.call('HSET', KEYS[1], 'seen', struct.pack('>I4', earliest) .. records)
-else
-  redis.call('HDEL', KEYS[1], 'seen')
-end
-local set = {'ver', tostring(tonumber(current) + 1)}
-for i = 4, #ARGV, 2 do
-  if ARGV[i + 1] == '' then redis.call('HDEL', KEYS[1], ARGV[i])
-  else set[#set + 1] = ARGV[i]; set[#set + 1] = ARGV[i + 1] end
-end
-redis.call('HSET', KEYS[1], unpack(set))
-return {1}
+if (redis.call('HGET', KEYS[1], 'ver') or '0') ~= ARGV[1] then return 0 end
+local n = tonumber(ARGV[2])
+if n > 0 then redis.call('HDEL', KEYS[1], unpack(ARGV, 3, 2 + n)) end
+redis.call('HSET', KEYS[1], unpack(ARGV, 3 + n))
+return 1
 """
 
 # Remove the outbox only if it is still exactly what was published.
@@ -326,15 +285,79 @@ def encode_outbox(outbox: Sequence[OutboxAlert]) -> bytes:
     return orjson.dumps(list(outbox)) if outbox else b""
 
 
-def pack_fingerprints(fingerprints: Iterable[AppliedMark]) -> bytes:
-    """12-byte records (fingerprint, expiry in epoch seconds, rounded up) for ``seen``."""
-    return b"".join(_RECORD.pack(mark, -(-expiry_ms // 1000)) for mark, expiry_ms in fingerprints)
+def encode_applied(applied: Applied) -> bytes:
+    """The ``dedup`` field (see the module doc); empty when nothing is kept."""
+    if not applied.watermarks and not applied.marks:
+        return b""
+    parts = [_HEADER.pack(_DEDUP_LAYOUT, len(applied.watermarks))]
+    parts += [_WATERMARK.pack(source, offset, -(-until // 1000))
+              for source, (offset, until) in applied.watermarks.items()]  # fmt: skip
+    parts += [_RECORD.pack(mark, -(-until // 1000)) for mark, until in applied.marks]
+    return b"".join(parts)
+
+
+def decode_applied(raw: bytes | None, legacy: bytes | None = None) -> Applied:
+    """The record of a ``dedup`` field, plus the fingerprints of a pre-upgrade ``seen``
+    field (4-byte header, then 12-byte records), each with its own expiry."""
+    watermarks: dict[bytes, tuple[int, int]] = {}
+    marks: list[tuple[bytes, int]] = []
+    if raw:
+        layout, count = _HEADER.unpack_from(raw)
+        if layout != _DEDUP_LAYOUT:
+            raise ValueError(f"unknown dedup layout {layout}")
+        end = _HEADER.size + count * _WATERMARK.size
+        for source, offset, until in _WATERMARK.iter_unpack(raw[_HEADER.size : end]):
+            watermarks[source] = (offset, until * 1000)
+        marks += [(mark, until * 1000) for mark, until in _RECORD.iter_unpack(raw[end:])]
+    if legacy:
+        marks += [(mark, until * 1000) for mark, until in _RECORD.iter_unpack(legacy[4:])]
+    return Applied(watermarks, marks, legacy=legacy is not None)
 
 
 def band_bounds(bands: BandScale, band: str | None) -> tuple[str, str]:
     """Sorted-set score bounds (min, max) of a band, for ZCOUNT/ZRANGEBYSCORE; None: all."""
     low, high = bands.score_range(band) if band else (None, None)
     return ("-inf" if low is None else f"({low:g}", "+inf" if high is None else f"{high:g}")
+
+
+def _commit_args(item: Commit) -> list[Any]:
+    """The commit script's arguments: expected version, the fields to delete, the fields
+    to set. An empty value means "no such field"; it is deleted unless the customer as
+    read at the expected version (``item.before``) shows it absent already (the version
+    check makes that knowledge exact), so the usual commit deletes nothing."""
+    fields = state_fields(item.state, item.breakdown, item.model_version, item.partition,
+                          item.bucket_ms)  # fmt: skip
+    fields["outbox"] = encode_outbox(item.outbox)
+    fields["dedup"] = encode_applied(item.applied)
+    before = item.before
+    absent = _absent(before) if before is not None else set()
+    if item.profile is not None:
+        fields.update(profile_fields(item.profile))
+        if before is not None:
+            absent |= {k for k, v in profile_fields(before.profile).items() if not v}
+    gone = [name for name, value in fields.items() if not value and name not in absent]
+    if before is None or before.applied.legacy:
+        gone.append("seen")
+    flat: list[Any] = [item.expected_version, len(gone), *gone, "ver", item.expected_version + 1]
+    for name, value in fields.items():
+        if value:
+            flat += [name, value]
+    return flat
+
+
+def _absent(before: Loaded) -> set[str]:
+    """Fields the customer, as read, does not have (those a commit may leave empty)."""
+    absent = set()
+    if not before.outbox:
+        absent.add("outbox")
+    if not before.state.markers:
+        absent.add("history_markers")
+    if before.state.band is None:
+        absent.add("band")
+    applied = before.applied
+    if not applied.legacy and not applied.watermarks and not applied.marks:
+        absent.add("dedup")
+    return absent
 
 
 @dataclass(frozen=True, slots=True)
@@ -384,6 +407,7 @@ class RedisScoreStore:
                 version=int(raw["ver"] or 0),
                 outbox=orjson.loads(raw["outbox"]) if raw["outbox"] else [],
                 profile=profile_from_fields(raw),
+                applied=decode_applied(raw["dedup"], raw["seen"]),
             )
         return loaded
 
@@ -402,29 +426,10 @@ class RedisScoreStore:
         result = CommitResult()
         if not commits:
             return result
-        calls = []
-        for item in commits:
-            fields = state_fields(item.state, item.breakdown, item.model_version, item.partition,
-                                  item.bucket_ms)  # fmt: skip
-            fields["outbox"] = encode_outbox(item.outbox)
-            if item.profile is not None:
-                fields.update(profile_fields(item.profile))
-            flat: list[Any] = []
-            for name, value in fields.items():
-                flat += [name, value]
-            calls.append(ScriptCall(
-                self._commit, [self.customer_key(item.customer_id)],
-                [item.expected_version, item.trim_before_ms // 1000,
-                 pack_fingerprints(item.fingerprints), *flat],
-            ))  # fmt: skip
+        calls = [ScriptCall(self._commit, [self.customer_key(item.customer_id)],
+                            _commit_args(item)) for item in commits]  # fmt: skip
         for item, reply in zip(commits, await run_scripts(self.client, calls), strict=True):
-            if reply[0] == 1:
-                result.written.append(item.customer_id)
-            elif reply[0] == 0:
-                result.conflicts.append(item.customer_id)
-            else:
-                marks = [item.fingerprints[int(i)][0] for i in reply[1:]]
-                result.duplicates[item.customer_id] = set(marks)
+            (result.written if reply == 1 else result.conflicts).append(item.customer_id)
         return result
 
     async def clear_outbox(self, published: Mapping[str, Sequence[OutboxAlert]]) -> None:

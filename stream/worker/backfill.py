@@ -44,7 +44,7 @@ from stream.core.model import ScoringModel
 from stream.errors import ReplayError
 from stream.history.replay import DecodeSummary, Replay, decode_records
 from stream.history.sources import RawRecord, read_file
-from stream.ports import Commit, IndexEntry
+from stream.ports import Applied, Commit, IndexEntry
 
 __all__ = ["BackfillReport", "BackfillRequest", "backfill", "partition_of"]
 
@@ -243,7 +243,7 @@ async def _write(
             commits.append(commit)
             entries.append(entry)
         result = await store.commit(commits)
-        clashes = [*result.conflicts, *result.duplicates]
+        clashes = result.conflicts
         if clashes:
             raise ReplayError(
                 f"Redis prefix {store.prefix!r}: {len(clashes)} customers were written by "
@@ -259,7 +259,7 @@ def _commit(
     state = replay.states[customer_id]
     marks = replay.live_marks(customer_id, as_of_ms)
     commit = Commit(customer_id, 0, state, replay.breakdowns[customer_id], partition,
-                    model.version, marks, (), trim_before_ms=as_of_ms,
+                    model.version, Applied(marks=marks), (),
                     profile=replay.profiles.get(customer_id))  # fmt: skip
     entry = IndexEntry(customer_id, partition, state.score_cp / 100, replay.next_due[customer_id])
     return commit, entry

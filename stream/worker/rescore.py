@@ -40,8 +40,8 @@ from stream.core.model import ScoringModel
 from stream.core.profile import Profile, apply_profile
 from stream.core.rebuild import Rebuilt, rebuild
 from stream.errors import ReplayError
-from stream.ports import Commit, Incoming, IndexEntry
-from stream.worker.processor import customer_commit
+from stream.ports import Applied, Commit, Incoming, IndexEntry
+from stream.worker.processor import customer_commit, window_marks
 
 __all__ = ["RescoreReport", "Target", "rescore"]
 
@@ -261,7 +261,7 @@ class _Rescore:
             commits.append(commit)
             entries.append(entry)
         result = await self.new.commit(commits)
-        conflicts = [*result.conflicts, *result.duplicates]
+        conflicts = result.conflicts
         if conflicts:
             raise ReplayError(
                 f"Redis prefix {self.target.prefix!r}: {len(conflicts)} customers were written "
@@ -283,8 +283,8 @@ def _commit(
     evaluation = rebuilt.evaluation
     applied = ((e, fingerprint(e)) for e in rebuilt.applied)
     kept = profile if profile is not None and profile != Profile() else None
-    commit = customer_commit(model, customer_id, partition, 0, evaluation, applied, (), now_ms,
-                             kept)  # fmt: skip
+    commit = customer_commit(model, customer_id, partition, 0, evaluation,
+                             Applied(marks=window_marks(model, applied)), (), kept)  # fmt: skip
     entry = IndexEntry(
         customer_id, partition, evaluation.state.score_cp / 100, evaluation.next_due_ms
     )
