@@ -144,7 +144,7 @@ def _to_seconds(applied: Applied) -> Applied:
         return -(-ms // 1000) * 1000
 
     return Applied({s: (o, up(until)) for s, (o, until) in applied.watermarks.items()},
-                   [(m, up(until)) for m, until in applied.marks])  # fmt: skip
+                   tuple((m, up(until)) for m, until in applied.marks))  # fmt: skip
 
 
 class Crash(Exception):  # noqa: N818 - it is what happens, not an error of the code

@@ -311,7 +311,7 @@ def decode_applied(raw: bytes | None, legacy: bytes | None = None) -> Applied:
         marks += [(mark, until * 1000) for mark, until in _RECORD.iter_unpack(raw[end:])]
     if legacy:
         marks += [(mark, until * 1000) for mark, until in _RECORD.iter_unpack(legacy[4:])]
-    return Applied(watermarks, marks, legacy=legacy is not None)
+    return Applied(watermarks, tuple(marks), legacy=legacy is not None)
 
 
 def band_bounds(bands: BandScale, band: str | None) -> tuple[str, str]:

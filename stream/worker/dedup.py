@@ -92,4 +92,4 @@ def after(
         before = watermarks.get(source)
         watermarks[source] = (offset if before is None else max(before[0], offset),
                               watermark_until_ms)  # fmt: skip
-    return Applied(watermarks, kept)
+    return Applied(watermarks, tuple(kept))
