@@ -21,7 +21,9 @@ fingerprints) lives in the hash as one packed string (``dedup``, ``encode_applie
 3-byte header (layout 1, watermark count), 20-byte watermarks (8-byte partition id,
 8-byte offset, 4-byte forget-at in epoch seconds), then 12-byte fingerprint records
 (8-byte fingerprint, 4-byte forget-at). A commit is one small Lua script on that key: it
-checks the version (optimistic concurrency) and writes the fields, nothing else. The
+checks the version (optimistic concurrency) and writes the fields, nothing else; on one
+server one call commits up to 100 customers, each on its own (on a cluster, where a
+script's keys must share a slot, one call per customer). The
 duplicate check is the caller's, against the record it loaded; the version check makes it
 exact. Releases before this one kept every fingerprint until its event left the window in
 ``seen`` (4-byte header, then 12-byte records); ``load`` still reads it, as fingerprints
@@ -50,7 +52,7 @@ import orjson
 from stream.adapters.codec import iso_ms, points
 from stream.adapters.redis_alerts import RecentAlerts, customer_alerts_key
 from stream.adapters.redis_client import AsyncClient
-from stream.adapters.redis_cluster import ScriptCall, run_scripts, unlink_keys
+from stream.adapters.redis_cluster import ScriptCall, is_cluster, run_scripts, unlink_keys
 from stream.adapters.redis_keys import key_tag
 from stream.core.alerts import AlertGate, RuleGate
 from stream.core.bands import BandScale
@@ -82,15 +84,28 @@ _WATERMARK = struct.Struct(">8sqI")  # partition id, offset, forget-at (epoch s)
 _RECORD = struct.Struct(">8sI")  # fingerprint, forget-at (epoch s)
 _GLOB_SPECIAL = re.compile(r"([*?\[\]\\])")
 
-# ARGV: expected version, the number n of fields to delete, their n names, then field/value
-# pairs to set (the new version among them). Returns 1 when written, 0 on a version conflict.
+# One call commits one or more customers (KEYS), each on its own: ARGV holds, per key in
+# order, the expected version, the number n of fields to delete, the number m of field/value
+# arguments to set (the new version among them), the n names, the m arguments. Returns, per
+# key, 1 when written or 0 on a version conflict (then nothing of that key is written).
 _COMMIT = """
-if (redis.call('HGET', KEYS[1], 'ver') or '0') ~= ARGV[1] then return 0 end
-local n = tonumber(ARGV[2])
-if n > 0 then redis.call('HDEL', KEYS[1], unpack(ARGV, 3, 2 + n)) end
-redis.call('HSET', KEYS[1], unpack(ARGV, 3 + n))
-return 1
+local out = {}
+local a = 1
+for k = 1, #KEYS do
+  local n, m = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
+  local set = a + 3 + n
+  if (redis.call('HGET', KEYS[k], 'ver') or '0') ~= ARGV[a] then
+    out[k] = 0
+  else
+    if n > 0 then redis.call('HDEL', KEYS[k], unpack(ARGV, a + 3, set - 1)) end
+    redis.call('HSET', KEYS[k], unpack(ARGV, set, set + m - 1))
+    out[k] = 1
+  end
+  a = set + m
+end
+return out
 """
+_KEYS_PER_CALL = 100  # one server: customers per script call (a cluster: one per call)
 
 # Remove the outbox only if it is still exactly what was published.
 _CLEAR_OUTBOX = """
@@ -338,11 +353,11 @@ def _commit_args(item: Commit) -> list[Any]:
     gone = [name for name, value in fields.items() if not value and name not in absent]
     if before is None or before.applied.legacy:
         gone.append("seen")
-    flat: list[Any] = [item.expected_version, len(gone), *gone, "ver", item.expected_version + 1]
+    pairs: list[Any] = ["ver", item.expected_version + 1]
     for name, value in fields.items():
         if value:
-            flat += [name, value]
-    return flat
+            pairs += [name, value]
+    return [item.expected_version, len(gone), len(pairs), *gone, *pairs]
 
 
 def _absent(before: Loaded) -> set[str]:
@@ -426,10 +441,18 @@ class RedisScoreStore:
         result = CommitResult()
         if not commits:
             return result
-        calls = [ScriptCall(self._commit, [self.customer_key(item.customer_id)],
-                            _commit_args(item)) for item in commits]  # fmt: skip
-        for item, reply in zip(commits, await run_scripts(self.client, calls), strict=True):
-            (result.written if reply == 1 else result.conflicts).append(item.customer_id)
+        per_call = 1 if is_cluster(self.client) else _KEYS_PER_CALL
+        calls = []
+        for start in range(0, len(commits), per_call):
+            chunk = commits[start : start + per_call]
+            args: list[Any] = []
+            for item in chunk:
+                args += _commit_args(item)
+            keys = [self.customer_key(c.customer_id) for c in chunk]
+            calls.append(ScriptCall(self._commit, keys, args))
+        replies = [r for reply in await run_scripts(self.client, calls) for r in reply]
+        for item, written in zip(commits, replies, strict=True):
+            (result.written if written == 1 else result.conflicts).append(item.customer_id)
         return result
 
     async def clear_outbox(self, published: Mapping[str, Sequence[OutboxAlert]]) -> None:

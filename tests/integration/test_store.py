@@ -78,6 +78,33 @@ def test_a_customer_stored_before_watermarks_keeps_exactly_once_after_the_upgrad
     on_store(run)
 
 
+def test_one_call_commits_many_customers_each_on_its_own(
+    on_store: Callable[[Scenario], None],
+) -> None:
+    """250 customers in one commit (three script calls of up to 100 keys): the stale ones
+    conflict and keep what they had, the others are written, whatever their order."""
+    names = [f"c{i}" for i in range(250)]
+
+    def make(name: str, version: int, score_cp: int) -> Commit:
+        return Commit(name, version, CustomerState(score_cp=score_cp), {}, 0, "m1",
+                      Applied(marks=((name.encode().ljust(8, b"."), NOW_MS),)))  # fmt: skip
+
+    async def run(store: RedisScoreStore) -> None:
+        assert sorted((await store.commit([make(n, 0, 100) for n in names])).written) == sorted(
+            names
+        )
+        mixed = [make(n, 0 if i % 3 == 0 else 1, 200) for i, n in enumerate(names)]
+        result = await store.commit(mixed)
+        assert result.conflicts == names[::3]
+        assert result.written == [n for i, n in enumerate(names) if i % 3]
+        loaded = await store.load(names)
+        assert {n: (v.version, v.state.score_cp) for n, v in loaded.items()} == {
+            n: (1, 100) if i % 3 == 0 else (2, 200) for i, n in enumerate(names)
+        }
+
+    on_store(run)
+
+
 def test_an_empty_outbox_is_not_stored(on_store: Callable[[Scenario], None]) -> None:
     """An empty outbox deletes the field, so a cleared outbox costs no memory."""
 
