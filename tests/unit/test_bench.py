@@ -111,7 +111,8 @@ def test_ratios_and_targets_from_a_results_document() -> None:
             {"due": 1000, "stored": 1_000_000, "sweep_ms_median": 110.0},
             {"due": 10_000, "stored": 1_000_000, "sweep_ms_median": 990.0}]},
         "redis_floor": {"us_per_event": 8.0, "worker_us_per_event": 14.0, "ratio": 1.75,
-                        "hset_writes": 990, "events": 1000},
+                        "hset_writes": 990, "events": 1000, "with_indexes_us_per_event": 10.0,
+                        "ratio_with_indexes": 1.4},
     }  # fmt: skip
     results["ratios"] = report.ratios(results)
     assert results["ratios"]["worker/raw-aiokafka"] == 0.2
@@ -124,7 +125,7 @@ def test_ratios_and_targets_from_a_results_document() -> None:
     assert verdicts == [True, True, False, True, False, True, True, False]
     text = report.render(results)
     assert "NOT met" in text
-    assert "-> 1.75x the floor" in text
+    assert "-> 1.75x the floor; with the worker's index writes 10.0 µs -> 1.4x" in text
     del results["redis_floor"]
     results["ratios"] = report.ratios(results)
     assert [met for _, _, met in report.targets(results)][-1] is None
