@@ -196,7 +196,7 @@ def _summary(
     print("band distribution: " + ", ".join(
         f"{k}={v}" for k, v in _band_counts(ranks, settings).items()))  # fmt: skip
     print(f"Redis memory per customer: {_memory_per_customer(ranks, settings, people):.0f} bytes "
-          "(customer hash with its packed fingerprints, MEMORY USAGE)")  # fmt: skip
+          "(customer hash with its packed applied record, MEMORY USAGE)")  # fmt: skip
     triggers = Counter(a["trigger"] for a in collector.alerts)
     print(f"churn-risk alerts: {len(collector.alerts)} ({triggers['event']} event-triggered, "
           f"{triggers['window']} window-triggered); a few:")  # fmt: skip
