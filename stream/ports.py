@@ -10,6 +10,7 @@ imports this module, the adapters implement it, and neither imports the other's 
 from __future__ import annotations
 
 import hashlib
+import struct
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -30,7 +31,9 @@ __all__ = [
     "Publisher",
     "ScoreStore",
     "Watermark",
+    "pack_marks",
     "source_id",
+    "unpack_marks",
 ]
 
 OutboxAlert = dict[str, Any]
@@ -48,16 +51,34 @@ ms) from which it may be forgotten (any redelivery is then too old to count)."""
 class Applied:
     """What a customer has applied, for the worker's duplicate check (README, "Exactly-once
     accounting"): per input partition (``source_id``) the highest offset taken, and the
-    fingerprints of recently applied events (each with the moment it may be forgotten).
+    fingerprints of recently applied events, each with the moment it may be forgotten.
 
-    ``marks`` is a sequence, one record per application, so an event applied twice would
-    show twice. ``legacy`` says the customer was read from a store format of an earlier
+    ``marks`` holds the fingerprints packed (``pack_marks``: 12 bytes each, the moment in
+    whole seconds), one record per application, so an event applied twice would show
+    twice; packed because a commit only appends to it. ``earliest_s`` remembers the earliest
+    moment in ``marks`` (None: not known yet), so a commit with nothing to forget does not
+    read them. ``legacy`` says the customer was read from a store format of an earlier
     release (the store rewrites it on the next commit).
     """
 
     watermarks: Mapping[bytes, Watermark] = field(default_factory=dict)
-    marks: Sequence[AppliedMark] = ()
+    marks: bytes = b""
     legacy: bool = False
+    earliest_s: int | None = field(default=None, compare=False)
+
+
+_MARK = struct.Struct(">8sI")
+
+
+def pack_marks(marks: Iterable[AppliedMark]) -> bytes:
+    """Fingerprint records: 8-byte fingerprint, 4-byte big-endian moment in epoch seconds
+    (rounded up)."""
+    return b"".join([_MARK.pack(mark, -(-until_ms // 1000)) for mark, until_ms in marks])
+
+
+def unpack_marks(packed: bytes) -> list[AppliedMark]:
+    """The (fingerprint, moment in epoch ms) of each record of ``pack_marks``."""
+    return [(mark, until_s * 1000) for mark, until_s in _MARK.iter_unpack(packed)]
 
 
 def source_id(topic: str, partition: int) -> bytes:
@@ -141,7 +162,7 @@ class Commit:
         kept = self.profile if self.profile is not None else profile or Profile()
         applied = self.applied
         if applied.legacy:
-            applied = Applied(applied.watermarks, applied.marks)
+            applied = Applied(applied.watermarks, applied.marks, earliest_s=applied.earliest_s)
         return Loaded(self.state, self.expected_version + 1, list(self.outbox), self.breakdown,
                       kept, applied)  # fmt: skip
 

@@ -138,13 +138,14 @@ class MemoryScoreStore:
 
 
 def _to_seconds(applied: Applied) -> Applied:
-    """The record as Redis keeps it: moments rounded up to the second."""
+    """The record as Redis keeps it: moments rounded up to the second (the fingerprints'
+    are packed so already)."""
 
     def up(ms: int) -> int:
         return -(-ms // 1000) * 1000
 
     return Applied({s: (o, up(until)) for s, (o, until) in applied.watermarks.items()},
-                   tuple((m, up(until)) for m, until in applied.marks))  # fmt: skip
+                   applied.marks)  # fmt: skip
 
 
 class Crash(Exception):  # noqa: N818 - it is what happens, not an error of the code

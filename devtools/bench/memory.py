@@ -36,7 +36,7 @@ def memory_per_customer(
     replies = pipe.execute()
     per_key = [  # (hash bytes without the dedup field, dedup field bytes, events in it)
         (int(replies[i] or 0) - len(replies[i + 1] or b""), len(replies[i + 1] or b""),
-         len(decode_applied(replies[i + 1]).marks))
+         len(decode_applied(replies[i + 1]).marks) // 12)
         for i in range(0, len(replies), 2)
     ]  # fmt: skip
     index_bytes = int(client.memory_usage(rank, samples=0) or 0)

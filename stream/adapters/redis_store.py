@@ -307,15 +307,15 @@ def encode_applied(applied: Applied) -> bytes:
     parts = [_HEADER.pack(_DEDUP_LAYOUT, len(applied.watermarks))]
     parts += [_WATERMARK.pack(source, offset, -(-until // 1000))
               for source, (offset, until) in applied.watermarks.items()]  # fmt: skip
-    parts += [_RECORD.pack(mark, -(-until // 1000)) for mark, until in applied.marks]
+    parts.append(applied.marks)  # already the stored records (``stream.ports.pack_marks``)
     return b"".join(parts)
 
 
 def decode_applied(raw: bytes | None, legacy: bytes | None = None) -> Applied:
     """The record of a ``dedup`` field, plus the fingerprints of a pre-upgrade ``seen``
-    field (4-byte header, then 12-byte records), each with its own expiry."""
+    field (4-byte header, then the same 12-byte records), each with its own expiry."""
     watermarks: dict[bytes, tuple[int, int]] = {}
-    marks: list[tuple[bytes, int]] = []
+    marks = b""
     if raw:
         layout, count = _HEADER.unpack_from(raw)
         if layout != _DEDUP_LAYOUT:
@@ -323,10 +323,12 @@ def decode_applied(raw: bytes | None, legacy: bytes | None = None) -> Applied:
         end = _HEADER.size + count * _WATERMARK.size
         for source, offset, until in _WATERMARK.iter_unpack(raw[_HEADER.size : end]):
             watermarks[source] = (offset, until * 1000)
-        marks += [(mark, until * 1000) for mark, until in _RECORD.iter_unpack(raw[end:])]
+        marks = raw[end:]
     if legacy:
-        marks += [(mark, until * 1000) for mark, until in _RECORD.iter_unpack(legacy[4:])]
-    return Applied(watermarks, tuple(marks), legacy=legacy is not None)
+        marks += legacy[4:]
+    if len(marks) % _RECORD.size:
+        raise ValueError("a dedup field's fingerprint records are 12 bytes each")
+    return Applied(watermarks, marks, legacy=legacy is not None)
 
 
 def band_bounds(bands: BandScale, band: str | None) -> tuple[str, str]:

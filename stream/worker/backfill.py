@@ -44,7 +44,7 @@ from stream.core.model import ScoringModel
 from stream.errors import ReplayError
 from stream.history.replay import DecodeSummary, Replay, decode_records
 from stream.history.sources import RawRecord, read_file
-from stream.ports import Applied, Commit, IndexEntry
+from stream.ports import Applied, Commit, IndexEntry, pack_marks
 
 __all__ = ["BackfillReport", "BackfillRequest", "backfill", "partition_of"]
 
@@ -259,7 +259,7 @@ def _commit(
     state = replay.states[customer_id]
     marks = replay.live_marks(customer_id, as_of_ms)
     commit = Commit(customer_id, 0, state, replay.breakdowns[customer_id], partition,
-                    model.version, Applied(marks=marks), (),
+                    model.version, Applied(marks=pack_marks(marks)), (),
                     profile=replay.profiles.get(customer_id))  # fmt: skip
     entry = IndexEntry(customer_id, partition, state.score_cp / 100, replay.next_due[customer_id])
     return commit, entry

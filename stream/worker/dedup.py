@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from stream.core.model import ScoringModel
-from stream.ports import Applied, AppliedMark, Watermark
+from stream.ports import Applied, AppliedMark, Watermark, pack_marks
 
 __all__ = ["DEFAULT_HORIZON_MS", "DedupPolicy", "Seen", "after"]
 
@@ -59,7 +59,8 @@ class Seen:
 
     def __init__(self, applied: Applied) -> None:
         self.watermarks = applied.watermarks
-        self.marks = {mark for mark, _ in applied.marks}
+        packed = applied.marks
+        self.marks = {packed[i : i + 8] for i in range(0, len(packed), 12)}
 
     def redelivered(self, source: bytes, offset: int) -> bool:
         """Whether the message at ``offset`` of that partition was taken before."""
@@ -82,8 +83,18 @@ def after(
     forgotten (to the second, as stored), the new fingerprints added, each partition's
     watermark raised to the highest offset ``taken`` from it."""
     now_s = now_ms // 1000
-    kept = [(m, until) for m, until in applied.marks if -(-until // 1000) > now_s]
-    kept.extend(marks)
+    packed, earliest = applied.marks, applied.earliest_s
+    if earliest is None:
+        earliest = min((u for _, u in _records(packed)), default=None)
+    if earliest is not None and earliest <= now_s:
+        kept = [(m, u) for m, u in _records(packed) if u > now_s]
+        packed = b"".join(m + u.to_bytes(4, "big") for m, u in kept)
+        earliest = min((u for _, u in kept), default=None)
+    listed = list(marks)
+    if listed:
+        packed += pack_marks(listed)
+        latest = min(-(-u // 1000) for _, u in listed)
+        earliest = latest if earliest is None else min(earliest, latest)
     watermarks: dict[bytes, Watermark] = {
         source: mark for source, mark in applied.watermarks.items()
         if -(-mark[1] // 1000) > now_s
@@ -92,4 +103,10 @@ def after(
         before = watermarks.get(source)
         watermarks[source] = (offset if before is None else max(before[0], offset),
                               watermark_until_ms)  # fmt: skip
-    return Applied(watermarks, tuple(kept))
+    return Applied(watermarks, packed, earliest_s=earliest)
+
+
+def _records(packed: bytes) -> list[tuple[bytes, int]]:
+    """(fingerprint, moment in epoch seconds) of each packed record."""
+    return [(packed[i : i + 8], int.from_bytes(packed[i + 8 : i + 12], "big"))
+            for i in range(0, len(packed), 12)]  # fmt: skip

@@ -40,7 +40,7 @@ from stream.core.model import ScoringModel
 from stream.core.profile import Profile, apply_profile
 from stream.core.rebuild import Rebuilt, rebuild
 from stream.errors import ReplayError
-from stream.ports import Applied, Commit, Incoming, IndexEntry
+from stream.ports import Applied, Commit, Incoming, IndexEntry, pack_marks
 from stream.worker.processor import customer_commit, window_marks
 
 __all__ = ["RescoreReport", "Target", "rescore"]
@@ -283,8 +283,9 @@ def _commit(
     evaluation = rebuilt.evaluation
     applied = ((e, fingerprint(e)) for e in rebuilt.applied)
     kept = profile if profile is not None and profile != Profile() else None
-    commit = customer_commit(model, customer_id, partition, 0, evaluation,
-                             Applied(marks=window_marks(model, applied)), (), kept)  # fmt: skip
+    marks = pack_marks(window_marks(model, applied))
+    commit = customer_commit(model, customer_id, partition, 0, evaluation, Applied(marks=marks),
+                             (), kept)  # fmt: skip
     entry = IndexEntry(
         customer_id, partition, evaluation.state.score_cp / 100, evaluation.next_due_ms
     )

@@ -21,7 +21,7 @@ from stream.adapters.redis_cluster import is_cluster, ping_all
 from stream.adapters.redis_store import RedisScoreStore, customer_key
 from stream.config.settings import Settings
 from stream.core.customer import CustomerState
-from stream.ports import Applied, Commit, IndexEntry
+from stream.ports import Applied, Commit, IndexEntry, pack_marks
 
 pytestmark = pytest.mark.integration
 
@@ -59,7 +59,7 @@ def _commit(
     customer: str, version: int, score_cp: int, marks: list[tuple[bytes, int]] | None = None
 ) -> Commit:
     return Commit(customer, version, CustomerState(score_cp=score_cp), {}, 0, "v1",
-                  Applied(marks=marks or ()))  # fmt: skip
+                  Applied(marks=pack_marks(marks or ())))  # fmt: skip
 
 
 def test_store_commits_scans_and_clears_on_every_master(cluster_stack: LocalStack) -> None:
@@ -90,9 +90,8 @@ def test_store_commits_scans_and_clears_on_every_master(cluster_stack: LocalStac
             assert sorted(stale.conflicts) == sorted(customers[:10])
             loaded = await store.load(customers)
             assert {v.version for v in loaded.values()} == {2}
-            assert {c: list(v.applied.marks) for c, v in loaded.items()} == {
-                c.customer_id: [(m, -(-until // 1000) * 1000) for m, until in c.applied.marks]
-                for c in first
+            assert {c: v.applied.marks for c, v in loaded.items()} == {
+                c.customer_id: c.applied.marks for c in first
             }
             await store.update_indexes(
                 IndexEntry(c, i % 4, float(i), 1000 + i) for i, c in enumerate(customers)

@@ -11,7 +11,15 @@ import pytest
 
 from stream.adapters.redis_store import RedisScoreStore, state_fields
 from stream.core.customer import CustomerState
-from stream.ports import Applied, AppliedMark, Commit, OutboxAlert, source_id
+from stream.ports import (
+    Applied,
+    AppliedMark,
+    Commit,
+    OutboxAlert,
+    pack_marks,
+    source_id,
+    unpack_marks,
+)
 from stream.worker.dedup import Seen, after
 from tests.integration.conftest import StoreScenario as Scenario
 
@@ -23,8 +31,8 @@ def _commit(
     version: int, marks: list[AppliedMark], outbox: list[OutboxAlert] | None = None,
 ) -> Commit:  # fmt: skip
     bronze = CustomerState(score_cp=100, band="very_disengaged")
-    return Commit("c1", version, bronze, {"page_views": 100}, 0, "m1", Applied(marks=marks),
-                  outbox or [])  # fmt: skip
+    applied = Applied(marks=pack_marks(marks))
+    return Commit("c1", version, bronze, {"page_views": 100}, 0, "m1", applied, outbox or [])
 
 
 def test_the_dedup_field_is_the_documented_layout(on_store: Callable[[Scenario], None]) -> None:
@@ -34,7 +42,9 @@ def test_the_dedup_field_is_the_documented_layout(on_store: Callable[[Scenario],
 
     async def run(store: RedisScoreStore) -> None:
         key = store.customer_key("c1")
-        applied = Applied({src: (2**40 + 7, NOW_MS + 1)}, ((b"ABCDEFGH", NOW_MS + 9_000),))
+        applied = Applied(
+            {src: (2**40 + 7, NOW_MS + 1)}, pack_marks([(b"ABCDEFGH", NOW_MS + 9_000)])
+        )
         await store.commit([Commit("c1", 0, CustomerState(), {}, 0, "m1", applied)])
         raw = await store.client.hget(key, "dedup")
         watermark = src + struct.pack(">qI", 2**40 + 7, NOW_MS // 1000 + 1)
@@ -72,8 +82,10 @@ def test_a_customer_stored_before_watermarks_keeps_exactly_once_after_the_upgrad
         assert not await store.client.hexists(key, "seen")
         again = (await store.load(["c1"]))["c1"]
         assert not again.applied.legacy and again.version == 4
-        assert again.applied.marks == ((b"applied1", (NOW_MS // 1000 + 86_400) * 1000),
-                                       (b"new-one!", NOW_MS + 1000))  # fmt: skip
+        assert unpack_marks(again.applied.marks) == [
+            (b"applied1", (NOW_MS // 1000 + 86_400) * 1000),
+            (b"new-one!", NOW_MS + 1000),
+        ]
 
     on_store(run)
 
@@ -86,8 +98,10 @@ def test_one_call_commits_many_customers_each_on_its_own(
     names = [f"c{i}" for i in range(250)]
 
     def make(name: str, version: int, score_cp: int) -> Commit:
-        return Commit(name, version, CustomerState(score_cp=score_cp), {}, 0, "m1",
-                      Applied(marks=((name.encode().ljust(8, b"."), NOW_MS),)))  # fmt: skip
+        marks = pack_marks([(name.encode().ljust(8, b"."), NOW_MS)])
+        return Commit(
+            name, version, CustomerState(score_cp=score_cp), {}, 0, "m1", Applied(marks=marks)
+        )
 
     async def run(store: RedisScoreStore) -> None:
         assert sorted((await store.commit([make(n, 0, 100) for n in names])).written) == sorted(

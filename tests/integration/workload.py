@@ -26,6 +26,7 @@ from stream.core.alerts import alert_id
 from stream.core.customer import CustomerState, advance, drop_duplicates
 from stream.core.events import Event, fingerprint
 from stream.core.model import ScoringModel
+from stream.ports import unpack_marks
 
 __all__ = [
     "Message",
@@ -229,7 +230,7 @@ def tally_events(
         for customer in chunk:
             pipe.hmget(customer_key(prefix, customer), "dedup", "seen")
         for customer, (packed, seen) in zip(chunk, pipe.execute(), strict=True):
-            marks = [mark for mark, _ in decode_applied(packed, seen).marks]
+            marks = [mark for mark, _ in unpack_marks(decode_applied(packed, seen).marks)]
             double += len(marks) - len(set(marks))
             live = {fingerprint(e) for e in work.events[customer]
                     if work.model.is_live(e.timestamp_ms, now_ms)}  # fmt: skip

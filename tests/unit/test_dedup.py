@@ -16,7 +16,7 @@ from stream.config.settings import TopicNames
 from stream.core.customer import CustomerState, advance
 from stream.core.decode import decode_event
 from stream.core.events import Event, fingerprint
-from stream.ports import Applied, Incoming, source_id
+from stream.ports import Applied, Incoming, pack_marks, source_id, unpack_marks
 from stream.worker.dedup import DedupPolicy, Seen, after
 from stream.worker.processor import BatchProcessor
 from tests.doubles import MemoryScoreStore, RecordingPublisher
@@ -32,8 +32,13 @@ _moment = st.integers(NOW_MS - 5000, NOW_MS + 5000)
 _applied = st.builds(
     Applied,
     st.dictionaries(_mark, st.tuples(st.integers(0, 2**62), _moment), max_size=4),
-    st.lists(st.tuples(_mark, _moment), max_size=6).map(tuple),
+    st.lists(st.tuples(_mark, _moment), max_size=6).map(pack_marks),
 )
+
+
+def up(ms: int) -> int:
+    """A moment as stored: rounded up to the second."""
+    return -(-ms // 1000) * 1000
 
 
 @given(_applied, st.lists(st.tuples(_mark, _moment), max_size=4),
@@ -45,8 +50,10 @@ def test_the_record_after_a_commit_equals_a_from_scratch_reference(
     then the new fingerprints; each partition's watermark is the highest offset seen."""
     got = after(applied, now, new, taken, now + 99)
     second = now // 1000
-    expected_marks = [(m, u) for m, u in applied.marks if (u + 999) // 1000 > second] + new
-    assert list(got.marks) == expected_marks
+    expected_marks = [(m, u) for m, u in unpack_marks(applied.marks) if u // 1000 > second]
+    assert unpack_marks(got.marks) == expected_marks + [(m, up(u)) for m, u in new]
+    again = after(got, now + 1500, [], {}, now)  # with the earliest moment remembered
+    assert again == after(Applied(got.watermarks, got.marks), now + 1500, [], {}, now)
     expected = {s: w for s, w in applied.watermarks.items() if (w[1] + 999) // 1000 > second}
     for source, offset in taken.items():
         expected[source] = (max(offset, expected.get(source, (-1, 0))[0]), now + 99)
@@ -57,10 +64,9 @@ def test_the_record_after_a_commit_equals_a_from_scratch_reference(
 def test_the_packed_field_round_trips_to_the_second(applied: Applied) -> None:
     """``decode_applied(encode_applied(r))`` is ``r`` with its moments rounded up to the
     second; nothing kept packs to nothing."""
-    up = lambda ms: -(-ms // 1000) * 1000  # noqa: E731
     back = decode_applied(encode_applied(applied) or None)
     assert dict(back.watermarks) == {s: (o, up(u)) for s, (o, u) in applied.watermarks.items()}
-    assert back.marks == tuple((m, up(u)) for m, u in applied.marks)
+    assert back.marks == applied.marks
     assert not back.legacy
     assert (encode_applied(applied) == b"") == (not applied.watermarks and not applied.marks)
 
@@ -71,7 +77,7 @@ def test_a_legacy_seen_field_reads_as_fingerprints_with_their_expiry() -> None:
     second = NOW_MS // 1000
     seen = second.to_bytes(4, "big") + b"ABCDEFGH" + (second + 9).to_bytes(4, "big")
     applied = decode_applied(None, seen)
-    assert applied.marks == ((b"ABCDEFGH", (second + 9) * 1000),) and applied.legacy
+    assert unpack_marks(applied.marks) == [(b"ABCDEFGH", (second + 9) * 1000)] and applied.legacy
     assert Seen(applied).duplicate(source_id("t", 0), 5, b"ABCDEFGH")
 
 
@@ -124,7 +130,7 @@ def test_a_redelivery_after_the_horizon_is_dropped_by_its_watermark() -> None:
     clock.now_ms += 2 * HOUR_MS
     later = _message("click", clock.now_ms - 10, "b")
     asyncio.run(_worker(store, clock, 1000).process([later]))
-    assert fingerprint_of(first) not in {m for m, _ in store.rows["c1"].applied.marks}
+    assert fingerprint_of(first) not in {m for m, _ in unpack_marks(store.rows["c1"].applied.marks)}
     report = asyncio.run(_worker(store, clock, 1000).process([first, later]))
     assert (report.duplicates, report.scored) == (2, 0)
     assert store.rows["c1"].state == _expected([first, later], clock.now_ms)
@@ -191,9 +197,12 @@ def test_fingerprints_of_the_previous_release_keep_their_events_applied() -> Non
     first = _message("page_view")
     asyncio.run(_worker(store, clock, 1000).process([first]))
     row = store.rows["c1"]
-    row.applied = Applied({}, ((fingerprint_of(first), NOW_MS + 20 * DAY_MS),), legacy=True)
+    row.applied = Applied(
+        {}, pack_marks([(fingerprint_of(first), NOW_MS + 20 * DAY_MS)]), legacy=True
+    )
     clock.now_ms += 5 * DAY_MS
     report = asyncio.run(_worker(store, clock, 1000).process([_message("page_view")]))
     assert report.duplicates == 1
     assert not store.rows["c1"].applied.legacy
-    assert (fingerprint_of(first), NOW_MS + 20 * DAY_MS) in store.rows["c1"].applied.marks
+    kept = unpack_marks(store.rows["c1"].applied.marks)
+    assert (fingerprint_of(first), NOW_MS + 20 * DAY_MS) in kept
