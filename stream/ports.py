@@ -19,6 +19,7 @@ from stream.core.customer import CustomerState
 from stream.core.profile import Profile
 
 __all__ = [
+    "APPLIED_LAYOUT",
     "Applied",
     "AppliedMark",
     "Commit",
@@ -47,27 +48,70 @@ Watermark = tuple[int, int]
 ms) from which it may be forgotten (any redelivery is then too old to count)."""
 
 
+_HEADER = struct.Struct(">BH")  # layout, number of watermarks
+_WATERMARK = struct.Struct(">8sqI")  # partition id, offset, forget-at (epoch s)
+_MARK = struct.Struct(">8sI")  # fingerprint, forget-at (epoch s)
+APPLIED_LAYOUT = 1
+
+
 @dataclass(frozen=True, slots=True)
 class Applied:
     """What a customer has applied, for the worker's duplicate check (README, "Exactly-once
     accounting"): per input partition (``source_id``) the highest offset taken, and the
     fingerprints of recently applied events, each with the moment it may be forgotten.
 
-    ``marks`` holds the fingerprints packed (``pack_marks``: 12 bytes each, the moment in
-    whole seconds), one record per application, so an event applied twice would show
-    twice; packed because a commit only appends to it. ``earliest_s`` remembers the earliest
-    moment in ``marks`` (None: not known yet), so a commit with nothing to forget does not
-    read them. ``legacy`` says the customer was read from a store format of an earlier
-    release (the store rewrites it on the next commit).
+    Kept packed, as the store keeps it (a cached customer costs about a hundred bytes, not
+    a dict; a commit appends one record): empty, or a 3-byte header (layout 1, watermark
+    count), 20-byte watermarks (8-byte partition id, 8-byte offset, 4-byte moment), then
+    12-byte fingerprint records (8-byte fingerprint, 4-byte moment); big-endian, moments
+    in epoch seconds rounded up. One record per application, so an event applied twice
+    would show twice. Build with ``Applied.of``. ``earliest_s`` remembers the earliest
+    fingerprint moment (None: not known yet), so a commit with nothing to forget does not
+    read the records. ``legacy`` says the customer was read from a store format of an
+    earlier release (the store rewrites it on the next commit).
     """
 
-    watermarks: Mapping[bytes, Watermark] = field(default_factory=dict)
-    marks: bytes = b""
+    packed: bytes = b""
     legacy: bool = False
     earliest_s: int | None = field(default=None, compare=False)
 
+    @classmethod
+    def of(
+        cls,
+        watermarks: Mapping[bytes, Watermark] | None = None,
+        marks: bytes = b"",
+        *,
+        legacy: bool = False,
+        earliest_s: int | None = None,
+    ) -> Applied:
+        """A record of watermarks and packed fingerprint records (``pack_marks``)."""
+        if not watermarks and not marks:
+            return cls(b"", legacy, earliest_s)
+        parts = [_HEADER.pack(APPLIED_LAYOUT, len(watermarks or {}))]
+        parts += [_WATERMARK.pack(source, offset, -(-until_ms // 1000))
+                  for source, (offset, until_ms) in (watermarks or {}).items()]  # fmt: skip
+        parts.append(marks)
+        return cls(b"".join(parts), legacy, earliest_s)
 
-_MARK = struct.Struct(">8sI")
+    def _marks_at(self) -> int:
+        if not self.packed:
+            return 0
+        layout, count = _HEADER.unpack_from(self.packed)
+        if layout != APPLIED_LAYOUT:
+            raise ValueError(f"unknown applied-record layout {layout}")
+        return _HEADER.size + int(count) * _WATERMARK.size
+
+    @property
+    def watermarks(self) -> dict[bytes, Watermark]:
+        """Partition id -> (highest offset taken, moment it may be forgotten, ms)."""
+        end = self._marks_at()
+        return {source: (offset, until_s * 1000) for source, offset, until_s
+                in _WATERMARK.iter_unpack(self.packed[_HEADER.size : end])}  # fmt: skip
+
+    @property
+    def marks(self) -> bytes:
+        """The packed fingerprint records (``unpack_marks`` reads them)."""
+        return self.packed[self._marks_at() :]
 
 
 def pack_marks(marks: Iterable[AppliedMark]) -> bytes:
@@ -162,7 +206,7 @@ class Commit:
         kept = self.profile if self.profile is not None else profile or Profile()
         applied = self.applied
         if applied.legacy:
-            applied = Applied(applied.watermarks, applied.marks, earliest_s=applied.earliest_s)
+            applied = Applied(applied.packed, earliest_s=applied.earliest_s)
         return Loaded(self.state, self.expected_version + 1, list(self.outbox), self.breakdown,
                       kept, applied)  # fmt: skip
 

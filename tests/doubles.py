@@ -104,7 +104,7 @@ class MemoryScoreStore:
         self.stored_alerts.update(a["alert_id"] for a in item.outbox if a["alert_id"] not in before)
         self.rows[item.customer_id] = Row(
             _copy(item.state), dict(item.breakdown), item.partition, item.model_version,
-            item.expected_version + 1, _to_seconds(item.applied), list(item.outbox),
+            item.expected_version + 1, item.applied, list(item.outbox),
             item.profile if item.profile is not None else row.profile if row else Profile(),
         )  # fmt: skip
 
@@ -135,17 +135,6 @@ class MemoryScoreStore:
     def states(self) -> dict[str, CustomerState]:
         """Every stored customer's state."""
         return {c: row.state for c, row in self.rows.items()}
-
-
-def _to_seconds(applied: Applied) -> Applied:
-    """The record as Redis keeps it: moments rounded up to the second (the fingerprints'
-    are packed so already)."""
-
-    def up(ms: int) -> int:
-        return -(-ms // 1000) * 1000
-
-    return Applied({s: (o, up(until)) for s, (o, until) in applied.watermarks.items()},
-                   applied.marks)  # fmt: skip
 
 
 class Crash(Exception):  # noqa: N818 - it is what happens, not an error of the code

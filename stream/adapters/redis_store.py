@@ -38,7 +38,6 @@ state, breakdown, applied record, outbox alerts) and never sees a field.
 from __future__ import annotations
 
 import re
-import struct
 import sys
 import time
 from array import array
@@ -78,10 +77,6 @@ __all__ = [
 _LOADED_FIELDS = ("state", "score", "band", "ver", "outbox", "history", "history_markers",
                   "model_version", "traits", "account", "profile_at", "dedup",
                   "seen")  # fmt: skip
-_DEDUP_LAYOUT = 1
-_HEADER = struct.Struct(">BH")  # layout, number of watermarks
-_WATERMARK = struct.Struct(">8sqI")  # partition id, offset, forget-at (epoch s)
-_RECORD = struct.Struct(">8sI")  # fingerprint, forget-at (epoch s)
 _GLOB_SPECIAL = re.compile(r"([*?\[\]\\])")
 
 # One call commits one or more customers (KEYS), each on its own: ARGV holds, per key in
@@ -301,34 +296,20 @@ def encode_outbox(outbox: Sequence[OutboxAlert]) -> bytes:
 
 
 def encode_applied(applied: Applied) -> bytes:
-    """The ``dedup`` field (see the module doc); empty when nothing is kept."""
-    if not applied.watermarks and not applied.marks:
-        return b""
-    parts = [_HEADER.pack(_DEDUP_LAYOUT, len(applied.watermarks))]
-    parts += [_WATERMARK.pack(source, offset, -(-until // 1000))
-              for source, (offset, until) in applied.watermarks.items()]  # fmt: skip
-    parts.append(applied.marks)  # already the stored records (``stream.ports.pack_marks``)
-    return b"".join(parts)
+    """The ``dedup`` field: the record as packed (``stream.ports.Applied``); empty when
+    nothing is kept."""
+    return applied.packed
 
 
 def decode_applied(raw: bytes | None, legacy: bytes | None = None) -> Applied:
     """The record of a ``dedup`` field, plus the fingerprints of a pre-upgrade ``seen``
     field (4-byte header, then the same 12-byte records), each with its own expiry."""
-    watermarks: dict[bytes, tuple[int, int]] = {}
-    marks = b""
-    if raw:
-        layout, count = _HEADER.unpack_from(raw)
-        if layout != _DEDUP_LAYOUT:
-            raise ValueError(f"unknown dedup layout {layout}")
-        end = _HEADER.size + count * _WATERMARK.size
-        for source, offset, until in _WATERMARK.iter_unpack(raw[_HEADER.size : end]):
-            watermarks[source] = (offset, until * 1000)
-        marks = raw[end:]
-    if legacy:
-        marks += legacy[4:]
-    if len(marks) % _RECORD.size:
+    applied = Applied(raw or b"")
+    if len(applied.marks) % 12:
         raise ValueError("a dedup field's fingerprint records are 12 bytes each")
-    return Applied(watermarks, marks, legacy=legacy is not None)
+    if legacy is None:
+        return applied
+    return Applied.of(applied.watermarks, applied.marks + legacy[4:], legacy=True)
 
 
 def band_bounds(bands: BandScale, band: str | None) -> tuple[str, str]:
@@ -371,8 +352,7 @@ def _absent(before: Loaded) -> set[str]:
         absent.add("history_markers")
     if before.state.band is None:
         absent.add("band")
-    applied = before.applied
-    if not applied.legacy and not applied.watermarks and not applied.marks:
+    if not before.applied.legacy and not before.applied.packed:
         absent.add("dedup")
     return absent
 

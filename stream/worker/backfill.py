@@ -259,7 +259,7 @@ def _commit(
     state = replay.states[customer_id]
     marks = replay.live_marks(customer_id, as_of_ms)
     commit = Commit(customer_id, 0, state, replay.breakdowns[customer_id], partition,
-                    model.version, Applied(marks=pack_marks(marks)), (),
+                    model.version, Applied.of(marks=pack_marks(marks)), (),
                     profile=replay.profiles.get(customer_id))  # fmt: skip
     entry = IndexEntry(customer_id, partition, state.score_cp / 100, replay.next_due[customer_id])
     return commit, entry

@@ -96,14 +96,13 @@ def after(
         latest = min(-(-u // 1000) for _, u in listed)
         earliest = latest if earliest is None else min(earliest, latest)
     watermarks: dict[bytes, Watermark] = {
-        source: mark for source, mark in applied.watermarks.items()
-        if -(-mark[1] // 1000) > now_s
-    }  # fmt: skip
+        source: mark for source, mark in applied.watermarks.items() if mark[1] // 1000 > now_s
+    }
     for source, offset in taken.items():
         before = watermarks.get(source)
         watermarks[source] = (offset if before is None else max(before[0], offset),
                               watermark_until_ms)  # fmt: skip
-    return Applied(watermarks, packed, earliest_s=earliest)
+    return Applied.of(watermarks, packed, earliest_s=earliest)
 
 
 def _records(packed: bytes) -> list[tuple[bytes, int]]:

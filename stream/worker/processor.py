@@ -267,14 +267,15 @@ class BatchProcessor:
         self, customer_id: str, group: _Group, now_ms: int
     ) -> tuple[Commit | None, IndexEntry, list[OutboxAlert]]:
         model, loaded = self.model, self.cache[customer_id]
-        fresh, group.outcomes, taken = _fresh(model, group, loaded.applied, now_ms)
+        seen = Seen(loaded.applied)
+        fresh, group.outcomes, taken = _fresh(model, group, seen, now_ms)
         result = advance(model, customer_id, loaded.state, [e for e, _ in fresh], now_ms,
                          loaded.breakdown)  # fmt: skip
         outbox = loaded.outbox + [alert_to_json(a) for a in result.alerts]
         entry = IndexEntry(
             customer_id, group.partition, result.state.score_cp / 100, result.next_due_ms
         )
-        if (not fresh and not _moves(loaded.applied, taken) and result.state == loaded.state
+        if (not fresh and not _moves(seen, taken) and result.state == loaded.state
                 and not result.alerts):  # fmt: skip
             return None, entry, outbox
         profile = _new_profile(loaded.profile, [e for e, _ in fresh])
@@ -334,13 +335,12 @@ class BatchProcessor:
 
 
 def _fresh(
-    model: ScoringModel, group: _Group, applied: Applied, now_ms: int
+    model: ScoringModel, group: _Group, seen: Seen, now_ms: int
 ) -> tuple[list[tuple[Event, bytes]], list[Outcome], dict[bytes, int]]:
     """The group's events not applied before (redeliveries by watermark, re-sends by
     fingerprint, first occurrence only in the batch), each with its fingerprint; per
     event: scored, duplicate, or expired (aged out meanwhile); and the highest offset
     taken from each input partition."""
-    seen = Seen(applied)
     batch: set[bytes] = set()
     taken: dict[bytes, int] = {}
     fresh: list[tuple[Event, bytes]] = []
@@ -361,11 +361,10 @@ def _fresh(
     return fresh, outcomes, taken
 
 
-def _moves(applied: Applied, taken: dict[bytes, int]) -> bool:
+def _moves(seen: Seen, taken: dict[bytes, int]) -> bool:
     """Whether a partition's watermark would rise (a re-send dropped by its fingerprint
     still raises it, so a later redelivery of that message is known by its offset)."""
-    marks = applied.watermarks
-    return any(source not in marks or offset > marks[source][0] for source, offset in taken.items())
+    return any(not seen.redelivered(source, offset) for source, offset in taken.items())
 
 
 def _new_profile(profile: Profile, events: Sequence[Event]) -> Profile | None:

@@ -284,7 +284,7 @@ def _commit(
     applied = ((e, fingerprint(e)) for e in rebuilt.applied)
     kept = profile if profile is not None and profile != Profile() else None
     marks = pack_marks(window_marks(model, applied))
-    commit = customer_commit(model, customer_id, partition, 0, evaluation, Applied(marks=marks),
+    commit = customer_commit(model, customer_id, partition, 0, evaluation, Applied.of(marks=marks),
                              (), kept)  # fmt: skip
     entry = IndexEntry(
         customer_id, partition, evaluation.state.score_cp / 100, evaluation.next_due_ms

@@ -59,7 +59,7 @@ def _commit(
     customer: str, version: int, score_cp: int, marks: list[tuple[bytes, int]] | None = None
 ) -> Commit:
     return Commit(customer, version, CustomerState(score_cp=score_cp), {}, 0, "v1",
-                  Applied(marks=pack_marks(marks or ())))  # fmt: skip
+                  Applied.of(marks=pack_marks(marks or ())))  # fmt: skip
 
 
 def test_store_commits_scans_and_clears_on_every_master(cluster_stack: LocalStack) -> None:

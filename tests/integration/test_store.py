@@ -31,7 +31,7 @@ def _commit(
     version: int, marks: list[AppliedMark], outbox: list[OutboxAlert] | None = None,
 ) -> Commit:  # fmt: skip
     bronze = CustomerState(score_cp=100, band="very_disengaged")
-    applied = Applied(marks=pack_marks(marks))
+    applied = Applied.of(marks=pack_marks(marks))
     return Commit("c1", version, bronze, {"page_views": 100}, 0, "m1", applied, outbox or [])
 
 
@@ -42,7 +42,7 @@ def test_the_dedup_field_is_the_documented_layout(on_store: Callable[[Scenario],
 
     async def run(store: RedisScoreStore) -> None:
         key = store.customer_key("c1")
-        applied = Applied(
+        applied = Applied.of(
             {src: (2**40 + 7, NOW_MS + 1)}, pack_marks([(b"ABCDEFGH", NOW_MS + 9_000)])
         )
         await store.commit([Commit("c1", 0, CustomerState(), {}, 0, "m1", applied)])
@@ -100,7 +100,7 @@ def test_one_call_commits_many_customers_each_on_its_own(
     def make(name: str, version: int, score_cp: int) -> Commit:
         marks = pack_marks([(name.encode().ljust(8, b"."), NOW_MS)])
         return Commit(
-            name, version, CustomerState(score_cp=score_cp), {}, 0, "m1", Applied(marks=marks)
+            name, version, CustomerState(score_cp=score_cp), {}, 0, "m1", Applied.of(marks=marks)
         )
 
     async def run(store: RedisScoreStore) -> None:

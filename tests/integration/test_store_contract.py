@@ -84,7 +84,7 @@ def commit(
     score_cp: int = 1250,
 ) -> Commit:
     return Commit(customer, version, state(score_cp), {"page_views": score_cp}, 3, MODEL_VERSION,
-                  Applied(watermarks or {}, pack_marks(marks)), outbox)  # fmt: skip
+                  Applied.of(watermarks, pack_marks(marks)), outbox)  # fmt: skip
 
 
 def alert(alert_id: str) -> OutboxAlert:
@@ -153,11 +153,11 @@ def test_the_applied_record_reads_back_as_written_to_the_second(
         expected = [(b"a" * 8, NOW_MS + 2000), (b"b" * 8, NOW_MS + 9000), (b"a" * 8, NOW_MS)]
         assert unpack_marks(applied.marks) == expected
         assert (await store.commit([commit(1, marks[:1])])).written == ["c1"]
-        assert (await store.load(["c1"]))["c1"].applied == Applied(
+        assert (await store.load(["c1"]))["c1"].applied == Applied.of(
             {}, pack_marks([(b"a" * 8, NOW_MS + 2000)])
         )
         assert (await store.commit([commit(2)])).written == ["c1"]
-        assert (await store.load(["c1"]))["c1"].applied == Applied()
+        assert (await store.load(["c1"]))["c1"].applied == Applied.of()
 
     run(scenario)
 

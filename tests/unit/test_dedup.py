@@ -30,7 +30,7 @@ _offsets = itertools.count(1000)
 _mark = st.binary(min_size=8, max_size=8)
 _moment = st.integers(NOW_MS - 5000, NOW_MS + 5000)
 _applied = st.builds(
-    Applied,
+    Applied.of,
     st.dictionaries(_mark, st.tuples(st.integers(0, 2**62), _moment), max_size=4),
     st.lists(st.tuples(_mark, _moment), max_size=6).map(pack_marks),
 )
@@ -53,10 +53,10 @@ def test_the_record_after_a_commit_equals_a_from_scratch_reference(
     expected_marks = [(m, u) for m, u in unpack_marks(applied.marks) if u // 1000 > second]
     assert unpack_marks(got.marks) == expected_marks + [(m, up(u)) for m, u in new]
     again = after(got, now + 1500, [], {}, now)  # with the earliest moment remembered
-    assert again == after(Applied(got.watermarks, got.marks), now + 1500, [], {}, now)
-    expected = {s: w for s, w in applied.watermarks.items() if (w[1] + 999) // 1000 > second}
+    assert again == after(Applied(got.packed), now + 1500, [], {}, now)
+    expected = {s: w for s, w in applied.watermarks.items() if w[1] // 1000 > second}
     for source, offset in taken.items():
-        expected[source] = (max(offset, expected.get(source, (-1, 0))[0]), now + 99)
+        expected[source] = (max(offset, expected.get(source, (-1, 0))[0]), up(now + 99))
     assert dict(got.watermarks) == expected
 
 
@@ -83,7 +83,7 @@ def test_a_legacy_seen_field_reads_as_fingerprints_with_their_expiry() -> None:
 
 def test_a_redelivery_is_known_by_its_offset_alone() -> None:
     """At or below the watermark of its own partition: taken; another partition: not."""
-    seen = Seen(Applied({source_id("t", 1): (41, NOW_MS)}))
+    seen = Seen(Applied.of({source_id("t", 1): (41, NOW_MS)}))
     assert seen.redelivered(source_id("t", 1), 41) and seen.redelivered(source_id("t", 1), 0)
     assert not seen.redelivered(source_id("t", 1), 42)
     assert not seen.redelivered(source_id("t", 2), 3)
@@ -197,7 +197,7 @@ def test_fingerprints_of_the_previous_release_keep_their_events_applied() -> Non
     first = _message("page_view")
     asyncio.run(_worker(store, clock, 1000).process([first]))
     row = store.rows["c1"]
-    row.applied = Applied(
+    row.applied = Applied.of(
         {}, pack_marks([(fingerprint_of(first), NOW_MS + 20 * DAY_MS)]), legacy=True
     )
     clock.now_ms += 5 * DAY_MS
