@@ -17,7 +17,8 @@ tag ``{<tag>}``); every
 command names one key, so the store works on a cluster as on one server (see
 ``redis_cluster`` for the few operations that differ). What a customer has applied
 (``stream.ports.Applied``: per input partition the highest offset taken, and recent
-fingerprints) lives in the hash as one packed string (``dedup``, ``encode_applied``): a
+fingerprints) lives in the hash as one packed string (``dedup``), stored exactly as the
+port packs it (a value object kept packed, so that the worker's cache stays small): a
 3-byte header (layout 1, watermark count), 20-byte watermarks (8-byte partition id,
 8-byte offset, 4-byte forget-at in epoch seconds), then 12-byte fingerprint records
 (8-byte fingerprint, 4-byte forget-at). A commit is one small Lua script on that key: it
@@ -31,8 +32,9 @@ with their own expiries, and the next commit moves them into ``dedup`` and delet
 ``seen``. The ranking and due indexes are written afterwards with idempotent commands, so
 a crash in between is healed by replay.
 
-The store owns this encoding: the worker hands it domain objects (``stream.ports.Commit``:
-state, breakdown, applied record, outbox alerts) and never sees a field.
+The store owns the hash's encoding: the worker hands it domain objects
+(``stream.ports.Commit``: state, breakdown, applied record, outbox alerts) and never sees a
+field.
 """
 
 from __future__ import annotations
