@@ -203,7 +203,7 @@ def _summary(
     print("band distribution: " + ", ".join(
         f"{k}={v}" for k, v in _band_counts(ranks, settings).items()))  # fmt: skip
     print(f"Redis memory per customer: {_memory_per_customer(ranks, settings, people):.0f} bytes "
-          "(customer hash with its packed fingerprints, MEMORY USAGE)")  # fmt: skip
+          "(customer hash with its packed applied record, MEMORY USAGE)")  # fmt: skip
     churn = [a for a in collector.alerts if a["type"] == "churn_risk_entered"]
     triggers = Counter(a["trigger"] for a in churn)
     others = Counter(a["type"] for a in collector.alerts if a["type"] != "churn_risk_entered")

@@ -20,6 +20,7 @@ from stream.core.segments import NONE_VALUE, OTHER_VALUE, Membership, apply_chan
 from stream.ports import (
     AccountCommit,
     AccountLoaded,
+    Applied,
     Commit,
     CommitResult,
     IndexEntry,
@@ -57,7 +58,7 @@ class Row:
     partition: int
     model_version: str
     version: int = 0
-    seen: list[tuple[bytes, int]] = field(default_factory=list)  # (fingerprint, expiry s)
+    applied: Applied = field(default_factory=Applied)
     outbox: list[OutboxAlert] = field(default_factory=list)
     profile: Profile = field(default_factory=Profile)
 
@@ -77,9 +78,9 @@ class AccountRow:
 @dataclass(slots=True)
 class MemoryScoreStore:
     """The score store in a few dicts, with the semantics of ``RedisScoreStore``: version
-    check, duplicate refusal against every stored fingerprint (expired ones too, until a
-    write trims them), expiry to the second, outbox clear-if-unchanged, due index ordered
-    by moment then name. ``stored_alerts`` counts each alert id added to an outbox."""
+    check, the applied record kept as written (its moments to the second, as Redis keeps
+    them), outbox clear-if-unchanged, due index ordered by moment then name.
+    ``stored_alerts`` counts each alert id added to an outbox."""
 
     rows: dict[str, Row] = field(default_factory=dict)
     rank: dict[str, float] = field(default_factory=dict)
@@ -155,7 +156,13 @@ class MemoryScoreStore:
             loaded[customer_id] = (
                 Loaded(CustomerState(), 0, [])
                 if row is None
-                else Loaded(_copy(row.state), row.version, list(row.outbox), profile=row.profile)
+                else Loaded(
+                    _copy(row.state),
+                    row.version,
+                    list(row.outbox),
+                    profile=row.profile,
+                    applied=row.applied,
+                )
             )
         return loaded
 
@@ -166,24 +173,16 @@ class MemoryScoreStore:
             if (row.version if row else 0) != item.expected_version:
                 result.conflicts.append(item.customer_id)
                 continue
-            applied = {mark for mark, _ in row.seen} if row else set()
-            refused = {mark for mark, _ in item.fingerprints if mark in applied}
-            if refused:
-                result.duplicates[item.customer_id] = refused
-                continue
             self._write(row, item)
             result.written.append(item.customer_id)
         return result
 
     def _write(self, row: Row | None, item: Commit) -> None:
-        now_s = item.trim_before_ms // 1000
-        kept = [(m, e) for m, e in row.seen if e > now_s] if row else []
-        kept += [(mark, -(-expiry_ms // 1000)) for mark, expiry_ms in item.fingerprints]
         before = {a["alert_id"] for a in row.outbox} if row else set()
         self.stored_alerts.update(a["alert_id"] for a in item.outbox if a["alert_id"] not in before)
         self.rows[item.customer_id] = Row(
             _copy(item.state), dict(item.breakdown), item.partition, item.model_version,
-            item.expected_version + 1, kept, list(item.outbox),
+            item.expected_version + 1, item.applied, list(item.outbox),
             item.profile if item.profile is not None else row.profile if row else Profile(),
         )  # fmt: skip
 

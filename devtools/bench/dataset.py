@@ -25,6 +25,7 @@ __all__ = [
     "EVENT_MIX",
     "Record",
     "customer_id",
+    "customer_order",
     "document",
     "produce",
     "producer",
@@ -91,10 +92,7 @@ def records(
     if events < customers:
         raise ValueError("need at least one event per customer")
     rng = random.Random(seed)
-    who = list(range(customers))
-    weights = [1.0 / (1 + i % 1000) ** 0.6 for i in range(customers)]
-    who += rng.choices(range(customers), weights=weights, k=events - customers)
-    rng.shuffle(who)
+    who = _order(rng, customers, events)
     start_ms = now_ms - span_days * DAY_MS
     stamps = sorted(rng.randrange(start_ms, now_ms - 60_000) for _ in range(events))
     kinds = rng.choices(EVENT_MIX, weights=_WEIGHTS, k=events)
@@ -103,6 +101,21 @@ def records(
         yield Record(
             role, cid.encode(), document(f"e-{seed}-{number}", cid, kind, stamp, rng), stamp
         )
+
+
+def customer_order(customers: int, events: int, seed: int = 1) -> list[int]:
+    """The customer number of each of ``records``' events, in order (without the rest)."""
+    if events < customers:
+        raise ValueError("need at least one event per customer")
+    return _order(random.Random(seed), customers, events)
+
+
+def _order(rng: random.Random, customers: int, events: int) -> list[int]:
+    who = list(range(customers))
+    weights = [1.0 / (1 + i % 1000) ** 0.6 for i in range(customers)]
+    who += rng.choices(range(customers), weights=weights, k=events - customers)
+    rng.shuffle(who)
+    return who
 
 
 def document(event_id: str, customer: str, kind: str, stamp_ms: int, rng: random.Random) -> bytes:

@@ -18,6 +18,7 @@ import redis
 
 from devtools.bench import dataset, report, runners
 from devtools.bench.contenders.common import ContenderConfig
+from devtools.bench.floor import hset_floor
 from devtools.bench.latency import run_latency
 from devtools.bench.measure import Measurement, cpu_seconds
 from devtools.bench.memory import memory_per_customer
@@ -153,6 +154,28 @@ class Bench:
         used = int(self.redis.info("memory")["used_memory"]) - used_before
         if "memory" in self.options.phases:
             self.memory("bench-w1", used)
+        if "floor" in self.options.phases:
+            self.floor("bench-w1", measurement)
+
+    def floor(self, prefix: str, worker: Measurement) -> None:
+        """The plain-HSET floor of the worker's Redis CPU per event (``floor.py``)."""
+        o = self.options
+        say("Redis floor: the same customers' states with plain pipelined HSET...")
+        order = dataset.customer_order(o.customers, o.events)
+        result = hset_floor(self.redis, self.stack_pids["redis"], prefix, order, worker.events,
+                            batch=Settings().batch_max, partitions=o.partitions)  # fmt: skip
+        row = self.results["contenders"].get("worker", {})
+        measured = row.get("stack_cpu_s_per_million", {}).get("redis")
+        result["worker_us_per_event"] = measured
+        floor, indexed = result["us_per_event"], result["with_indexes_us_per_event"]
+        result["ratio"] = round(measured / floor, 3) if measured and floor else None
+        result["ratio_with_indexes"] = (
+            round(measured / indexed, 3) if measured and indexed else None
+        )
+        self.results["redis_floor"] = result
+        say(f"  HSET floor {floor} Redis CPU µs/event ({indexed} with the index writes); "
+            f"worker {measured}: {result['ratio']}x the floor "
+            f"({result['ratio_with_indexes']}x with the index writes)")  # fmt: skip
 
     def memory(self, prefix: str, used_delta: int) -> None:
         result = memory_per_customer(self.redis, prefix, self.options.partitions)

@@ -1,9 +1,10 @@
 """Redis memory per active customer, as the worker stored them with the default model.
 
 Per sampled customer: ``MEMORY USAGE`` (all nested values counted) of the customer hash
-(its packed duplicate-detection field included, reported apart), plus an equal share of
-the ranking and due indexes.
-A least-squares line of bytes against events applied tells the fixed and the per-event
+(its packed duplicate-check field ``dedup`` included, reported apart), plus an equal
+share of the ranking and due indexes.
+A least-squares line of bytes against the fingerprints kept (in a bench run: the events
+applied, all inside the worker's fingerprint horizon) tells the fixed and the per-event
 cost, so the result can be read for lighter and heavier customers than the sample's.
 """
 
@@ -12,6 +13,8 @@ from __future__ import annotations
 from typing import Any
 
 import redis
+
+from stream.adapters.redis_store import decode_applied
 
 __all__ = ["memory_per_customer"]
 
@@ -29,18 +32,18 @@ def memory_per_customer(
     for member in chosen:  # distinct members, at most ``sample``
         base = f"{prefix}:{{{member.decode()}}}"
         pipe.memory_usage(base, samples=0)
-        pipe.hstrlen(base, "seen")
+        pipe.hget(base, "dedup")
     replies = pipe.execute()
-    per_key = [  # (hash bytes without the seen field, seen field bytes, events in it)
-        (int(replies[i] or 0) - int(replies[i + 1]), int(replies[i + 1]),
-         max(0, int(replies[i + 1]) - 4) // 12)
+    per_key = [  # (hash bytes without the dedup field, dedup field bytes, events in it)
+        (int(replies[i] or 0) - len(replies[i + 1] or b""), len(replies[i + 1] or b""),
+         len(decode_applied(replies[i + 1]).marks) // 12)
         for i in range(0, len(replies), 2)
     ]  # fmt: skip
     index_bytes = int(client.memory_usage(rank, samples=0) or 0)
     for partition in range(partitions):
         index_bytes += int(client.memory_usage(f"{prefix}:due:{partition}", samples=0) or 0)
     hash_avg = sum(h for h, _, _ in per_key) / len(per_key)
-    seen_avg = sum(s for _, s, _ in per_key) / len(per_key)
+    dedup_avg = sum(s for _, s, _ in per_key) / len(per_key)
     events_avg = sum(e for _, _, e in per_key) / len(per_key)
     index_share = index_bytes / customers
     intercept, slope = _fit([(e, h + s) for h, s, e in per_key])
@@ -49,9 +52,9 @@ def memory_per_customer(
         "sampled": len(per_key),
         "events_per_customer": round(events_avg, 2),
         "hash_bytes": round(hash_avg, 1),
-        "seen_set_bytes": round(seen_avg, 1),
+        "dedup_bytes": round(dedup_avg, 1),
         "index_share_bytes": round(index_share, 1),
-        "bytes_per_customer": round(hash_avg + seen_avg + index_share, 1),
+        "bytes_per_customer": round(hash_avg + dedup_avg + index_share, 1),
         "fit_fixed_bytes": round(intercept + index_share, 1),
         "fit_bytes_per_event": round(slope, 1),
         "estimate_bytes_at_30_events": round(intercept + index_share + 30 * slope, 1),

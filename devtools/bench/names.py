@@ -3,4 +3,4 @@
 __all__ = ["ALL_CONTENDERS", "ALL_PHASES"]
 
 ALL_CONTENDERS = ("raw-aiokafka", "quixstreams", "faust-naive", "worker")
-ALL_PHASES = ("memory", "latency", "scale", "sweeper")
+ALL_PHASES = ("memory", "floor", "latency", "scale", "sweeper")

@@ -11,13 +11,14 @@ import orjson
 
 __all__ = ["ratios", "render", "targets", "write"]
 
-# Targets of issue 4 (ratios from one run on the 2-core machine).
+# Targets of issues 4 and 12 (ratios from one run on the 2-core machine).
 TARGET_EVENTS_PER_S = 50_000
 TARGET_VS_QUIX = 1.0
 TARGET_VS_RAW = 0.25
 TARGET_STORE_P99_MS = 100
 TARGET_ALERT_P99_MS = 250
 TARGET_BYTES_PER_CUSTOMER = 1024
+TARGET_REDIS_VS_FLOOR = 1.5  # issue 12: worker Redis CPU per event / plain-HSET floor
 
 
 def _rate(results: dict[str, Any], name: str) -> float | None:
@@ -39,6 +40,11 @@ def ratios(results: dict[str, Any]) -> dict[str, float | None]:
         out["2 workers/1 worker events per CPU-s"] = round(
             two["events_per_cpu_s"] / one["events_per_cpu_s"], 3
         )
+    floor = results.get("redis_floor", {})
+    if floor.get("ratio") is not None:
+        out["worker Redis CPU/HSET floor"] = floor["ratio"]
+    if floor.get("ratio_with_indexes") is not None:
+        out["worker Redis CPU/(HSET + index writes)"] = floor["ratio_with_indexes"]
     return out
 
 
@@ -51,6 +57,7 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
     alert = latency.get("event_to_alert", {}).get("p99_ms")
     memory = results.get("memory", {}).get("bytes_per_customer")
     sweep = results.get("sweeper", {}).get("stored_ratio")
+    floor = r.get("worker Redis CPU/HSET floor")
 
     def check(value: float | None, ok: bool) -> bool | None:
         return None if value is None or (isinstance(value, float) and math.isnan(value)) else ok
@@ -70,6 +77,8 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
          check(memory, (memory or math.inf) <= TARGET_BYTES_PER_CUSTOMER)),
         ("sweep cost ~ due, not stored (large/small <= 2x)", sweep, "{:.2f}x",
          check(sweep, (sweep or math.inf) <= 2.0)),
+        (f"worker Redis CPU <= {TARGET_REDIS_VS_FLOOR}x HSET floor", floor, "{:.2f}x",
+         check(floor, (floor or math.inf) <= TARGET_REDIS_VS_FLOOR)),
     ]  # fmt: skip
     return [
         (name, "not measured" if value is None else fmt.format(value), met)
@@ -122,12 +131,21 @@ def render(results: dict[str, Any]) -> str:
             f" p99 {alert['p99_ms']} ms ({alert['samples']}/{alert['sent']} alerts); worker CPU "
             f"{latency['worker_cpu_utilisation']:.0%}"
         )
+    floor = results.get("redis_floor")
+    if floor and floor.get("us_per_event"):
+        lines.append(
+            f"Redis CPU per event: worker {floor['worker_us_per_event']} µs, plain pipelined HSET"
+            f" of the same customers' states {floor['us_per_event']} µs ({floor['hset_writes']:,}"
+            f" HSETs for {floor['events']:,} events) -> {floor['ratio']}x the floor; with the"
+            f" worker's index writes {floor.get('with_indexes_us_per_event')} µs -> "
+            f"{floor.get('ratio_with_indexes')}x"
+        )
     memory = results.get("memory")
     if memory and memory.get("customers"):
         lines.append(
             f"Redis memory per customer: {memory['bytes_per_customer']:.0f} B at "
-            f"{memory['events_per_customer']} events (hash {memory['hash_bytes']:.0f}, seen set "
-            f"{memory['seen_set_bytes']:.0f}, indexes {memory['index_share_bytes']:.0f}); fit: "
+            f"{memory['events_per_customer']} events (hash {memory['hash_bytes']:.0f}, dedup "
+            f"{memory['dedup_bytes']:.0f}, indexes {memory['index_share_bytes']:.0f}); fit: "
             f"{memory['fit_fixed_bytes']:.0f} B + {memory['fit_bytes_per_event']:.0f} B/event"
         )
     sweeper = results.get("sweeper")
@@ -140,7 +158,7 @@ def render(results: dict[str, Any]) -> str:
             + f" (stored {_times(sweeper, 'stored')} -> {sweeper['stored_ratio']:.2f}x, due "
             f"{_times(sweeper, 'due', 1, 2)} -> {sweeper['due_ratio']:.2f}x)"
         )
-    lines += ["", "Targets (issue 4):"]
+    lines += ["", "Targets (issues 4 and 12):"]
     for name, measured, met in targets(results):
         verdict = {True: "met", False: "NOT met", None: "-"}[met]
         lines.append(f"  {name:<52} {measured:>16}  {verdict}")

@@ -195,7 +195,7 @@ def group_lag(bootstrap: str, group: str, topics: Sequence[str]) -> int:
     admin = KafkaAdminClient(bootstrap_servers=bootstrap)
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
     try:
-        committed = admin.list_consumer_group_offsets(group)
+        committed = admin.list_group_offsets(group)[group]  # kafka-python 3: by group
         partitions = [
             TopicPartition(topic, p)
             for topic in topics

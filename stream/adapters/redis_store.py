@@ -4,7 +4,7 @@ Key layout (the read contract, documented in README):
 
 - ``{prefix}:{<tag>}``             hash: score, band, updated_at, breakdown, model_version,
                                     traits, account (when known), plus internal fields
-                                    (state, ver, seen, outbox, profile_at)
+                                    (state, ver, dedup, outbox, profile_at)
 - ``{prefix}:rank``                sorted set: customer -> score (ranking and band counts)
 - ``{prefix}:due:<partition>``     sorted set: customer -> next moment its window changes
 - ``{prefix}:alerts``, ``{prefix}:alerts:data``, ``{prefix}:alerts:{<tag>}``: the
@@ -19,23 +19,33 @@ Key layout (the read contract, documented in README):
 (``stream.adapters.redis_keys``). A customer is one key, so one Redis Cluster slot (its hash
 tag ``{<tag>}``); every
 command names one key, so the store works on a cluster as on one server (see
-``redis_cluster`` for the few operations that differ). The
-fingerprints of applied events live in the hash as one packed string (``seen``): a 4-byte
-header with the earliest expiry, then 12-byte records (8-byte fingerprint, 4-byte expiry in
-epoch seconds). A commit is one Lua script on that key: it checks the version (optimistic
-concurrency), refuses if any of the batch's fingerprints is already applied (optimistic
-duplicate check: the caller drops those events and commits again), then writes the fields,
-appends the fingerprints and drops expired ones. The ranking and due indexes are written
-afterwards with idempotent commands, so a crash in between is healed by replay.
+``redis_cluster`` for the few operations that differ). What a customer has applied
+(``stream.ports.Applied``: per input partition the highest offset taken, and recent
+fingerprints) lives in the hash as one packed string (``dedup``), stored exactly as the
+port packs it (a value object kept packed, so that the worker's cache stays small): a
+3-byte header (layout 1, watermark count), 20-byte watermarks (8-byte partition id,
+8-byte offset, 4-byte forget-at in epoch seconds), then 12-byte fingerprint records
+(8-byte fingerprint, 4-byte forget-at). A commit is one small Lua script on that key: it
+checks the version (optimistic concurrency) and writes the fields, nothing else; on one
+server one call commits up to 100 customers, each on its own (on a cluster, where a
+script's keys must share a slot, one call per customer). The
+duplicate check is the caller's, against the record it loaded; the version check makes it
+exact. Releases before this one kept every fingerprint until its event left the window in
+``seen`` (4-byte header, then 12-byte records); ``load`` still reads it, as fingerprints
+with their own expiries, and the next commit moves them into ``dedup`` and deletes
+``seen``. The ranking and due indexes are written afterwards with idempotent commands, so
+a crash in between is healed by replay.
 
-The store owns this encoding: the worker hands it domain objects (``stream.ports.Commit``:
-state, breakdown, fingerprints with expiries, outbox alerts) and never sees a field.
+The store owns the hash's encoding: the worker hands it domain objects
+(``stream.ports.Commit``: state, breakdown, applied record, outbox alerts) and never sees a
+field.
 """
 
 from __future__ import annotations
 
 import re
 import struct
+import sys
 import time
 from collections.abc import AsyncIterator, Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
@@ -48,7 +58,7 @@ from stream.adapters.codec import iso_ms, points
 from stream.adapters.redis_accounts import RedisAccounts
 from stream.adapters.redis_alerts import RecentAlerts, customer_alerts_key
 from stream.adapters.redis_client import AsyncClient
-from stream.adapters.redis_cluster import ScriptCall, run_scripts, unlink_keys
+from stream.adapters.redis_cluster import ScriptCall, is_cluster, run_scripts, unlink_keys
 from stream.adapters.redis_keys import key_tag
 from stream.adapters.redis_segments import SegmentRollups, Staged
 from stream.adapters.redis_state import Internal, pack_state, unpack_state
@@ -59,7 +69,7 @@ from stream.core.profile import Profile
 from stream.ports import (
     AccountCommit,
     AccountLoaded,
-    AppliedMark,
+    Applied,
     Commit,
     CommitResult,
     IndexEntry,
@@ -72,8 +82,9 @@ __all__ = [
     "Stored",
     "band_bounds",
     "customer_key",
+    "decode_applied",
+    "encode_applied",
     "encode_outbox",
-    "pack_fingerprints",
     "profile_fields",
     "profile_from_fields",
     "state_fields",
@@ -81,71 +92,34 @@ __all__ = [
 ]
 
 _LOADED_FIELDS = ("state", "score", "band", "ver", "outbox", "history", "history_markers",
-                  "model_version", "traits", "account", "profile_at")  # fmt: skip
+                  "model_version", "traits", "account", "profile_at", "dedup",
+                  "seen")  # fmt: skip
 _RECORD = struct.Struct(">8sI")
 _HISTORY_POINT = struct.Struct("<qq")  # also the history field's header (layout, bucket_ms)
 _GLOB_SPECIAL = re.compile(r"([*?\[\]\\])")
 
-# ARGV: expected version, now (epoch s), packed new records, then field/value pairs (an
-# empty value deletes the field, so an empty outbox costs nothing).
-# Returns {1} when written, {0} on a version conflict, {2, i, ...} when the new records
-# at 0-based positions i were applied before (nothing is written then).
+# One call commits one or more customers (KEYS), each on its own: ARGV holds, per key in
+# order, the expected version, the number n of fields to delete, the number m of field/value
+# arguments to set (the new version among them), the n names, the m arguments. Returns, per
+# key, 1 when written or 0 on a version conflict (then nothing of that key is written).
 _COMMIT = """
-local current = redis.call('HGET', KEYS[1], 'ver') or '0'
-if current ~= ARGV[1] then return {0} end
-local seen = redis.call('HGET', KEYS[1], 'seen') or ''
-local fresh = ARGV[3]
-local dups = {2}
-if #seen > 0 then
-  for i = 1, #fresh, 12 do
-    local mark = string.sub(fresh, i, i + 7)
-    local from = 5
-    while true do
-      local at = string.find(seen, mark, from, true)
-      if not at then break end
-      if (at - 5) % 12 == 0 then dups[#dups + 1] = (i - 1) / 12; break end
-      from = at + 1
-    end
-  end
-end
-if #dups > 1 then return dups end
-local now = tonumber(ARGV[2])
-local records = ''
-local earliest = 4294967295
-if #seen > 0 then
-  if struct.unpack('>I4', seen, 1) <= now then
-    local kept = {}
-    for i = 5, #seen, 12 do
-      local expiry = struct.unpack('>I4', seen, i + 8)
-      if expiry > now then
-        kept[#kept + 1] = string.sub(seen, i, i + 11)
-        if expiry < earliest then earliest = expiry end
-      end
-    end
-    records = table.concat(kept)
+local out = {}
+local a = 1
+for k = 1, #KEYS do
+  local n, m = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
+  local set = a + 3 + n
+  if (redis.call('HGET', KEYS[k], 'ver') or '0') ~= ARGV[a] then
+    out[k] = 0
   else
-    records = string.sub(seen, 5)
-    earliest = struct.unpack('>I4', seen, 1)
+    if n > 0 then redis.call('HDEL', KEYS[k], unpack(ARGV, a + 3, set - 1)) end
+    redis.call('HSET', KEYS[k], unpack(ARGV, set, set + m - 1))
+    out[k] = 1
   end
+  a = set + m
 end
-for i = 1, #fresh, 12 do
-  local expiry = struct.unpack('>I4', fresh, i + 8)
-  if expiry < earliest then earliest = expiry end
-end
-records = records .. fresh
-if #records > 0 then
-  redis.call('HSET', KEYS[1], 'seen', struct.pack('>I4', earliest) .. records)
-else
-  redis.call('HDEL', KEYS[1], 'seen')
-end
-local set = {'ver', tostring(tonumber(current) + 1)}
-for i = 4, #ARGV, 2 do
-  if ARGV[i + 1] == '' then redis.call('HDEL', KEYS[1], ARGV[i])
-  else set[#set + 1] = ARGV[i]; set[#set + 1] = ARGV[i + 1] end
-end
-redis.call('HSET', KEYS[1], unpack(set))
-return {1}
+return out
 """
+_KEYS_PER_CALL = 100  # one server: customers per script call (a cluster: one per call)
 
 # Remove the outbox only if it is still exactly what was published.
 _CLEAR_OUTBOX = """
@@ -322,15 +296,66 @@ def encode_outbox(outbox: Sequence[OutboxAlert]) -> bytes:
     return orjson.dumps(list(outbox)) if outbox else b""
 
 
-def pack_fingerprints(fingerprints: Iterable[AppliedMark]) -> bytes:
-    """12-byte records (fingerprint, expiry in epoch seconds, rounded up) for ``seen``."""
-    return b"".join(_RECORD.pack(mark, -(-expiry_ms // 1000)) for mark, expiry_ms in fingerprints)
+def encode_applied(applied: Applied) -> bytes:
+    """The ``dedup`` field: the record as packed (``stream.ports.Applied``); empty when
+    nothing is kept."""
+    return applied.packed
+
+
+def decode_applied(raw: bytes | None, legacy: bytes | None = None) -> Applied:
+    """The record of a ``dedup`` field, plus the fingerprints of a pre-upgrade ``seen``
+    field (4-byte header, then the same 12-byte records), each with its own expiry."""
+    applied = Applied(raw or b"")
+    if len(applied.marks) % 12:
+        raise ValueError("a dedup field's fingerprint records are 12 bytes each")
+    if legacy is None:
+        return applied
+    return Applied.of(applied.watermarks, applied.marks + legacy[4:], legacy=True)
 
 
 def band_bounds(bands: BandScale, band: str | None) -> tuple[str, str]:
     """Sorted-set score bounds (min, max) of a band, for ZCOUNT/ZRANGEBYSCORE; None: all."""
     low, high = bands.score_range(band) if band else (None, None)
     return ("-inf" if low is None else f"({low:g}", "+inf" if high is None else f"{high:g}")
+
+
+def _commit_args(item: Commit) -> list[Any]:
+    """The commit script's arguments: expected version, the fields to delete, the fields
+    to set. An empty value means "no such field"; it is deleted unless the customer as
+    read at the expected version (``item.before``) shows it absent already (the version
+    check makes that knowledge exact), so the usual commit deletes nothing."""
+    fields = state_fields(item.state, item.breakdown, item.model_version, item.partition,
+                          item.bucket_ms)  # fmt: skip
+    fields["outbox"] = encode_outbox(item.outbox)
+    fields["dedup"] = encode_applied(item.applied)
+    before = item.before
+    absent = _absent(before) if before is not None else set()
+    if item.profile is not None:
+        fields.update(profile_fields(item.profile))
+        if before is not None:
+            absent |= {k for k, v in profile_fields(before.profile).items() if not v}
+    gone = [name for name, value in fields.items() if not value and name not in absent]
+    if before is None or before.applied.legacy:
+        gone.append("seen")
+    pairs: list[Any] = ["ver", item.expected_version + 1]
+    for name, value in fields.items():
+        if value:
+            pairs += [name, value]
+    return [item.expected_version, len(gone), len(pairs), *gone, *pairs]
+
+
+def _absent(before: Loaded) -> set[str]:
+    """Fields the customer, as read, does not have (those a commit may leave empty)."""
+    absent = set()
+    if not before.outbox:
+        absent.add("outbox")
+    if not before.state.markers:
+        absent.add("history_markers")
+    if before.state.band is None:
+        absent.add("band")
+    if not before.applied.legacy and not before.applied.packed:
+        absent.add("dedup")
+    return absent
 
 
 @dataclass(frozen=True, slots=True)
@@ -384,6 +409,7 @@ class RedisScoreStore:
                 version=int(raw["ver"] or 0),
                 outbox=orjson.loads(raw["outbox"]) if raw["outbox"] else [],
                 profile=profile_from_fields(raw),
+                applied=decode_applied(raw["dedup"], raw["seen"]),
             )
         return loaded
 
@@ -402,29 +428,18 @@ class RedisScoreStore:
         result = CommitResult()
         if not commits:
             return result
+        per_call = 1 if is_cluster(self.client) else _KEYS_PER_CALL
         calls = []
-        for item in commits:
-            fields = state_fields(item.state, item.breakdown, item.model_version, item.partition,
-                                  item.bucket_ms)  # fmt: skip
-            fields["outbox"] = encode_outbox(item.outbox)
-            if item.profile is not None:
-                fields.update(profile_fields(item.profile))
-            flat: list[Any] = []
-            for name, value in fields.items():
-                flat += [name, value]
-            calls.append(ScriptCall(
-                self._commit, [self.customer_key(item.customer_id)],
-                [item.expected_version, item.trim_before_ms // 1000,
-                 pack_fingerprints(item.fingerprints), *flat],
-            ))  # fmt: skip
-        for item, reply in zip(commits, await run_scripts(self.client, calls), strict=True):
-            if reply[0] == 1:
-                result.written.append(item.customer_id)
-            elif reply[0] == 0:
-                result.conflicts.append(item.customer_id)
-            else:
-                marks = [item.fingerprints[int(i)][0] for i in reply[1:]]
-                result.duplicates[item.customer_id] = set(marks)
+        for start in range(0, len(commits), per_call):
+            chunk = commits[start : start + per_call]
+            args: list[Any] = []
+            for item in chunk:
+                args += _commit_args(item)
+            keys = [self.customer_key(c.customer_id) for c in chunk]
+            calls.append(ScriptCall(self._commit, keys, args))
+        replies = [r for reply in await run_scripts(self.client, calls) for r in reply]
+        for item, written in zip(commits, replies, strict=True):
+            (result.written if written == 1 else result.conflicts).append(item.customer_id)
         return result
 
     async def clear_outbox(self, published: Mapping[str, Sequence[OutboxAlert]]) -> None:

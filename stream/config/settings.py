@@ -78,6 +78,7 @@ class Settings:
     max_id_length: int = 128
     max_json_depth: int = 32
     gc_freeze: bool = True
+    dedup_horizon_ms: int = 86_400_000
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -121,6 +122,7 @@ class Settings:
             max_id_length=reader.integer("MAX_ID_LENGTH", defaults.max_id_length, 1, 512),
             max_json_depth=reader.integer("MAX_JSON_DEPTH", defaults.max_json_depth, 2, 1000),
             gc_freeze=reader.choice("GC_FREEZE", "on", {"on", "off"}) == "on",
+            dedup_horizon_ms=reader.duration("DEDUP_HORIZON", defaults.dedup_horizon_ms),
         )
         reader.check_file_keys()
         settings.validate(reader)

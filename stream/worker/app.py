@@ -27,6 +27,7 @@ from stream.config.settings import Settings
 from stream.core.model import ScoringModel
 from stream.core.segments import SegmentRow
 from stream.ports import Incoming
+from stream.worker.dedup import DedupPolicy
 from stream.worker.fetch import FetchConsumer, FetchOptions, attach, broker_url
 from stream.worker.gctune import GcClock, GcTuner
 from stream.worker.health import Health
@@ -80,6 +81,7 @@ def build_app(settings: Settings, model: ScoringModel | None = None) -> faust.Ap
         settings.topics,
         metrics,
         settings.decode_limits(),
+        dedup=DedupPolicy(settings.dedup_horizon_ms),
     )
     health = Health(
         lambda: int(time.time() * 1000),

@@ -45,7 +45,7 @@ from stream.core.profile import Profile
 from stream.errors import ReplayError
 from stream.history.replay import DecodeSummary, Replay, decode_records
 from stream.history.sources import RawRecord, read_file
-from stream.ports import Commit, IndexEntry
+from stream.ports import Applied, Commit, IndexEntry, pack_marks
 from stream.worker.accounts import seed_accounts
 from stream.worker.processor import segment_membership
 
@@ -246,7 +246,7 @@ async def _write(
             commits.append(commit)
             entries.append(entry)
         result = await store.commit(commits)
-        clashes = [*result.conflicts, *result.duplicates]
+        clashes = result.conflicts
         if clashes:
             raise ReplayError(
                 f"Redis prefix {store.prefix!r}: {len(clashes)} customers were written by "
@@ -263,7 +263,7 @@ def _commit(
     state = replay.states[customer_id]
     marks = replay.live_marks(customer_id, as_of_ms)
     commit = Commit(customer_id, 0, state, replay.breakdowns[customer_id], partition,
-                    model.version, marks, (), trim_before_ms=as_of_ms,
+                    model.version, Applied.of(marks=pack_marks(marks)), (),
                     profile=replay.profiles.get(customer_id))  # fmt: skip
     profile = replay.profiles.get(customer_id)
     member = segment_membership(model, state, profile or Profile())

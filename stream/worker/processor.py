@@ -1,20 +1,23 @@
 """Process a batch of input messages, or a sweep of due customers, exactly once.
 
 The order of effects is what makes replay safe:
-1. each customer's new state, applied-event fingerprints and alert outbox are committed
-   atomically (one Lua script per customer, optimistic version and duplicate checks);
+1. each customer's new state, applied record (offset watermarks and recent fingerprints,
+   ``stream.worker.dedup``) and alert outbox are committed atomically (one small Lua script
+   per customer: an optimistic version check, then the write);
 2. outbox alerts are published and acknowledged by Kafka, then the outbox is cleared;
 3. with accounts, the customers' scores are rolled into their accounts and account alerts
    are committed, published and cleared the same way (``stream.worker.accounts``);
 4. the ranking and due indexes are updated (idempotent);
 5. dead letters are acknowledged by Kafka;
 only then does the caller acknowledge the input offsets. A crash anywhere replays the
-batch: fingerprints make re-applied events no-ops, and a left-over outbox is re-published
-with the same deterministic ``alert_id``.
+batch: watermarks make redelivered messages no-ops (fingerprints, re-sent events), and a
+left-over outbox is re-published with the same deterministic ``alert_id``.
 
 Customers' last committed state is cached in memory, so a batch usually costs one Redis
-round trip for all commits: the cache is only a guess, as every commit checks the
-version and the applied fingerprints in Redis, and a mismatch re-reads the customer.
+round trip for all commits. The duplicate check runs here, against the cached applied
+record; the cache is only a guess, as every commit checks the version in Redis (so the
+record checked against is the stored one), and a mismatch re-reads the customer and
+decides again.
 
 The processor sees the store and the publisher only through ``stream.ports`` (it hands
 the store domain objects and never builds a stored field), so it runs in process against
@@ -41,6 +44,8 @@ from stream.core.segments import Membership, membership
 from stream.core.vocabulary import Outcome
 from stream.errors import ProcessingError
 from stream.ports import (
+    Applied,
+    AppliedMark,
     Commit,
     CommitResult,
     Incoming,
@@ -50,10 +55,19 @@ from stream.ports import (
     OutMessage,
     Publisher,
     ScoreStore,
+    source_id,
 )
 from stream.worker.accounts import roll_up_accounts
+from stream.worker.dedup import DedupPolicy, Seen, after
 
-__all__ = ["BatchProcessor", "BatchReport", "Marked", "customer_commit", "segment_membership"]
+__all__ = [
+    "BatchProcessor",
+    "BatchReport",
+    "Marked",
+    "customer_commit",
+    "segment_membership",
+    "window_marks",
+]
 
 _MAX_ROUNDS = 10
 _CACHE_LIMIT = 200_000
@@ -82,7 +96,6 @@ class BatchReport:
 class _Group:
     partition: int
     items: list[Marked] = field(default_factory=list)
-    applied_before: set[bytes] = field(default_factory=set)
     outcomes: list[Outcome] = field(default_factory=list)
 
 
@@ -92,19 +105,24 @@ def customer_commit(
     partition: int,
     version: int,
     evaluation: Evaluation,
-    applied: Iterable[tuple[Event, bytes]],
+    applied: Applied,
     outbox: Sequence[OutboxAlert],
-    now_ms: int,
     profile: Profile | None = None,
+    before: Loaded | None = None,
 ) -> Commit:
-    """A customer's commit: its new evaluation on top of ``version``, the fingerprints of
-    the events it applied (each kept until the event's bucket leaves the window), its
-    outbox, and its new profile if traits or account changed (None keeps the stored one).
-    The worker and the rescore both commit through this one function."""
-    marks = [(mark, model.expiry_of(model.bucket_of(e.timestamp_ms))) for e, mark in applied]
+    """A customer's commit: its new evaluation on top of ``version`` (read as ``before``),
+    its whole applied record after it, its outbox, and its new profile if traits or
+    account changed (None keeps the stored one). The worker and the rescore both commit
+    through this one function."""
     return Commit(customer_id, version, evaluation.state, evaluation.breakdown, partition,
-                  model.version, marks, outbox, trim_before_ms=now_ms,
-                  bucket_ms=model.bucket_ms, profile=profile)  # fmt: skip
+                  model.version, applied, outbox, bucket_ms=model.bucket_ms, profile=profile,
+                  before=before)  # fmt: skip
+
+
+def window_marks(model: ScoringModel, applied: Iterable[tuple[Event, bytes]]) -> list[AppliedMark]:
+    """Fingerprints kept until each event's bucket leaves the window (backfill, rescore:
+    their events have no offsets the worker could recognise)."""
+    return [(mark, model.expiry_of(model.bucket_of(e.timestamp_ms))) for e, mark in applied]
 
 
 def segment_membership(
@@ -131,6 +149,7 @@ class BatchProcessor:
         limits: DecodeLimits | None = None,
         clock_ms: Callable[[], int] = lambda: int(time.time() * 1000),
         cache_limit: int = _CACHE_LIMIT,
+        dedup: DedupPolicy | None = None,
     ) -> None:
         self.model = model
         self.store = store
@@ -142,6 +161,7 @@ class BatchProcessor:
         self.cache: dict[str, Loaded] = {}
         self.cache_limit = cache_limit
         self.account_members: dict[str, str] = {}  # customer -> account the store holds it in
+        self.dedup = dedup or DedupPolicy()
 
     def forget(self) -> None:
         """Drop the state cache (after a rebalance another worker may have written)."""
@@ -237,10 +257,8 @@ class BatchProcessor:
             result = await self.store.commit(commits)
             self._remember(commits, result)
             self._count_outcomes(pending, result, report)
-            for customer_id, marks in result.duplicates.items():
-                pending[customer_id].applied_before |= marks
             await self._reload(result.conflicts)
-            retry = set(result.conflicts) | set(result.duplicates)
+            retry = set(result.conflicts)
             pending = {c: g for c, g in pending.items() if c in retry}
         if pending:
             raise ProcessingError(
@@ -279,7 +297,8 @@ class BatchProcessor:
         self, customer_id: str, group: _Group, now_ms: int
     ) -> tuple[Commit | None, IndexEntry, list[OutboxAlert]]:
         model, loaded = self.model, self.cache[customer_id]
-        fresh, group.outcomes = _fresh(model, group, now_ms)
+        seen = Seen(loaded.applied)
+        fresh, group.outcomes, taken = _fresh(model, group, seen, now_ms)
         result = advance(model, customer_id, loaded.state, [e for e, _ in fresh], now_ms,
                          loaded.breakdown)  # fmt: skip
         outbox = loaded.outbox + [alert_to_json(a) for a in result.alerts]
@@ -293,16 +312,21 @@ class BatchProcessor:
             account=current.account,
             segments=segment_membership(model, result.state, current),
         )
-        if not fresh and result.state == loaded.state and not result.alerts:
+        if (not fresh and not _moves(seen, taken) and result.state == loaded.state
+                and not result.alerts):  # fmt: skip
             return None, entry, outbox
+        policy = self.dedup
+        marks = [(mark, policy.mark_until(model, e.timestamp_ms, now_ms)) for e, mark in fresh]
+        applied = after(loaded.applied, now_ms, marks, taken,
+                        policy.watermark_until(model, now_ms))  # fmt: skip
         commit = customer_commit(model, customer_id, group.partition, loaded.version, result,
-                                 fresh, outbox, now_ms, profile)  # fmt: skip
+                                 applied, outbox, profile, loaded)  # fmt: skip
         return commit, entry, outbox
 
     def _count_outcomes(
         self, pending: dict[str, _Group], result: CommitResult, report: BatchReport
     ) -> None:
-        retried = set(result.conflicts) | set(result.duplicates)
+        retried = set(result.conflicts)
         for customer_id, group in pending.items():
             if customer_id in retried or not group.items:
                 continue
@@ -348,24 +372,36 @@ class BatchProcessor:
 
 
 def _fresh(
-    model: ScoringModel, group: _Group, now_ms: int
-) -> tuple[list[tuple[Event, bytes]], list[Outcome]]:
-    """The group's events not applied before (first occurrence only), each with its
-    fingerprint; and per event: scored, duplicate, or expired (aged out meanwhile)."""
-    seen = set(group.applied_before)
+    model: ScoringModel, group: _Group, seen: Seen, now_ms: int
+) -> tuple[list[tuple[Event, bytes]], list[Outcome], dict[bytes, int]]:
+    """The group's events not applied before (redeliveries by watermark, re-sends by
+    fingerprint, first occurrence only in the batch), each with its fingerprint; per
+    event: scored, duplicate, or expired (aged out meanwhile); and the highest offset
+    taken from each input partition."""
+    batch: set[bytes] = set()
+    taken: dict[bytes, int] = {}
     fresh: list[tuple[Event, bytes]] = []
     outcomes: list[Outcome] = []
-    for _, event, mark in group.items:
-        if mark in seen:
+    for message, event, mark in group.items:
+        source = source_id(message.topic, message.partition)
+        if message.offset > taken.get(source, -1):
+            taken[source] = message.offset
+        if mark in batch or seen.duplicate(source, message.offset, mark):
             outcomes.append("duplicate")
             continue
-        seen.add(mark)
+        batch.add(mark)
         fresh.append((event, mark))
         if event.profile_only:
             outcomes.append("profiled")
         else:
             outcomes.append("scored" if model.is_live(event.timestamp_ms, now_ms) else "expired")
-    return fresh, outcomes
+    return fresh, outcomes, taken
+
+
+def _moves(seen: Seen, taken: dict[bytes, int]) -> bool:
+    """Whether a partition's watermark would rise (a re-send dropped by its fingerprint
+    still raises it, so a later redelivery of that message is known by its offset)."""
+    return any(not seen.redelivered(source, offset) for source, offset in taken.items())
 
 
 def _new_profile(profile: Profile, events: Sequence[Event]) -> Profile | None:

@@ -40,9 +40,9 @@ from stream.core.model import ScoringModel
 from stream.core.profile import Profile, apply_profile
 from stream.core.rebuild import Rebuilt, rebuild
 from stream.errors import ReplayError
-from stream.ports import Commit, Incoming, IndexEntry
+from stream.ports import Applied, Commit, Incoming, IndexEntry, pack_marks
 from stream.worker.accounts import seed_accounts
-from stream.worker.processor import customer_commit, segment_membership
+from stream.worker.processor import customer_commit, segment_membership, window_marks
 
 __all__ = ["RescoreReport", "Target", "rescore"]
 
@@ -262,7 +262,7 @@ class _Rescore:
             commits.append(commit)
             entries.append(entry)
         result = await self.new.commit(commits)
-        conflicts = [*result.conflicts, *result.duplicates]
+        conflicts = result.conflicts
         if conflicts:
             raise ReplayError(
                 f"Redis prefix {self.target.prefix!r}: {len(conflicts)} customers were written "
@@ -285,8 +285,9 @@ def _commit(
     evaluation = rebuilt.evaluation
     applied = ((e, fingerprint(e)) for e in rebuilt.applied)
     kept = profile if profile is not None and profile != Profile() else None
-    commit = customer_commit(model, customer_id, partition, 0, evaluation, applied, (), now_ms,
-                             kept)  # fmt: skip
+    marks = pack_marks(window_marks(model, applied))
+    commit = customer_commit(model, customer_id, partition, 0, evaluation, Applied.of(marks=marks),
+                             (), kept)  # fmt: skip
     entry = IndexEntry(
         customer_id,
         partition,

@@ -21,7 +21,7 @@ from stream.adapters.redis_cluster import is_cluster, ping_all
 from stream.adapters.redis_store import RedisScoreStore, customer_key
 from stream.config.settings import Settings
 from stream.core.customer import CustomerState
-from stream.ports import Commit, IndexEntry
+from stream.ports import Applied, Commit, IndexEntry, pack_marks
 
 pytestmark = pytest.mark.integration
 
@@ -58,12 +58,14 @@ def test_a_customer_is_one_slot_and_customers_spread_over_every_master(
 def _commit(
     customer: str, version: int, score_cp: int, marks: list[tuple[bytes, int]] | None = None
 ) -> Commit:
-    return Commit(customer, version, CustomerState(score_cp=score_cp), {}, 0, "v1", marks or ())
+    return Commit(customer, version, CustomerState(score_cp=score_cp), {}, 0, "v1",
+                  Applied.of(marks=pack_marks(marks or ())))  # fmt: skip
 
 
 def test_store_commits_scans_and_clears_on_every_master(cluster_stack: LocalStack) -> None:
-    """Commits (a script per key, loaded on demand after SCRIPT FLUSH), duplicate and
-    version checks, the indexes, the emptiness scan and ``clear`` all work across masters."""
+    """Commits (a script per key, loaded on demand after SCRIPT FLUSH), the version check,
+    the applied record read back, the indexes, the emptiness scan and ``clear`` all work
+    across masters."""
     settings = Settings.from_env(cluster_stack.env())
     sync = sync_redis(settings)
     assert isinstance(sync, RedisCluster)
@@ -82,13 +84,15 @@ def test_store_commits_scans_and_clears_on_every_master(cluster_stack: LocalStac
                      for c in customers]  # fmt: skip
             assert sorted((await store.commit(first)).written) == sorted(customers)
             sync.script_flush()
-            redelivered = [replace(c, expected_version=1) for c in first]
-            again = await store.commit(redelivered)
-            assert again.written == [] and sorted(again.duplicates) == sorted(customers)
+            again = await store.commit([replace(c, expected_version=1) for c in first])
+            assert sorted(again.written) == sorted(customers)
             stale = await store.commit([_commit(c, 0, 200) for c in customers[:10]])
             assert sorted(stale.conflicts) == sorted(customers[:10])
             loaded = await store.load(customers)
-            assert {v.version for v in loaded.values()} == {1}
+            assert {v.version for v in loaded.values()} == {2}
+            assert {c: v.applied.marks for c, v in loaded.items()} == {
+                c.customer_id: c.applied.marks for c in first
+            }
             await store.update_indexes(
                 IndexEntry(c, i % 4, float(i), 1000 + i) for i, c in enumerate(customers)
             )

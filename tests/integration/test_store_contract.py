@@ -23,7 +23,18 @@ from stream.core.alerts import AlertGate
 from stream.core.customer import CustomerState
 from stream.core.profile import Profile
 from stream.core.segments import Membership, rollup
-from stream.ports import AppliedMark, Commit, IndexEntry, OutboxAlert, ScoreStore
+from stream.ports import (
+    Applied,
+    AppliedMark,
+    Commit,
+    IndexEntry,
+    OutboxAlert,
+    ScoreStore,
+    Watermark,
+    pack_marks,
+    source_id,
+    unpack_marks,
+)
 from tests.doubles import MemoryScoreStore
 
 pytestmark = pytest.mark.integration
@@ -69,12 +80,12 @@ def commit(
     version: int,
     marks: list[AppliedMark] = (),  # type: ignore[assignment]
     outbox: list[OutboxAlert] = (),  # type: ignore[assignment]
-    trim_ms: int = NOW_MS,
+    watermarks: dict[bytes, Watermark] | None = None,
     customer: str = "c1",
     score_cp: int = 1250,
 ) -> Commit:
     return Commit(customer, version, state(score_cp), {"page_views": score_cp}, 3, MODEL_VERSION,
-                  marks, outbox, trim_before_ms=trim_ms)  # fmt: skip
+                  Applied.of(watermarks, pack_marks(marks)), outbox)  # fmt: skip
 
 
 def alert(alert_id: str) -> OutboxAlert:
@@ -92,11 +103,12 @@ def test_an_unknown_customer_reads_as_new(run: Callable[[Scenario], None]) -> No
 def test_a_commit_reads_back_and_a_stale_one_conflicts(run: Callable[[Scenario], None]) -> None:
     async def scenario(store: ScoreStore) -> None:
         first = await store.commit([commit(0, [(b"a" * 8, NOW_MS + 9000)], [alert("x")])])
-        assert (first.written, first.conflicts, first.duplicates) == (["c1"], [], {})
+        assert (first.written, first.conflicts) == (["c1"], [])
         stale = await store.commit([commit(0, [(b"b" * 8, NOW_MS + 9000)], score_cp=7)])
-        assert (stale.written, stale.conflicts, stale.duplicates) == ([], ["c1"], {})
+        assert (stale.written, stale.conflicts) == ([], ["c1"])
         loaded = (await store.load(["c1"]))["c1"]
         assert (loaded.state, loaded.version, loaded.outbox) == (state(), 1, [alert("x")])
+        assert unpack_marks(loaded.applied.marks) == [(b"a" * 8, NOW_MS + 9000)], "not the stale"
 
     run(scenario)
 
@@ -125,41 +137,56 @@ def test_a_profile_is_written_with_its_commit_and_kept_by_commits_without_one(
     run(scenario)
 
 
-def test_applied_fingerprints_are_refused_and_nothing_is_written(
+def test_the_applied_record_reads_back_as_written_to_the_second(
     run: Callable[[Scenario], None],
 ) -> None:
+    """Watermarks and fingerprints (a fingerprint twice too: each application is a record)
+    read back as written, their moments rounded up to the second; the next commit replaces
+    the record, and an empty one reads back empty. The store refuses nothing by
+    fingerprint: the duplicate check is the caller's."""
+    src = source_id("events", 3)
+
     async def scenario(store: ScoreStore) -> None:
-        await store.commit([commit(0, [(b"a" * 8, NOW_MS + 9000), (b"b" * 8, NOW_MS + 9000)])])
-        again = [(b"c" * 8, NOW_MS + 9000), (b"b" * 8, NOW_MS + 9000)]
-        refused = await store.commit([commit(1, again, score_cp=9)])
-        assert (refused.written, refused.conflicts, refused.duplicates) == (
-            [],
-            [],
-            {"c1": {b"b" * 8}},
+        marks = [(b"a" * 8, NOW_MS + 1500), (b"b" * 8, NOW_MS + 9000), (b"a" * 8, NOW_MS)]
+        await store.commit([commit(0, marks, watermarks={src: (41, NOW_MS + 1)})])
+        applied = (await store.load(["c1"]))["c1"].applied
+        assert dict(applied.watermarks) == {src: (41, NOW_MS + 1000)}
+        expected = [(b"a" * 8, NOW_MS + 2000), (b"b" * 8, NOW_MS + 9000), (b"a" * 8, NOW_MS)]
+        assert unpack_marks(applied.marks) == expected
+        assert (await store.commit([commit(1, marks[:1])])).written == ["c1"]
+        assert (await store.load(["c1"]))["c1"].applied == Applied.of(
+            {}, pack_marks([(b"a" * 8, NOW_MS + 2000)])
         )
-        assert (await store.load(["c1"]))["c1"].version == 1
-        assert (await store.commit([commit(1, again[:1])])).written == ["c1"]
+        assert (await store.commit([commit(2)])).written == ["c1"]
+        assert (await store.load(["c1"]))["c1"].applied == Applied.of()
 
     run(scenario)
 
 
-def test_fingerprints_are_forgotten_once_expired_to_the_second(
+def test_a_commit_that_knows_the_customer_leaves_it_exactly_as_one_that_does_not(
     run: Callable[[Scenario], None],
 ) -> None:
-    """Kept while the expiry (rounded up to the second) is after the trim moment's second;
-    an expired one still counts until a write trims it."""
+    """A commit carrying the customer as read (``before``, which spares the store deleting
+    fields it knows are absent) reads back exactly like one without it, whether the outbox,
+    the applied record and the band come or go."""
+    src = source_id("events", 0)
 
     async def scenario(store: ScoreStore) -> None:
-        mark, other = b"old-mark", b"new-mark"
-        await store.commit([commit(0, [(mark, NOW_MS + 1500), (other, NOW_MS + 60_000)])])
-        refused = await store.commit([commit(1, [(mark, NOW_MS + 1500)], trim_ms=NOW_MS + 5000)])
-        assert refused.duplicates == {"c1": {mark}}, "expired but not trimmed: still applied"
-        assert (await store.commit([commit(1, [], trim_ms=NOW_MS + 1999)])).written == ["c1"]
-        kept = await store.commit([commit(2, [(mark, NOW_MS + 1500)], trim_ms=NOW_MS + 1999)])
-        assert kept.duplicates == {"c1": {mark}}, "expiry rounds up to the next second"
-        assert (await store.commit([commit(2, [], trim_ms=NOW_MS + 2000)])).written == ["c1"]
-        assert (await store.commit([commit(3, [(mark, NOW_MS + 9000)])])).written == ["c1"]
-        assert (await store.commit([commit(4, [(other, NOW_MS + 9000)])])).duplicates
+        steps = [commit(0, [(b"a" * 8, NOW_MS + 9000)], [alert("x")], {src: (1, NOW_MS + 1)}),
+                 commit(1), commit(2, outbox=[alert("y")]),
+                 commit(3, [(b"b" * 8, NOW_MS)])]  # fmt: skip
+        steps[1].state = CustomerState()
+        for step in steps:
+            step.before = (await store.load(["c1"]))["c1"]
+            assert (await store.commit([step])).written == ["c1"]
+            got = (await store.load(["c1"]))["c1"]
+            blind = dataclasses.replace(step, customer_id="c2", expected_version=got.version - 1,
+                                        before=None)  # fmt: skip
+            assert (await store.commit([blind])).written == ["c2"]
+            other = (await store.load(["c2"]))["c2"]
+            assert (got.state, got.outbox, got.applied) == (other.state, other.outbox,
+                                                            other.applied)  # fmt: skip
+            assert got.state == step.state and got.outbox == list(step.outbox)
 
     run(scenario)
 
@@ -224,11 +251,12 @@ _operations = st.one_of(
 async def _apply(store: ScoreStore, operation: Operation) -> object:
     kind, args = operation
     if kind == "commit":
-        customer, version, marks, alerts, trim = args
+        customer, version, marks, alerts, offset = args
         fingerprints = [(m, NOW_MS + e) for m, e in marks]
+        watermarks = {source_id("t", offset % 2): (offset, NOW_MS + offset)}
         result = await store.commit([commit(version, fingerprints, [alert(a) for a in alerts],
-                                           NOW_MS + trim, customer, 100 * version)])  # fmt: skip
-        return result.written, result.conflicts, result.duplicates
+                                           watermarks, customer, 100 * version)])  # fmt: skip
+        return result.written, result.conflicts
     if kind == "clear":
         await store.clear_outbox({args[0]: [alert(a) for a in args[1]]})
         return None
@@ -242,7 +270,7 @@ async def _apply(store: ScoreStore, operation: Operation) -> object:
         part, at, limit = args
         return await store.due(part, NOW_MS + at, limit)
     loaded = (await store.load([args]))[args]
-    return loaded.state, loaded.version, loaded.outbox
+    return loaded.state, loaded.version, loaded.outbox, loaded.applied
 
 
 @settings(

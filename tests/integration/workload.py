@@ -21,11 +21,12 @@ import orjson
 from kafka import KafkaConsumer, TopicPartition
 from kafka.admin import KafkaAdminClient
 
-from stream.adapters.redis_store import customer_key
+from stream.adapters.redis_store import customer_key, decode_applied
 from stream.core.alerts import alert_id
 from stream.core.customer import CustomerState, advance, drop_duplicates
 from stream.core.events import Event, fingerprint
 from stream.core.model import ScoringModel
+from stream.ports import unpack_marks
 
 __all__ = [
     "Message",
@@ -215,10 +216,11 @@ def tally_events(
 ) -> tuple[int, int]:
     """(lost, double-counted) events, measured in the store against the workload.
 
-    The store records each applied event's fingerprint in the customer's packed ``seen``
-    field (4-byte header, then 12-byte records: 8-byte fingerprint, 4-byte expiry). A
-    distinct event that still counts but has no record there was lost; a fingerprint
-    recorded more than once was applied more than once.
+    The store records each applied event's fingerprint, one record per application, in
+    the customer's packed ``dedup`` field (``decode_applied``), kept for the worker's
+    fingerprint horizon (24 hours by default, far longer than any scenario). A distinct
+    event that still counts but has no record there was lost; a fingerprint recorded more
+    than once was applied more than once.
     """
     lost = double = 0
     names = list(work.events)
@@ -226,10 +228,9 @@ def tally_events(
         chunk = names[start : start + batch]
         pipe = redis.pipeline(transaction=False)
         for customer in chunk:
-            pipe.hget(customer_key(prefix, customer), "seen")
-        for customer, seen in zip(chunk, pipe.execute(), strict=True):
-            records = seen[4:] if seen else b""
-            marks = [records[i : i + 8] for i in range(0, len(records), 12)]
+            pipe.hmget(customer_key(prefix, customer), "dedup", "seen")
+        for customer, (packed, seen) in zip(chunk, pipe.execute(), strict=True):
+            marks = [mark for mark, _ in unpack_marks(decode_applied(packed, seen).marks)]
             double += len(marks) - len(set(marks))
             live = {fingerprint(e) for e in work.events[customer]
                     if work.model.is_live(e.timestamp_ms, now_ms)}  # fmt: skip

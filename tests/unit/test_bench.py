@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from devtools.bench import dataset, report
+from devtools.bench.floor import replay_batches
 from devtools.bench.latency import LatencyResult, histogram_quantile
 from devtools.bench.measure import Measurement, percentile
 from devtools.bench.memory import _fit
@@ -60,6 +61,20 @@ def test_data_set_is_reproducible_from_its_seed() -> None:
     assert _records(events=1000) == _records(events=1000)
 
 
+def test_customer_order_is_the_records_customers() -> None:
+    """The floor probe's customer sequence is exactly the data set's, event by event."""
+    order = dataset.customer_order(500, 3000, seed=4)
+    got = [r.key for r in dataset.records(500, 3000, now_ms=NOW_MS, seed=4)]
+    assert got == [dataset.customer_id(i).encode() for i in order]
+
+
+def test_floor_batches_write_each_customer_once_per_batch() -> None:
+    """A batch of events becomes one write per distinct customer, in first-seen order;
+    only the first ``events`` count."""
+    assert replay_batches([3, 1, 3, 2, 1, 1, 4], 6, 3) == [[3, 1], [2, 1]]
+    assert replay_batches([5, 5], 10, 4) == [[5]]
+
+
 def test_percentile_interpolates_linearly() -> None:
     """p50 of 1..5 is 3, p99 lies just below the top, empty input gives NaN."""
     assert percentile([5, 1, 3, 2, 4], 50) == 3
@@ -95,17 +110,25 @@ def test_ratios_and_targets_from_a_results_document() -> None:
             {"due": 1000, "stored": 10_000, "sweep_ms_median": 100.0},
             {"due": 1000, "stored": 1_000_000, "sweep_ms_median": 110.0},
             {"due": 10_000, "stored": 1_000_000, "sweep_ms_median": 990.0}]},
+        "redis_floor": {"us_per_event": 8.0, "worker_us_per_event": 14.0, "ratio": 1.75,
+                        "hset_writes": 990, "events": 1000, "with_indexes_us_per_event": 10.0,
+                        "ratio_with_indexes": 1.4},
     }  # fmt: skip
     results["ratios"] = report.ratios(results)
     assert results["ratios"]["worker/raw-aiokafka"] == 0.2
     assert results["ratios"]["worker/quixstreams"] == 1.2
     assert results["ratios"]["2 workers/1 worker throughput"] == 1.5
     assert results["ratios"]["2 workers/1 worker events per CPU-s"] == pytest.approx(0.938, 1e-3)
-    # throughput, vs quix, vs raw, store p99, alert p99, memory, sweeper
+    assert results["ratios"]["worker Redis CPU/HSET floor"] == 1.75
+    # throughput, vs quix, vs raw, store p99, alert p99, memory, sweeper, Redis floor
     verdicts = [met for _, _, met in report.targets(results)]
-    assert verdicts == [True, True, False, True, False, True, True]
+    assert verdicts == [True, True, False, True, False, True, True, False]
     text = report.render(results)
     assert "NOT met" in text
+    assert "-> 1.75x the floor; with the worker's index writes 10.0 µs -> 1.4x" in text
+    del results["redis_floor"]
+    results["ratios"] = report.ratios(results)
+    assert [met for _, _, met in report.targets(results)][-1] is None
     assert "stored 100x -> 1.10x, due 10x -> 9.00x" in text
 
 
