@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import re
 import struct
-import sys
 import time
 from collections.abc import AsyncIterator, Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field

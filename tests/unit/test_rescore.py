@@ -131,7 +131,7 @@ def test_a_store_owns_exactly_the_keys_of_its_prefix(
     for key in _keys(mine, customer, partition):
         assert store.owns(key.encode()), key
     others = _keys(f"{mine}:due", customer, partition)
-    if other.split(":")[0] not in _NAMESPACES:  # "<prefix>:alerts" would be the store's own
+    if other.split(":", maxsplit=1)[0] not in _NAMESPACES:  # "<prefix>:alerts" is the store's
         others += _keys(f"{mine}:{other}", customer, 1)
     for key in others:
         assert not store.owns(key.encode()), key
