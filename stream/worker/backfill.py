@@ -262,10 +262,10 @@ def _commit(
 ) -> tuple[Commit, IndexEntry]:
     state = replay.states[customer_id]
     marks = replay.live_marks(customer_id, as_of_ms)
+    profile = replay.profiles.get(customer_id)
     commit = Commit(customer_id, 0, state, replay.breakdowns[customer_id], partition,
                     model.version, Applied.of(marks=pack_marks(marks)), (),
-                    profile=replay.profiles.get(customer_id))  # fmt: skip
-    profile = replay.profiles.get(customer_id)
+                    bucket_ms=model.bucket_ms, profile=profile)  # fmt: skip
     member = segment_membership(model, state, profile or Profile())
     entry = IndexEntry(customer_id, partition, state.score_cp / 100, replay.next_due[customer_id],
                        account=profile.account if profile is not None else None,

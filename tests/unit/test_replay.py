@@ -102,3 +102,17 @@ def test_old_history_is_replayed_not_rejected() -> None:
     assert replay.applied == 5
     assert replay.breakdowns["old"]["page_views"] == 500
     assert len(replay.alerts) == alerts_before
+
+
+def test_backfill_commits_carry_the_models_bucket() -> None:
+    """A backfilled customer's stored history is laid out in the model's buckets (an hourly
+    model's history must not be stored as if its points were days apart)."""
+    from stream.worker.backfill import _commit  # noqa: PLC0415
+
+    model = replace(load_model("default"), bucket_ms=3_600_000)
+    events = [Event(f"e{h}", "hourly", "page_view", _START + h * 3_600_000) for h in range(3)]
+    replay = Replay(model)
+    replay.run(events, [events[-1].timestamp_ms + 3_600_000])
+    commit, entry = _commit(model, replay, "hourly", 0, events[-1].timestamp_ms + 3_600_000)
+    assert commit.bucket_ms == 3_600_000
+    assert entry.customer_id == "hourly"
