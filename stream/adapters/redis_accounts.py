@@ -36,6 +36,7 @@ import orjson
 from stream.adapters.codec import iso_ms
 from stream.adapters.redis_cluster import ScriptCall, run_scripts
 from stream.adapters.redis_keys import key_tag
+from stream.adapters.redis_outbox import CLEAR_OUTBOX
 from stream.core.accounts import AccountState, Rollup
 from stream.core.alerts import AlertGate, RuleGate
 from stream.core.bands import BandScale
@@ -105,13 +106,6 @@ end
 return 1
 """
 
-_CLEAR_OUTBOX = """
-if redis.call('HGET', KEYS[1], 'outbox') == ARGV[1] then
-  return redis.call('HDEL', KEYS[1], 'outbox')
-end
-return 0
-"""
-
 
 def account_key(prefix: str, account_id: str) -> str:
     """The account's hash (hash tag: the escaped account id)."""
@@ -177,7 +171,7 @@ class RedisAccounts:
         self._customer_key = customer_key
         self._roll: Any = client.register_script(_ROLL)
         self._commit: Any = client.register_script(_COMMIT)
-        self._clear: Any = client.register_script(_CLEAR_OUTBOX)
+        self._clear: Any = client.register_script(CLEAR_OUTBOX)
 
     @property
     def rank_key(self) -> str:

@@ -59,6 +59,7 @@ from stream.adapters.redis_alerts import RecentAlerts, customer_alerts_key
 from stream.adapters.redis_client import AsyncClient
 from stream.adapters.redis_cluster import ScriptCall, is_cluster, run_scripts, unlink_keys
 from stream.adapters.redis_keys import key_tag
+from stream.adapters.redis_outbox import CLEAR_OUTBOX
 from stream.adapters.redis_segments import SegmentRollups, Staged
 from stream.adapters.redis_state import Internal, pack_state, unpack_state
 from stream.core.bands import BandScale
@@ -119,14 +120,6 @@ end
 return out
 """
 _KEYS_PER_CALL = 100  # one server: customers per script call (a cluster: one per call)
-
-# Remove the outbox only if it is still exactly what was published.
-_CLEAR_OUTBOX = """
-if redis.call('HGET', KEYS[1], 'outbox') == ARGV[1] then
-  return redis.call('HDEL', KEYS[1], 'outbox')
-end
-return 0
-"""
 
 
 def customer_key(prefix: str, customer_id: str) -> str:
@@ -375,7 +368,7 @@ class RedisScoreStore:
         self.client: Any = client
         self.prefix = prefix
         self._commit: Any = client.register_script(_COMMIT)
-        self._clear: Any = client.register_script(_CLEAR_OUTBOX)
+        self._clear: Any = client.register_script(CLEAR_OUTBOX)
         # Exactly this prefix's keys: braces are not allowed in a prefix and are escaped in
         # a customer's tag, so no key of another prefix (even one that starts with this
         # one) matches.
