@@ -14,7 +14,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from importlib import resources
-from typing import Any
+from typing import Any, Literal
 
 import redis
 from aiohttp import web
@@ -78,10 +78,10 @@ def build_app(
     app.router.add_get("/api/upsell", _api(lambda rm, q: rm.upsell(
         int(_number(q, "limit", 50, 1, 1000)))))  # fmt: skip
     app.router.add_get("/api/segments", _api(lambda rm, q: rm.segments()))
-    app.router.add_get("/api/customers/{customer_id:.+}", _customer)
+    app.router.add_get("/api/customers/{customer_id:.+}", _one("customer", ReadModel.customer))
     app.router.add_get("/api/accounts", _api(lambda rm, q: rm.accounts(
         q.get("band"), int(_number(q, "limit", 100, 1, 1000)))))  # fmt: skip
-    app.router.add_get("/api/accounts/{account_id:.+}", _account)
+    app.router.add_get("/api/accounts/{account_id:.+}", _one("account", ReadModel.account))
     if snapshot_every_s > 0:
         app.cleanup_ctx.append(_snapshots(read_model, snapshot_every_s))
     return app
@@ -205,29 +205,24 @@ def _api(read: Callable[[ReadModel, Any], Awaitable[Any]]) -> Handler:
     return handler
 
 
-async def _customer(request: web.Request) -> web.StreamResponse:
-    customer_id = request.match_info["customer_id"]
-    settings: Settings = request.app["settings"]
-    if not valid_customer_id(customer_id, settings.max_id_length):
-        return web.json_response({"error": "invalid customer id"}, status=400)
-    view = await _api(lambda rm, q: rm.customer(customer_id))(request)
-    if isinstance(view, web.Response) and view.text == "null":
-        return web.json_response(
-            {"error": "unknown customer", "customer_id": customer_id}, status=404
-        )
-    return view
+def _one(
+    kind: Literal["customer", "account"],
+    read: Callable[[ReadModel, str], Awaitable[dict[str, Any] | None]],
+) -> Handler:
+    """``GET /api/{kind}s/{id}``: 400 for an id that could never be valid, 404 unknown."""
 
+    async def handler(request: web.Request) -> web.StreamResponse:
+        ident = request.match_info[f"{kind}_id"]
+        settings: Settings = request.app["settings"]
+        if not valid_customer_id(ident, settings.max_id_length):
+            return web.json_response({"error": f"invalid {kind} id"}, status=400)
+        view = await _api(lambda rm, q: read(rm, ident))(request)
+        if isinstance(view, web.Response) and view.text == "null":
+            return web.json_response({"error": f"unknown {kind}", f"{kind}_id": ident},
+                                     status=404)  # fmt: skip
+        return view
 
-async def _account(request: web.Request) -> web.StreamResponse:
-    account_id = request.match_info["account_id"]
-    settings: Settings = request.app["settings"]
-    if not valid_customer_id(account_id, settings.max_id_length):
-        return web.json_response({"error": "invalid account id"}, status=400)
-    view = await _api(lambda rm, q: rm.account(account_id))(request)
-    if isinstance(view, web.Response) and view.text == "null":
-        return web.json_response({"error": "unknown account", "account_id": account_id},
-                                 status=404)  # fmt: skip
-    return view
+    return handler
 
 
 def _snapshots(
