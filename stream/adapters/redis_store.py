@@ -94,7 +94,6 @@ __all__ = [
 _LOADED_FIELDS = ("state", "score", "band", "ver", "outbox", "history", "history_markers",
                   "model_version", "traits", "account", "profile_at", "dedup",
                   "seen")  # fmt: skip
-_RECORD = struct.Struct(">8sI")
 _HISTORY_POINT = struct.Struct("<qq")  # also the history field's header (layout, bucket_ms)
 _GLOB_SPECIAL = re.compile(r"([*?\[\]\\])")
 
