@@ -43,6 +43,7 @@ field.
 
 from __future__ import annotations
 
+import functools
 import re
 import struct
 import time
@@ -97,9 +98,11 @@ _LOADED_FIELDS = ("state", "score", "band", "ver", "outbox", "history", "history
 _HISTORY_POINT = struct.Struct("<qq")  # also the history field's header (layout, bucket_ms)
 _GLOB_SPECIAL = re.compile(r"([*?\[\]\\])")
 
+# The fields ``state_fields`` writes, in order; all but the last are set by every commit.
+_STATE_FIELDS = ("score", "band", "updated_at", "breakdown", "model_version", "state", "history",
+                 "history_markers")  # fmt: skip
 # The fields every commit sets, in the order the commit script takes their values.
-_FIXED = ("ver", "score", "band", "updated_at", "breakdown", "model_version", "state", "history",
-          "dedup")  # fmt: skip
+_FIXED = ("ver", *_STATE_FIELDS[:7], "dedup")
 # One call commits one or more customers (KEYS), each on its own: ARGV holds, per key in
 # order, the expected version, the number n of fields to delete, the number m of further
 # field/value arguments, the values of the ``_FIXED`` fields (names are the script's own
@@ -135,6 +138,11 @@ def customer_key(prefix: str, customer_id: str) -> str:
     return f"{prefix}:{{{key_tag(customer_id)}}}"
 
 
+_SORTED = orjson.OPT_SORT_KEYS
+# A batch's states share their ``updated_at`` (the moment they were evaluated).
+_iso_ms = functools.lru_cache(maxsize=256)(iso_ms)
+
+
 def state_fields(
     state: CustomerState,
     breakdown: Mapping[str, int],
@@ -144,6 +152,18 @@ def state_fields(
 ) -> dict[str, str | bytes]:
     """Hash fields for a customer: the public read contract plus one internal ``state``
     (``stream.adapters.redis_state``: binary, versioned)."""
+    return dict(zip(_STATE_FIELDS, _state_values(state, breakdown, model_version, partition,
+                                                 bucket_ms), strict=True))  # fmt: skip
+
+
+def _state_values(
+    state: CustomerState,
+    breakdown: Mapping[str, int],
+    model_version: str,
+    partition: int,
+    bucket_ms: int,
+) -> tuple[str, str, str, bytes, str, bytes, bytes, bytes]:
+    """The values of ``_STATE_FIELDS``, in order."""
     internal = Internal(
         buckets=state.buckets,
         gate=state.gate,
@@ -156,16 +176,16 @@ def state_fields(
         own_version=state.version != model_version,  # usually equal: then ``model_version``
         version=state.version,
     )
-    return {
-        "score": f"{points(state.score_cp):g}",
-        "band": state.band or "",
-        "updated_at": iso_ms(state.updated_ms),
-        "breakdown": orjson.dumps({k: points(v) for k, v in sorted(breakdown.items())}),
-        "model_version": model_version,
-        "state": pack_state(internal),
-        "history": history_to_bytes(state.history, bucket_ms),
-        "history_markers": markers_to_json(state.markers) if state.markers else b"",
-    }
+    return (
+        f"{points(state.score_cp):g}",
+        state.band or "",
+        _iso_ms(state.updated_ms),
+        orjson.dumps({k: points(v) for k, v in breakdown.items()}, option=_SORTED),
+        model_version,
+        pack_state(internal),
+        history_to_bytes(state.history, bucket_ms),
+        markers_to_json(state.markers) if state.markers else b"",
+    )
 
 
 def history_to_bytes(history: History, bucket_ms: int) -> bytes:
@@ -326,37 +346,33 @@ def _commit_args(item: Commit) -> list[Any]:
     as read at the expected version (``item.before``) shows it absent already (the version
     check makes that knowledge exact), so the usual commit deletes nothing. An empty fixed
     value is always deleted (the script has written it)."""
-    fields = state_fields(item.state, item.breakdown, item.model_version, item.partition,
-                          item.bucket_ms)  # fmt: skip
-    fields["ver"] = str(item.expected_version + 1)
-    fields["outbox"] = encode_outbox(item.outbox)
-    fields["dedup"] = encode_applied(item.applied)
+    values = _state_values(item.state, item.breakdown, item.model_version, item.partition,
+                           item.bucket_ms)  # fmt: skip
+    fixed = [str(item.expected_version + 1), *values[:7], encode_applied(item.applied)]
+    gone = [name for name, value in zip(_FIXED, fixed, strict=True) if not value]
+    optional: dict[str, str | bytes] = {"history_markers": values[7],
+                                        "outbox": encode_outbox(item.outbox)}  # fmt: skip
     before = item.before
     absent = _absent(before) if before is not None else set()
     if item.profile is not None:
-        fields.update(profile_fields(item.profile))
+        optional.update(profile_fields(item.profile))
         if before is not None:
             absent |= {k for k, v in profile_fields(before.profile).items() if not v}
-    gone = [name for name, value in fields.items()
-            if not value and (name not in absent or name in _FIXED)]  # fmt: skip
+    gone += [name for name, value in optional.items() if not value and name not in absent]
     if before is None or before.applied.legacy:
         gone.append("seen")
-    fixed = [fields.pop(name) for name in _FIXED]
-    further = [part for name, value in fields.items() if value for part in (name, value)]
+    further = [part for name, value in optional.items() if value for part in (name, value)]
     return [item.expected_version, len(gone), len(further), *fixed, *gone, *further]
 
 
 def _absent(before: Loaded) -> set[str]:
-    """Fields the customer, as read, does not have (those a commit may leave empty)."""
+    """Optional fields the customer, as read, does not have (a commit may leave them
+    empty)."""
     absent = set()
     if not before.outbox:
         absent.add("outbox")
     if not before.state.markers:
         absent.add("history_markers")
-    if before.state.band is None:
-        absent.add("band")
-    if not before.applied.legacy and not before.applied.packed:
-        absent.add("dedup")
     return absent
 
 

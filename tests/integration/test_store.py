@@ -157,3 +157,26 @@ def test_the_public_fields_are_the_read_contract(on_store: Callable[[Scenario], 
         assert "history" in view and "trend" in view
 
     on_store(run)
+
+
+def test_an_empty_band_or_applied_record_leaves_no_field(
+    on_store: Callable[[Scenario], None],
+) -> None:
+    """The commit script sets the fields every commit has by position and deletes those of
+    them that are empty afterwards: a customer without a band or an applied record has
+    no such field, whether the commit knew the customer as read or not."""
+
+    async def run(store: RedisScoreStore) -> None:
+        key = store.customer_key("c1")
+        banded = _commit(0, [(b"a" * 8, NOW_MS + 9_000)])
+        await store.commit([banded])
+        assert {b"band", b"dedup"} <= set(await store.client.hkeys(key))
+        for version in (1, 2):
+            bare = Commit("c1", version, CustomerState(), {}, 0, "m1")
+            bare.before = (await store.load(["c1"]))["c1"] if version == 2 else None
+            assert (await store.commit([bare])).written == ["c1"]
+            fields = set(await store.client.hkeys(key))
+            assert not fields & {b"band", b"dedup"}, fields
+            assert await store.client.hget(key, "ver") == str(version + 1).encode()
+
+    on_store(run)
