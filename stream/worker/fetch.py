@@ -191,7 +191,9 @@ class FetchConsumer(faust_aiokafka.Consumer):
             if not batch:
                 first_at = time.monotonic()
             batch.extend(fetched)
-            fresh = caught_up(self._replied_at(active or ()), since_ms)
+            fresh = len(batch) < options.batch_max and caught_up(
+                self._replied_at(active or ()), since_ms
+            )
             timeout = top_up.wait_s(len(batch), first_at=first_at, now=time.monotonic(),
                                     fresh=fresh)  # fmt: skip
         options.observe(top_up.ended_by(len(batch), fresh=fresh))
