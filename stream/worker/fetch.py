@@ -7,8 +7,9 @@ offset bookkeeping entry per message) cost about 170 µs per event, so the worke
 use an agent. Instead the app's broker URL names this module's transport
 (``engagement-kafka://``, registered under Faust's ``faust.transports`` entry-point group
 in ``pyproject.toml``). It is Faust's aiokafka transport with one change: its consumer's
-fetch loop hands each fetch (everything aiokafka's ``getmany`` returned, topped up for up to
-``batch_within`` to ``batch_max`` messages) to one handler, as a list of ``Incoming``.
+fetch loop hands each fetch (everything aiokafka's ``getmany`` returned, topped up only until
+it has caught up with the broker, holds ``batch_max`` messages or ``batch_within`` has
+passed: ``stream.worker.batching``) to one handler, as a list of ``Incoming``.
 
 Offsets: a batch's offsets are recorded only once its handler has returned (so after the
 Redis commit and the alert publish), and committed by the same consumer commit path Faust
