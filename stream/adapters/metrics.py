@@ -93,6 +93,11 @@ class Metrics:
             "engagement_batch_messages", "Messages per processed batch.",
             buckets=(1, 10, 50, 100, 250, 500, 1000, 2000, 5000), registry=r,
         )  # fmt: skip
+        self.batch_ends = Counter(
+            "engagement_batch_ends", "Batches by why they stopped growing: caught_up with "
+            "the broker, full (BATCH_MAX; a backlog), or window (BATCH_WITHIN passed).",
+            ["reason"], registry=r,
+        )  # fmt: skip
         self.swept = Counter(
             "engagement_window_sweeps", "Customers re-evaluated because their window moved.",
             registry=r,

@@ -136,6 +136,7 @@ def _install_scoring(app: faust.App, parts: _Parts) -> None:
         grace_s=settings.shutdown_grace_ms / 1000,
         revoke_wait_s=settings.shutdown_grace_ms / 1000,
         commit_interval_s=1.0,
+        observe=lambda end: parts.metrics.batch_ends.labels(end).inc(),
     )
     attach(app, score, options)
     parts.gc_clock.install()

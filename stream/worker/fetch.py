@@ -7,8 +7,9 @@ offset bookkeeping entry per message) cost about 170 µs per event, so the worke
 use an agent. Instead the app's broker URL names this module's transport
 (``engagement-kafka://``, registered under Faust's ``faust.transports`` entry-point group
 in ``pyproject.toml``). It is Faust's aiokafka transport with one change: its consumer's
-fetch loop hands each fetch (everything aiokafka's ``getmany`` returned, topped up for up to
-``batch_within`` to ``batch_max`` messages) to one handler, as a list of ``Incoming``.
+fetch loop hands each fetch (everything aiokafka's ``getmany`` returned, topped up only until
+it has caught up with the broker, holds ``batch_max`` messages or ``batch_within`` has
+passed: ``stream.worker.batching``) to one handler, as a list of ``Incoming``.
 
 Offsets: a batch's offsets are recorded only once its handler has returned (so after the
 Redis commit and the alert publish), and committed by the same consumer commit path Faust
@@ -32,7 +33,7 @@ import logging
 import os
 import time
 import weakref
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -40,6 +41,7 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP, AppT
 
 from stream.ports import Incoming
+from stream.worker.batching import BatchEnd, TopUp, caught_up
 
 __all__ = [
     "SCHEME",
@@ -62,6 +64,10 @@ _EXIT_UNFINISHED = 70
 BatchHandler = Callable[[Sequence[Incoming]], Awaitable[None]]
 
 
+def _unobserved(_end: BatchEnd) -> None:
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class FetchOptions:
     """How fetches become batches, and how long a batch may delay a revoke or a stop."""
@@ -71,6 +77,8 @@ class FetchOptions:
     grace_s: float = 30.0
     revoke_wait_s: float = 30.0
     commit_interval_s: float = 1.0
+    #: told why each batch stopped growing (the worker counts it in a metric)
+    observe: Callable[[BatchEnd], None] = _unobserved
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +88,11 @@ class _Attachment:
 
 
 _ATTACHED: weakref.WeakKeyDictionary[AppT, _Attachment] = weakref.WeakKeyDictionary()
+
+
+def _wall_ms() -> int:
+    """Wall-clock milliseconds, as aiokafka stamps fetch replies."""
+    return int(time.time() * 1000)
 
 
 def broker_url(bootstrap: str) -> str:
@@ -146,17 +159,20 @@ class FetchConsumer(faust_aiokafka.Consumer):
             raise
 
     async def _next_batch(self, options: FetchOptions) -> tuple[int, list[Incoming]]:
-        """One fetch, topped up for up to ``batch_within`` while it has fewer than
-        ``batch_max`` messages, and the consumer generation it was fetched in; empty when
-        a rebalance intervened."""
+        """One fetch, topped up until it has caught up with the broker, holds
+        ``batch_max`` messages or ``batch_within`` has passed (``stream.worker.batching``),
+        and the consumer generation it was fetched in; empty when a rebalance intervened."""
         batch: list[Incoming] = []
         generation = self.app.consumer_generation_id
-        deadline: float | None = None
-        while len(batch) < options.batch_max:
-            timeout = 1.0 if deadline is None else deadline - time.monotonic()
-            if timeout <= 0:
-                break
-            records, _ = await self._wait_next_records(timeout)
+        top_up = TopUp(options.batch_max, options.batch_within_s)
+        first_at = 0.0
+        since_ms = _wall_ms()
+        fresh = False
+        timeout: float | None = 1.0
+        while timeout is not None:
+            if not batch:
+                since_ms = _wall_ms()  # a reply after this holds what the broker has now
+            records, active = await self._wait_next_records(timeout)
             if self.should_stop:
                 return generation, []
             fetched = incoming(records) if records else []
@@ -168,13 +184,32 @@ class FetchConsumer(faust_aiokafka.Consumer):
                 # committed offset; only this last fetch may need putting back.
                 await self._rewind(fetched)
                 return generation, []
-            if fetched:
-                batch.extend(fetched)
-                if deadline is None:
-                    deadline = time.monotonic() + options.batch_within_s
-            elif batch:
-                break
+            if not fetched:
+                if batch:  # waited out the window
+                    options.observe("window")
+                    return generation, batch
+                continue
+            if not batch:
+                first_at = time.monotonic()
+            batch.extend(fetched)
+            fresh = len(batch) < options.batch_max and caught_up(
+                self._replied_at(active or ()), since_ms
+            )
+            timeout = top_up.wait_s(len(batch), first_at=first_at, now=time.monotonic(),
+                                    fresh=fresh)  # fmt: skip
+        options.observe(top_up.ended_by(len(batch), fresh=fresh))
         return generation, batch
+
+    def _replied_at(self, partitions: Iterable[TP]) -> list[int | None]:
+        """When aiokafka last had a fetch reply for each partition (wall-clock ms; None
+        for a partition not fetched yet, or when that cannot be read, e.g. mid-rebalance)."""
+        try:
+            consumer = self._thread._ensure_consumer()
+            assigned = consumer.assignment()
+            return [consumer.last_poll_timestamp(tp) if tp in assigned else None
+                    for tp in partitions]  # fmt: skip
+        except Exception:  # never fresh then: the batch waits out batch_within
+            return [None]
 
     async def _rewind(self, dropped: Sequence[Incoming]) -> None:
         """Put back the messages of one fetch dropped unprocessed at a rebalance.

@@ -120,12 +120,17 @@ def test_ratios_and_targets_from_a_results_document() -> None:
     assert results["ratios"]["2 workers/1 worker throughput"] == 1.5
     assert results["ratios"]["2 workers/1 worker events per CPU-s"] == pytest.approx(0.938, 1e-3)
     assert results["ratios"]["worker Redis CPU/HSET floor"] == 1.75
-    # throughput, vs quix, vs raw, store p99, alert p99, memory, sweeper, Redis floor
+    # throughput, vs quix, vs raw, store p50, store p99, alert p99, memory, sweeper, Redis floor
     verdicts = [met for _, _, met in report.targets(results)]
-    assert verdicts == [True, True, False, True, False, True, True, False]
+    assert verdicts == [True, True, False, True, True, True, True, True, False]
+    results["latency"]["event_to_alert"]["p99_ms"] = 501.0
+    assert [met for _, _, met in report.targets(results)][5] is False
     text = report.render(results)
     assert "NOT met" in text
     assert "-> 1.75x the floor; with the worker's index writes 10.0 µs -> 1.4x" in text
+    assert "Kafka's ack of the probes" not in text  # no acks timed in this document
+    timed = LatencyResult(30_000, 30_000, 20, store_ms=[80.0], ack_ms=[5.0] * 3).to_json()
+    assert "Kafka's ack of the probes: p50 5.0 ms" in report.render({**results, "latency": timed})
     del results["redis_floor"]
     results["ratios"] = report.ratios(results)
     assert [met for _, _, met in report.targets(results)][-1] is None

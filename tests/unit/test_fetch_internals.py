@@ -18,6 +18,8 @@ from typing import Any
 
 import faust
 import pytest
+from aiokafka import AIOKafkaConsumer
+from aiokafka.consumer.fetcher import Fetcher
 from aiokafka.structs import ConsumerRecord
 from faust.app import base as app_base
 from faust.transport import by_url
@@ -27,6 +29,7 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 from stream.worker.fetch import SCHEME, FetchConsumer, Transport, broker_url, incoming
 
 FAUST_VERSION = "0.15.3"
+AIOKAFKA_VERSION = "0.14.0"
 
 
 def _source(obj: Any) -> str:
@@ -93,6 +96,20 @@ def test_the_driver_thread_has_the_fetch_side_livelock_check() -> None:
     thread = faust_aiokafka.AIOKafkaConsumerThread
     assert _parameters(thread.verify_recovery_event_path) == ["self", "now", "tp"]
     assert "_verify_aiokafka_event_path" in _source(thread.verify_recovery_event_path)
+
+
+def test_aiokafka_stamps_each_partitions_fetch_reply_in_wall_clock_ms() -> None:
+    """Adaptive batching (``stream.worker.batching``) reads when each partition last had a
+    fetch reply through the driver thread's aiokafka consumer, and compares it with
+    ``time.time()`` in ms; a reply stamps every partition it covers, records or not."""
+    assert version("aiokafka") == AIOKAFKA_VERSION
+    assert "_ensure_consumer" in vars(faust_aiokafka.AIOKafkaConsumerThread)
+    stamp = _source(AIOKafkaConsumer.last_poll_timestamp)
+    assert "state_value(partition).timestamp" in stamp
+    reply = _source(Fetcher._proc_fetch_request)
+    assert "now_ms = int(1000 * time.time())" in reply
+    assert reply.index("tp_state.timestamp = now_ms") < reply.index("if records.has_next():")
+    assert "tp_state.highwater = highwater" in reply
 
 
 def test_the_broker_scheme_selects_the_fetch_transport_and_consumer() -> None:
