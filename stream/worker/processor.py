@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 import orjson
 
 from stream.adapters.codec import alert_to_json
-from stream.adapters.metrics import Metrics
+from stream.adapters.metrics import Metrics, observe_all
 from stream.config.settings import TopicNames
 from stream.core.customer import CustomerState, Evaluation, advance
 from stream.core.decode import DecodeLimits, Ignored, Rejection, decode_event
@@ -327,12 +327,18 @@ class BatchProcessor:
         self, pending: dict[str, _Group], result: CommitResult, report: BatchReport
     ) -> None:
         retried = set(result.conflicts)
+        counts: dict[tuple[str, str, Outcome], int] = {}
         for customer_id, group in pending.items():
             if customer_id in retried or not group.items:
                 continue
             for (message, event, _), outcome in zip(group.items, group.outcomes, strict=True):
-                self.metrics.events.labels(message.topic, event.type, outcome).inc()
-                setattr(report, _REPORT_FIELD[outcome], getattr(report, _REPORT_FIELD[outcome]) + 1)
+                key = (message.topic, event.type, outcome)
+                counts[key] = counts.get(key, 0) + 1
+        events = self.metrics.events
+        for (topic, kind, outcome), count in counts.items():  # one update per label set
+            events.labels(topic, kind, outcome).inc(count)
+            field_name = _REPORT_FIELD[outcome]
+            setattr(report, field_name, getattr(report, field_name) + count)
 
     async def _publish_outboxes(
         self, outboxes: dict[str, list[OutboxAlert]], report: BatchReport
@@ -366,9 +372,9 @@ class BatchProcessor:
 
     def _observe_latency(self, groups: dict[str, _Group]) -> None:
         done_ms = self.clock_ms()
-        for group in groups.values():
-            for message, _, _ in group.items:
-                self.metrics.event_to_store.observe(max(0, done_ms - message.timestamp_ms) / 1000)
+        observe_all(self.metrics.event_to_store,
+                    [max(0, done_ms - message.timestamp_ms) / 1000
+                     for group in groups.values() for message, _, _ in group.items])  # fmt: skip
 
 
 def _fresh(
