@@ -360,6 +360,11 @@ class ScoringModel:
         """True while an event at ``timestamp_ms`` still counts at ``now_ms``."""
         return self.expiry_of(self.bucket_of(timestamp_ms)) > now_ms
 
+    def live_from(self, now_ms: int) -> int:
+        """The earliest event time that still counts at ``now_ms``: ``is_live(t, now_ms)``
+        exactly when ``t >= live_from(now_ms)`` (one comparison per event)."""
+        return ((now_ms - self.window_ms) // self.bucket_ms + 1) * self.bucket_ms
+
     def contributions(self, event: Event) -> dict[str, int]:
         """Centipoints the event adds to each factor, plus the hidden bucket counters."""
         out: dict[str, int] = {}

@@ -26,6 +26,7 @@ the in-memory store of the tests as it does against Redis.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -37,7 +38,7 @@ from stream.adapters.metrics import Metrics, observe_all
 from stream.config.settings import TopicNames
 from stream.core.customer import CustomerState, Evaluation, advance
 from stream.core.decode import DecodeLimits, Ignored, Rejection, decode_event
-from stream.core.events import Event, fingerprint
+from stream.core.events import PROFILE_TYPES, Event, fingerprint
 from stream.core.model import ScoringModel
 from stream.core.profile import Profile, apply_profile
 from stream.core.segments import Membership, membership
@@ -299,10 +300,12 @@ class BatchProcessor:
         model, loaded = self.model, self.cache[customer_id]
         seen = Seen(loaded.applied)
         fresh, group.outcomes, taken = _fresh(model, group, seen, now_ms)
-        result = advance(model, customer_id, loaded.state, [e for e, _ in fresh], now_ms,
-                         loaded.breakdown)  # fmt: skip
-        outbox = loaded.outbox + [alert_to_json(a) for a in result.alerts]
-        profile = _new_profile(loaded.profile, [e for e, _ in fresh]) if fresh else None
+        events = [e for e, _ in fresh]
+        result = advance(model, customer_id, loaded.state, events, now_ms, loaded.breakdown)
+        outbox = loaded.outbox
+        if result.alerts:
+            outbox = outbox + [alert_to_json(a) for a in result.alerts]
+        profile = _new_profile(loaded.profile, events) if fresh else None
         current = profile or loaded.profile
         entry = IndexEntry(
             customer_id,
@@ -318,7 +321,7 @@ class BatchProcessor:
         policy = self.dedup
         marks = [(mark, policy.mark_until(model, e.timestamp_ms, now_ms)) for e, mark in fresh]
         applied = after(loaded.applied, now_ms, marks, taken,
-                        policy.watermark_until(model, now_ms))  # fmt: skip
+                        policy.watermark_until(model, now_ms), seen.watermarks)  # fmt: skip
         commit = customer_commit(model, customer_id, group.partition, loaded.version, result,
                                  applied, outbox, profile, loaded)  # fmt: skip
         return commit, entry, outbox
@@ -388,20 +391,26 @@ def _fresh(
     taken: dict[bytes, int] = {}
     fresh: list[tuple[Event, bytes]] = []
     outcomes: list[Outcome] = []
+    live_from = model.live_from(now_ms)
     for message, event, mark in group.items:
-        source = source_id(message.topic, message.partition)
-        if message.offset > taken.get(source, -1):
-            taken[source] = message.offset
-        if mark in batch or seen.duplicate(source, message.offset, mark):
+        source = _source(message.topic, message.partition)
+        offset = message.offset
+        if offset > taken.get(source, -1):
+            taken[source] = offset
+        if mark in batch or seen.duplicate(source, offset, mark):
             outcomes.append("duplicate")
             continue
         batch.add(mark)
         fresh.append((event, mark))
-        if event.profile_only:
+        if event.type in PROFILE_TYPES:
             outcomes.append("profiled")
         else:
-            outcomes.append("scored" if model.is_live(event.timestamp_ms, now_ms) else "expired")
+            outcomes.append("scored" if event.timestamp_ms >= live_from else "expired")
     return fresh, outcomes, taken
+
+
+_source = functools.lru_cache(maxsize=4096)(source_id)
+"""``source_id``, remembered: a worker reads a few dozen input partitions."""
 
 
 def _moves(seen: Seen, taken: dict[bytes, int]) -> bool:
