@@ -368,18 +368,21 @@ class ScoringModel:
     def contributions(self, event: Event) -> dict[str, int]:
         """Centipoints the event adds to each factor, plus the hidden bucket counters."""
         out: dict[str, int] = {}
-        rule = self.events[event.type]
+        kind = event.type
+        rule = self.events[kind]
         if rule.points_cp:
             out[rule.factor] = rule.points_cp
-        if event.type == "session_end":
+        scored = kind in {"session_end", "survey_response"}
+        if kind == "session_end":
             self._score_session(event, out)
-        elif event.type == "survey_response":
+        elif kind == "survey_response":
             self._score_survey(event, out)
-        if event.type not in self.inactive_types:
+        if kind not in self.inactive_types:
             out[ACTIVE] = 1
-        if event.type in ("session_start", "session_end"):
+        if kind in {"session_start", "session_end"}:
             out[SESSION] = 1
-        return {k: v for k, v in out.items() if v}
+        # only the properties' points can be 0 (or cancel the flat points out)
+        return {k: v for k, v in out.items() if v} if scored else out
 
     def _score_session(self, event: Event, out: dict[str, int]) -> None:
         rules = self.sessions
