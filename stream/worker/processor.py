@@ -177,6 +177,12 @@ class BatchProcessor:
         dead: list[OutMessage] = []
         for message in batch:
             outcome = self._decode(message, now_ms)
+            if type(outcome) is Event:  # the usual case first
+                group = groups.get(outcome.customer_id)
+                if group is None:
+                    group = groups[outcome.customer_id] = _Group(message.partition)
+                group.items.append((message, outcome, fingerprint(outcome)))
+                continue
             if isinstance(outcome, Ignored):
                 self.metrics.events.labels(message.topic, outcome.call, "ignored").inc()
                 self.metrics.ignored.labels(outcome.reason).inc()
@@ -187,8 +193,7 @@ class BatchProcessor:
                 self.metrics.events.labels(message.topic, "unknown", "dead_lettered").inc()
                 self.metrics.dead_letters.labels(outcome.reason).inc()
                 continue
-            group = groups.setdefault(outcome.customer_id, _Group(message.partition))
-            group.items.append((message, outcome, fingerprint(outcome)))
+            raise AssertionError(f"unexpected decode outcome {outcome!r}")  # pragma: no cover
         await self._advance(groups, now_ms, report)
         if dead:
             await self.publisher.publish(dead)
