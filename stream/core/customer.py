@@ -378,9 +378,11 @@ class _Tracker:
                         falling_factors(self.breakdown, breakdown))  # fmt: skip
         if self.model.rules:
             self._rules(breakdown, band, score_cp, trigger, at_ms)
-        self.changed = self.changed or breakdown != self.breakdown or band != self.band
+        self.changed = self.changed or band != self.band or breakdown != self.breakdown
         self.breakdown, self.score_cp, self.band = breakdown, score_cp, band
-        self._record(at_ms)
+        model = self.model  # _record, inlined: this runs for every customer of a batch
+        start = at_ms // model.bucket_ms * model.bucket_ms
+        hist.record_into(self.history, start, score_cp, model.history_points)
 
     def _start_of(self, at_ms: int) -> int:
         return self.model.bucket_of(at_ms) * self.model.bucket_ms

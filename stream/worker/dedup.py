@@ -92,14 +92,16 @@ def after(
     marks: Iterable[AppliedMark],
     taken: Mapping[bytes, int],
     watermark_until_ms: int,
-    watermarks: Mapping[bytes, Watermark] | None = None,
+    seen: Seen | None = None,
 ) -> Applied:
     """The record after a commit at ``now_ms``: expired watermarks and fingerprints
     forgotten (to the second, as stored), the new fingerprints added, each partition's
-    watermark raised to the highest offset ``taken`` from it. ``watermarks`` are
-    ``applied.watermarks`` when the caller has read them already (``Seen``)."""
+    watermark raised to the highest offset ``taken`` from it. ``seen`` is ``Seen(applied)``
+    when the caller has read the record already."""
     now_s = now_ms // 1000
-    packed, earliest = applied.marks, applied.earliest_s
+    if seen is None:
+        seen = Seen(applied)
+    packed, earliest = seen.packed, applied.earliest_s
     if earliest is None:
         earliest = min((u for _, u in _records(packed)), default=None)
     if earliest is not None and earliest <= now_s:
@@ -112,9 +114,7 @@ def after(
         latest = min(-(-u // 1000) for _, u in listed)
         earliest = latest if earliest is None else min(earliest, latest)
     kept_marks: dict[bytes, Watermark] = {
-        source: mark
-        for source, mark in (applied.watermarks if watermarks is None else watermarks).items()
-        if mark[1] // 1000 > now_s
+        source: mark for source, mark in seen.watermarks.items() if mark[1] // 1000 > now_s
     }
     for source, offset in taken.items():
         before = kept_marks.get(source)

@@ -326,7 +326,7 @@ class BatchProcessor:
         policy = self.dedup
         marks = [(mark, policy.mark_until(model, e.timestamp_ms, now_ms)) for e, mark in fresh]
         applied = after(loaded.applied, now_ms, marks, taken,
-                        policy.watermark_until(model, now_ms), seen.watermarks)  # fmt: skip
+                        policy.watermark_until(model, now_ms), seen)  # fmt: skip
         commit = customer_commit(model, customer_id, group.partition, loaded.version, result,
                                  applied, outbox, profile, loaded)  # fmt: skip
         return commit, entry, outbox
