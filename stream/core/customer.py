@@ -20,7 +20,7 @@ from stream.core.alerts import (
     pass_rule,
     rising_factors,
 )
-from stream.core.events import Event, fingerprint
+from stream.core.events import PROFILE_TYPES, Event, fingerprint
 from stream.core.model import TENURE, ScoringModel
 
 __all__ = [
@@ -163,14 +163,19 @@ def advance(
     else:
         clock.move_to(now_ms)
     # identify/group calls (profile-only) never touch the score
-    live = [e for e in events if model.is_live(e.timestamp_ms, now_ms) and not e.profile_only]
+    live_from = model.live_from(now_ms)
+    live = [e for e in events if e.timestamp_ms >= live_from and e.type not in PROFILE_TYPES]
     _apply(model, clock, tracker, live)
     if live:
-        earliest = min(e.timestamp_ms for e in live)
+        if len(live) == 1:
+            earliest = latest = live[0].timestamp_ms
+        else:
+            earliest = min(e.timestamp_ms for e in live)
+            latest = max(e.timestamp_ms for e in live)
         if clock.first_seen is None or earliest < clock.first_seen:
             clock.first_seen = earliest
             clock.count_tenure(now_ms)
-        tracker.observe(clock.breakdown(), "event", max(e.timestamp_ms for e in live))
+        tracker.observe(clock.breakdown(), "event", latest)
     elif state.band is None:
         tracker.settle(clock.breakdown(), now_ms)
     onboarding = clock.onboarding_moment(tracker.gate)
@@ -213,6 +218,9 @@ def _apply(model: ScoringModel, clock: _Clock, tracker: _Tracker, live: list[Eve
     bucket_of = model.bucket_of
     running = clock.own()
     first = bucket_of(live[0].timestamp_ms)
+    if len(live) == 1:  # the usual case: one event of the customer in a batch
+        running.add(first, model.contributions(live[0]))
+        return
     if all(bucket_of(e.timestamp_ms) == first for e in live):
         for event in live:
             running.add(bucket_of(event.timestamp_ms), model.contributions(event))
@@ -370,9 +378,11 @@ class _Tracker:
                         falling_factors(self.breakdown, breakdown))  # fmt: skip
         if self.model.rules:
             self._rules(breakdown, band, score_cp, trigger, at_ms)
-        self.changed = self.changed or breakdown != self.breakdown or band != self.band
+        self.changed = self.changed or band != self.band or breakdown != self.breakdown
         self.breakdown, self.score_cp, self.band = breakdown, score_cp, band
-        self._record(at_ms)
+        model = self.model  # _record, inlined: this runs for every customer of a batch
+        start = at_ms // model.bucket_ms * model.bucket_ms
+        hist.record_into(self.history, start, score_cp, model.history_points)
 
     def _start_of(self, at_ms: int) -> int:
         return self.model.bucket_of(at_ms) * self.model.bucket_ms

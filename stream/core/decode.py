@@ -212,7 +212,7 @@ def _fast(
     timestamp_ms = _fast_timestamp(doc.get("timestamp"))
     if timestamp_ms is None or timestamp_ms > now_ms + model.max_future_skew_ms:
         return None
-    if not replay and not model.is_live(timestamp_ms, now_ms):
+    if not replay and timestamp_ms < model.live_from(now_ms):  # not is_live
         return None
     event_id = doc.get("event_id")
     if event_id is None or event_id == "":

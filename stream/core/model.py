@@ -360,21 +360,29 @@ class ScoringModel:
         """True while an event at ``timestamp_ms`` still counts at ``now_ms``."""
         return self.expiry_of(self.bucket_of(timestamp_ms)) > now_ms
 
+    def live_from(self, now_ms: int) -> int:
+        """The earliest event time that still counts at ``now_ms``: ``is_live(t, now_ms)``
+        exactly when ``t >= live_from(now_ms)`` (one comparison per event)."""
+        return ((now_ms - self.window_ms) // self.bucket_ms + 1) * self.bucket_ms
+
     def contributions(self, event: Event) -> dict[str, int]:
         """Centipoints the event adds to each factor, plus the hidden bucket counters."""
         out: dict[str, int] = {}
-        rule = self.events[event.type]
+        kind = event.type
+        rule = self.events[kind]
         if rule.points_cp:
             out[rule.factor] = rule.points_cp
-        if event.type == "session_end":
+        scored = kind in {"session_end", "survey_response"}
+        if kind == "session_end":
             self._score_session(event, out)
-        elif event.type == "survey_response":
+        elif kind == "survey_response":
             self._score_survey(event, out)
-        if event.type not in self.inactive_types:
+        if kind not in self.inactive_types:
             out[ACTIVE] = 1
-        if event.type in ("session_start", "session_end"):
+        if kind in {"session_start", "session_end"}:
             out[SESSION] = 1
-        return {k: v for k, v in out.items() if v}
+        # only the properties' points can be 0 (or cancel the flat points out)
+        return {k: v for k, v in out.items() if v} if scored else out
 
     def _score_session(self, event: Event, out: dict[str, int]) -> None:
         rules = self.sessions

@@ -189,7 +189,7 @@ class Running:
         sums = self.sums
         for key, value in contributions.items():
             slot[key] = slot.get(key, 0) + value
-            if not is_counter(key):
+            if not key.startswith("_"):  # is_counter, inlined: this runs per event
                 sums[key] = sums.get(key, 0) + value
         if old is None:
             insort(self.keys, bucket)
@@ -211,8 +211,11 @@ class Running:
 
     def expiry_moments(self, model: ScoringModel, now_ms: int) -> list[int]:
         """Distinct expiry moments at or before ``now_ms``, oldest first."""
+        keys = self.keys
+        if not keys or model.expiry_of(keys[0]) > now_ms:  # the usual case: nothing is due
+            return []
         moments: list[int] = []
-        for bucket in self.keys:
+        for bucket in keys:
             moment = model.expiry_of(bucket)
             if moment > now_ms:
                 break

@@ -28,6 +28,7 @@ from stream.ports import Applied, AppliedMark, Watermark, pack_marks
 __all__ = ["DEFAULT_HORIZON_MS", "DedupPolicy", "Seen", "after"]
 
 DEFAULT_HORIZON_MS = 24 * 3_600_000
+_RECORD = 12  # a packed fingerprint record: 8-byte fingerprint, 4-byte moment
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,23 +54,36 @@ class DedupPolicy:
 
 
 class Seen:
-    """What a customer had applied when loaded: ``duplicate`` answers for one message."""
+    """What a customer had applied when loaded: ``duplicate`` answers for one message.
 
-    __slots__ = ("marks", "watermarks")
+    The fingerprints stay packed: a customer's few records are searched in place (an
+    aligned ``bytes.find``) rather than copied into a set for the one or two events a
+    batch usually brings."""
+
+    __slots__ = ("packed", "watermarks")
 
     def __init__(self, applied: Applied) -> None:
         self.watermarks = applied.watermarks
-        packed = applied.marks
-        self.marks = {packed[i : i + 8] for i in range(0, len(packed), 12)}
+        self.packed = applied.marks
 
     def redelivered(self, source: bytes, offset: int) -> bool:
         """Whether the message at ``offset`` of that partition was taken before."""
         taken = self.watermarks.get(source)
         return taken is not None and offset <= taken[0]
 
+    def applied(self, mark: bytes) -> bool:
+        """Whether an event with this fingerprint was applied (and is still remembered)."""
+        packed = self.packed
+        at = packed.find(mark)
+        while at >= 0:
+            if at % _RECORD == 0:
+                return True
+            at = packed.find(mark, at + 1)
+        return False
+
     def duplicate(self, source: bytes | None, offset: int, mark: bytes) -> bool:
         """A redelivery (``source`` None: not from Kafka), or an event applied before."""
-        return (source is not None and self.redelivered(source, offset)) or mark in self.marks
+        return (source is not None and self.redelivered(source, offset)) or self.applied(mark)
 
 
 def after(
@@ -78,12 +92,16 @@ def after(
     marks: Iterable[AppliedMark],
     taken: Mapping[bytes, int],
     watermark_until_ms: int,
+    seen: Seen | None = None,
 ) -> Applied:
     """The record after a commit at ``now_ms``: expired watermarks and fingerprints
     forgotten (to the second, as stored), the new fingerprints added, each partition's
-    watermark raised to the highest offset ``taken`` from it."""
+    watermark raised to the highest offset ``taken`` from it. ``seen`` is ``Seen(applied)``
+    when the caller has read the record already."""
     now_s = now_ms // 1000
-    packed, earliest = applied.marks, applied.earliest_s
+    if seen is None:
+        seen = Seen(applied)
+    packed, earliest = seen.packed, applied.earliest_s
     if earliest is None:
         earliest = min((u for _, u in _records(packed)), default=None)
     if earliest is not None and earliest <= now_s:
@@ -95,14 +113,14 @@ def after(
         packed += pack_marks(listed)
         latest = min(-(-u // 1000) for _, u in listed)
         earliest = latest if earliest is None else min(earliest, latest)
-    watermarks: dict[bytes, Watermark] = {
-        source: mark for source, mark in applied.watermarks.items() if mark[1] // 1000 > now_s
+    kept_marks: dict[bytes, Watermark] = {
+        source: mark for source, mark in seen.watermarks.items() if mark[1] // 1000 > now_s
     }
     for source, offset in taken.items():
-        before = watermarks.get(source)
-        watermarks[source] = (offset if before is None else max(before[0], offset),
+        before = kept_marks.get(source)
+        kept_marks[source] = (offset if before is None or offset > before[0] else before[0],
                               watermark_until_ms)  # fmt: skip
-    return Applied.of(watermarks, packed, earliest_s=earliest)
+    return Applied.of(kept_marks, packed, earliest_s=earliest)
 
 
 def _records(packed: bytes) -> list[tuple[bytes, int]]:

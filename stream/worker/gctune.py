@@ -9,8 +9,13 @@ After each batch the tuner *freezes* everything alive (``gc.freeze()``: moved to
 permanent generation that collections skip; objects there are still freed by reference
 counting as soon as nothing refers to them, which is how replaced states go). Only cyclic
 garbage among frozen objects would wait, so every ``full_every_s`` the tuner unfreezes,
-runs one full collection and freezes again. ``GcClock`` measures the time spent in the
-collector (``engagement_gc_seconds_total``).
+runs one full collection and freezes again.
+
+It also raises the young generation's threshold (``young_threshold`` net new container
+objects, Python's default is 700) so a batch's new states are frozen before any
+collection has walked them: with the default, the young collections of a batch of
+2,000 events walked each new state once or twice, about a tenth of the worker's CPU.
+``GcClock`` measures the time spent in the collector (``engagement_gc_seconds_total``).
 """
 
 from __future__ import annotations
@@ -60,8 +65,10 @@ class GcTuner:
         enabled: bool = True,
         full_every_s: float = 600.0,
         clock: Callable[[], float] = time.monotonic,
+        young_threshold: int = 100_000,
     ) -> None:
         self.enabled = enabled
+        self.young_threshold = young_threshold
         self.full_every_s = full_every_s
         self.clock = clock
         self.last_full = clock()
@@ -71,6 +78,9 @@ class GcTuner:
         """Call between batches, when only long-lived objects should be alive."""
         if not self.enabled:
             return
+        young, *older = gc.get_threshold()
+        if young < self.young_threshold:
+            gc.set_threshold(self.young_threshold, *older)
         if self.clock() - self.last_full >= self.full_every_s:
             gc.unfreeze()
             gc.collect()

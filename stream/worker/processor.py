@@ -26,6 +26,7 @@ the in-memory store of the tests as it does against Redis.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -33,11 +34,11 @@ from dataclasses import dataclass, field
 import orjson
 
 from stream.adapters.codec import alert_to_json
-from stream.adapters.metrics import Metrics
+from stream.adapters.metrics import Metrics, observe_all
 from stream.config.settings import TopicNames
 from stream.core.customer import CustomerState, Evaluation, advance
 from stream.core.decode import DecodeLimits, Ignored, Rejection, decode_event
-from stream.core.events import Event, fingerprint
+from stream.core.events import PROFILE_TYPES, Event, fingerprint
 from stream.core.model import ScoringModel
 from stream.core.profile import Profile, apply_profile
 from stream.core.segments import Membership, membership
@@ -176,6 +177,12 @@ class BatchProcessor:
         dead: list[OutMessage] = []
         for message in batch:
             outcome = self._decode(message, now_ms)
+            if type(outcome) is Event:  # the usual case first
+                group = groups.get(outcome.customer_id)
+                if group is None:
+                    group = groups[outcome.customer_id] = _Group(message.partition)
+                group.items.append((message, outcome, fingerprint(outcome)))
+                continue
             if isinstance(outcome, Ignored):
                 self.metrics.events.labels(message.topic, outcome.call, "ignored").inc()
                 self.metrics.ignored.labels(outcome.reason).inc()
@@ -186,8 +193,7 @@ class BatchProcessor:
                 self.metrics.events.labels(message.topic, "unknown", "dead_lettered").inc()
                 self.metrics.dead_letters.labels(outcome.reason).inc()
                 continue
-            group = groups.setdefault(outcome.customer_id, _Group(message.partition))
-            group.items.append((message, outcome, fingerprint(outcome)))
+            raise AssertionError(f"unexpected decode outcome {outcome!r}")  # pragma: no cover
         await self._advance(groups, now_ms, report)
         if dead:
             await self.publisher.publish(dead)
@@ -299,10 +305,12 @@ class BatchProcessor:
         model, loaded = self.model, self.cache[customer_id]
         seen = Seen(loaded.applied)
         fresh, group.outcomes, taken = _fresh(model, group, seen, now_ms)
-        result = advance(model, customer_id, loaded.state, [e for e, _ in fresh], now_ms,
-                         loaded.breakdown)  # fmt: skip
-        outbox = loaded.outbox + [alert_to_json(a) for a in result.alerts]
-        profile = _new_profile(loaded.profile, [e for e, _ in fresh]) if fresh else None
+        events = [e for e, _ in fresh]
+        result = advance(model, customer_id, loaded.state, events, now_ms, loaded.breakdown)
+        outbox = loaded.outbox
+        if result.alerts:
+            outbox = outbox + [alert_to_json(a) for a in result.alerts]
+        profile = _new_profile(loaded.profile, events) if fresh else None
         current = profile or loaded.profile
         entry = IndexEntry(
             customer_id,
@@ -318,7 +326,7 @@ class BatchProcessor:
         policy = self.dedup
         marks = [(mark, policy.mark_until(model, e.timestamp_ms, now_ms)) for e, mark in fresh]
         applied = after(loaded.applied, now_ms, marks, taken,
-                        policy.watermark_until(model, now_ms))  # fmt: skip
+                        policy.watermark_until(model, now_ms), seen)  # fmt: skip
         commit = customer_commit(model, customer_id, group.partition, loaded.version, result,
                                  applied, outbox, profile, loaded)  # fmt: skip
         return commit, entry, outbox
@@ -327,12 +335,18 @@ class BatchProcessor:
         self, pending: dict[str, _Group], result: CommitResult, report: BatchReport
     ) -> None:
         retried = set(result.conflicts)
+        counts: dict[tuple[str, str, Outcome], int] = {}
         for customer_id, group in pending.items():
             if customer_id in retried or not group.items:
                 continue
             for (message, event, _), outcome in zip(group.items, group.outcomes, strict=True):
-                self.metrics.events.labels(message.topic, event.type, outcome).inc()
-                setattr(report, _REPORT_FIELD[outcome], getattr(report, _REPORT_FIELD[outcome]) + 1)
+                key = (message.topic, event.type, outcome)
+                counts[key] = counts.get(key, 0) + 1
+        events = self.metrics.events
+        for (topic, kind, outcome), count in counts.items():  # one update per label set
+            events.labels(topic, kind, outcome).inc(count)
+            field_name = _REPORT_FIELD[outcome]
+            setattr(report, field_name, getattr(report, field_name) + count)
 
     async def _publish_outboxes(
         self, outboxes: dict[str, list[OutboxAlert]], report: BatchReport
@@ -366,9 +380,9 @@ class BatchProcessor:
 
     def _observe_latency(self, groups: dict[str, _Group]) -> None:
         done_ms = self.clock_ms()
-        for group in groups.values():
-            for message, _, _ in group.items:
-                self.metrics.event_to_store.observe(max(0, done_ms - message.timestamp_ms) / 1000)
+        observe_all(self.metrics.event_to_store,
+                    [max(0, done_ms - message.timestamp_ms) / 1000
+                     for group in groups.values() for message, _, _ in group.items])  # fmt: skip
 
 
 def _fresh(
@@ -382,20 +396,26 @@ def _fresh(
     taken: dict[bytes, int] = {}
     fresh: list[tuple[Event, bytes]] = []
     outcomes: list[Outcome] = []
+    live_from = model.live_from(now_ms)
     for message, event, mark in group.items:
-        source = source_id(message.topic, message.partition)
-        if message.offset > taken.get(source, -1):
-            taken[source] = message.offset
-        if mark in batch or seen.duplicate(source, message.offset, mark):
+        source = _source(message.topic, message.partition)
+        offset = message.offset
+        if offset > taken.get(source, -1):
+            taken[source] = offset
+        if mark in batch or seen.duplicate(source, offset, mark):
             outcomes.append("duplicate")
             continue
         batch.add(mark)
         fresh.append((event, mark))
-        if event.profile_only:
+        if event.type in PROFILE_TYPES:
             outcomes.append("profiled")
         else:
-            outcomes.append("scored" if model.is_live(event.timestamp_ms, now_ms) else "expired")
+            outcomes.append("scored" if event.timestamp_ms >= live_from else "expired")
     return fresh, outcomes, taken
+
+
+_source = functools.lru_cache(maxsize=4096)(source_id)
+"""``source_id``, remembered: a worker reads a few dozen input partitions."""
 
 
 def _moves(seen: Seen, taken: dict[bytes, int]) -> bool:

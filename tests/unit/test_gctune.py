@@ -12,9 +12,25 @@ from stream.worker.gctune import GcClock, GcTuner
 
 @pytest.fixture(autouse=True)
 def _unfrozen() -> Iterator[None]:
+    thresholds = gc.get_threshold()
     gc.unfreeze()
     yield
     gc.unfreeze()
+    gc.set_threshold(*thresholds)
+
+
+def test_after_batch_raises_the_young_threshold_only() -> None:
+    gc.set_threshold(700, 10, 10)
+    GcTuner(young_threshold=50_000).after_batch()
+    assert gc.get_threshold() == (50_000, 10, 10)
+    GcTuner(young_threshold=1_000).after_batch()  # never lowered
+    assert gc.get_threshold() == (50_000, 10, 10)
+
+
+def test_disabled_tuner_keeps_the_thresholds() -> None:
+    gc.set_threshold(700, 10, 10)
+    GcTuner(enabled=False).after_batch()
+    assert gc.get_threshold() == (700, 10, 10)
 
 
 def test_after_batch_freezes_what_is_alive() -> None:
