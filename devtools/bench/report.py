@@ -33,7 +33,8 @@ def _cpu_ratio(results: dict[str, Any], name: str, peer: str) -> float | None:
     rows = results.get("contenders", {})
     if name not in rows or peer not in rows or not rows[peer]["cpu_s_per_million"]:
         return None
-    return round(rows[name]["cpu_s_per_million"] / rows[peer]["cpu_s_per_million"], 4)
+    ratio: float = rows[name]["cpu_s_per_million"] / rows[peer]["cpu_s_per_million"]
+    return round(ratio, 4)
 
 
 def ratios(results: dict[str, Any]) -> dict[str, float | None]:
