@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+
+from hypothesis import given
+from hypothesis import strategies as st
+
 from stream.core.model import ACTIVE, SESSION
 from tests.factories import default_model, event
 
@@ -53,3 +58,18 @@ def test_csat_scale() -> None:
 def test_factors_cover_derived_ones() -> None:
     """The factor list includes the derived regularity and returning visits."""
     assert {"regularity", "returning_visits", "bounces", "nps"} <= set(MODEL.factors)
+
+
+@given(
+    bucket_ms=st.integers(1, 10_000),
+    buckets=st.integers(1, 50),
+    timestamp_ms=st.integers(-(10**9), 10**9),
+    now_ms=st.integers(-(10**9), 10**9),
+)
+def test_live_from_is_the_one_comparison_is_live_makes(
+    bucket_ms: int, buckets: int, timestamp_ms: int, now_ms: int
+) -> None:
+    """The worker's one comparison per event (``t >= live_from(now)``) agrees with
+    ``is_live`` for any bucket length, window and moments."""
+    model = dataclasses.replace(default_model(), bucket_ms=bucket_ms, window_ms=bucket_ms * buckets)
+    assert model.is_live(timestamp_ms, now_ms) == (timestamp_ms >= model.live_from(now_ms))
