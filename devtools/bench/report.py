@@ -181,7 +181,7 @@ def render(results: dict[str, Any]) -> str:
             + f" (stored {_times(sweeper, 'stored')} -> {sweeper['stored_ratio']:.2f}x, due "
             f"{_times(sweeper, 'due', 1, 2)} -> {sweeper['due_ratio']:.2f}x)"
         )
-    lines += ["", "Targets (issues 4 and 12):"]
+    lines += ["", "Targets (issue 12):"]
     for name, measured, met in targets(results):
         verdict = {True: "met", False: "NOT met", None: "-"}[met]
         lines.append(f"  {name:<52} {measured:>16}  {verdict}")

@@ -128,7 +128,7 @@ def test_ratios_and_targets_from_a_results_document() -> None:
     results["latency"]["event_to_alert"]["p99_ms"] = 501.0
     assert [met for _, _, met in report.targets(results)][5] is False
     text = report.render(results)
-    assert "NOT met" in text
+    assert "NOT met" in text and "Targets (issue 12):" in text
     assert "-> 1.75x the floor; with the worker's index writes 10.0 µs -> 1.4x" in text
     assert "Kafka's ack of the probes" not in text  # no acks timed in this document
     timed = LatencyResult(30_000, 30_000, 20, store_ms=[80.0], ack_ms=[5.0] * 3).to_json()
