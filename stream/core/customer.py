@@ -356,16 +356,12 @@ class _Tracker:
         """Take a breakdown as the starting point, without alerts (a first evaluation)."""
         self.breakdown, self.score_cp = breakdown, sum(breakdown.values())
         self.band = self.model.bands.band_for(self.score_cp / 100)
-        self._record(at_ms)
-
-    def _record(self, at_ms: int) -> None:
         self.note(self.score_cp, at_ms)
 
     def note(self, score_cp: int, at_ms: int) -> None:
         """Write a score to the history at ``at_ms`` (no alerts)."""
-        model = self.model
-        start = model.bucket_of(at_ms) * model.bucket_ms
-        hist.record_into(self.history, start, score_cp, model.history_points)
+        hist.record_into(self.history, self._start_of(at_ms), score_cp,
+                         self.model.history_points)  # fmt: skip
 
     def observe(self, breakdown: dict[str, int], trigger: Trigger, at_ms: int) -> None:
         score_cp = sum(breakdown.values())
@@ -380,9 +376,7 @@ class _Tracker:
             self._rules(breakdown, band, score_cp, trigger, at_ms)
         self.changed = self.changed or band != self.band or breakdown != self.breakdown
         self.breakdown, self.score_cp, self.band = breakdown, score_cp, band
-        model = self.model  # _record, inlined: this runs for every customer of a batch
-        start = at_ms // model.bucket_ms * model.bucket_ms
-        hist.record_into(self.history, start, score_cp, model.history_points)
+        self.note(score_cp, at_ms)
 
     def _start_of(self, at_ms: int) -> int:
         return self.model.bucket_of(at_ms) * self.model.bucket_ms
