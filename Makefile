@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo demo-serve web test lint unit integration soak run stack-up stack-down clean bench bench-profile
+.PHONY: install demo demo-serve web test lint unit integration soak run stack-up stack-down clean bench bench-profile docs docs-serve
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,15 @@ test: install lint
 soak: install
 	FAULT_SCALE=$${FAULT_SCALE:-10} $(BIN)/pytest tests/integration/test_faults.py -q -s
 
+# The documentation site (mkdocs.yml): the reference pages are generated from the code first.
+docs: $(STAMP)
+	$(BIN)/python -m devtools.docs
+	$(BIN)/mkdocs build --strict --quiet
+
+docs-serve: $(STAMP)
+	$(BIN)/python -m devtools.docs
+	$(BIN)/mkdocs serve
+
 bench: install
 	$(BIN)/engagement bench
 
@@ -63,4 +72,4 @@ stack-down: $(STAMP)
 	$(BIN)/engagement stack down
 
 clean:
-	rm -rf $(VENV) .demo .stack .bench .engagement-data .pytest_cache .mypy_cache .ruff_cache .artifacts
+	rm -rf $(VENV) site .demo .stack .bench .engagement-data .pytest_cache .mypy_cache .ruff_cache .artifacts

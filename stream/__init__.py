@@ -1,5 +1,10 @@
 """engagement-stream: live customer engagement scores and churn-risk alerts."""
 
+from importlib.metadata import PackageNotFoundError, version
+
 __all__ = ["__version__"]
 
-__version__ = "0.1.0"
+try:
+    __version__ = version("engagement-stream")
+except PackageNotFoundError:  # a source tree that was never installed
+    __version__ = "0+unknown"

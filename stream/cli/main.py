@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, TypeVar
 
+from stream import __version__
 from stream.cli.accounts import add_account_commands
 from stream.config.log_redaction import install_log_redaction
 from stream.config.model_file import load_model
@@ -20,12 +21,12 @@ from stream.errors import ConfigError, EngagementError, UnreachableError
 
 T = TypeVar("T")
 
-__all__ = ["main", "query_store"]
+__all__ = ["build_parser", "main", "query_store"]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script."""
-    parser = _parser()
+    parser = build_parser()
     args = parser.parse_args(argv)
     try:
         settings = Settings.from_env()
@@ -37,8 +38,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
 
-def _parser() -> argparse.ArgumentParser:
+def build_parser(*, development: bool = True) -> argparse.ArgumentParser:
+    """The ``engagement`` parser; ``development=False`` leaves out the devtools commands
+    (the service's own commands only, as in the worker image)."""
     parser = argparse.ArgumentParser(prog="engagement", description=__doc__)
+    parser.add_argument(
+        "--version", action="version", version=f"%(prog)s {__version__}",
+        help="print the installed version and exit",
+    )  # fmt: skip
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
 
     worker = sub.add_parser("worker", help="run the stream worker (long-running)")
@@ -79,7 +86,7 @@ def _parser() -> argparse.ArgumentParser:
     migrate = sub.add_parser(
         "migrate-keys",
         help="move the Redis keys of customers whose id contains '%%' to the escaped key "
-        "layout (run once with the workers stopped; see README 'Redis keys')",
+        "layout (run once with the workers stopped; see the Redis keys reference)",
     )
     migrate.set_defaults(handler=_migrate_keys)
 
@@ -111,7 +118,8 @@ def _parser() -> argparse.ArgumentParser:
 
     add_segments(sub)
 
-    add_development_commands(sub)
+    if development:
+        add_development_commands(sub)
     return parser
 
 
@@ -265,7 +273,7 @@ def _topics(args: argparse.Namespace, settings: Settings) -> int:
             kept = retention[name]
             line += ", kept forever" if kept is None else f", retention.ms {kept}"
             if kept is not None and kept < required:
-                line += f" (shorter than the model's window + skew, {required}: see README)"
+                line += f" (shorter than the model's window + skew, {required}: see the rescore guide)"
         print(line)
     return 0
 

@@ -1,5 +1,6 @@
-"""The README's worked example of saturating factors, baseline, tenure and the onboarding
-alert: the model block is read from README.md and the numbers it states are checked."""
+"""The documented worked example of saturating factors, baseline, tenure and the onboarding
+alert: the model block is read from docs/concepts/score.md and the numbers it states are
+checked."""
 
 from __future__ import annotations
 
@@ -16,17 +17,17 @@ from stream.core.events import Event
 from stream.core.model import ScoringModel
 from tests.factories import DAY_MS, NOW_MS
 
-README = Path(__file__).parents[2] / "README.md"
+PAGE = Path(__file__).parents[2] / "docs" / "concepts" / "score.md"
 
 
-def _readme_model() -> ScoringModel:
-    text = README.read_text()
+def _documented_model() -> ScoringModel:
+    text = PAGE.read_text()
     match = re.search(r"<!-- worked-example-model -->\n```yaml\n(.*?)```", text, re.S)
-    assert match, "README lost its worked-example model block"
-    return parse_model(yaml.safe_load(match.group(1)), "README.md")
+    assert match, "docs/concepts/score.md lost its worked-example model block"
+    return parse_model(yaml.safe_load(match.group(1)), "docs/concepts/score.md")
 
 
-MODEL = _readme_model()
+MODEL = _documented_model()
 
 
 def _points(breakdown: dict[str, int]) -> dict[str, float]:
