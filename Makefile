@@ -24,7 +24,7 @@ demo: install
 demo-serve: install
 	$(BIN)/engagement demo --serve
 
-# The read-only web page against the configured Redis (see README "Web page").
+# The read-only web page against the configured Redis (see docs/guides/web-page.md).
 web: install
 	$(BIN)/engagement web
 
@@ -49,11 +49,11 @@ soak: install
 # The documentation site (mkdocs.yml): the reference pages are generated from the code first.
 docs: $(STAMP)
 	$(BIN)/python -m devtools.docs
-	$(BIN)/mkdocs build --strict --quiet
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
 
 docs-serve: $(STAMP)
 	$(BIN)/python -m devtools.docs
-	$(BIN)/mkdocs serve
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve
 
 bench: install
 	$(BIN)/engagement bench

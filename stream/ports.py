@@ -42,7 +42,7 @@ __all__ = [
 ]
 
 OutboxAlert = dict[str, Any]
-"""An alert as it is published (the README's alert contract), waiting in a customer's outbox."""
+"""An alert as it is published (the alert contract, docs/reference/alerts.md), waiting in a customer's outbox."""
 
 AppliedMark = tuple[bytes, int]
 """An applied event's fingerprint and the moment (epoch ms) from which it may be forgotten."""
@@ -60,8 +60,8 @@ APPLIED_LAYOUT = 1
 
 @dataclass(frozen=True, slots=True)
 class Applied:
-    """What a customer has applied, for the worker's duplicate check (README, "Exactly-once
-    accounting"): per input partition (``source_id``) the highest offset taken, and the
+    """What a customer has applied, for the worker's duplicate check
+    (docs/concepts/exactly-once.md): per input partition (``source_id``) the highest offset taken, and the
     fingerprints of recently applied events, each with the moment it may be forgotten.
 
     Kept packed, as the store keeps it (a cached customer costs about a hundred bytes, not

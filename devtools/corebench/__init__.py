@@ -12,7 +12,7 @@ per event:
 - ``decode_event_us``: ``decode_event`` on the benchmark's native JSON messages.
 
 To compare two trees in one run, run it alternately with each tree first on ``PYTHONPATH``
-(see README, "Performance"); it only uses calls both trees have.
+(see CHANGELOG.md, 0.2.0); it only uses calls both trees have.
 """
 
 from __future__ import annotations

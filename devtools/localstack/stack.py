@@ -174,7 +174,7 @@ class LocalStack:
             "--bind", "127.0.0.1",
             "--dir", str(data), "--save", "", "--appendonly", "yes",
             "--appendfsync", "everysec", "--daemonize", "no", "--loglevel", "warning",
-            # compact hashes for customers (see README, Performance: memory per customer)
+            # compact hashes for customers (see docs/reference/redis-keys.md)
             "--hash-max-listpack-value", "1024",
             "--logfile", str(data / "redis.log"),
         ]  # fmt: skip

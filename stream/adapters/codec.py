@@ -28,7 +28,7 @@ def points(centipoints: int) -> float:
 
 
 def alert_to_json(alert: Alert) -> dict[str, Any]:
-    """The published alert document (see README, "Alert contract")."""
+    """The published alert document (docs/reference/alerts.md)."""
     return {
         "alert_id": alert.alert_id,
         "type": alert.type,

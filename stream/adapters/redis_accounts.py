@@ -1,6 +1,6 @@
 """Accounts in Redis: per-account users and score, exactly once and cluster-safe.
 
-Keys (the read contract, README "Redis keys"; ``<tag>`` is the account id escaped like a
+Keys (the read contract, docs/reference/redis-keys.md; ``<tag>`` is the account id escaped like a
 customer id, ``stream.adapters.redis_keys.key_tag``, so an account's two keys share one
 Redis Cluster slot):
 

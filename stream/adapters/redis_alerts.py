@@ -5,7 +5,7 @@ so a crash after the write publishes and writes it again on replay; every write 
 deterministic
 ``alert_id``, so a replay never duplicates (``ZADD``/``HSET`` of the same member overwrite).
 
-Keys (part of the read contract, README "Redis keys"):
+Keys (part of the read contract, docs/reference/redis-keys.md):
 
 - ``{prefix}:alerts``              sorted set: alert_id -> occurred_at_ms (every customer)
 - ``{prefix}:alerts:data``         hash: alert_id -> the alert's JSON, as published

@@ -62,7 +62,7 @@ def redis_options(settings: Settings) -> dict[str, Any]:
 
 class _HiredisPacking:
     """Pack commands with hiredis (C) instead of redis-py's pure-Python asyncio packer,
-    which was the largest single cost of a batch's pipeline (see README, Performance)."""
+    which was the largest single cost of a batch's pipeline (see CHANGELOG.md, 0.1.0)."""
 
     def pack_command(self, *args: Any) -> list[bytes]:
         if isinstance(args[0], str) and " " in args[0]:  # e.g. "SCRIPT LOAD"

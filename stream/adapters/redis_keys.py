@@ -6,7 +6,7 @@ is the id (UTF-8) with exactly three characters percent-encoded: ``%`` -> ``%25`
 exactly the tag (one slot per customer), and the encoding is injective (``tag_id`` inverts
 it). Every other character, spaces and non-ASCII included, is kept as is, so an id that was
 valid before Unicode ids were accepted (printable ASCII without spaces or braces) keeps its
-key unless it contains ``%`` (README "Redis keys" gives the migration for those).
+key unless it contains ``%`` (docs/reference/redis-keys.md gives the migration for those).
 """
 
 from __future__ import annotations

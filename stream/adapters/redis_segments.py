@@ -1,6 +1,6 @@
 """Segment rollups in Redis: per segment value, customers per band and the score sum.
 
-Keys (part of the read contract, README "Redis keys"); ``<p>`` is an input partition:
+Keys (part of the read contract, docs/reference/redis-keys.md); ``<p>`` is an input partition:
 
 - ``{prefix}:seg:{p<p>}:members``  hash: customer -> its membership (``score_cp``, band,
                                    ``dim\\x1fvalue`` per dimension, joined by ``\\x1e``)

@@ -18,7 +18,7 @@ little-endian:
 - the rest: the window as a JSON object ``{"<bucket index>": {"<factor>": centipoints}}``.
 
 The window stays JSON on purpose: orjson writes and reads it in C, and every pure-Python
-packing of it measured slower (``devtools.corebench``, README "Performance"); everything
+packing of it measured slower (``devtools.corebench``, CHANGELOG.md, 0.2.0); everything
 else is fixed-size binary.
 """
 

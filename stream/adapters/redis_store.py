@@ -1,6 +1,6 @@
 """The Redis score table: per-customer hashes, a global ranking and per-partition due indexes.
 
-Key layout (the read contract, documented in README):
+Key layout (the read contract, documented in docs/reference/redis-keys.md):
 
 - ``{prefix}:{<tag>}``             hash: score, band, updated_at, breakdown, model_version,
                                     traits, account (when known), plus internal fields
@@ -189,7 +189,7 @@ def _state_values(
 
 
 def history_to_bytes(history: History, bucket_ms: int) -> bytes:
-    """The ``history`` hash field (see README, "Score history"): little-endian signed 64-bit
+    """The ``history`` hash field (see docs/reference/redis-keys.md): little-endian signed 64-bit
     integers ``[1, bucket_ms, start_0, score_0, start_1, score_1, ...]``, points oldest first,
     each the start of a bucket in epoch ms and the score in centipoints."""
     return struct.pack(f"<{2 + 2 * len(history)}q", 1, bucket_ms, *chain.from_iterable(history))

@@ -48,7 +48,12 @@ def build_parser(*, development: bool = True) -> argparse.ArgumentParser:
     )  # fmt: skip
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
 
-    worker = sub.add_parser("worker", help="run the stream worker (long-running)")
+    worker = sub.add_parser(
+        "worker",
+        help="run the stream worker (long-running): the stored totals count each event exactly "
+        "once; each alert fires once per crossing and is published at least once (drop "
+        "duplicates by alert_id)",
+    )
     worker.set_defaults(handler=_worker)
 
     score = sub.add_parser("score", help="show one customer's score, band and breakdown")

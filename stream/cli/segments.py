@@ -1,5 +1,5 @@
 """``engagement segments``: per segment value, customers, mean score, band counts and the
-engagement index, read from the segment rollups (README "Segments")."""
+engagement index, read from the segment rollups (docs/concepts/segments.md)."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ def _segments(args: argparse.Namespace, settings: Settings) -> int:
 
     model = load_model(settings.model)
     if model.segments is None:
-        problem = "is not set: the model has no segment dimensions (see README 'Segments')"
+        problem = "is not set: the model has no segment dimensions (see the Segments page of the documentation)"
         raise ConfigError(settings.model, "segments", problem)
     dims = model.segments.dimensions
     if args.dimension is not None and args.dimension not in dims:

@@ -1,7 +1,7 @@
 """The fixed vocabularies of the product: dead-letter reasons, event outcomes, alert triggers.
 
 They appear in Kafka headers, metrics labels and alert payloads, so they are part of the
-contract (README); code names them through these ``Literal`` types, never as free strings.
+contract (docs/reference/); code names them through these ``Literal`` types, never as free strings.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
 """Account rollups after a batch: set the batch's customers' scores in their accounts,
-evaluate each touched account, commit it exactly once, and publish its alerts.
+evaluate each touched account, commit each change once, and publish its alerts (each fires
+once per crossing and is published at least once).
 
 Runs after the customers' commits and index writes (``BatchProcessor._advance``), so a crash
 anywhere replays the batch and this again: ``roll_accounts`` is idempotent (setting a user's
@@ -40,7 +41,7 @@ _MAX_ROUNDS = 10
 
 
 def account_alert_to_json(alert: AccountAlert) -> dict[str, Any]:
-    """The published account alert (README, "Alert contract": ``scope: account``)."""
+    """The published account alert (docs/reference/alerts.md: ``scope: account``)."""
 
     def points(cp: int | None) -> float | None:
         return None if cp is None else cp / 100

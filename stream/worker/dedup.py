@@ -1,6 +1,6 @@
 """The worker's duplicate check, done against a customer's verified ``Applied`` record.
 
-Two kinds of second copy reach the worker (README, "Exactly-once accounting"):
+Two kinds of second copy reach the worker (docs/concepts/exactly-once.md):
 
 - **redeliveries**: Kafka hands the worker a message again (a crash or a rebalance between
   the Redis commit and the offset commit). The worker takes a partition's messages in

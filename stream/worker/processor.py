@@ -1,4 +1,6 @@
-"""Process a batch of input messages, or a sweep of due customers, exactly once.
+"""Process a batch of input messages, or a sweep of due customers: the stored totals count
+each event exactly once, and each alert fires once per crossing and is published at least
+once (consumers drop duplicates by its deterministic ``alert_id``).
 
 The order of effects is what makes replay safe:
 1. each customer's new state, applied record (offset watermarks and recent fingerprints,
@@ -11,7 +13,7 @@ The order of effects is what makes replay safe:
 5. dead letters are acknowledged by Kafka;
 only then does the caller acknowledge the input offsets. A crash anywhere replays the
 batch: watermarks make redelivered messages no-ops (fingerprints, re-sent events), and a
-left-over outbox is re-published with the same deterministic ``alert_id``.
+left-over outbox is published again with the same deterministic ``alert_id``.
 
 Customers' last committed state is cached in memory, so a batch usually costs one Redis
 round trip for all commits. The duplicate check runs here, against the cached applied

@@ -14,7 +14,7 @@ Hostile = tuple[str, bytes | None, bytes]  # (topic role, key, value)
 _YEAR_3000_MS = 32_503_680_000_000
 # Ids no customer can have: control characters, invisible format characters (bidi
 # overrides, isolates and marks, zero-width space: spoofing), empty, too long. (Any other
-# Unicode text, spaces and braces included, is a valid id; see README "Input events".)
+# Unicode text, spaces and braces included, is a valid id; see docs/reference/input.md.)
 _ODD_IDS = ["a\x00b", "tab\there", "new\nline", "", "x" * 5000, "x" * 129, "del\x7f",
             "esc\x1b[31m", "bell\x07", "invoice\u202etxt.exe", "admin\u2066x\u2069",
             "c\u200f1", "zero\u200bwidth", "bom\ufeff"]  # fmt: skip

@@ -4,7 +4,7 @@ Every scenario streams a known workload (see ``workload.py``) while something go
 wrong, then requires the stored scores and bands to equal the from-scratch reference
 exactly and the alert topic to hold every expected churn-risk alert. ``FAULT_SCALE``
 multiplies the sizes (``make soak`` runs with a larger one). Figures go to stdout and
-to ``.fault-report.jsonl`` for the README's Reliability table; each is measured once the
+to ``.fault-report.jsonl`` for the Reliability page's table; each is measured once the
 run settles (events lost or double-counted from the store's applied fingerprints, alerts
 from the whole alert topic read to its end offsets), then asserted.
 

@@ -70,7 +70,7 @@ def test_segment_workspace_and_unicode_and_numeric_ids_end_to_end(deploy_on) -> 
     assert d.redis.exists(hash_key) == 1
 
     # A replay of the profile calls (a producer retry) changes nothing a reader sees (the
-    # store may record the re-send's offset in the applied record: README, exactly once).
+    # store may record the re-send's offset in the applied record: docs/concepts/exactly-once.md).
     public = ("score", "band", "updated_at", "breakdown", "traits", "account", "history")
     before = {field: d.customer(UNICODE).get(field) for field in public}
     d.send("clickstream", UNICODE, _call("identify", UNICODE, f"{UNICODE}-i1",

@@ -140,7 +140,7 @@ def test_an_empty_outbox_is_not_stored(on_store: Callable[[Scenario], None]) -> 
 
 
 def test_the_public_fields_are_the_read_contract(on_store: Callable[[Scenario], None]) -> None:
-    """The hash carries the README's fields; the internal ones stay internal."""
+    """The hash carries the documented fields; the internal ones stay internal."""
 
     async def run(store: RedisScoreStore) -> None:
         await store.commit([_commit(0, [(b"a" * 8, NOW_MS + 9_000)])])

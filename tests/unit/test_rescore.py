@@ -110,7 +110,7 @@ ids = st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E), min_size=1,
 
 
 # The store's own key namespaces under its prefix (a prefix nested in one of them is not
-# told apart from the store's keys; README's key layout reserves them).
+# told apart from the store's keys; the documented key layout reserves them).
 _NAMESPACES = {"alerts", "acct", "seg", "bands", "rank", "due"}
 
 

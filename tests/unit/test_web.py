@@ -16,7 +16,7 @@ NOW_S = 1_800_000_000
 
 
 def reference_index(counts: dict[str, int]) -> dict[str, float]:
-    """From scratch, with the README's mapping of the shipped bands."""
+    """From scratch, with the documented mapping of the shipped bands."""
     engaged = counts["power_user"] + counts["highly_engaged"]
     responsive = counts["somewhat_engaged"]
     disengaged = counts["very_disengaged"] + counts["churn_risk"]

@@ -1,7 +1,7 @@
 // engagement-stream web page: the customer's score timeline (inline SVG, no libraries).
 //
 // scoreTimeline(history, bands, nowMs) draws the score history as a step line (a point holds
-// until the next one: see README "Score history"), with the band regions shaded, a dashed
+// until the next one: see docs/concepts/history.md), with the band regions shaded, a dashed
 // line at every band boundary labelled with the band's name and upper bound, a vertical
 // marker at every model-version change labelled with the version, dates on the x axis and a
 // tooltip (title) on every point. It only reads its arguments; app.js places the result.
