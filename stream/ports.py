@@ -42,7 +42,8 @@ __all__ = [
 ]
 
 OutboxAlert = dict[str, Any]
-"""An alert as it is published (the alert contract, docs/reference/alerts.md), waiting in a customer's outbox."""
+"""An alert as it is published (the alert contract, docs/reference/alerts.md), waiting in a
+customer's outbox."""
 
 AppliedMark = tuple[bytes, int]
 """An applied event's fingerprint and the moment (epoch ms) from which it may be forgotten."""
@@ -61,8 +62,9 @@ APPLIED_LAYOUT = 1
 @dataclass(frozen=True, slots=True)
 class Applied:
     """What a customer has applied, for the worker's duplicate check
-    (docs/concepts/exactly-once.md): per input partition (``source_id``) the highest offset taken, and the
-    fingerprints of recently applied events, each with the moment it may be forgotten.
+    (docs/concepts/exactly-once.md): per input partition (``source_id``) the highest offset
+    taken, and the fingerprints of recently applied events, each with the moment it may be
+    forgotten.
 
     Kept packed, as the store keeps it (a cached customer costs about a hundred bytes, not
     a dict; a commit appends one record): empty, or a 3-byte header (layout 1, watermark

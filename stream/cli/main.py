@@ -278,7 +278,9 @@ def _topics(args: argparse.Namespace, settings: Settings) -> int:
             kept = retention[name]
             line += ", kept forever" if kept is None else f", retention.ms {kept}"
             if kept is not None and kept < required:
-                line += f" (shorter than the model's window + skew, {required}: see the rescore guide)"
+                line += (
+                    f" (shorter than the model's window + skew, {required}: see the rescore guide)"
+                )
         print(line)
     return 0
 

@@ -33,7 +33,10 @@ def _segments(args: argparse.Namespace, settings: Settings) -> int:
 
     model = load_model(settings.model)
     if model.segments is None:
-        problem = "is not set: the model has no segment dimensions (see the Segments page of the documentation)"
+        problem = (
+            "is not set: the model has no segment dimensions "
+            "(see the Segments page of the documentation)"
+        )
         raise ConfigError(settings.model, "segments", problem)
     dims = model.segments.dimensions
     if args.dimension is not None and args.dimension not in dims:

@@ -34,9 +34,7 @@ _SECURITY: Section = "security"
 
 HELP: dict[str, SettingHelp] = {
     "KAFKA_BOOTSTRAP": SettingHelp("kafka_bootstrap", "Kafka bootstrap servers"),
-    "REDIS_URL": SettingHelp(
-        "redis_url", "Redis URL (credentials in it are redacted in logs)"
-    ),
+    "REDIS_URL": SettingHelp("redis_url", "Redis URL (credentials in it are redacted in logs)"),
     "REDIS_PREFIX": SettingHelp("redis_prefix", "key prefix of every Redis key (no braces)"),
     "REDIS_CLUSTER": SettingHelp(
         "redis_cluster",
@@ -64,13 +62,13 @@ HELP: dict[str, SettingHelp] = {
         "batch_within_ms",
         "longest a batch waits, from its first message, to catch up with the broker; it is "
         "processed sooner once every partition has had a fetch reply since it began, or it "
-        "holds `BATCH_MAX` (see [adaptive batching](../concepts/worker.md#how-the-worker-consumes))",
+        "holds `BATCH_MAX` "
+        "(see [adaptive batching](../concepts/worker.md#how-the-worker-consumes))",
     ),
     "SWEEP_INTERVAL": SettingHelp("sweep_interval_ms", "period of the window sweeper"),
     "ALERT_BOUND": SettingHelp(
         "alert_bound_ms",
-        "promised bound from a window-driven crossing to its alert; must exceed "
-        "`SWEEP_INTERVAL`",
+        "promised bound from a window-driven crossing to its alert; must exceed `SWEEP_INTERVAL`",
     ),
     "MAX_MESSAGE_BYTES": SettingHelp(
         "max_message_bytes", "larger messages are dead-lettered (`too_large`)"

@@ -299,8 +299,8 @@ def _answers(client: redis.Redis) -> bool:
 def test_an_override_runs_the_workers_without_a_token(
     compose: dict[str, Any], tmp_path: Path
 ) -> None:
-    """The override the deployment guide documents (an empty ENGAGEMENT_API_TOKEN_FILE) turns the token
-    off, and only that: the Redis password still comes from its file."""
+    """The override the deployment guide documents (an empty ENGAGEMENT_API_TOKEN_FILE) turns
+    the token off, and only that: the Redis password still comes from its file."""
     worker = copy.deepcopy(compose["services"]["worker-1"])
     worker["environment"] = {**worker["environment"], "ENGAGEMENT_API_TOKEN_FILE": ""}
     settings = _worker_settings(compose, worker, tmp_path)

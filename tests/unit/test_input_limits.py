@@ -141,7 +141,8 @@ def test_key_layout_is_injective_and_one_slot_per_customer(a: str, b: str) -> No
 @settings(max_examples=500)
 def test_ids_valid_before_keep_their_key_unless_they_contain_percent(customer: str) -> None:
     """Printable-ASCII ids without spaces or braces (the old rule) keep the old key
-    ``<prefix>:{<id>}`` exactly, except those containing '%' (docs/reference/redis-keys.md: migration)."""
+    ``<prefix>:{<id>}`` exactly, except those containing '%' (docs/reference/redis-keys.md:
+    migration)."""
     old_key = f"{PREFIX}:{{{customer}}}"
     assert (customer_key(PREFIX, customer) == old_key) == ("%" not in customer)
     assert customer_alerts_key(PREFIX, customer) == (
