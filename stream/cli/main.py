@@ -21,6 +21,13 @@ from stream.errors import ConfigError, EngagementError, UnreachableError
 
 T = TypeVar("T")
 
+_DESCRIPTION = (
+    "Live customer engagement scores and churn-risk alerts from Kafka event streams: run the "
+    "worker, query scores, bands and accounts, create topics, rescore under a new model, "
+    "backfill history, calibrate or validate a model against churn, serve the web page. In a "
+    "development checkout also the local stack, the simulator, the demo and the benchmark."
+)
+
 __all__ = ["build_parser", "main", "query_store"]
 
 
@@ -41,7 +48,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def build_parser(*, development: bool = True) -> argparse.ArgumentParser:
     """The ``engagement`` parser; ``development=False`` leaves out the devtools commands
     (the service's own commands only, as in the worker image)."""
-    parser = argparse.ArgumentParser(prog="engagement", description=__doc__)
+    parser = argparse.ArgumentParser(prog="engagement", description=_DESCRIPTION)
     parser.add_argument(
         "--version", action="version", version=f"%(prog)s {__version__}",
         help="print the installed version and exit",
