@@ -49,7 +49,7 @@ soak: install
 # The documentation site (mkdocs.yml): the reference pages are generated from the code first.
 docs: $(STAMP)
 	$(BIN)/python -m devtools.docs
-	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 docs-serve: $(STAMP)
 	$(BIN)/python -m devtools.docs
