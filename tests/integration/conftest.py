@@ -102,12 +102,12 @@ class Deployment:
         self.producer = KafkaProducer(bootstrap_servers=self.settings.kafka_bootstrap, acks="all",
                                       **client_options(self.settings.kafka_security))  # fmt: skip
 
-    def start_worker(self, **overrides: str) -> WorkerProcess:
+    def start_worker(self, wait_ready: bool = True, **overrides: str) -> WorkerProcess:
         """Start a worker with this deployment's environment, plus ``overrides``."""
         port = free_port()
         env = {**self.env, **overrides, "ENGAGEMENT_WEB_PORT": str(port)}
         worker = WorkerProcess(env, self.workdir / f"worker-{len(self.workers)}.log", port)
-        worker.start()
+        worker.start(wait_ready=wait_ready)
         self.workers.append(worker)
         return worker
 
