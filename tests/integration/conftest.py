@@ -120,6 +120,18 @@ class Deployment:
     def flush(self) -> None:
         self.producer.flush()
 
+    def end_offsets(self) -> dict[tuple[str, int], int]:
+        """The input topics' end offsets now, per (topic, partition)."""
+        consumer = KafkaConsumer(bootstrap_servers=self.settings.kafka_bootstrap,
+                                 **client_options(self.settings.kafka_security))  # fmt: skip
+        try:
+            partitions = [TopicPartition(topic, p) for topic in self.settings.topics.inputs
+                          for p in consumer.partitions_for_topic(topic) or []]  # fmt: skip
+            return {(tp.topic, tp.partition): end
+                    for tp, end in consumer.end_offsets(partitions).items()}  # fmt: skip
+        finally:
+            consumer.close()
+
     def keys(self, pattern: str) -> list[bytes]:
         """KEYS on the server, or on every master of a cluster."""
         if isinstance(self.redis, RedisCluster):

@@ -164,6 +164,13 @@ def test_crash_loop_of_sigkills_loses_nothing(deploy: Callable[..., Deployment])
 PLANNED_KILLS = ("mid_batch:2", "after_store_commit:2", "after_publish:1", "after_store_commit:1")
 
 
+PLANNED_KILLS_ENV = {"ENGAGEMENT_SESSION_TIMEOUT": "2s", "ENGAGEMENT_BATCH_MAX": "500"}
+
+
+def planned_kills_workload() -> Workload:
+    return make_workload(MODEL, int(800 * SCALE), int(20_000 * SCALE), seed=31, prefix="p")
+
+
 def kill_at_each_step(d: Deployment, plans: Iterable[str] = PLANNED_KILLS) -> list[str]:
     """Run one worker per plan until it kills itself at its crash point (asserted from its
     exit status and log), then one worker without a plan. Returns the steps hit."""
@@ -185,8 +192,8 @@ def test_kills_at_each_step_of_the_commit_protocol_lose_nothing(
     """A kill lands for certain mid-batch, after the store commit (before the publish and
     the offset commit) and after the publish (before the outbox is cleared): each replay
     after a restart counts nothing twice, loses nothing, and every alert fires once."""
-    work = make_workload(MODEL, int(800 * SCALE), int(20_000 * SCALE), seed=31, prefix="p")
-    d = deploy(ENGAGEMENT_SESSION_TIMEOUT="2s", ENGAGEMENT_BATCH_MAX="500")
+    work = planned_kills_workload()
+    d = deploy(**PLANNED_KILLS_ENV)
     send_all(d, work.warmup + work.main)
     hit = kill_at_each_step(d)
     figures, _ = settle(d, work)
