@@ -81,6 +81,9 @@ class Outcome:
 def _command(spec: TierSpec, report: Path, extra: list[str]) -> list[str]:
     command = [sys.executable, "-m", "pytest", *spec.paths, "-m", spec.marks, "-q"]
     command += ["--junitxml", str(report), "-o", "junit_family=xunit2"]
+    # Its own temporary folder (worker logs, broker data) kept after the run for a look,
+    # out of reach of other pytest sessions' clean-up of /tmp/pytest-of-*.
+    command += ["--basetemp", str(report.parent / f"tmp-{report.stem}")]
     if spec.processes > 1:
         command += ["-n", str(spec.processes)]
     return command + extra
