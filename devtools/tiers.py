@@ -38,17 +38,26 @@ class TierSpec:
     marks: str
     env: dict[str, str] = field(default_factory=dict)
     processes: int = 1  # pytest-xdist workers; 1 runs in-process
+    # How xdist shares tests out: "loadfile" keeps a module (and its module-scoped
+    # stacks) in one process; each process starts its own session stack.
+    dist: Literal["load", "loadfile"] = "load"
 
 
 TIERS: dict[Tier, TierSpec] = {
     "unit": TierSpec(("tests/unit",), "unit", processes=2),
-    "integration": TierSpec(("tests/deploy", "tests/integration"), "not fault and not bench"),
-    "faults": TierSpec(("tests/integration",), "fault and not bench"),
+    "integration": TierSpec(
+        ("tests/deploy", "tests/integration"),
+        "not fault and not bench",
+        processes=2,
+        dist="loadfile",
+    ),
+    "faults": TierSpec(("tests/integration",), "fault and not bench", processes=2, dist="loadfile"),
     "soak": TierSpec(
         ("tests/unit", "tests/integration"),
         "(unit or fault) and not bench",
         env={"FAULT_SCALE": "10", "HYPOTHESIS_PROFILE": "nightly"},
         processes=2,
+        dist="loadfile",
     ),
     "bench-check": TierSpec(("tests/integration",), "bench"),
 }
@@ -85,7 +94,7 @@ def _command(spec: TierSpec, report: Path, extra: list[str]) -> list[str]:
     # out of reach of other pytest sessions' clean-up of /tmp/pytest-of-*.
     command += ["--basetemp", str(report.parent / f"tmp-{report.stem}")]
     if spec.processes > 1:
-        command += ["-n", str(spec.processes)]
+        command += ["-n", str(spec.processes), "--dist", spec.dist]
     return command + extra
 
 
