@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo demo-serve web test lint unit integration soak run stack-up stack-down clean bench bench-profile docs docs-serve
+.PHONY: install demo demo-serve web test lint unit integration faults soak bench-check run stack-up stack-down clean bench bench-profile docs docs-build docs-serve
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,23 +33,42 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check stream devtools tests
 	$(BIN)/mypy
 
+# The test tiers (devtools/tiers.py says what each runs); each prints its counts and time.
+TIERS := $(BIN)/python -m devtools.tiers
+
+# No service started: the pure core, codecs, config, CLI and calibration maths.
 unit: $(STAMP)
-	$(BIN)/pytest tests/unit -q
+	$(TIERS) unit
 
+# Real Kafka, Redis (one server and a cluster), Prometheus and Chromium; no fault suite.
 integration: install
-	$(BIN)/pytest tests/integration -q
+	$(TIERS) integration
 
-test: install lint
-	$(BIN)/pytest -q
+# The fault suite at gate size (every kill point and outage it checks, small workloads).
+faults: install
+	$(TIERS) faults
 
-# The fault suite at ten times the size run by `make test` (2M events, 200 SIGKILLs, ...).
+# The gate CI runs: lint and types, the docs build, then the unit, integration and fault tiers.
+test: install lint docs-build
+	$(TIERS) unit integration faults
+
+# The fault suite at ten times the gate's size and the properties at the nightly profile.
 soak: install
-	FAULT_SCALE=$${FAULT_SCALE:-10} $(BIN)/pytest tests/integration/test_faults.py -q -s
+	$(TIERS) soak
+
+# The benchmark regression guard (a worker/raw ratio in one run): outside the gate.
+bench-check: install
+	$(TIERS) bench-check
 
 # The documentation site (mkdocs.yml): the reference pages are generated from the code first.
 docs: $(STAMP)
 	$(BIN)/python -m devtools.docs
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
+# The gate's build: the committed pages as they are (the unit tier fails on a stale one).
+docs-build: $(STAMP)
+	@start=$$(date +%s); NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict && \
+	echo "docs build: $$(( $$(date +%s) - start )) s"
 
 docs-serve: $(STAMP)
 	$(BIN)/python -m devtools.docs

@@ -34,12 +34,35 @@ __all__ = ["LocalStack", "free_port"]
 _STATE_FILE = "stack.json"
 
 
+# Servers listen below the kernel's ephemeral range (32768 and up on Linux), so no client
+# connection's source port can take a port between its pick and its bind; a Redis Cluster
+# node's bus port (+10000) stays below it too.
+_LISTEN_LOW, _LISTEN_HIGH = 12_000, 22_768
+_picked: set[int] = set()
+
+
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
+    """A TCP port on 127.0.0.1 that nothing listens on right now, outside the ephemeral
+    range, never handed out twice by this process; processes start their search at
+    different places (by pid), so parallel test sessions rarely meet."""
+    span = _LISTEN_HIGH - _LISTEN_LOW
+    start = (os.getpid() * 7919 + len(_picked) * 13) % span
+    for step in range(span):
+        port = _LISTEN_LOW + (start + step) % span
+        if port in _picked or not _bindable(port):
+            continue
+        _picked.add(port)
         return port
+    raise StackError(f"no free port between {_LISTEN_LOW} and {_LISTEN_HIGH} on 127.0.0.1")
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
 
 
 @dataclass

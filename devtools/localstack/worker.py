@@ -25,12 +25,16 @@ class WorkerProcess:
         self.env, self.log_path, self.web_port = env, log_path, web_port
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self, timeout_s: float = 90.0) -> None:
+    def start(self, timeout_s: float = 90.0, *, wait_ready: bool = True) -> None:
+        """Start the process; unless ``wait_ready`` is false, wait until it serves /ready
+        (a worker planned to crash early may be gone before that)."""
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "stream.cli.main", "worker"],
                 env={**os.environ, **self.env}, stdout=log, stderr=subprocess.STDOUT,
             )  # fmt: skip
+        if not wait_ready:
+            return
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -95,6 +99,14 @@ class WorkerProcess:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait(5)
+
+    def wait_exit(self, timeout_s: float = 120.0) -> int:
+        """Wait for the process to end by itself; its return code (-9: SIGKILL)."""
+        assert self.proc is not None, "the worker was never started"
+        return self.proc.wait(timeout_s)
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def kill(self) -> None:
         """SIGKILL: no chance to finish anything (crash tests)."""

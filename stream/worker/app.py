@@ -27,6 +27,7 @@ from stream.config.settings import Settings
 from stream.core.model import ScoringModel
 from stream.core.segments import SegmentRow
 from stream.ports import Incoming
+from stream.worker.crashpoints import crash_plan
 from stream.worker.dedup import DedupPolicy
 from stream.worker.fetch import FetchConsumer, FetchOptions, attach, broker_url
 from stream.worker.gctune import GcClock, GcTuner
@@ -82,6 +83,7 @@ def build_app(settings: Settings, model: ScoringModel | None = None) -> faust.Ap
         metrics,
         settings.decode_limits(),
         dedup=DedupPolicy(settings.dedup_horizon_ms),
+        crash=crash_plan(),
     )
     health = Health(
         lambda: int(time.time() * 1000),

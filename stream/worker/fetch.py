@@ -58,6 +58,8 @@ log = logging.getLogger(__name__)
 
 SCHEME = "engagement-kafka"
 _SHUTDOWN_COMMIT_TIMEOUT_S = 5.0
+# How often a batch that has not caught up re-reads the fetch-reply stamps while waiting.
+_RECHECK_S = 0.05
 _REWIND_TIMEOUT_S = 10.0
 _EXIT_UNFINISHED = 70
 
@@ -184,19 +186,20 @@ class FetchConsumer(faust_aiokafka.Consumer):
                 # committed offset; only this last fetch may need putting back.
                 await self._rewind(fetched)
                 return generation, []
-            if not fetched:
-                if batch:  # waited out the window
-                    options.observe("window")
-                    return generation, batch
+            if fetched:
+                if not batch:
+                    first_at = time.monotonic()
+                batch.extend(fetched)
+            elif not batch:
                 continue
-            if not batch:
-                first_at = time.monotonic()
-            batch.extend(fetched)
             fresh = len(batch) < options.batch_max and caught_up(
                 self._replied_at(active or ()), since_ms
             )
             timeout = top_up.wait_s(len(batch), first_at=first_at, now=time.monotonic(),
                                     fresh=fresh)  # fmt: skip
+            if timeout is not None:
+                # A fetch reply without records wakes nobody: look at the stamps again soon.
+                timeout = min(timeout, _RECHECK_S)
         options.observe(top_up.ended_by(len(batch), fresh=fresh))
         return generation, batch
 

@@ -61,6 +61,7 @@ from stream.ports import (
     source_id,
 )
 from stream.worker.accounts import roll_up_accounts
+from stream.worker.crashpoints import CrashPlan
 from stream.worker.dedup import DedupPolicy, Seen, after
 
 __all__ = [
@@ -74,6 +75,7 @@ __all__ = [
 
 _MAX_ROUNDS = 10
 _CACHE_LIMIT = 200_000
+_NO_CRASH = CrashPlan({})
 _REPORT_FIELD = {"scored": "scored", "duplicate": "duplicates", "expired": "expired",
                  "profiled": "profiled"}  # fmt: skip
 
@@ -153,6 +155,7 @@ class BatchProcessor:
         clock_ms: Callable[[], int] = lambda: int(time.time() * 1000),
         cache_limit: int = _CACHE_LIMIT,
         dedup: DedupPolicy | None = None,
+        crash: CrashPlan = _NO_CRASH,
     ) -> None:
         self.model = model
         self.store = store
@@ -165,6 +168,7 @@ class BatchProcessor:
         self.cache_limit = cache_limit
         self.account_members: dict[str, str] = {}  # customer -> account the store holds it in
         self.dedup = dedup or DedupPolicy()
+        self.crash = crash
 
     def forget(self) -> None:
         """Drop the state cache (after a rebalance another worker may have written)."""
@@ -262,7 +266,9 @@ class BatchProcessor:
                 entries[customer_id], outboxes[customer_id] = entry, outbox
                 if commit is not None:
                     commits.append(commit)
+            self.crash.reached("mid_batch")
             result = await self.store.commit(commits)
+            self.crash.reached("after_store_commit")
             self._remember(commits, result)
             self._count_outcomes(pending, result, report)
             await self._reload(result.conflicts)
@@ -369,6 +375,7 @@ class BatchProcessor:
             [a for box in waiting.values() for a in box], self.clock_ms()
         )
         await self.publisher.publish(messages)
+        self.crash.reached("after_publish")
         await self.store.clear_outbox(waiting)
         for customer_id in waiting:
             cached = self.cache.get(customer_id)

@@ -102,12 +102,12 @@ class Deployment:
         self.producer = KafkaProducer(bootstrap_servers=self.settings.kafka_bootstrap, acks="all",
                                       **client_options(self.settings.kafka_security))  # fmt: skip
 
-    def start_worker(self, **overrides: str) -> WorkerProcess:
+    def start_worker(self, wait_ready: bool = True, **overrides: str) -> WorkerProcess:
         """Start a worker with this deployment's environment, plus ``overrides``."""
         port = free_port()
         env = {**self.env, **overrides, "ENGAGEMENT_WEB_PORT": str(port)}
         worker = WorkerProcess(env, self.workdir / f"worker-{len(self.workers)}.log", port)
-        worker.start()
+        worker.start(wait_ready=wait_ready)
         self.workers.append(worker)
         return worker
 
@@ -119,6 +119,18 @@ class Deployment:
 
     def flush(self) -> None:
         self.producer.flush()
+
+    def end_offsets(self) -> dict[tuple[str, int], int]:
+        """The input topics' end offsets now, per (topic, partition)."""
+        consumer = KafkaConsumer(bootstrap_servers=self.settings.kafka_bootstrap,
+                                 **client_options(self.settings.kafka_security))  # fmt: skip
+        try:
+            partitions = [TopicPartition(topic, p) for topic in self.settings.topics.inputs
+                          for p in consumer.partitions_for_topic(topic) or []]  # fmt: skip
+            return {(tp.topic, tp.partition): end
+                    for tp, end in consumer.end_offsets(partitions).items()}  # fmt: skip
+        finally:
+            consumer.close()
 
     def keys(self, pattern: str) -> list[bytes]:
         """KEYS on the server, or on every master of a cluster."""

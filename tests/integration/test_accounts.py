@@ -36,6 +36,7 @@ from stream.worker.processor import BatchProcessor
 from tests.doubles import MemoryScoreStore, RecordingPublisher
 from tests.factories import NOW_MS, native
 from tests.integration.conftest import Deployment, wait_until
+from tests.profiles import examples
 from tests.unit.test_accounts import MODEL, TOPICS, _steps
 
 pytestmark = pytest.mark.integration
@@ -94,7 +95,7 @@ _updates = st.lists(st.tuples(_CUSTOMER, _ACCOUNT, st.integers(-5000, 15_000)), 
                     max_size=40)  # fmt: skip
 
 
-@hypothesis_settings(max_examples=25, deadline=None,
+@hypothesis_settings(max_examples=examples(25), deadline=None,
                      suppress_health_check=[HealthCheck.function_scoped_fixture])  # fmt: skip
 @given(_updates, st.integers(1, 10), st.booleans())
 def test_the_roll_script_keeps_sums_and_tops_of_any_update_sequence(

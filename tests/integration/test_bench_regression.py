@@ -17,7 +17,7 @@ from devtools.localstack import LocalStack
 from stream.adapters.kafka_admin import ensure_topics
 from stream.config.settings import Settings
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.bench]
 
 # Measured 0.0092 after the store and client work of issue 4 (worker 4,507 events/s, raw
 # 492,483) and 0.007-0.010 before it; 0.0213, 0.0238 (make-bench-sized run) and 0.0265

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import random
-import threading
 import time
+from typing import Any
 
 import orjson
 import pytest
@@ -61,6 +61,10 @@ def test_every_kind_of_bad_input_is_dead_lettered_and_good_events_still_score(de
     wait_until(lambda: d.customer("erin").get("score") == str(len(bad) + 2))
 
 
+def _scored(worker: Any) -> float:
+    return float(worker.counters("engagement_events", "outcome").get("scored", 0.0))
+
+
 def test_sigkill_mid_stream_neither_double_counts_nor_loses_alerts(deploy) -> None:
     """Killing the worker twice mid-stream leaves exactly the reference scores and every alert."""
     d = deploy()
@@ -90,24 +94,21 @@ def test_sigkill_mid_stream_neither_double_counts_nor_loses_alerts(deploy) -> No
     phase_two += [(c, _view(c, 999, uninstall_at[c], "app_uninstall")) for c in churners]
     rng.shuffle(phase_two)
 
-    def produce() -> None:
-        for i, (c, doc) in enumerate(phase_two):
+    # Mid-stream by construction: each third is sent, and the worker is killed once it has
+    # scored part of it; the rest of the stream is produced after each kill.
+    thirds = [phase_two[i::3] for i in range(3)]
+    for third in thirds[:2]:
+        worker = d.workers[-1]
+        before = _scored(worker)
+        for c, doc in third:
             send(c, doc, "app_installs" if doc["type"] == "app_uninstall" else "clickstream")
-            if i % 2000 == 0:
-                d.flush()
-                time.sleep(0.3)
         d.flush()
-
-    producer = threading.Thread(target=produce)
-    producer.start()
-    killed_while_producing = 0
-    for _ in range(2):
-        time.sleep(1.5)
-        killed_while_producing += producer.is_alive()
-        d.workers[-1].kill()
+        wait_until(lambda w=worker, b=before: _scored(w) > b, timeout_s=120, every_s=0.05)
+        worker.kill()
         d.start_worker()
-    producer.join()
-    assert killed_while_producing >= 1, "no kill happened mid-stream"
+    for c, doc in thirds[2]:
+        send(c, doc, "app_installs" if doc["type"] == "app_uninstall" else "clickstream")
+    d.flush()
 
     reference = {c: advance(MODEL, c, CustomerState(), drop_duplicates(ev, set()),
                             int(time.time() * 1000)) for c, ev in sent.items()}  # fmt: skip

@@ -36,6 +36,7 @@ from stream.ports import (
     unpack_marks,
 )
 from tests.doubles import MemoryScoreStore
+from tests.profiles import examples
 
 pytestmark = pytest.mark.integration
 NOW_MS = 1_800_000_000_000
@@ -274,7 +275,7 @@ async def _apply(store: ScoreStore, operation: Operation) -> object:
 
 
 @settings(
-    max_examples=60,
+    max_examples=examples(60),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
@@ -343,7 +344,7 @@ def _segment_reference(written: list[list[IndexEntry]]) -> dict[str, int]:
 
 
 @settings(
-    max_examples=40,
+    max_examples=examples(40),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )

@@ -34,6 +34,7 @@ from stream.worker.accounts import roll_up_accounts, seed_accounts
 from stream.worker.processor import BatchProcessor
 from tests.doubles import Crash, CrashingStore, CrashPlan, MemoryScoreStore, RecordingPublisher
 from tests.factories import DAY_MS, NOW_MS, default_model, native
+from tests.profiles import examples
 
 TOPICS = TopicNames()
 CHURN = AlertPolicy(band="churn_risk", rearm_above=10.0, cooldown_ms=DAY_MS)
@@ -104,7 +105,7 @@ def _reference_step(ref: _Ref, score: int, at: int, bucket_ms: int) -> list[str]
     return fired
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(st.lists(st.tuples(st.integers(-2000, 12_000), st.integers(1, 5 * DAY_MS)), max_size=40))
 def test_account_alerts_follow_the_rules(steps: list[tuple[int, int]]) -> None:
     """Churn risk on entering the band (armed, cooled), score drop against ``over``

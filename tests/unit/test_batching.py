@@ -4,6 +4,7 @@ applies it (``FetchConsumer._next_batch``, driven here by scripted fetches)."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterable
 from types import SimpleNamespace
 from typing import Any
@@ -86,6 +87,8 @@ class _Script:
     async def _wait_next_records(self, timeout: float) -> tuple[dict[TP, list[Any]], set[TP]]:
         self.calls.append(timeout)
         count, self.fresh = self.replies.pop(0) if self.replies else (0, self.fresh)
+        if not count:  # as aiokafka: nothing fetched, so the wait lasted its whole timeout
+            await asyncio.sleep(timeout)
         records = _messages(count, self.offset)
         self.offset += count
         return ({_TP: records} if records else {}), {_TP}
@@ -97,8 +100,11 @@ class _Script:
         raise AssertionError("no rebalance in these scripts")
 
 
-def _next_batch(script: _Script, batch_max: int = 100, within_s: float = 5.0) -> list[Incoming]:
-    options = FetchOptions(batch_max=batch_max, batch_within_s=within_s)
+def _next_batch(
+    script: _Script, batch_max: int = 100, within_s: float = 5.0, ends: list[str] | None = None
+) -> list[Incoming]:
+    options = FetchOptions(batch_max=batch_max, batch_within_s=within_s,
+                           observe=(ends if ends is not None else []).append)  # fmt: skip
     _, batch = asyncio.run(FetchConsumer._next_batch(script, options))  # type: ignore[arg-type]
     return batch
 
@@ -118,11 +124,24 @@ def test_a_stale_first_fetch_is_topped_up_by_one_fresh_fetch_only() -> None:
     assert 0 < script.calls[1] <= 5.0
 
 
-def test_never_caught_up_waits_out_the_window_then_stops_at_an_empty_fetch() -> None:
+def test_never_caught_up_waits_out_the_window_then_stops() -> None:
     script = _Script([(4, False), (1, False), (1, False)])  # then empty replies
-    batch = _next_batch(script)
-    assert len(batch) == 6
-    assert len(script.calls) == 4  # three replies with records, one empty: processed
+    ends: list[str] = []
+    started = time.monotonic()
+    batch = _next_batch(script, within_s=0.3, ends=ends)
+    assert len(batch) == 6 and ends == ["window"]
+    assert time.monotonic() - started >= 0.3
+    assert all(0 < timeout <= 0.05 for timeout in script.calls[1:])  # stamps re-read often
+
+
+def test_a_stale_fetch_ends_as_soon_as_a_reply_without_records_catches_it_up() -> None:
+    """The stamps move on a fetch reply with no records too, which wakes no wait: the loop
+    re-reads them instead of waiting out the window (seen under load: one 20 s wait)."""
+    script = _Script([(4, False), (0, False), (0, True)])
+    ends: list[str] = []
+    batch = _next_batch(script, within_s=60.0, ends=ends)
+    assert len(batch) == 4 and ends == ["caught_up"]
+    assert len(script.calls) == 3
 
 
 def test_a_window_that_has_passed_stops_topping_up() -> None:

@@ -17,6 +17,7 @@ from stream.calibrate.pipeline import takes_longer_window
 from stream.calibrate.report import CHARTS
 from stream.cli.main import main
 from stream.config.model_file import load_model
+from tests.profiles import examples
 
 _HISTORY = ["--customers", "700", "--days", "150", "--seed", "11"]
 
@@ -68,7 +69,7 @@ def test_calibrated_model_beats_the_default_on_held_out_months(
     assert _figures(capsys.readouterr().out) == calibrated
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(st.lists(st.integers(-400, 400), min_size=20, max_size=300), st.floats(0.05, 0.3))
 def test_band_thresholds_follow_the_target_shares(quarters: list[int], share: float) -> None:
     """The lowest band holds its share of the scores, up to one score (ties aside)."""

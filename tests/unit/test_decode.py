@@ -13,6 +13,7 @@ from stream.core.decode import REASONS, DecodeLimits, Ignored, Rejection, decode
 from stream.core.events import Event
 from stream.core.vocabulary import IGNORED_REASONS
 from tests.factories import DAY_MS, NOW_MS, default_model, native, segment
+from tests.profiles import examples
 
 MODEL = default_model()
 
@@ -107,7 +108,7 @@ def test_size_limit_is_configurable() -> None:
 
 
 @given(st.binary(max_size=300))
-@settings(max_examples=500)
+@settings(max_examples=examples(500))
 def test_arbitrary_bytes_never_raise(raw: bytes) -> None:
     """Random bytes decode to an Event or a Rejection, never an exception."""
     assert isinstance(_decode(raw), Event | Rejection)
@@ -143,7 +144,7 @@ json_values = st.recursive(
         json_values | st.sampled_from(["c1", "page_view", "track", NOW_MS]),
     )
 )
-@settings(max_examples=500)
+@settings(max_examples=examples(500))
 def test_arbitrary_json_objects_never_raise(doc: dict) -> None:
     """Any JSON object decodes to an Event, an Ignored or a Rejection with a known reason."""
     got = _decode(orjson.dumps(doc))

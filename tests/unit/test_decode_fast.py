@@ -13,6 +13,7 @@ from devtools.bench.dataset import records
 from stream.core.decode import DecodeLimits, _fast, decode_event
 from stream.core.events import Event
 from tests.factories import DAY_MS, NOW_MS, default_model
+from tests.profiles import examples
 from tests.unit.test_decode_fuzz import json_values, native_docs
 
 MODEL = default_model()
@@ -64,7 +65,7 @@ def _naive(ms: int) -> str:
 
 
 @given(messages(), LIMITS, st.booleans())
-@settings(max_examples=2000, deadline=None)
+@settings(max_examples=examples(2000), deadline=None)
 def test_the_fast_path_answers_exactly_as_the_full_path(
     message: tuple[str, bytes, bytes | None], limits: DecodeLimits, replay: bool
 ) -> None:

@@ -24,6 +24,7 @@ from stream.core.decode import (
 from stream.core.events import Event
 from stream.core.vocabulary import IGNORED_REASONS
 from tests.factories import DAY_MS, NOW_MS, default_model
+from tests.profiles import examples
 
 MODEL = default_model()
 LIMITS = DecodeLimits()
@@ -105,7 +106,7 @@ def _check(raw: bytes, key: bytes | None, role: str) -> None:
 
 
 @given(role_and_doc, st.booleans())
-@settings(max_examples=1500)
+@settings(max_examples=examples(1500))
 def test_near_valid_documents_are_accepted_only_when_safe(
     role_doc: tuple[str, dict[str, Any]], key_matches: bool
 ) -> None:
@@ -118,14 +119,14 @@ def test_near_valid_documents_are_accepted_only_when_safe(
 
 
 @given(st.binary(max_size=2000), st.none() | st.binary(max_size=40), st.sampled_from(ROLES))
-@settings(max_examples=1500)
+@settings(max_examples=examples(1500))
 def test_arbitrary_bytes_and_keys_never_raise(raw: bytes, key: bytes | None, role: str) -> None:
     """Random payloads and keys never raise; anything accepted is still safe."""
     _check(raw, key, role)
 
 
 @given(role_and_doc, st.integers(1, 400))
-@settings(max_examples=500)
+@settings(max_examples=examples(500))
 def test_truncated_documents_are_rejected(role_doc: tuple[str, dict[str, Any]], cut: int) -> None:
     """A JSON document cut short is never accepted."""
     role, doc = role_doc
@@ -137,7 +138,7 @@ def test_truncated_documents_are_rejected(role_doc: tuple[str, dict[str, Any]], 
 
 
 @given(st.integers(1025, 5000), st.sampled_from([b"[", b'{"a":']))
-@settings(max_examples=50)
+@settings(max_examples=examples(50))
 def test_deep_nesting_is_rejected_not_a_crash(depth: int, opener: bytes) -> None:
     """Nesting beyond the parser's depth limit is a clear rejection."""
     closer = b"]" if opener == b"[" else b"}"

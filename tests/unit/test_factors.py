@@ -18,6 +18,7 @@ from stream.core.events import Event
 from stream.core.model import FactorTransform, ScoringModel
 from stream.core.rebuild import rebuild
 from tests.factories import DAY_MS, NOW_MS
+from tests.profiles import examples
 
 BASE: dict[str, Any] = {
     "version": "t-1",
@@ -78,7 +79,7 @@ transforms = st.one_of(
 
 
 @given(transforms, st.integers(-(10**9), 10**9), st.integers(0, 10**6))
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=examples(500), deadline=None)
 def test_every_transform_is_non_decreasing(rule: FactorTransform, total: int, more: int) -> None:
     """With a non-negative weight, a larger total never gives a smaller contribution."""
     assert rule.apply(total + more) >= rule.apply(total)

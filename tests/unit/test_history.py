@@ -23,6 +23,7 @@ from stream.core.events import Event
 from stream.core.model import AlertRule, ScoringModel
 from stream.core.rebuild import rebuild
 from tests.factories import DAY_MS, NOW_MS, default_model, event
+from tests.profiles import examples
 
 DEFAULT_FILE = Path(__file__).parents[2] / "stream" / "config" / "models" / "default.yaml"
 RULES = [
@@ -50,7 +51,7 @@ observations = st.lists(st.tuples(st.integers(0, 300), st.integers(-5000, 5000))
 
 
 @given(observations, st.integers(1, 50))
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 def test_history_matches_a_from_scratch_reference(seen: list[tuple[int, int]], limit: int) -> None:
     """Each bucket keeps the last score observed in it (late observations go to the latest
     point), buckets ascend, and only the latest ``limit`` points are kept."""
@@ -93,7 +94,7 @@ def _events(drawn: list[tuple[str, int]]) -> list[Event]:
 
 
 @given(timeline)
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 def test_history_is_the_same_event_by_event_or_bucket_by_bucket(
     drawn: list[tuple[str, int]],
 ) -> None:
@@ -122,7 +123,7 @@ def test_history_is_the_same_event_by_event_or_bucket_by_bucket(
 
 @given(st.lists(st.tuples(st.sampled_from(TYPES), st.integers(31 * DAY_MS, 60 * DAY_MS)),
                 min_size=1, max_size=40))  # fmt: skip
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 def test_a_replay_in_one_batch_leaves_the_history_of_a_live_run(
     drawn: list[tuple[str, int]],
 ) -> None:
@@ -138,7 +139,7 @@ def test_a_replay_in_one_batch_leaves_the_history_of_a_live_run(
 
 
 @given(timeline)
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 def test_replaying_changes_neither_history_nor_gates(drawn: list[tuple[str, int]]) -> None:
     events = _events(drawn)
     seen: set[bytes] = set()
@@ -200,7 +201,7 @@ DROP = AlertRule("drop", "score_drop", percent=20, points_cp=1000, cooldown_ms=3
 
 @given(st.lists(st.tuples(st.integers(-3000, 3000), st.integers(-3000, 3000)), max_size=60),
        st.sampled_from([DROP, replace(DROP, name="rise", when="score_rise")]))  # fmt: skip
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 def test_a_score_rule_fires_once_per_crossing_and_respects_cooldown(
     moments: list[tuple[int, int]], rule: AlertRule
 ) -> None:

@@ -16,6 +16,7 @@ from stream.adapters.redis_store import customer_key
 from stream.core.decode import DecodeLimits, Rejection, decode_event, valid_customer_id
 from stream.core.events import Event
 from tests.factories import NOW_MS, default_model
+from tests.profiles import examples
 
 MODEL = default_model()
 PREFIX = "es"
@@ -121,7 +122,7 @@ old_ids = st.from_regex(re.compile(r"[!-z|~]{1,128}"), fullmatch=True)
 
 
 @given(ids, ids)
-@settings(max_examples=1000)
+@settings(max_examples=examples(1000))
 def test_key_layout_is_injective_and_one_slot_per_customer(a: str, b: str) -> None:
     """For accepted ids the key decodes back to its customer, so two customers never share
     a key, a customer key never equals an index key, and the customer's hash and alert keys
@@ -138,7 +139,7 @@ def test_key_layout_is_injective_and_one_slot_per_customer(a: str, b: str) -> No
 
 
 @given(old_ids)
-@settings(max_examples=500)
+@settings(max_examples=examples(500))
 def test_ids_valid_before_keep_their_key_unless_they_contain_percent(customer: str) -> None:
     """Printable-ASCII ids without spaces or braces (the old rule) keep the old key
     ``<prefix>:{<id>}`` exactly, except those containing '%' (docs/reference/redis-keys.md:

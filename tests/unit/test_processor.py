@@ -26,6 +26,7 @@ from stream.worker.dedup import DedupPolicy
 from stream.worker.processor import BatchProcessor
 from tests.doubles import Crash, CrashingStore, CrashPlan, MemoryScoreStore, RecordingPublisher
 from tests.factories import DAY_MS, NOW_MS, default_model, native
+from tests.profiles import examples
 
 MODEL = default_model()
 TOPICS = TopicNames()
@@ -419,7 +420,7 @@ def lives(draw: st.DrawFn) -> tuple[list[Step], set[int], list[bool]]:
     return steps, crashes, restart
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(lives())
 def test_random_crashes_and_redeliveries_give_the_reference(
     life: tuple[list[Step], set[int], list[bool]],
@@ -432,7 +433,7 @@ def test_random_crashes_and_redeliveries_give_the_reference(
     assert_matches(run, reference(steps))
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(lives())
 def test_redeliveries_after_crashes_need_no_fingerprint(
     life: tuple[list[Step], set[int], list[bool]],

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from stream.core.events import Event
 from stream.core.profile import MAX_TRAITS, Profile, apply_profile
+from tests.profiles import examples
 
 calls = st.lists(
     st.tuples(
@@ -40,7 +41,7 @@ def _reference(
 
 
 @given(calls, st.randoms())
-@settings(max_examples=300)
+@settings(max_examples=examples(300))
 def test_any_order_gives_the_latest_values(rows: list[Any], rnd: Any) -> None:
     """Applied in any order, one by one or together, the profile equals the reference."""
     shuffled = list(rows)

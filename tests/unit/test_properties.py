@@ -13,6 +13,7 @@ from stream.core.customer import CustomerState, advance, breakdown_of, drop_dupl
 from stream.core.events import Event, fingerprint
 from stream.core.model import ACTIVE, ScoringModel
 from tests.factories import DAY_MS, NOW_MS, default_model
+from tests.profiles import examples
 
 MODEL = default_model()
 TYPES = sorted(t for t in MODEL.events if t not in ("session_end", "survey_response"))
@@ -37,7 +38,7 @@ batches = st.lists(events(), max_size=40)
 
 
 @given(batches, st.randoms())
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 def test_order_within_window_does_not_matter(batch: list[Event], rng) -> None:
     """Any permutation of the same events gives the same score and breakdown."""
     shuffled = list(batch)
@@ -49,7 +50,7 @@ def test_order_within_window_does_not_matter(batch: list[Event], rng) -> None:
 
 
 @given(batches, st.integers(0, 40))
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 def test_split_into_batches_equals_one_batch(batch: list[Event], cut: int) -> None:
     """Applying events in two batches gives the same state as one batch."""
     whole = advance(MODEL, "c1", CustomerState(), batch, NOW_MS)
@@ -60,7 +61,7 @@ def test_split_into_batches_equals_one_batch(batch: list[Event], cut: int) -> No
 
 
 @given(batches)
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 def test_replaying_a_batch_changes_nothing(batch: list[Event]) -> None:
     """With duplicate detection, a replayed batch leaves the state unchanged."""
     seen: set[bytes] = set()
@@ -74,7 +75,7 @@ def test_replaying_a_batch_changes_nothing(batch: list[Event]) -> None:
 @given(st.lists(events().filter(lambda e: e.type not in ("app_uninstall", "survey_response",
                                                          "session_end")), min_size=1, max_size=30),
        st.lists(st.integers(0, 40 * DAY_MS), min_size=2, max_size=6))  # fmt: skip
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 def test_scores_fall_as_events_expire(batch: list[Event], offsets: list[int]) -> None:
     """With only non-negative events, the score never rises as time passes, and ends at 0."""
     state = advance(MODEL, "c1", CustomerState(), batch, NOW_MS).state
@@ -89,7 +90,7 @@ def test_scores_fall_as_events_expire(batch: list[Event], offsets: list[int]) ->
 
 
 @given(batches, st.integers(0, 40 * DAY_MS))
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 def test_score_equals_sum_of_breakdown_and_band_matches(batch: list[Event], later: int) -> None:
     """The score is exactly the sum of its breakdown, and the band is the score's band."""
     state = advance(MODEL, "c1", CustomerState(), batch, NOW_MS).state
@@ -99,7 +100,7 @@ def test_score_equals_sum_of_breakdown_and_band_matches(batch: list[Event], late
 
 
 @given(batches, st.lists(st.integers(0, 40 * DAY_MS), max_size=8))
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 def test_at_most_one_alert_per_crossing_and_only_into_churn(
     batch: list[Event], steps: list[int]
 ) -> None:
@@ -115,7 +116,7 @@ def test_at_most_one_alert_per_crossing_and_only_into_churn(
 
 
 @given(batches, st.integers(0, 40), st.integers(0, 40 * DAY_MS))
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 def test_a_kept_breakdown_gives_the_same_evaluation(
     batch: list[Event], cut: int, later: int
 ) -> None:
@@ -127,7 +128,7 @@ def test_a_kept_breakdown_gives_the_same_evaluation(
 
 
 @given(batches)
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 def test_precomputed_fingerprints_drop_the_same_duplicates(batch: list[Event]) -> None:
     """drop_duplicates with the caller's fingerprints equals computing them itself."""
     doubled = batch + batch[: len(batch) // 2]
@@ -163,7 +164,7 @@ SHAPED = _shaped_model()
 
 
 @given(batches, st.randoms())
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 def test_shaped_order_within_window_does_not_matter(batch: list[Event], rng) -> None:
     """Transforms, baseline and tenure keep any permutation's score and breakdown equal."""
     shuffled = list(batch)
@@ -176,7 +177,7 @@ def test_shaped_order_within_window_does_not_matter(batch: list[Event], rng) -> 
 
 
 @given(batches, st.integers(0, 40), st.integers(0, 3 * DAY_MS))
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 def test_shaped_split_into_batches_equals_one_batch(batch: list[Event], cut: int,
                                                     gap: int) -> None:  # fmt: skip
     """Two batches (the second a little later) give the one-batch state at the later time
@@ -193,7 +194,7 @@ def test_shaped_split_into_batches_equals_one_batch(batch: list[Event], cut: int
 
 
 @given(batches, st.lists(st.integers(0, 60 * DAY_MS), max_size=6))
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 def test_shaped_replay_is_idempotent_and_onboarding_alerts_at_most_once(
     batch: list[Event], steps: list[int]
 ) -> None:
@@ -214,7 +215,7 @@ def test_shaped_replay_is_idempotent_and_onboarding_alerts_at_most_once(
 @given(st.lists(events().filter(lambda e: e.type not in ("app_uninstall", "survey_response",
                                                          "session_end")), min_size=1, max_size=30),
        st.lists(st.integers(0, 40 * DAY_MS), min_size=2, max_size=6))  # fmt: skip
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 def test_shaped_scores_fall_as_events_expire_except_for_tenure(
     batch: list[Event], offsets: list[int]
 ) -> None:
@@ -248,7 +249,7 @@ def positive_events(draw: st.DrawFn) -> Event:
 
 @given(batches, st.lists(positive_events(), min_size=1, max_size=10),
        st.lists(st.integers(0, 40 * DAY_MS), max_size=4))  # fmt: skip
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 def test_more_of_a_positive_event_never_lowers_the_score(
     batch: list[Event], extra: list[Event], later: list[int]
 ) -> None:
@@ -264,7 +265,7 @@ def test_more_of_a_positive_event_never_lowers_the_score(
 
 
 @given(batches, st.lists(positive_events(), min_size=1, max_size=10))
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 def test_with_returning_visits_more_on_an_active_day_never_lowers_the_score(
     batch: list[Event], extra: list[Event]
 ) -> None:
@@ -322,7 +323,7 @@ def _returning_from_scratch(model: ScoringModel, applied: list[Event], at_ms: in
 
 
 @given(deliveries(), st.lists(st.integers(0, 6), max_size=25), st.integers(0, 40 * DAY_MS))
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 def test_a_visit_stays_returning_while_it_is_in_the_window(
     delivered: list[tuple[int, Event]], cuts: list[int], later: int
 ) -> None:

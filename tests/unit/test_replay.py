@@ -13,6 +13,7 @@ from stream.core.customer import CustomerState, advance, drop_duplicates
 from stream.core.events import Event
 from stream.core.model import FactorTransform, ScoringModel, TenureRule
 from stream.history.replay import Replay
+from tests.profiles import examples
 
 _DAY = 86_400_000
 _START = 1_767_225_600_000  # 2026-01-01
@@ -53,7 +54,7 @@ def _reference(model: ScoringModel, events: list[Event], customer: str, now: int
     return advance(model, customer, CustomerState(), mine, now).state
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(_events, st.sampled_from([_DAY, 3 * _DAY, 7 * _DAY]), st.booleans())
 def test_replay_equals_a_from_scratch_evaluation(
     raw: list[tuple[str, str, int, int]], step: int, saturating: bool
@@ -72,7 +73,7 @@ def test_replay_equals_a_from_scratch_evaluation(
     assert replay.applied + replay.duplicates == len(events)
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40), deadline=None)
 @given(_events, st.lists(st.integers(0, 80 * _DAY), max_size=4))
 def test_snapshots_see_the_state_at_their_moment(
     raw: list[tuple[str, str, int, int]], offsets: list[int]

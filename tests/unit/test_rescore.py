@@ -24,6 +24,7 @@ from stream.core.segments import Membership, SegmentSettings
 from stream.worker.rescore import RescoreReport, Target
 from stream.worker.rescore import _commit as rescore_commit
 from tests.factories import DAY_MS, NOW_MS, default_model, event
+from tests.profiles import examples
 from tests.unit.test_properties import batches
 
 MODEL = default_model()
@@ -71,7 +72,7 @@ def test_events_outside_the_window_are_not_applied_nor_fingerprinted() -> None:
     st.one_of(st.none(), st.integers(NOW_MS - 2 * DAY_MS, NOW_MS)),
     st.sampled_from([None, *MODEL.bands.names]),
 )
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 def test_a_rebuild_never_alerts(
     batch: list[Event], armed: bool, last_alert: int | None, band: str | None
 ) -> None:
@@ -121,7 +122,7 @@ def _keys(prefix: str, customer: str, partition: int) -> list[str]:
 
 
 @given(prefixes, prefixes, ids, st.integers(0, 10_000))
-@settings(max_examples=1000)
+@settings(max_examples=examples(1000))
 def test_a_store_owns_exactly_the_keys_of_its_prefix(
     mine: str, other: str, customer: str, partition: int
 ) -> None:

@@ -13,6 +13,7 @@ from stream.core.customer import CustomerState, advance, running_of
 from stream.core.events import Event
 from stream.core.model import ACTIVE, SESSION, RegularityRule, ReturningRule, ScoringModel
 from tests.factories import DAY_MS, NOW_MS, default_model
+from tests.profiles import examples
 
 MODEL = default_model()
 MODELS: list[ScoringModel] = [
@@ -51,7 +52,7 @@ def _check(model: ScoringModel, running: window.Running) -> None:
     operations,
     st.one_of(st.none(), st.integers(BASE - 10, BASE + 5)),
 )
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 def test_running_totals_equal_totals_from_scratch_after_adds_and_expiries(
     which: int, ops: list[tuple[str, int, dict[str, int]]], prior: int | None
 ) -> None:
@@ -80,7 +81,7 @@ def test_running_totals_equal_totals_from_scratch_after_adds_and_expiries(
 
 
 @given(operations, operations)
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 def test_a_copy_changes_without_changing_the_original(
     first: list[tuple[str, int, dict[str, int]]], second: list[tuple[str, int, dict[str, int]]]
 ) -> None:
@@ -122,7 +123,7 @@ def _events(days: list[tuple[int, str]]) -> list[Event]:
     ),
     st.integers(0, 40),
 )
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 def test_advance_never_changes_the_state_it_is_given(
     batches: list[list[tuple[int, str]]], later_days: int
 ) -> None:

@@ -37,6 +37,7 @@ from stream.ports import Incoming
 from stream.worker.processor import BatchProcessor
 from tests.doubles import Crash, CrashingStore, CrashPlan, MemoryScoreStore, RecordingPublisher
 from tests.factories import NOW_MS, native
+from tests.profiles import examples
 
 BANDS = list(DEFAULT_BANDS.names)
 DIMS = ("plan", "country")
@@ -264,7 +265,7 @@ def histories(draw: st.DrawFn) -> list[tuple[int, list[Incoming]]]:
     return batches
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(100), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(histories(), st.sets(st.integers(0, 30), max_size=4), st.booleans())
 def test_random_crashes_and_redeliveries_keep_rollups_equal_to_the_customers(
     batches: list[tuple[int, list[Incoming]]], crashes: set[int], restart: bool

@@ -22,6 +22,7 @@ from stream.adapters.redis_store import (
 from stream.core.alerts import AlertGate, RuleGate
 from stream.core.customer import CustomerState, advance
 from tests.factories import DAY_MS, NOW_MS, default_model, event
+from tests.profiles import examples
 
 MODEL = default_model()
 moments = st.one_of(st.none(), st.integers(-(2**62), 2**62))
@@ -80,7 +81,7 @@ def _legacy_json(state: CustomerState, partition: int, model_version: str) -> by
 
 
 @given(states(), st.integers(0, 2**31 - 1), st.sampled_from(["v1", "v2"]))
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 def test_any_state_round_trips_through_layout_1(
     state: CustomerState, partition: int, model_version: str
 ) -> None:
@@ -92,7 +93,7 @@ def test_any_state_round_trips_through_layout_1(
 
 
 @given(states(), st.integers(0, 2**31 - 1), st.sampled_from(["v1", "v2"]))
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 def test_state_written_as_json_loads_as_the_same_state(
     state: CustomerState, partition: int, model_version: str
 ) -> None:
@@ -144,7 +145,7 @@ def _history_reference(history: tuple[tuple[int, int], ...], bucket_ms: int) -> 
     st.lists(st.tuples(st.integers(-(2**63), 2**63 - 1), st.integers(-(2**63), 2**63 - 1))),
     st.integers(1, 2**40),
 )
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 def test_the_history_field_is_byte_for_byte_the_documented_layout(
     points: list[tuple[int, int]], bucket_ms: int
 ) -> None:
