@@ -15,7 +15,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Health", "Probe"]
+__all__ = ["Health", "Probe", "messages_waiting"]
+
+
+def messages_waiting(highwater: int, last_processed: int | None, resumed_from: int) -> int:
+    """Messages of one partition this worker still has to process: from the later of the
+    one after the last it processed and the committed offset it resumed the partition
+    from at its assignment, up to the high watermark (the next offset to be written).
+
+    The resume point matters: a partition assigned at its end offset has nothing waiting
+    although this worker never processed a message of it (a restart after the group
+    caught up, or a rebalance that hands a finished partition back)."""
+    start = resumed_from if last_processed is None else max(last_processed + 1, resumed_from)
+    return max(0, highwater - start)
 
 
 @dataclass(slots=True)
