@@ -172,6 +172,7 @@ def _install_timers(app: faust.App, parts: _Parts, redis: AsyncClient) -> None:
         await _probe(health, metrics, "redis", ping_all(redis))  # every master of a cluster
         await _probe(health, metrics, "kafka", _kafka_metadata(app))
         health.lag = _record_lag(app, metrics, parts.owned(app), parts.processed)
+        health.record_rebalancing(app.rebalancing)
         health.agent_crashed = _crash_reason(app)
         metrics.gc_seconds.inc(parts.gc_clock.seconds - parts.gc_reported)
         parts.gc_reported = parts.gc_clock.seconds
