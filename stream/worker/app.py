@@ -31,7 +31,7 @@ from stream.worker.crashpoints import crash_plan
 from stream.worker.dedup import DedupPolicy
 from stream.worker.fetch import FetchConsumer, FetchOptions, attach, broker_url
 from stream.worker.gctune import GcClock, GcTuner
-from stream.worker.health import Health
+from stream.worker.health import Health, messages_waiting
 from stream.worker.processor import BatchProcessor
 from stream.worker.runner import Runner
 from stream.worker.web import install_pages
@@ -172,6 +172,7 @@ def _install_timers(app: faust.App, parts: _Parts, redis: AsyncClient) -> None:
         await _probe(health, metrics, "redis", ping_all(redis))  # every master of a cluster
         await _probe(health, metrics, "kafka", _kafka_metadata(app))
         health.lag = _record_lag(app, metrics, parts.owned(app), parts.processed)
+        health.record_rebalancing(app.rebalancing)
         health.agent_crashed = _crash_reason(app)
         metrics.gc_seconds.inc(parts.gc_clock.seconds - parts.gc_reported)
         parts.gc_reported = parts.gc_clock.seconds
@@ -244,6 +245,7 @@ def _record_lag(
     app: faust.App, metrics: Metrics, owned: Sequence[TP], processed: dict[TP, int]
 ) -> int:
     """Update the lag gauges of the owned partitions; returns the total lag."""
+    consumer = app.consumer
     total = 0
     for tp in owned:
         try:
@@ -252,7 +254,8 @@ def _record_lag(
             continue
         if highwater is None:
             continue
-        lag = max(0, highwater - processed.get(tp, -1) - 1)
+        resumed = consumer.resumed_from(tp) if isinstance(consumer, FetchConsumer) else 0
+        lag = messages_waiting(highwater, processed.get(tp), resumed)
         metrics.lag.labels(tp.topic, str(tp.partition)).set(lag)
         total += lag
     return total

@@ -328,6 +328,12 @@ class FetchConsumer(faust_aiokafka.Consumer):
                 await asyncio.wait({task})
         await self.commit()
 
+    def resumed_from(self, tp: TP) -> int:
+        """The committed offset ``tp`` resumed from at its current assignment (0: none, or
+        not read yet). Faust reads it when it seeks the assignment to its committed offsets
+        (``perform_seek``, once the rebalance completes) and forgets it at the revoke."""
+        return self._committed_offset.get(tp) or 0
+
     def verify_event_path(self, now: float, tp: TP) -> None:
         """Faust's livelock check, fetch side only: the processing side is watched by the
         worker's own readiness (``keeping_up``), as messages bypass Faust's streams."""

@@ -15,7 +15,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Health", "Probe"]
+__all__ = ["Health", "Probe", "messages_waiting"]
+
+
+def messages_waiting(highwater: int, last_processed: int | None, resumed_from: int) -> int:
+    """Messages of one partition this worker still has to process: from the later of the
+    one after the last it processed and the committed offset it resumed the partition
+    from at its assignment, up to the high watermark (the next offset to be written).
+
+    The resume point matters: a partition assigned at its end offset has nothing waiting
+    although this worker never processed a message of it (a restart after the group
+    caught up, or a rebalance that hands a finished partition back)."""
+    start = resumed_from if last_processed is None else max(last_processed + 1, resumed_from)
+    return max(0, highwater - start)
 
 
 @dataclass(slots=True)
@@ -43,6 +55,7 @@ class Health:
     sweep_behind_ms: int = 0
     lag: int = 0
     agent_crashed: str | None = None
+    rebalancing_since_ms: int | None = None
 
     def __post_init__(self) -> None:
         self.last_progress_ms = self.last_sweep_ms = self.clock_ms()
@@ -59,6 +72,13 @@ class Health:
         """A window sweep completed; the oldest due customer had waited ``behind_ms``."""
         self.last_sweep_ms = self.clock_ms()
         self.sweep_behind_ms = behind_ms
+
+    def record_rebalancing(self, rebalancing: bool) -> None:
+        """Whether the consumer group is rebalancing now (no batch runs meanwhile)."""
+        if not rebalancing:
+            self.rebalancing_since_ms = None
+        elif self.rebalancing_since_ms is None:
+            self.rebalancing_since_ms = self.clock_ms()
 
     def record_processing(self, ok: bool, error: str | None = None) -> None:
         """The outcome of the last batch or sweep attempt (failed ones are retried)."""
@@ -100,5 +120,13 @@ class Health:
             return False, f"no window sweep completed for {since_sweep} ms"
         idle = self.clock_ms() - self.last_progress_ms
         if self.lag > 0 and idle > self.stall_ms:
-            return False, f"{self.lag} messages waiting, no batch completed for {idle} ms"
+            return False, f"{self.lag} messages waiting, no batch completed for {idle} ms" + (
+                self._waiting_on()
+            )
         return True, "ok"
+
+    def _waiting_on(self) -> str:
+        if self.rebalancing_since_ms is None:
+            return ""
+        since = self.clock_ms() - self.rebalancing_since_ms
+        return f"; the consumer group has been rebalancing for {since} ms"

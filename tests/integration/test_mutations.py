@@ -15,7 +15,7 @@ from tests.integration.test_faults import (
     PLANNED_KILLS_ENV,
     kill_at_each_step,
     planned_kills_workload,
-    send_all,
+    warm_up_then_send,
 )
 from tests.integration.workload import committed_offsets, compare, tally_events
 
@@ -34,7 +34,7 @@ def test_the_gate_size_fault_scenario_catches_a_broken_commit_path(
 ) -> None:
     work = planned_kills_workload()
     d = deploy(**PLANNED_KILLS_ENV, FAULT_MUTATION=mutation, PYTHONPATH=str(MUTANTS))
-    send_all(d, work.warmup + work.main)
+    warm_up_then_send(d, work)
     kill_at_each_step(d)
     ends = d.end_offsets()
     wait_until(lambda: _drained(d, ends), timeout_s=300)

@@ -67,3 +67,37 @@ def test_workers_joining_and_leaving_mid_stream_keep_scores_exact(
     assert first.alive
     committed = committed_offsets(d.stack.kafka_bootstrap, d.settings.app_id)
     assert sum(committed.values()) > 0
+
+
+def _waiting(worker: WorkerProcess) -> dict[tuple[str, str], float]:
+    samples = worker.samples("engagement_consumer_lag")
+    return {(labels["topic"], labels["partition"]): value for labels, value in samples}
+
+
+def test_a_worker_resuming_caught_up_partitions_has_nothing_waiting(
+    deploy: Callable[..., Deployment],
+) -> None:
+    """The lag behind readiness starts at the committed offset each partition resumed
+    from: a worker started after the group caught up processes nothing, and must not
+    count every message of every partition as waiting (it used to, and /ready then said
+    "N messages waiting, no batch completed" forever on an idle, caught-up worker)."""
+    work = make_workload(MODEL, 200, 2000, seed=41, prefix="rl")
+    d = deploy(ENGAGEMENT_SESSION_TIMEOUT="3s")
+    first = d.start_worker()
+    for message in work.warmup + work.main:
+        d.send(*message)
+    d.flush()
+    inputs = set(d.settings.topics.inputs)
+    group, bootstrap = d.settings.app_id, d.stack.kafka_bootstrap
+
+    def caught_up() -> bool:
+        committed = committed_offsets(bootstrap, group)
+        return sum(o for (topic, _), o in committed.items() if topic in inputs) == work.size
+
+    wait_until(caught_up, timeout_s=180, every_s=0.5)
+    first.stop(signal.SIGTERM, timeout_s=40)
+    second = d.start_worker()
+    partitions = len(inputs) * d.settings.partitions
+    wait_until(lambda: len(_waiting(second)) == partitions and not any(_waiting(second).values()),
+               timeout_s=60)  # fmt: skip
+    assert second.counters("engagement_events", "outcome").get("scored", 0.0) == 0

@@ -22,9 +22,11 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.consumer.fetcher import Fetcher
 from aiokafka.structs import ConsumerRecord
 from faust.app import base as app_base
+from faust.tables import recovery as faust_recovery
 from faust.transport import by_url
 from faust.transport import consumer as faust_consumer
 from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.types import TP
 
 from stream.worker.fetch import SCHEME, FetchConsumer, Transport, broker_url, incoming
 
@@ -90,6 +92,24 @@ def test_the_rebalance_listener_sets_the_generation_and_the_flow_flags_exist() -
     assert "app.consumer_generation_id = generation" in listener
     assert "flow_active" in _source(faust_consumer.Consumer.stop_flow)
     assert faust_aiokafka.Consumer.consumer_stopped_errors
+
+
+def test_faust_keeps_the_committed_offsets_each_assignment_resumed_from() -> None:
+    """``FetchConsumer.resumed_from`` (the start of the readiness lag) reads the committed
+    offsets Faust stores when it seeks an assignment to them, and drops at a revoke."""
+    seek = _source(faust_consumer.Consumer.perform_seek)
+    assert "await self.seek_to_committed()" in seek
+    assert "self._committed_offset.update(committed_offsets)" in seek
+    assert "consumer.perform_seek()" in _source(faust_recovery.Recovery.on_recovery_completed)
+    assert "self._committed_offset.pop(tp, None)" in _source(
+        faust_consumer.Consumer.on_partitions_revoked
+    )
+    consumer = faust.App("resumed-from", broker=broker_url("127.0.0.1:1")).consumer
+    assert isinstance(consumer, FetchConsumer)
+    tp = TP("t", 0)
+    assert consumer.resumed_from(tp) == 0
+    consumer._committed_offset.update({tp: 492})
+    assert consumer.resumed_from(tp) == 492
 
 
 def test_the_driver_thread_has_the_fetch_side_livelock_check() -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from stream.worker.health import Health
+from stream.worker.health import Health, messages_waiting
 
 
 class Clock:
@@ -121,3 +121,36 @@ def test_liveness_fails_when_the_probe_loop_stops() -> None:
     alive, body = health.liveness()
     assert not alive
     assert sorted(body["stale_probes"]) == ["kafka", "redis"]
+
+
+def test_a_partition_resumed_at_its_end_has_nothing_waiting() -> None:
+    """A worker that processed nothing of a partition it resumed at the end offset (a
+    restart after the group caught up, or a rebalance that hands a finished partition
+    back) has nothing to do there: the whole partition is not waiting."""
+    assert messages_waiting(492, None, 492) == 0
+    assert messages_waiting(500, None, 492) == 8
+
+
+def test_messages_waiting_counts_from_the_later_of_processed_and_resumed() -> None:
+    assert messages_waiting(100, 89, 40) == 10  # processed past the resume point
+    assert messages_waiting(100, 30, 40) == 60  # the resume point is later
+    assert messages_waiting(100, None, 0) == 100  # never committed: from the start
+    assert messages_waiting(100, 99, 100) == 0
+
+
+def test_a_stall_during_a_rebalance_says_so() -> None:
+    """Readiness names the rebalance a waiting worker is stuck in, and since when."""
+    clock = Clock()
+    health = _healthy(clock)
+    health.lag = 10
+    health.record_rebalancing(True)
+    clock.now += 30_001
+    health.record_rebalancing(True)  # still the same rebalance: the start is kept
+    health.record_probe("redis", True)
+    health.record_probe("kafka", True)
+    health.record_sweep(0)
+    detail = health.readiness()[1]["checks"]["keeping_up"]["detail"]
+    assert detail == ("10 messages waiting, no batch completed for 30001 ms; "
+                      "the consumer group has been rebalancing for 30001 ms")  # fmt: skip
+    health.record_rebalancing(False)
+    assert "rebalancing" not in health.readiness()[1]["checks"]["keeping_up"]["detail"]
