@@ -26,11 +26,21 @@ class WorkerProcess:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout_s: float = 90.0) -> None:
+        """Start the process and wait until it reports itself ready."""
+        self.spawn()
+        self.wait_ready(timeout_s)
+
+    def spawn(self) -> None:
+        """Start the process without waiting for it (restart timings)."""
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "stream.cli.main", "worker"],
                 env={**os.environ, **self.env}, stdout=log, stderr=subprocess.STDOUT,
             )  # fmt: skip
+
+    def wait_ready(self, timeout_s: float = 90.0) -> None:
+        """Wait until /ready answers 200; fails if the process exits first."""
+        assert self.proc is not None, "spawn() first"
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -69,6 +79,15 @@ class WorkerProcess:
             if family.name == name
             for sample in family.samples
         ]
+
+    def events_done(self) -> float | None:
+        """Input messages this process has finished, every outcome (the sum of
+        ``engagement_events_total``); None while it does not answer."""
+        body = self.get("/metrics")
+        if body is None:
+            return None
+        return sum(float(line.rsplit(b" ", 1)[1]) for line in body.splitlines()
+                   if line.startswith(b"engagement_events_total{"))  # fmt: skip
 
     @property
     def alive(self) -> bool:

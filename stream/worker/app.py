@@ -64,6 +64,9 @@ def build_app(settings: Settings, model: ScoringModel | None = None) -> faust.Ap
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
         broker_max_poll_records=settings.batch_max,
+        # Static membership (KIP-345): a restart within the session timeout gets its
+        # partitions back without a rebalance.
+        consumer_group_instance_id=settings.instance_id,
         broker_session_timeout=settings.session_timeout_ms / 1000,
         broker_heartbeat_interval=min(3.0, settings.session_timeout_ms / 3000),
         broker_commit_interval=1.0,
@@ -143,13 +146,18 @@ def _install_scoring(app: faust.App, parts: _Parts) -> None:
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def forget_revoked(sender: Any, revoked: set[TP], **_: Any) -> None:
+        parts.health.record_group("rebalancing")
         parts.runner.processor.forget()
         for tp in revoked:
             parts.processed.pop(tp, None)
             with contextlib.suppress(KeyError):
                 parts.metrics.lag.remove(tp.topic, str(tp.partition))
 
-    del forget_revoked
+    @app.on_partitions_assigned.connect  # type: ignore[arg-type]
+    async def note_assigned(sender: Any, assigned: set[TP], **_: Any) -> None:
+        parts.health.record_group("resuming")
+
+    del forget_revoked, note_assigned
 
 
 def _install_timers(app: faust.App, parts: _Parts, redis: AsyncClient) -> None:
@@ -171,6 +179,7 @@ def _install_timers(app: faust.App, parts: _Parts, redis: AsyncClient) -> None:
         await _probe(health, metrics, "kafka", _kafka_metadata(app))
         health.lag = _record_lag(app, metrics, parts.owned(app), parts.processed)
         health.agent_crashed = _crash_reason(app)
+        _record_group(app, health)
         metrics.gc_seconds.inc(parts.gc_clock.seconds - parts.gc_reported)
         parts.gc_reported = parts.gc_clock.seconds
         metrics.ready.set(1 if health.readiness()[0] else 0)
@@ -231,6 +240,16 @@ async def _probe(health: Health, metrics: Metrics, name: str, check: Awaitable[A
 async def _kafka_metadata(app: faust.App) -> None:
     producer = app.producer._ensure_producer()  # type: ignore[attr-defined]
     await producer.client.fetch_all_metadata()
+
+
+def _record_group(app: faust.App, health: Health) -> None:
+    """Faust's rebalance flag, as the worker's group phase: rebalancing from the revoke to
+    the resumed fetches; a member once they resumed (or at its first batch)."""
+    if app.rebalancing:
+        if health.group_phase == "member":
+            health.record_group("rebalancing")
+    elif health.group_phase == "resuming":
+        health.record_group("member")
 
 
 def _crash_reason(app: faust.App) -> str | None:

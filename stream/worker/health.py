@@ -5,17 +5,28 @@ makes the worker not alive. A Redis or Kafka outage does not (a restart cannot f
 it, and the worker heals itself when the dependency returns).
 
 Readiness answers "is this worker doing its job right now?": Redis and Kafka answered
-the last probe, the last batch or sweep succeeded, and the worker keeps up (the window
-sweeper is not behind and batches keep completing while there is lag).
+the last probe, the worker is a member of its consumer group with its partitions (not
+joining it, nor waiting for an assignment in a rebalance), the last batch or sweep
+succeeded, and the worker keeps up (the window sweeper is not behind and batches keep
+completing while there is lag).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
-__all__ = ["Health", "Probe"]
+__all__ = ["GroupPhase", "Health", "Probe"]
+
+#: where the worker stands in its consumer group: before its first assignment, in a later
+#: rebalance before the new assignment, assigned but not fetching yet, or fetching
+GroupPhase = Literal["joining", "rebalancing", "resuming", "member"]
+_WAITING = {
+    "joining": "joining consumer group",
+    "rebalancing": "rebalancing: waiting for partition assignment",
+    "resuming": "partitions assigned, resuming fetches",
+}
 
 
 @dataclass(slots=True)
@@ -43,17 +54,28 @@ class Health:
     sweep_behind_ms: int = 0
     lag: int = 0
     agent_crashed: str | None = None
+    group_phase: GroupPhase = "joining"
+    group_phase_ms: int = 0
 
     def __post_init__(self) -> None:
-        self.last_progress_ms = self.last_sweep_ms = self.clock_ms()
+        self.last_progress_ms = self.last_sweep_ms = self.group_phase_ms = self.clock_ms()
+
+    def record_group(self, phase: GroupPhase) -> None:
+        """The worker's place in its consumer group changed (kept since when it did)."""
+        if phase == "rebalancing" and self.group_phase == "joining":
+            return  # the first join is still the first join
+        if phase != self.group_phase:
+            self.group_phase, self.group_phase_ms = phase, self.clock_ms()
 
     def record_probe(self, name: str, ok: bool, detail: str = "ok") -> None:
         """Store the outcome of a dependency check (``redis``, ``kafka``)."""
         self.probes[name] = Probe(ok, detail, self.clock_ms())
 
     def record_progress(self) -> None:
-        """A batch completed."""
+        """A batch completed (so the fetches of an assignment flow again)."""
         self.last_progress_ms = self.clock_ms()
+        if self.group_phase == "resuming":
+            self.record_group("member")
 
     def record_sweep(self, behind_ms: int) -> None:
         """A window sweep completed; the oldest due customer had waited ``behind_ms``."""
@@ -74,6 +96,7 @@ class Health:
     def readiness(self) -> tuple[bool, dict[str, Any]]:
         """Ready when every check passes; the body says which one failed and why."""
         checks = {name: self._probe_check(name) for name in ("redis", "kafka")}
+        checks["group"] = self._group_check()
         checks["processing"] = (self.processing_ok, self.processing_error or "ok")
         checks["keeping_up"] = self._keeping_up()
         ready = all(ok for ok, _ in checks.values())
@@ -91,6 +114,12 @@ class Health:
         if age > 3 * self.probe_interval_ms:
             return False, f"last successful check {age} ms ago"
         return True, "ok"
+
+    def _group_check(self) -> tuple[bool, str]:
+        if self.group_phase == "member":
+            return True, "ok"
+        waited = self.clock_ms() - self.group_phase_ms
+        return False, f"{_WAITING[self.group_phase]} for {waited} ms"
 
     def _keeping_up(self) -> tuple[bool, str]:
         if self.sweep_behind_ms > self.max_sweep_behind_ms:

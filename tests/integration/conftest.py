@@ -103,11 +103,19 @@ class Deployment:
                                       **client_options(self.settings.kafka_security))  # fmt: skip
 
     def start_worker(self, **overrides: str) -> WorkerProcess:
-        """Start a worker with this deployment's environment, plus ``overrides``."""
-        port = free_port()
-        env = {**self.env, **overrides, "ENGAGEMENT_WEB_PORT": str(port)}
-        worker = WorkerProcess(env, self.workdir / f"worker-{len(self.workers)}.log", port)
+        """Start a worker with this deployment's environment, plus ``overrides``; each is a
+        static group member of its own (``ENGAGEMENT_INSTANCE_ID`` worker-N) unless told."""
+        worker = self.new_worker(f"worker-{len(self.workers)}", **overrides)
         worker.start()
+        return worker
+
+    def new_worker(self, member: str, **overrides: str) -> WorkerProcess:
+        """A worker process, not started yet, that joins as static member ``member`` (a
+        restarted worker reuses its predecessor's)."""
+        port = free_port()
+        env = {**self.env, "ENGAGEMENT_INSTANCE_ID": member, **overrides,
+               "ENGAGEMENT_WEB_PORT": str(port)}  # fmt: skip
+        worker = WorkerProcess(env, self.workdir / f"worker-{len(self.workers)}.log", port)
         self.workers.append(worker)
         return worker
 

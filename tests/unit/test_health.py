@@ -19,6 +19,7 @@ def _healthy(clock: Clock) -> Health:
     health = Health(clock, probe_interval_ms=2000, max_sweep_behind_ms=5000, stall_ms=30_000)
     health.record_probe("redis", True)
     health.record_probe("kafka", True)
+    health.record_group("member")
     return health
 
 
@@ -121,3 +122,45 @@ def test_liveness_fails_when_the_probe_loop_stops() -> None:
     alive, body = health.liveness()
     assert not alive
     assert sorted(body["stale_probes"]) == ["kafka", "redis"]
+
+
+def test_not_ready_until_the_first_assignment_and_it_says_so() -> None:
+    """A new worker is joining its group; assigned, it resumes; its first batch (or Faust's
+    rebalance flag clearing) makes it a member, and only then ready."""
+    clock = Clock()
+    health = Health(clock)
+    health.record_probe("redis", True)
+    health.record_probe("kafka", True)
+    clock.now += 1500
+    ready, body = health.readiness()
+    assert not ready
+    assert body["checks"]["group"] == {"ok": False, "detail": "joining consumer group for 1500 ms"}
+    health.record_group("rebalancing")  # the first join's revoke: still the first join
+    assert health.readiness()[1]["checks"]["group"]["detail"].startswith("joining")
+    health.record_group("resuming")
+    clock.now += 200
+    assert health.readiness()[1]["checks"]["group"]["detail"] == (
+        "partitions assigned, resuming fetches for 200 ms"
+    )
+    health.record_progress()
+    assert health.readiness()[0]
+
+
+def test_a_rebalance_says_it_waits_for_the_assignment() -> None:
+    """A member whose partitions were revoked waits for its new assignment, and says so
+    with how long it has waited (the detail a stuck rebalance shows in /ready)."""
+    clock = Clock()
+    health = _healthy(clock)
+    health.record_group("rebalancing")
+    clock.now += 273_803
+    health.record_probe("redis", True)
+    health.record_probe("kafka", True)
+    ready, body = health.readiness()
+    assert not ready
+    assert body["checks"]["group"]["detail"] == (
+        "rebalancing: waiting for partition assignment for 273803 ms"
+    )
+    health.record_group("resuming")
+    health.record_group("member")
+    health.record_sweep(0)
+    assert health.readiness()[0]
