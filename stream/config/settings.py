@@ -83,7 +83,7 @@ class Settings:
     max_message_bytes: int = 65_536
     session_timeout_ms: int = 10_000
     #: the worker's static consumer-group member id (``group.instance.id``); None: dynamic
-    instance_id: str | None = field(default_factory=lambda: _host_instance_id())
+    instance_id: str | None = field(default_factory=lambda: _host_instance_id())  # noqa: PLW0108 (defined below)
     shutdown_grace_ms: int = 30_000
     data_dir: str = ".engagement-data"
     log_level: str = "info"

@@ -64,9 +64,7 @@ def build_app(settings: Settings, model: ScoringModel | None = None) -> faust.Ap
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
         broker_max_poll_records=settings.batch_max,
-        # Static membership (KIP-345): a restart within the session timeout gets its
-        # partitions back without a rebalance.
-        consumer_group_instance_id=settings.instance_id,
+        **_static_membership(settings),
         broker_session_timeout=settings.session_timeout_ms / 1000,
         broker_heartbeat_interval=min(3.0, settings.session_timeout_ms / 3000),
         broker_commit_interval=1.0,
@@ -97,6 +95,20 @@ def build_app(settings: Settings, model: ScoringModel | None = None) -> faust.Ap
     _install_timers(app, parts, redis)
     install_pages(app, settings, store, metrics, health)
     return app
+
+
+def _static_membership(settings: Settings) -> dict[str, Any]:
+    """Faust settings of a static group member (KIP-345): a restart within the session
+    timeout gets the member's partitions back without a rebalance. The broker hands back
+    the assignment made for the predecessor, and Faust's assignor requires the node URL in
+    it to be this process's, so that URL is the instance id (the worker serves no Faust
+    routes through it), not the web port, which a restart may change."""
+    if settings.instance_id is None:
+        return {}
+    return {
+        "consumer_group_instance_id": settings.instance_id,
+        "canonical_url": f"http://{settings.instance_id}",
+    }
 
 
 @dataclass(slots=True)
