@@ -33,6 +33,7 @@ from stream.worker.gctune import GcClock, GcTuner
 from stream.worker.health import Health
 from stream.worker.processor import BatchProcessor
 from stream.worker.runner import Runner
+from stream.worker.startup import PromptTableManager
 from stream.worker.web import install_pages
 
 __all__ = ["build_app", "export_segments"]
@@ -69,6 +70,7 @@ def build_app(settings: Settings, model: ScoringModel | None = None) -> faust.Ap
         broker_heartbeat_interval=min(3.0, settings.session_timeout_ms / 3000),
         broker_commit_interval=1.0,
         logging_config=None,
+        TableManager=PromptTableManager,
     )
     metrics = Metrics()
     # No per-reply socket timeout (redis-py wraps every reply in an asyncio timeout, a
