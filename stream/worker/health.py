@@ -1,8 +1,14 @@
 """Liveness and readiness, as Kubernetes probes see them.
 
-Liveness answers "would a restart help?": only a crashed agent or a stuck probe loop
-makes the worker not alive. A Redis or Kafka outage does not (a restart cannot fix
-it, and the worker heals itself when the dependency returns).
+Liveness answers "would a restart help?": a crashed agent, a stuck probe loop, or a
+stuck pipeline make the worker not alive. A pipeline is stuck when, with Redis and Kafka
+answering and no batch failing, the worker has been out of its group (joining, waiting for
+an assignment, or not resuming its fetches after one) for longer than ``stuck_ms``: nothing
+outside the worker explains such a wait (the broker drops a member that does not rejoin
+within the rebalance timeout, 60 s), and a restart (a static member rejoins in seconds)
+ends it. A Redis or Kafka outage
+does not make the worker not alive (a restart cannot fix it, and the worker heals itself
+when the dependency returns).
 
 Readiness answers "is this worker doing its job right now?": Redis and Kafka answered
 the last probe, the worker is a member of its consumer group with its partitions (not
@@ -46,6 +52,7 @@ class Health:
     probe_interval_ms: int = 2000
     max_sweep_behind_ms: int = 5000
     stall_ms: int = 30_000
+    stuck_ms: int = 90_000
     probes: dict[str, Probe] = field(default_factory=dict)
     processing_ok: bool = True
     processing_error: str | None = None
@@ -87,11 +94,25 @@ class Health:
         self.processing_ok, self.processing_error = ok, error
 
     def liveness(self) -> tuple[bool, dict[str, Any]]:
-        """Alive unless the agent crashed or the probe loop stopped running."""
+        """Alive unless the agent crashed, the probe loop stopped running or the pipeline
+        is stuck."""
         now = self.clock_ms()
         stale = [n for n, p in self.probes.items() if now - p.at_ms > 10 * self.probe_interval_ms]
-        alive = self.agent_crashed is None and not stale
-        return alive, {"alive": alive, "agent_crashed": self.agent_crashed, "stale_probes": stale}
+        stuck = self._stuck()
+        alive = self.agent_crashed is None and not stale and stuck is None
+        return alive, {"alive": alive, "agent_crashed": self.agent_crashed, "stale_probes": stale,
+                       "stuck": stuck}  # fmt: skip
+
+    def _stuck(self) -> str | None:
+        """Why the pipeline waits on nothing outside the worker, past ``stuck_ms``."""
+        healthy = all(self._probe_check(n)[0] for n in ("redis", "kafka")) and self.processing_ok
+        if not healthy:
+            return None  # an outage or a failing batch: a restart would not help
+        now = self.clock_ms()
+        out_of_group = now - self.group_phase_ms
+        if self.group_phase != "member" and out_of_group > self.stuck_ms:
+            return f"{_WAITING[self.group_phase]} for {out_of_group} ms"
+        return None
 
     def readiness(self) -> tuple[bool, dict[str, Any]]:
         """Ready when every check passes; the body says which one failed and why."""

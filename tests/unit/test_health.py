@@ -164,3 +164,49 @@ def test_a_rebalance_says_it_waits_for_the_assignment() -> None:
     health.record_group("member")
     health.record_sweep(0)
     assert health.readiness()[0]
+
+
+def _probes_ok(health: Health) -> None:
+    health.record_probe("redis", True)
+    health.record_probe("kafka", True)
+
+
+def test_a_worker_stuck_out_of_its_group_is_not_alive() -> None:
+    """Assigned but never resuming (or never assigned) for longer than the bound, with
+    Redis and Kafka answering: a restart helps, so liveness fails and says why."""
+    clock = Clock()
+    health = _healthy(clock)
+    health.record_group("rebalancing")
+    health.record_group("resuming")
+    clock.now += 90_001
+    _probes_ok(health)
+    alive, body = health.liveness()
+    assert not alive
+    assert body["stuck"] == "partitions assigned, resuming fetches for 90001 ms"
+    health.record_group("member")
+    assert health.liveness()[0]
+
+
+def test_a_worker_out_of_its_group_during_an_outage_is_still_alive() -> None:
+    """Kafka not answering explains the wait: a restart would not help."""
+    clock = Clock()
+    health = _healthy(clock)
+    health.record_group("rebalancing")
+    clock.now += 200_000
+    health.record_probe("redis", True)
+    health.record_probe("kafka", False, "KafkaConnectionError")
+    assert health.liveness()[0]
+    health.record_probe("kafka", True)
+    assert not health.liveness()[0]
+
+
+def test_a_short_rebalance_is_not_stuck() -> None:
+    """Within the bound a rebalance only makes the worker not ready."""
+    clock = Clock()
+    health = _healthy(clock)
+    health.record_group("rebalancing")
+    clock.now += 60_000
+    _probes_ok(health)
+    health.record_sweep(0)
+    assert health.liveness()[0]
+    assert not health.readiness()[0]
