@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo demo-serve web test lint unit integration soak run stack-up stack-down clean bench bench-profile
+.PHONY: install demo demo-serve web test lint unit integration soak run stack-up stack-down clean bench bench-profile bench-restarts
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,10 @@ bench: install
 
 bench-profile: install
 	$(BIN)/engagement bench --profile
+
+# Restart and rolling-restart timings (static membership), median of 5 rounds.
+bench-restarts: install
+	$(BIN)/python -m devtools.bench.restart_bench
 
 run: install
 	$(BIN)/engagement topics
