@@ -5,7 +5,8 @@ printed and written to ``bench/results/restarts.json``.
 Each round uses a consumer group, topics (4 partitions each) and Redis prefix of its own:
 one worker with a backlog is SIGKILLed and restarted, SIGKILLed with its replacement killed
 while it joins, SIGTERMed and restarted; then two workers take a steady stream
-(``--rate`` events per second) while each is SIGTERMed and restarted in turn.
+(``--rate`` events per second) while each is SIGTERMed and restarted in turn, with the
+Kubernetes manifest's 30 s session timeout. Worker logs (info level) stay in ``--dir``.
 """
 
 from __future__ import annotations
@@ -75,12 +76,12 @@ class Feeder:
             self.producer.flush()
 
 
-def _group(stack: LocalStack, workdir: Path) -> tuple[dict[str, str], Settings]:
+def _group(stack: LocalStack, workdir: Path, **extra: str) -> tuple[dict[str, str], Settings]:
     tag = uuid.uuid4().hex[:8]
     env = {**stack.env(), "ENGAGEMENT_APP_ID": f"restarts-{tag}",
            "ENGAGEMENT_REDIS_PREFIX": f"restarts-{tag}", "ENGAGEMENT_PARTITIONS": "4",
            "ENGAGEMENT_DATA_DIR": str(workdir / f"data-{tag}"),
-           "ENGAGEMENT_LOG_LEVEL": "warning"}  # fmt: skip
+           "ENGAGEMENT_LOG_LEVEL": "info", **extra}  # fmt: skip
     for topic in ("CLICKSTREAM", "APP_INSTALLS", "SESSIONS", "ALERTS", "DLQ"):
         env[f"ENGAGEMENT_TOPIC_{topic}"] = f"{topic.lower().replace('_', '-')}-{tag}"
     settings = Settings.from_env(env)
@@ -122,7 +123,7 @@ def one_round(stack: LocalStack, workdir: Path, backlog: int, rate: int) -> dict
     finally:
         worker.stop()
         feeder.close()
-    env, settings = _group(stack, workdir)
+    env, settings = _group(stack, workdir, ENGAGEMENT_SESSION_TIMEOUT="30s")  # as on k8s
     spawn = _spawner(env, workdir)
     ticks_per_s = 4
     feeder = Feeder(settings, max(1, rate // ticks_per_s))
@@ -160,15 +161,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=int, default=2000,
                         help="events per second during the rolling restart")  # fmt: skip
     parser.add_argument("--output", type=Path, default=Path("bench/results/restarts.json"))
+    parser.add_argument("--dir", type=Path, default=Path(".bench/restarts"),
+                        help="work folder: the stack and the worker logs")  # fmt: skip
     args = parser.parse_args(argv)
     rounds: list[dict[str, Any]] = []
     started_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    with tempfile.TemporaryDirectory(prefix="bench-restarts-") as folder:
-        workdir = Path(folder)
-        with LocalStack(workdir / "stack") as stack:
-            for number in range(args.rounds):
-                rounds.append(one_round(stack, workdir, args.backlog, args.rate))
-                print(f"round {number + 1}: {json.dumps(rounds[-1])}", flush=True)
+    workdir = args.dir
+    workdir.mkdir(parents=True, exist_ok=True)
+    with LocalStack(Path(tempfile.mkdtemp(prefix="stack-", dir=workdir))) as stack:
+        for number in range(args.rounds):
+            rounds.append(one_round(stack, workdir, args.backlog, args.rate))
+            print(f"round {number + 1}: {json.dumps(rounds[-1])}", flush=True)
     medians = _medians(rounds)
     result = {"rounds": rounds, "median": medians, "backlog": args.backlog, "rate": args.rate,
               "started_at": started_at}  # fmt: skip

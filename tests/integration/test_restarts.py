@@ -61,10 +61,11 @@ def test_restarts_resume_within_seconds_and_lose_nothing(
 
 def test_rolling_restart_of_two_workers_under_load(deploy: Callable[..., Deployment]) -> None:
     """Two workers take a steady stream; each is SIGTERMed and restarted in turn, as a
-    rollout does: the group keeps scoring, and the totals stay exact."""
+    StatefulSet rollout does (with the shipped manifest's 30 s session timeout): the group
+    keeps scoring, and the totals stay exact."""
     rate, seconds = 2000 * SCALE, 30
     work = make_workload(MODEL, int(1000 * SCALE), int(rate * seconds), seed=32, prefix="rr")
-    d = deploy()
+    d = deploy(ENGAGEMENT_SESSION_TIMEOUT="30s")
     workers = [d.start_worker(), d.start_worker()]
     warm_up(d, work)
     chunks = seconds * 4
