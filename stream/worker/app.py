@@ -274,16 +274,21 @@ def _crash_reason(app: faust.App) -> str | None:
 def _record_lag(
     app: faust.App, metrics: Metrics, owned: Sequence[TP], processed: dict[TP, int]
 ) -> int:
-    """Update the lag gauges of the owned partitions; returns the total lag."""
+    """Update the lag gauges of the owned partitions; returns the total lag. A partition
+    this process has not processed yet is behind from the offset it resumed from (after a
+    restart on a quiet stream: not behind at all), not from its first message."""
     total = 0
+    consumer = app.consumer
     for tp in owned:
         try:
-            highwater = app.consumer.highwater(tp)
+            highwater = consumer.highwater(tp)
         except Exception:  # partition revoked meanwhile
             continue
         if highwater is None:
             continue
-        lag = max(0, highwater - processed.get(tp, -1) - 1)
+        resumed = consumer.resumed_from(tp) if isinstance(consumer, FetchConsumer) else None
+        done = processed.get(tp, -1 if resumed is None else resumed - 1)
+        lag = max(0, highwater - done - 1)
         metrics.lag.labels(tp.topic, str(tp.partition)).set(lag)
         total += lag
     return total

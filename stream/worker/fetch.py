@@ -325,6 +325,11 @@ class FetchConsumer(faust_aiokafka.Consumer):
                 await asyncio.wait({task})
         await self.commit()
 
+    def resumed_from(self, tp: TP) -> int | None:
+        """The committed offset ``tp`` resumed from at its assignment (Faust's seek to the
+        committed offsets records it), None if there was none."""
+        return self._committed_offset.get(tp)
+
     def verify_event_path(self, now: float, tp: TP) -> None:
         """Faust's livelock check, fetch side only: the processing side is watched by the
         worker's own readiness (``keeping_up``), as messages bypass Faust's streams."""

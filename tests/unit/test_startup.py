@@ -4,7 +4,8 @@
 the channels and the recovery service); ``stream.worker.app`` passes the instance id
 through Faust's ``consumer_group_instance_id`` setting, which Faust's aiokafka driver hands
 to the consumer as ``group_instance_id``, and aiokafka leaves a group on close only as a
-dynamic member. If an upgrade changes any of that, these tests fail.
+dynamic member; the lag of a partition not processed yet counts from the committed offset
+Faust's seek at the assignment recorded. If an upgrade changes any of that, these tests fail.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import inspect
 import faust
 from aiokafka.consumer.group_coordinator import GroupCoordinator
 from faust.tables import TableManager
+from faust.transport import consumer as faust_consumer
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from stream.worker.startup import PromptTableManager
@@ -43,3 +45,9 @@ def test_a_static_member_does_not_leave_the_group_when_it_stops() -> None:
     """So a restart within the session timeout finds its partitions still its own."""
     source = inspect.getsource(GroupCoordinator._maybe_leave_group)
     assert "self._group_instance_id is None" in source
+
+
+def test_the_seek_to_committed_offsets_records_them_for_the_lag_baseline() -> None:
+    """``FetchConsumer.resumed_from`` reads what Faust's seek at each assignment records."""
+    source = inspect.getsource(faust_consumer.Consumer.perform_seek)
+    assert "self._committed_offset.update(committed_offsets)" in source
