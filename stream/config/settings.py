@@ -42,6 +42,11 @@ _INSTANCE_ID = re.compile(r"[A-Za-z0-9._-]{1,249}")
 NO_INSTANCE_ID = "none"
 
 
+def _host_instance_id() -> str:
+    """The host name, with characters Kafka refuses in an instance id replaced."""
+    return re.sub(r"[^A-Za-z0-9._-]", "-", socket.gethostname())[:249] or NO_INSTANCE_ID
+
+
 @dataclass(frozen=True, slots=True)
 class TopicNames:
     """Kafka topic names: three inputs, the alert output and the dead-letter queue."""
@@ -83,7 +88,7 @@ class Settings:
     max_message_bytes: int = 65_536
     session_timeout_ms: int = 10_000
     #: the worker's static consumer-group member id (``group.instance.id``); None: dynamic
-    instance_id: str | None = field(default_factory=lambda: _host_instance_id())  # noqa: PLW0108 (defined below)
+    instance_id: str | None = field(default_factory=_host_instance_id)
     shutdown_grace_ms: int = 30_000
     data_dir: str = ".engagement-data"
     log_level: str = "info"
@@ -218,11 +223,6 @@ def _read_instance_id(reader: SettingsReader) -> str | None:
 
     value = reader.parsed("INSTANCE_ID", _host_instance_id(), parse)
     return None if value.lower() == NO_INSTANCE_ID else value
-
-
-def _host_instance_id() -> str:
-    """The host name, with characters Kafka refuses in an instance id replaced."""
-    return re.sub(r"[^A-Za-z0-9._-]", "-", socket.gethostname())[:249] or NO_INSTANCE_ID
 
 
 def _shown(value: Any) -> Any:
