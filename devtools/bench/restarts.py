@@ -11,7 +11,7 @@ of the group's workers every 50 ms from a thread of its own, and each scenario r
   the rolling restart: over the whole roll).
 
 The fault suite (``tests/integration/test_restarts.py``) runs these scenarios with exact
-totals checked; ``python -m devtools.bench.restarts`` (``make bench-restarts``) runs them
+totals checked; ``python -m devtools.bench.restart_bench`` (``make bench-restarts``) runs them
 for several rounds on the local stack and prints the medians.
 """
 
