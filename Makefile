@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo demo-serve web test lint unit integration faults soak bench-check run stack-up stack-down clean bench bench-profile docs docs-build docs-serve
+.PHONY: install demo demo-serve web test lint unit integration faults soak bench-check run stack-up stack-down clean bench bench-profile docs docs-build docs-serve bench-restarts
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -79,6 +79,10 @@ bench: install
 
 bench-profile: install
 	$(BIN)/engagement bench --profile
+
+# Restart and rolling-restart timings (static membership), median of 5 rounds.
+bench-restarts: install
+	$(BIN)/python -m devtools.bench.restart_bench
 
 run: install
 	$(BIN)/engagement topics

@@ -132,7 +132,9 @@ def start_workers(env: Mapping[str, str], count: int, log_dir: Path) -> list[Wor
     workers = []
     for number in range(count):
         port = free_port()
-        worker_env_ = {**env, "ENGAGEMENT_WEB_PORT": str(port)}
+        # One static group member each (the default, the host name, would fence all but one).
+        worker_env_ = {**env, "ENGAGEMENT_INSTANCE_ID": f"worker-{number}",
+                       "ENGAGEMENT_WEB_PORT": str(port)}  # fmt: skip
         log = log_dir / f"{env['ENGAGEMENT_APP_ID']}-{number}.log"
         workers.append(WorkerProcess(worker_env_, log, port))
     threads = [threading.Thread(target=w.start) for w in workers]

@@ -25,16 +25,23 @@ class WorkerProcess:
         self.env, self.log_path, self.web_port = env, log_path, web_port
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self, timeout_s: float = 90.0, *, wait_ready: bool = True) -> None:
-        """Start the process; unless ``wait_ready`` is false, wait until it serves /ready
-        (a worker planned to crash early may be gone before that)."""
+    def start(self, timeout_s: float = 90.0) -> None:
+        """Start the process and wait until it reports itself ready."""
+        self.spawn()
+        self.wait_ready(timeout_s)
+
+    def spawn(self) -> None:
+        """Start the process without waiting for it (restart timings, planned crashes)."""
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "stream.cli.main", "worker"],
                 env={**os.environ, **self.env}, stdout=log, stderr=subprocess.STDOUT,
             )  # fmt: skip
-        if not wait_ready:
-            return
+
+    def wait_ready(self, timeout_s: float = 90.0) -> None:
+        """Wait until /ready answers (any status: it serves once the app runs); fails if
+        the process exits first."""
+        assert self.proc is not None, "spawn() first"
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -73,6 +80,15 @@ class WorkerProcess:
             if family.name == name
             for sample in family.samples
         ]
+
+    def events_done(self) -> float | None:
+        """Input messages this process has finished, every outcome (the sum of
+        ``engagement_events_total``); None while it does not answer."""
+        body = self.get("/metrics")
+        if body is None:
+            return None
+        return sum(float(line.rsplit(b" ", 1)[1]) for line in body.splitlines()
+                   if line.startswith(b"engagement_events_total{"))  # fmt: skip
 
     @property
     def alive(self) -> bool:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import logging
 import os
+import re
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -22,11 +24,27 @@ from stream.config.security import (
 from stream.config.sources import ENV_PREFIX, SettingsReader
 from stream.core.decode import DecodeLimits
 
-__all__ = ["ENV_PREFIX", "KafkaSecurity", "RedisSecurity", "Settings", "TopicNames"]
+__all__ = [
+    "ENV_PREFIX",
+    "NO_INSTANCE_ID",
+    "KafkaSecurity",
+    "RedisSecurity",
+    "Settings",
+    "TopicNames",
+]
 
 _log = logging.getLogger("stream.config")
 _TRUE = ("true", "yes", "1")
 _BOOLEAN = (*_TRUE, "false", "no", "0")
+#: what Kafka accepts as a ``group.instance.id`` (the legal characters of a topic name)
+_INSTANCE_ID = re.compile(r"[A-Za-z0-9._-]{1,249}")
+#: ``ENGAGEMENT_INSTANCE_ID`` value that turns static group membership off
+NO_INSTANCE_ID = "none"
+
+
+def _host_instance_id() -> str:
+    """The host name, with characters Kafka refuses in an instance id replaced."""
+    return re.sub(r"[^A-Za-z0-9._-]", "-", socket.gethostname())[:249] or NO_INSTANCE_ID
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +87,8 @@ class Settings:
     alert_bound_ms: int = 5000
     max_message_bytes: int = 65_536
     session_timeout_ms: int = 10_000
+    #: the worker's static consumer-group member id (``group.instance.id``); None: dynamic
+    instance_id: str | None = field(default_factory=_host_instance_id)
     shutdown_grace_ms: int = 30_000
     data_dir: str = ".engagement-data"
     log_level: str = "info"
@@ -113,6 +133,7 @@ class Settings:
                 "MAX_MESSAGE_BYTES", defaults.max_message_bytes, 64, 16_777_216
             ),
             session_timeout_ms=reader.duration("SESSION_TIMEOUT", defaults.session_timeout_ms),
+            instance_id=_read_instance_id(reader),
             shutdown_grace_ms=reader.duration("SHUTDOWN_GRACE", defaults.shutdown_grace_ms),
             data_dir=reader.text("DATA_DIR", defaults.data_dir),
             log_level=reader.choice("LOG_LEVEL", defaults.log_level, {"debug", "info", "warning"}),
@@ -187,6 +208,21 @@ class Settings:
 
     def __repr__(self) -> str:
         return f"Settings({self.redacted()!r})"
+
+
+def _read_instance_id(reader: SettingsReader) -> str | None:
+    """The static member id: ``ENGAGEMENT_INSTANCE_ID``, else the host name (a pod's name on
+    Kubernetes); ``none`` turns static membership off."""
+
+    def parse(raw: str) -> str:
+        if not _INSTANCE_ID.fullmatch(raw):
+            raise ValueError(
+                f"{raw!r} is not a Kafka group instance id (1 to 249 of A-Z a-z 0-9 . _ -)"
+            )
+        return raw
+
+    value = reader.parsed("INSTANCE_ID", _host_instance_id(), parse)
+    return None if value.lower() == NO_INSTANCE_ID else value
 
 
 def _shown(value: Any) -> Any:

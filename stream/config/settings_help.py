@@ -73,6 +73,13 @@ HELP: dict[str, SettingHelp] = {
     "MAX_MESSAGE_BYTES": SettingHelp(
         "max_message_bytes", "larger messages are dead-lettered (`too_large`)"
     ),
+    "INSTANCE_ID": SettingHelp(
+        "instance_id",
+        "the worker's static member id in its consumer group (Kafka group.instance.id): the "
+        "same across restarts of one worker, different for every worker of a group; 'none' "
+        "for a dynamic member",
+        shown="the host name (on Kubernetes, the pod name)",
+    ),
     "SESSION_TIMEOUT": SettingHelp(
         "session_timeout_ms", "consumer session timeout (how fast a dead worker's partitions move)"
     ),

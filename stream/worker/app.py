@@ -34,6 +34,7 @@ from stream.worker.gctune import GcClock, GcTuner
 from stream.worker.health import Health, messages_waiting
 from stream.worker.processor import BatchProcessor
 from stream.worker.runner import Runner
+from stream.worker.startup import PromptTableManager
 from stream.worker.web import install_pages
 
 __all__ = ["build_app", "export_segments"]
@@ -65,10 +66,12 @@ def build_app(settings: Settings, model: ScoringModel | None = None) -> faust.Ap
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
         broker_max_poll_records=settings.batch_max,
+        **_static_membership(settings),
         broker_session_timeout=settings.session_timeout_ms / 1000,
         broker_heartbeat_interval=min(3.0, settings.session_timeout_ms / 3000),
         broker_commit_interval=1.0,
         logging_config=None,
+        TableManager=PromptTableManager,
     )
     metrics = Metrics()
     # No per-reply socket timeout (redis-py wraps every reply in an asyncio timeout, a
@@ -96,6 +99,20 @@ def build_app(settings: Settings, model: ScoringModel | None = None) -> faust.Ap
     _install_timers(app, parts, redis)
     install_pages(app, settings, store, metrics, health)
     return app
+
+
+def _static_membership(settings: Settings) -> dict[str, Any]:
+    """Faust settings of a static group member (KIP-345): a restart within the session
+    timeout gets the member's partitions back without a rebalance. The broker hands back
+    the assignment made for the predecessor, and Faust's assignor requires the node URL in
+    it to be this process's, so that URL is the instance id (the worker serves no Faust
+    routes through it), not the web port, which a restart may change."""
+    if settings.instance_id is None:
+        return {}
+    return {
+        "consumer_group_instance_id": settings.instance_id,
+        "canonical_url": f"http://{settings.instance_id}",
+    }
 
 
 @dataclass(slots=True)
@@ -145,13 +162,18 @@ def _install_scoring(app: faust.App, parts: _Parts) -> None:
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def forget_revoked(sender: Any, revoked: set[TP], **_: Any) -> None:
+        parts.health.record_group("rebalancing")
         parts.runner.processor.forget()
         for tp in revoked:
             parts.processed.pop(tp, None)
             with contextlib.suppress(KeyError):
                 parts.metrics.lag.remove(tp.topic, str(tp.partition))
 
-    del forget_revoked
+    @app.on_partitions_assigned.connect  # type: ignore[arg-type]
+    async def note_assigned(sender: Any, assigned: set[TP], **_: Any) -> None:
+        parts.health.record_group("resuming")
+
+    del forget_revoked, note_assigned
 
 
 def _install_timers(app: faust.App, parts: _Parts, redis: AsyncClient) -> None:
@@ -172,8 +194,8 @@ def _install_timers(app: faust.App, parts: _Parts, redis: AsyncClient) -> None:
         await _probe(health, metrics, "redis", ping_all(redis))  # every master of a cluster
         await _probe(health, metrics, "kafka", _kafka_metadata(app))
         health.lag = _record_lag(app, metrics, parts.owned(app), parts.processed)
-        health.record_rebalancing(app.rebalancing)
         health.agent_crashed = _crash_reason(app)
+        _record_group(app, health)
         metrics.gc_seconds.inc(parts.gc_clock.seconds - parts.gc_reported)
         parts.gc_reported = parts.gc_clock.seconds
         metrics.ready.set(1 if health.readiness()[0] else 0)
@@ -236,6 +258,16 @@ async def _kafka_metadata(app: faust.App) -> None:
     await producer.client.fetch_all_metadata()
 
 
+def _record_group(app: faust.App, health: Health) -> None:
+    """Faust's rebalance flag, as the worker's group phase: rebalancing from the revoke to
+    the resumed fetches; a member once they resumed (or at its first batch)."""
+    if app.rebalancing:
+        if health.group_phase == "member":
+            health.record_group("rebalancing")
+    elif health.group_phase == "resuming":
+        health.record_group("member")
+
+
 def _crash_reason(app: faust.App) -> str | None:
     consumer = app.consumer
     return consumer.failure if isinstance(consumer, FetchConsumer) else None
@@ -244,12 +276,13 @@ def _crash_reason(app: faust.App) -> str | None:
 def _record_lag(
     app: faust.App, metrics: Metrics, owned: Sequence[TP], processed: dict[TP, int]
 ) -> int:
-    """Update the lag gauges of the owned partitions; returns the total lag."""
-    consumer = app.consumer
+    """Update the lag gauges of the owned partitions; returns the total lag (see
+    ``messages_waiting``: counted from the offset a partition resumed from)."""
     total = 0
+    consumer = app.consumer
     for tp in owned:
         try:
-            highwater = app.consumer.highwater(tp)
+            highwater = consumer.highwater(tp)
         except Exception:  # partition revoked meanwhile
             continue
         if highwater is None:

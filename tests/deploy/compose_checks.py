@@ -18,6 +18,7 @@ _PINNED = re.compile(r"^[\w./-]+(:v?\d+\.\d+\.\d+[\w.-]*|@sha256:[0-9a-f]{64})$"
 _WORKER_DOCKERFILE = "deploy/Dockerfile"
 _CREDENTIAL = re.compile(r"PASSWORD|TOKEN|SECRET|CREDENTIAL")
 _URL_PASSWORD = re.compile(r"^\w+://[^/@]*:[^/@]+@")
+_INSTANCE_ID = "ENGAGEMENT_INSTANCE_ID"
 
 
 def compose_problems(doc: dict[str, Any], root: Path = ROOT) -> list[str]:
@@ -136,8 +137,20 @@ def _worker_problems(services: dict[str, Any]) -> list[str]:
         if key.startswith("ENGAGEMENT_") and key not in known
     ]
     envs = {name: worker_env(service) for name, service in workers.items()}
-    if len({tuple(sorted(env.items())) for env in envs.values()}) != 1:
+    shared = [{k: v for k, v in env.items() if k != _INSTANCE_ID} for env in envs.values()]
+    if len({tuple(sorted(env.items())) for env in shared}) != 1:
         problems.append(f"worker services differ in environment (consumer group, topics): {envs}")
+    return problems + _instance_id_problems(envs)
+
+
+def _instance_id_problems(envs: dict[str, dict[str, str]]) -> list[str]:
+    """Each worker is a static group member with an id of its own (a shared one fences)."""
+    ids = {name: env.get(_INSTANCE_ID, "") for name, env in envs.items()}
+    problems = [f"{name} must set {_INSTANCE_ID} (its static group member id)"
+                for name, value in ids.items() if not value]  # fmt: skip
+    given = [v for v in ids.values() if v]
+    if len(set(given)) != len(given):
+        problems.append(f"worker services share a {_INSTANCE_ID}: {ids}")
     return problems
 
 

@@ -144,6 +144,8 @@ def _set(path: str, value: object) -> Callable[[dict[str, Any]], None]:
             "ENGAGEMENT_REDIS_ULR, which is not a setting",
         ),
         (_second_consumer_group, "differ"),
+        (_set("services/worker-2/environment/ENGAGEMENT_INSTANCE_ID", "worker-1"), "share a"),
+        (_set("services/worker-1/environment/ENGAGEMENT_INSTANCE_ID", ""), "worker-1 must set"),
         (
             _set("services/worker-1/environment/ENGAGEMENT_REDIS_URL", "redis://:hunter2@redis"),
             "password in a URL",
@@ -201,8 +203,11 @@ def test_worker_environment_is_accepted_by_settings(
 ) -> None:
     """The workers' environment and secret files, as `docker compose up` provides them, parse
     into Settings with the Redis password and the API token read from the files."""
-    for service in worker_services(compose["services"]).values():
+    members = set()
+    for name, service in worker_services(compose["services"]).items():
         settings = _worker_settings(compose, service, tmp_path)
+        assert settings.instance_id == name  # a static group member of its own
+        members.add(settings.instance_id)
         assert settings.redis_url == "redis://redis:6379/0"
         assert settings.redis_security.password is not None
         assert settings.redis_security.password.reveal() == _SECRETS["REDIS_PASSWORD"]
@@ -211,6 +216,7 @@ def test_worker_environment_is_accepted_by_settings(
         assert settings.web_host == "0.0.0.0"
         assert settings.kafka_bootstrap == "kafka:9092"
         load_model(settings.model)
+    assert len(members) == len(worker_services(compose["services"]))
 
 
 def test_no_secret_reaches_a_variable_a_url_or_the_image(compose: dict[str, Any]) -> None:

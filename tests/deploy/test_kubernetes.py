@@ -52,14 +52,14 @@ def _env(container: dict[str, Any]) -> dict[str, str]:
 
 def k8s_problems(kinds: dict[str, dict[str, Any]]) -> list[str]:
     """Everything wrong between the manifests that their schemas cannot see; empty when fine."""
-    deployment, service = kinds["Deployment"], kinds["Service"]
+    deployment, service = kinds["StatefulSet"], kinds["Service"]
     pod = deployment["spec"]["template"]
     container = _container(deployment)
     labels = pod["metadata"]["labels"]
     problems = [
         f"{kind} selector {sel} does not select the pods"
         for kind, sel in [
-            ("Deployment", deployment["spec"]["selector"]["matchLabels"]),
+            ("StatefulSet", deployment["spec"]["selector"]["matchLabels"]),
             (
                 "PodDisruptionBudget",
                 kinds["PodDisruptionBudget"]["spec"]["selector"]["matchLabels"],
@@ -73,7 +73,17 @@ def k8s_problems(kinds: dict[str, dict[str, Any]]) -> list[str]:
     problems += _secret_file_problems(container, pod)
     problems += _volume_problems(container, pod, kinds)
     problems += _security_problems(container, pod)
+    problems += _membership_problems(container)
     return problems
+
+
+def _membership_problems(container: dict[str, Any]) -> list[str]:
+    """Each pod is a static group member named by its stable pod name (a StatefulSet's)."""
+    items = [e for e in container["env"] if e["name"] == "ENGAGEMENT_INSTANCE_ID"]
+    path = items[0].get("valueFrom", {}).get("fieldRef", {}).get("fieldPath") if items else None
+    if path != "metadata.name":
+        return ["ENGAGEMENT_INSTANCE_ID must be the pod's name (downward API: metadata.name)"]
+    return []
 
 
 def _probe_problems(
@@ -208,7 +218,7 @@ def test_kustomization_lists_every_manifest() -> None:
     assert set(_manifests()) == {
         "Namespace",
         "ConfigMap",
-        "Deployment",
+        "StatefulSet",
         "Service",
         "PodDisruptionBudget",
     }
@@ -234,7 +244,7 @@ _CONTAINER = "spec/template/spec/containers/0"
 
 
 def _env_list(kinds: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
-    env: list[dict[str, Any]] = kinds["Deployment"]["spec"]["template"]["spec"]["containers"][0][
+    env: list[dict[str, Any]] = kinds["StatefulSet"]["spec"]["template"]["spec"]["containers"][0][
         "env"
     ]
     return env
@@ -262,7 +272,7 @@ _URL_WITH_PASSWORD = {
 
 
 def _drop_token_item(kinds: dict[str, dict[str, Any]]) -> None:
-    (volume,) = [v for v in kinds["Deployment"]["spec"]["template"]["spec"]["volumes"]
+    (volume,) = [v for v in kinds["StatefulSet"]["spec"]["template"]["spec"]["volumes"]
                  if "secret" in v]  # fmt: skip
     volume["secret"]["items"] = [i for i in volume["secret"]["items"] if i["key"] != "api-token"]
 
@@ -270,14 +280,14 @@ def _drop_token_item(kinds: dict[str, dict[str, Any]]) -> None:
 @pytest.mark.parametrize(
     "mutate",
     [
-        _set("Deployment", f"{_CONTAINER}/livenessProbe/httpGet/port", [6066]),
+        _set("StatefulSet", f"{_CONTAINER}/livenessProbe/httpGet/port", [6066]),
         _set(
-            "Deployment",
+            "StatefulSet",
             f"{_CONTAINER}/livenesProbe",
             {"httpGet": {"path": "/health", "port": 6066}},
         ),
-        _set("Deployment", "spec/replicas", "two"),
-        _set("Deployment", f"{_CONTAINER}/resources/limit", {"memory": "512Mi"}),
+        _set("StatefulSet", "spec/replicas", "two"),
+        _set("StatefulSet", f"{_CONTAINER}/resources/limit", {"memory": "512Mi"}),
         _set("PodDisruptionBudget", "spec/maxUnavailable", {"pods": 1}),
         _set("Service", "spec/ports/0/protocol", 6066),
         _set("ConfigMap", "data/model.yaml", {"version": "x"}),
@@ -311,12 +321,12 @@ def test_manifests_are_coherent() -> None:
             "PodDisruptionBudget selector",
         ),
         (
-            _set("Deployment", f"{_CONTAINER}/readinessProbe/httpGet/path", "/health"),
+            _set("StatefulSet", f"{_CONTAINER}/readinessProbe/httpGet/path", "/health"),
             "readinessProbe must GET /ready",
         ),
-        (_set("Deployment", f"{_CONTAINER}/livenessProbe/httpGet/port", 8080), "livenessProbe"),
+        (_set("StatefulSet", f"{_CONTAINER}/livenessProbe/httpGet/port", 8080), "livenessProbe"),
         (
-            _set("Deployment", "spec/template/metadata/annotations/prometheus.io~1port", "9090"),
+            _set("StatefulSet", "spec/template/metadata/annotations/prometheus.io~1port", "9090"),
             "scrape annotations",
         ),
         (_set("Service", "spec/ports/0/targetPort", 80), "does not reach the web port"),
@@ -362,12 +372,19 @@ def test_manifests_are_coherent() -> None:
             ),
             "ENGAGEMENT_MODEL",
         ),
-        (_set("Deployment", "spec/template/spec/securityContext/runAsUser", 0), "non-root"),
+        (_set("StatefulSet", "spec/template/spec/securityContext/runAsUser", 0), "non-root"),
         (
-            _set("Deployment", "spec/template/spec/terminationGracePeriodSeconds", 30),
+            _set("StatefulSet", "spec/template/spec/terminationGracePeriodSeconds", 30),
             "terminationGrace",
         ),
-        (_set("Deployment", f"{_CONTAINER}/resources", {}), "resources need"),
+        (_set("StatefulSet", f"{_CONTAINER}/resources", {}), "resources need"),
+        (
+            _replace_env(
+                "ENGAGEMENT_INSTANCE_ID", {"name": "ENGAGEMENT_INSTANCE_ID", "value": "worker"}
+            ),
+            "ENGAGEMENT_INSTANCE_ID must be the pod's name",
+        ),
+        (_replace_env("ENGAGEMENT_INSTANCE_ID"), "ENGAGEMENT_INSTANCE_ID must be the pod's name"),
     ],
 )
 def test_coherence_checks_catch_mistakes(
@@ -381,10 +398,10 @@ def test_coherence_checks_catch_mistakes(
 
 
 def test_worker_environment_is_accepted_by_settings(tmp_path: Path) -> None:
-    """The Deployment's environment, its Secret files written locally, parses into Settings
+    """The StatefulSet's environment, its Secret files written locally, parses into Settings
     with the Redis password and the API token read from those files."""
     kinds = _manifests()
-    container, pod = _container(kinds["Deployment"]), kinds["Deployment"]["spec"]["template"]
+    container, pod = _container(kinds["StatefulSet"]), kinds["StatefulSet"]["spec"]["template"]
     values = {"redis-password": "s3cret-redis", "api-token": "a-token-of-32-characters-exactly"}
     local = {}
     for path, (_, key) in _secret_files(container, pod).items():

@@ -103,11 +103,23 @@ class Deployment:
                                       **client_options(self.settings.kafka_security))  # fmt: skip
 
     def start_worker(self, wait_ready: bool = True, **overrides: str) -> WorkerProcess:
-        """Start a worker with this deployment's environment, plus ``overrides``."""
+        """Start a worker with this deployment's environment, plus ``overrides``; each is a
+        static group member of its own (``ENGAGEMENT_INSTANCE_ID`` worker-N) unless told.
+        Unless ``wait_ready``, return at once (a worker planned to crash may never serve)."""
+        worker = self.new_worker(f"worker-{len(self.workers)}", **overrides)
+        if wait_ready:
+            worker.start()
+        else:
+            worker.spawn()
+        return worker
+
+    def new_worker(self, member: str, **overrides: str) -> WorkerProcess:
+        """A worker process, not started yet, that joins as static member ``member`` (a
+        restarted worker reuses its predecessor's)."""
         port = free_port()
-        env = {**self.env, **overrides, "ENGAGEMENT_WEB_PORT": str(port)}
+        env = {**self.env, "ENGAGEMENT_INSTANCE_ID": member, **overrides,
+               "ENGAGEMENT_WEB_PORT": str(port)}  # fmt: skip
         worker = WorkerProcess(env, self.workdir / f"worker-{len(self.workers)}.log", port)
-        worker.start(wait_ready=wait_ready)
         self.workers.append(worker)
         return worker
 

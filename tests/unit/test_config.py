@@ -101,6 +101,27 @@ def test_bad_settings_name_the_variable(env: dict[str, str], key: str) -> None:
     assert caught.value.key == key
 
 
+def test_instance_id_defaults_to_the_host_name_and_none_turns_it_off(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Static membership by default (the host name: a pod's name), an explicit id, or off;
+    characters Kafka refuses in the host name are replaced."""
+    monkeypatch.setattr("socket.gethostname", lambda: "engagement-worker-0")
+    assert Settings.from_env({}).instance_id == "engagement-worker-0"
+    monkeypatch.setattr("socket.gethostname", lambda: "laptop (2)")
+    assert Settings.from_env({}).instance_id == "laptop--2-"
+    assert Settings.from_env({"ENGAGEMENT_INSTANCE_ID": "worker-2"}).instance_id == "worker-2"
+    assert Settings.from_env({"ENGAGEMENT_INSTANCE_ID": "none"}).instance_id is None
+
+
+@pytest.mark.parametrize("value", ["worker 1", "a/b", "x" * 250])
+def test_an_instance_id_kafka_would_refuse_names_the_variable(value: str) -> None:
+    """Only what Kafka accepts as a group.instance.id passes."""
+    with pytest.raises(ConfigError, match="group instance id") as caught:
+        Settings.from_env({"ENGAGEMENT_INSTANCE_ID": value})
+    assert caught.value.key == "ENGAGEMENT_INSTANCE_ID"
+
+
 def test_redacted_hides_redis_password() -> None:
     """Credentials in the Redis URL never reach logs."""
     settings = Settings.from_env({"ENGAGEMENT_REDIS_URL": "redis://user:s3cret@host:6379/0"})

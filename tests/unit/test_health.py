@@ -19,6 +19,7 @@ def _healthy(clock: Clock) -> Health:
     health = Health(clock, probe_interval_ms=2000, max_sweep_behind_ms=5000, stall_ms=30_000)
     health.record_probe("redis", True)
     health.record_probe("kafka", True)
+    health.record_group("member")
     return health
 
 
@@ -138,19 +139,89 @@ def test_messages_waiting_counts_from_the_later_of_processed_and_resumed() -> No
     assert messages_waiting(100, 99, 100) == 0
 
 
-def test_a_stall_during_a_rebalance_says_so() -> None:
-    """Readiness names the rebalance a waiting worker is stuck in, and since when."""
+def test_not_ready_until_the_first_assignment_and_it_says_so() -> None:
+    """A new worker is joining its group; assigned, it resumes; its first batch (or Faust's
+    rebalance flag clearing) makes it a member, and only then ready."""
     clock = Clock()
-    health = _healthy(clock)
-    health.lag = 10
-    health.record_rebalancing(True)
-    clock.now += 30_001
-    health.record_rebalancing(True)  # still the same rebalance: the start is kept
+    health = Health(clock)
     health.record_probe("redis", True)
     health.record_probe("kafka", True)
+    clock.now += 1500
+    ready, body = health.readiness()
+    assert not ready
+    assert body["checks"]["group"] == {"ok": False, "detail": "joining consumer group for 1500 ms"}
+    health.record_group("rebalancing")  # the first join's revoke: still the first join
+    assert health.readiness()[1]["checks"]["group"]["detail"].startswith("joining")
+    health.record_group("resuming")
+    clock.now += 200
+    assert health.readiness()[1]["checks"]["group"]["detail"] == (
+        "partitions assigned, resuming fetches for 200 ms"
+    )
+    health.record_progress()
+    assert health.readiness()[0]
+
+
+def test_a_rebalance_says_it_waits_for_the_assignment() -> None:
+    """A member whose partitions were revoked waits for its new assignment, and says so
+    with how long it has waited (the detail a stuck rebalance shows in /ready)."""
+    clock = Clock()
+    health = _healthy(clock)
+    health.record_group("rebalancing")
+    clock.now += 273_803
+    health.record_probe("redis", True)
+    health.record_probe("kafka", True)
+    ready, body = health.readiness()
+    assert not ready
+    assert body["checks"]["group"]["detail"] == (
+        "rebalancing: waiting for partition assignment for 273803 ms"
+    )
+    health.record_group("resuming")
+    health.record_group("member")
     health.record_sweep(0)
-    detail = health.readiness()[1]["checks"]["keeping_up"]["detail"]
-    assert detail == ("10 messages waiting, no batch completed for 30001 ms; "
-                      "the consumer group has been rebalancing for 30001 ms")  # fmt: skip
-    health.record_rebalancing(False)
-    assert "rebalancing" not in health.readiness()[1]["checks"]["keeping_up"]["detail"]
+    assert health.readiness()[0]
+
+
+def _probes_ok(health: Health) -> None:
+    health.record_probe("redis", True)
+    health.record_probe("kafka", True)
+
+
+def test_a_worker_stuck_out_of_its_group_is_not_alive() -> None:
+    """Assigned but never resuming (or never assigned) for longer than the bound, with
+    Redis and Kafka answering: a restart helps, so liveness fails and says why."""
+    clock = Clock()
+    health = _healthy(clock)
+    health.record_group("rebalancing")
+    health.record_group("resuming")
+    clock.now += 90_001
+    _probes_ok(health)
+    alive, body = health.liveness()
+    assert not alive
+    assert body["stuck"] == "partitions assigned, resuming fetches for 90001 ms"
+    health.record_group("member")
+    assert health.liveness()[0]
+
+
+def test_a_worker_out_of_its_group_during_an_outage_is_still_alive() -> None:
+    """Kafka not answering explains the wait: a restart would not help."""
+    clock = Clock()
+    health = _healthy(clock)
+    health.record_group("rebalancing")
+    clock.now += 200_000
+    health.record_probe("redis", True)
+    health.record_probe("kafka", False, "KafkaConnectionError")
+    assert health.liveness()[0]
+    health.record_probe("kafka", True)
+    assert not health.liveness()[0]
+
+
+def test_a_short_rebalance_is_not_stuck() -> None:
+    """Within the bound a rebalance only makes the worker not ready."""
+    clock = Clock()
+    health = _healthy(clock)
+    health.record_group("rebalancing")
+    clock.now += 60_000
+    _probes_ok(health)
+    health.record_sweep(0)
+    assert health.liveness()[0]
+    assert not health.readiness()[0]
