@@ -21,6 +21,7 @@ import yaml
 
 from devtools.localstack.stack import free_port
 from devtools.localstack.web import WebProcess
+from stream.adapters.redis_accounts import account_alerts_key
 from tests.integration.conftest import Deployment, wait_until
 
 pytestmark = pytest.mark.integration
@@ -74,6 +75,9 @@ def page_on_known_data(
         d.send("app_installs", customer, event(customer, "app_uninstall", 1))
     d.flush()
     wait_until(lambda: d.redis.zcard(f"{d.settings.redis_prefix}:alerts") == 2, 60)
+    # The account roll-up (and its alert) follows the customers' publish in the same batch.
+    risky_account = account_alerts_key(d.settings.redis_prefix, "4242")
+    wait_until(lambda: d.redis.llen(risky_account) == 1, 60)
     d.workers[0].stop()
     d.start_worker(ENGAGEMENT_MODEL=accounts_model(tmp_path, NEW_VERSION))
     d.send("clickstream", "web-mid", event("web-mid", "page_view", 99))
