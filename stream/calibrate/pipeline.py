@@ -1,27 +1,33 @@
 """``engagement calibrate`` and ``engagement validate``: history in, model and report out.
 
 Calibrate:
-1. Read the history with the worker's decoder. Without ``--model`` every event type seen
-   becomes its own factor worth 1 point per event (the factor total is the count).
-2. Replay it in event time through the core with a "raw totals" version of the model
-   (no transforms; active days and tenure as factors too) and snapshot every eligible
-   customer at regular moments.
+1. Read the history with the worker's decoder and stage it as Parquet on disk
+   (:mod:`stream.calibrate.staging`: memory stays bounded whatever the history's size).
+   Without ``--model`` every event type seen becomes its own factor worth 1 point per event
+   (the factor total is the count).
+2. Compute the "raw totals" version of the model (no transforms; active days and tenure as
+   factors too) for every eligible customer at regular snapshot moments with the feature
+   query (:mod:`stream.calibrate.features`, DuckDB, out of core), and check it against the
+   core: a sample of customers replayed through ``advance`` must give the same rows.
 3. Fit on the training snapshots (whose labels end before the held-out period starts),
    choosing between feature sets, saturations and (``--window auto``) windows on a later
    slice of the training period; a tie between windows goes to the longer one.
 4. Set band thresholds from target shares of the training scores, and alert settings
    relative to them; write the model file.
-5. Load the written file like the worker does, replay the history through it and report
-   on the held-out snapshots (:func:`validate`).
+5. Load the written file like the worker does, replay the history through it (customer
+   by customer, streamed from the staged files) and report on the held-out snapshots
+   (:func:`validate`).
 """
 
 from __future__ import annotations
 
 import csv
 import sys
+import tempfile
 import time
 import warnings
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from importlib import resources
@@ -32,6 +38,7 @@ import numpy as np
 import orjson
 import yaml
 
+from stream.calibrate.features import Engine, check_against_core, supports, window_totals
 from stream.calibrate.fit import (
     DEFAULT_SHARES,
     FactorFit,
@@ -43,7 +50,9 @@ from stream.calibrate.metrics import alert_stats, evaluate
 from stream.calibrate.report import ReportInput, duration_text, render_markdown, write_report
 from stream.calibrate.snapshots import DAY_MS, Cadence, Snapshots, collect, month_start
 from stream.calibrate.snapshots import snapshot_times as cadence_times
+from stream.calibrate.staging import stage
 from stream.config.model_file import BUILTIN_MODELS, load_model, parse_model
+from stream.core.alerts import Alert
 from stream.core.events import Event
 from stream.core.model import TENURE, EventRule, RegularityRule, ScoringModel, TenureRule
 from stream.history.labels import Label
@@ -52,10 +61,14 @@ from stream.history.sources import detect_format, open_text, read_file
 
 __all__ = [
     "CalibrationOptions",
+    "History",
     "Split",
     "calibrate",
     "discover_types",
     "load_events",
+    "open_history",
+    "replay_by_customer",
+    "split_for",
     "takes_longer_window",
     "validate",
 ]
@@ -185,15 +198,14 @@ def raw_totals_model(base: ScoringModel, tenure_cap_days: int) -> ScoringModel:
 
 
 def split_for(
-    events: Sequence[Event],
+    last_ms: int | None,
     labels: Mapping[str, Label],
-    horizon_ms: int,
     train_until_ms: int | None,
     holdout_months: int,
 ) -> Split:
-    """Where training ends and the held-out period begins."""
+    """Where training ends and the held-out period begins (``last_ms``: the latest event)."""
     churns = [label.churn_ms for label in labels.values() if label.churn_ms is not None]
-    end = events[-1].timestamp_ms if events else max(churns, default=0)
+    end = last_ms if last_ms is not None else max(churns, default=0)
     if train_until_ms is not None:
         return Split(train_until_ms, train_until_ms, end)
     holdout = month_start(end, -(holdout_months - 1))
@@ -201,14 +213,15 @@ def split_for(
 
 
 def snapshot_times(
-    events: Sequence[Event], window_ms: int, horizon_ms: int, cadence: Cadence, split: Split
+    first_ms: int | None, window_ms: int, horizon_ms: int, cadence: Cadence, split: Split
 ) -> list[int]:
-    """Moments from 30 days (or a shorter window) into the history, with a known label
-    horizon ahead. Customers seen for less than a window are fine: tenure counts from their
-    first event, so a short history looks like a new customer, as it would live."""
-    if not events:
+    """Moments from 30 days (or a shorter window) after the first event (``first_ms``), with
+    a known label horizon ahead. Customers seen for less than a window are fine: tenure
+    counts from their first event, so a short history looks like a new customer, as it
+    would live."""
+    if first_ms is None:
         return []
-    first = events[0].timestamp_ms + min(window_ms, 30 * DAY_MS)
+    first = first_ms + min(window_ms, 30 * DAY_MS)
     last = split.end_ms + DAY_MS - horizon_ms
     return cadence_times(cadence, first, last)
 
@@ -358,10 +371,86 @@ class Validation:
     markdown: str
 
 
+@dataclass(frozen=True, slots=True)
+class History:
+    """A history staged on disk (see :mod:`stream.calibrate.staging`), open for queries."""
+
+    engine: Engine
+    summary: DecodeSummary
+    first_ms: int | None
+    last_ms: int | None
+    count: int
+
+
+@contextmanager
+def open_history(
+    paths: Sequence[Path], model: ScoringModel, now_ms: int | None = None
+) -> Iterator[History]:
+    """Decode the files with ``model`` into Parquet in a temporary folder (removed on exit)."""
+    summary = DecodeSummary()
+    records = (record for path in paths for record in read_file(path))
+    clock = now_ms if now_ms is not None else int(time.time() * 1000)
+    with tempfile.TemporaryDirectory(prefix="engagement-calibrate-") as folder:
+        staged = stage(records, model, Path(folder) / "staged", now_ms=clock, summary=summary)
+        engine = Engine(staged, Path(folder) / "spill")
+        try:
+            yield History(engine, summary, staged.first_ms, staged.last_ms, staged.count)
+        finally:
+            engine.close()
+
+
+def replay_by_customer(
+    model: ScoringModel,
+    history: History,
+    labels: Mapping[str, Label],
+    times: Sequence[int],
+    horizon_ms: int,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[Snapshots, list[Alert], dict[str, int]]:
+    """The core replay (:func:`collect`) of each labelled customer on their own, their
+    events streamed from the staged files: the rows, alerts and first-seen moments of a
+    replay of the whole history, in bounded memory (customers never interact)."""
+    rows = Snapshots(factors=model.factors)
+    alerts: list[Alert] = []
+    first_seen: dict[str, int] = {}
+    for batch in history.engine.customer_events():
+        customer = batch[0].customer_id
+        if customer not in labels:
+            continue
+        part, replay = collect(model, batch, {customer: labels[customer]}, times, horizon_ms)
+        rows.extend(part)
+        alerts.extend(replay.alerts)
+        first_seen.update(replay.first_seen)
+        if progress is not None:
+            progress(len(batch))
+    return rows.ordered(first_seen), alerts, first_seen
+
+
+def _features(
+    history: History,
+    model: ScoringModel,
+    labels: Mapping[str, Label],
+    times: Sequence[int],
+    horizon_ms: int,
+) -> Snapshots:
+    """Raw-total snapshot rows: by the feature query, checked against the core on a sample
+    (or by the core replay, customer by customer, for a factor the query lacks)."""
+    if not supports(model):
+        _say("calibrate: returning visits: computing the features by the core replay")
+        return replay_by_customer(model, history, labels, times, horizon_ms)[0]
+    started = time.monotonic()
+    rows = window_totals(history.engine, model, labels, times, horizon_ms)
+    took = time.monotonic() - started
+    checked = check_against_core(history.engine, model, labels, times, horizon_ms, rows)
+    _say(f"calibrate: feature query: {len(rows)} rows in {took:.1f} s; the core replay of "
+         f"a sample gives the same {checked} rows")  # fmt: skip
+    return rows
+
+
 def validate(
     model: ScoringModel,
     source: str,
-    events: Sequence[Event],
+    history: History,
     labels: Mapping[str, Label],
     *,
     cadence: Cadence,
@@ -371,17 +460,19 @@ def validate(
     notes: Sequence[str] = (),
     progress: Callable[[int], None] | None = None,
 ) -> Validation:
-    """Replay ``events`` through ``model`` and report on the held-out snapshots."""
-    times = snapshot_times(events, model.window_ms, horizon_ms, cadence, split)
-    rows, replay = collect(model, events, dict(labels), times, horizon_ms, progress)
+    """Replay the history through ``model`` and report on the held-out snapshots."""
+    times = snapshot_times(history.first_ms, model.window_ms, horizon_ms, cadence, split)
+    rows, alerts, first_seen = replay_by_customer(
+        model, history, labels, times, horizon_ms, progress
+    )
     keep = np.asarray(rows.at_ms, dtype=np.int64) >= split.holdout_ms
     if not keep.any():
         raise ValueError(f"no snapshot in the held-out period ({split.describe()})")
     metrics = evaluate(rows, keep, model)
     stats = alert_stats(
-        replay.alerts,
+        alerts,
         labels,
-        replay.first_seen,
+        first_seen,
         (split.holdout_ms, split.end_ms + 1),
         _LOOKBACK_MS,
     )
@@ -423,13 +514,33 @@ def calibrate(
         options = replace(options, window_ms=base_model.window_ms, bucket_ms=base_model.bucket_ms)
         features = raw_totals_model(base_model, options.tenure_cap_days)
     _say(f"calibrate: reading {len(paths)} file(s), {len(types)} event types")
-    events, summary = load_events(paths, features)
-    split = split_for(
-        events, labels, options.horizon_ms, options.train_until_ms, options.holdout_months
+    with open_history(paths, features) as history:
+        return _calibrate_staged(
+            history, paths, labels, options, base, base_model, types, features, out_model,
+            report_dir,
+        )  # fmt: skip
+
+
+def _calibrate_staged(
+    history: History,
+    paths: Sequence[Path],
+    labels: Mapping[str, Label],
+    options: CalibrationOptions,
+    base: str | None,
+    base_model: ScoringModel | None,
+    types: Sequence[str],
+    features: ScoringModel,
+    out_model: Path,
+    report_dir: Path | None,
+) -> tuple[ScoringModel, Validation, DecodeSummary]:
+    if history.first_ms is None:
+        raise ValueError("no event in the history")
+    split = split_for(history.last_ms, labels, options.train_until_ms, options.holdout_months)
+    times = snapshot_times(
+        history.first_ms, features.window_ms, options.horizon_ms, options.cadence, split
     )
-    times = snapshot_times(events, features.window_ms, options.horizon_ms, options.cadence, split)
-    _say(f"calibrate: {len(events)} events; replaying to {len(times)} snapshots")
-    rows, _ = collect(features, events, dict(labels), times, options.horizon_ms)
+    _say(f"calibrate: {history.count} events; features at {len(times)} snapshots")
+    rows = _features(history, features, labels, times, options.horizon_ms)
     fit, inner = choose_fit(rows, split, options.horizon_ms, options.tenure_cap_days)
     tried = [f"{duration_text(options.window_ms)} {inner:.3f}"]
     for window_ms, bucket_ms in options.other_windows if base_model is None else ():
@@ -437,7 +548,7 @@ def calibrate(
                         tenure_cap_days=window_ms // DAY_MS)  # fmt: skip
         model = count_model(types, window_ms, bucket_ms, other.tenure_cap_days)
         _say(f"calibrate: trying a {duration_text(window_ms)} window")
-        more, _ = collect(model, events, dict(labels), times, options.horizon_ms)
+        more = _features(history, model, labels, times, options.horizon_ms)
         fitted, auc = choose_fit(more, split, options.horizon_ms, other.tenure_cap_days)
         _say(f"calibrate: later-training AUC {inner:.3f} ({duration_text(options.window_ms)}) "
              f"vs {auc:.3f} ({duration_text(window_ms)})")  # fmt: skip
@@ -448,7 +559,7 @@ def calibrate(
     train = at + options.horizon_ms <= split.train_until_ms
     # Thresholds from the training snapshots with a full window behind them (the way the
     # model will see customers from now on); the latest one if none has.
-    full = train & (at >= events[0].timestamp_ms + features.window_ms)
+    full = train & (at >= history.first_ms + features.window_ms)
     if not full.any():
         full = train & (at == at[train].max())
     train_scores = fit.score(_columns(rows, full))
@@ -462,7 +573,7 @@ def calibrate(
     train_times = sorted({t for t, keep in zip(rows.at_ms, train, strict=True) if keep})
     provenance = [
         f"Calibrated by `engagement calibrate` on {datetime.now(tz=UTC).isoformat()[:19]}Z",
-        f"history: {', '.join(p.name for p in paths)} ({len(events)} events, "
+        f"history: {', '.join(p.name for p in paths)} ({history.count} events, "
         f"{len(labels)} labelled customers)",
         f"base model: {base or '(none: one factor per event type, 1 point per event)'}",
         f"training: {len(train_times)} {options.cadence} snapshots "
@@ -488,11 +599,11 @@ def calibrate(
     validation = validate(
         model,
         str(out_model),
-        events,
+        history,
         labels,
         cadence=options.cadence,
         horizon_ms=options.horizon_ms,
         split=split,
         out=report_dir,
     )
-    return model, validation, summary
+    return model, validation, history.summary

@@ -43,7 +43,8 @@ def _history_arguments(parser: argparse.ArgumentParser) -> None:
         type=Path,
         required=True,
         metavar="FILE",
-        help="history files: JSON lines (native or Segment) or CSV, gzip or not",
+        help="history files: JSON lines (native or Segment) or CSV, gzip or not, or Parquet "
+        "files or directories",
     )
     parser.add_argument(
         "--labels", type=Path, required=True, help="CSV customer_id,churned,churn_date[,first_seen]"
@@ -198,8 +199,8 @@ def _labels(args: argparse.Namespace) -> Any:
 
 def _check_files(paths: list[Path]) -> None:
     for path in paths:
-        if not path.is_file():
-            raise ConfigError(str(path), "(file)", "no such file")
+        if not path.is_file() and not path.is_dir():
+            raise ConfigError(str(path), "(file)", "no such file or directory")
 
 
 def _require_calibrate_extra(command: str) -> None:
@@ -265,28 +266,28 @@ def _calibrate(args: argparse.Namespace, settings: Settings) -> int:
 
 def _validate(args: argparse.Namespace, settings: Settings) -> int:
     _require_calibrate_extra("validate")
-    from stream.calibrate.pipeline import load_events, split_for, validate  # noqa: PLC0415
+    from stream.calibrate.pipeline import open_history, split_for, validate  # noqa: PLC0415
     from stream.config.model_file import load_model  # noqa: PLC0415
 
     _check_files(args.events)
     model = load_model(args.model)
     labels = _labels(args)
-    events, summary = load_events(args.events, model)
-    for line in summary.lines():
-        print(line, file=sys.stderr)
     horizon = _horizon(args)
-    split = split_for(events, labels, horizon, _train_until(args), args.holdout_months)
     try:
-        validation = validate(
-            model,
-            args.model,
-            events,
-            labels,
-            cadence=args.snapshot,
-            horizon_ms=horizon,
-            split=split,
-            out=args.report,
-        )
+        with open_history(args.events, model) as history:
+            for line in history.summary.lines():
+                print(line, file=sys.stderr)
+            split = split_for(history.last_ms, labels, _train_until(args), args.holdout_months)
+            validation = validate(
+                model,
+                args.model,
+                history,
+                labels,
+                cadence=args.snapshot,
+                horizon_ms=horizon,
+                split=split,
+                out=args.report,
+            )
     except ValueError as exc:
         raise ConfigError("validate", "history", str(exc)) from None
     print(validation.markdown)
