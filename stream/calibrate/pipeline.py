@@ -38,6 +38,7 @@ import numpy as np
 import orjson
 import yaml
 
+from stream.calibrate.ceiling import ceiling_auc
 from stream.calibrate.features import Engine, check_against_core, supports, window_totals
 from stream.calibrate.fit import (
     DEFAULT_SHARES,
@@ -48,6 +49,7 @@ from stream.calibrate.fit import (
 )
 from stream.calibrate.metrics import alert_stats, evaluate
 from stream.calibrate.report import ReportInput, duration_text, render_markdown, write_report
+from stream.calibrate.skill import Interval, skill_verdict
 from stream.calibrate.snapshots import DAY_MS, Cadence, Snapshots, collect, month_start
 from stream.calibrate.snapshots import snapshot_times as cadence_times
 from stream.calibrate.staging import stage
@@ -459,8 +461,12 @@ def validate(
     out: Path | None = None,
     notes: Sequence[str] = (),
     progress: Callable[[int], None] | None = None,
+    later_training_auc: float | None = None,
+    ceiling: Interval | None = None,
 ) -> Validation:
-    """Replay the history through ``model`` and report on the held-out snapshots."""
+    """Replay the history through ``model`` and report on the held-out snapshots, with the
+    verdict on its skill (``later_training_auc``: what calibrate chose it on) and the
+    gradient-boosted ceiling if given."""
     times = snapshot_times(history.first_ms, model.window_ms, horizon_ms, cadence, split)
     rows, alerts, first_seen = replay_by_customer(
         model, history, labels, times, horizon_ms, progress
@@ -487,6 +493,8 @@ def validate(
         rows=rows,
         keep=keep,
         notes=notes,
+        verdict=skill_verdict(later_training_auc, metrics.auc_interval),
+        ceiling=ceiling,
     )
     if out is not None:
         write_report(data, out)
@@ -595,6 +603,9 @@ def _calibrate_staged(
     out_model.parent.mkdir(parents=True, exist_ok=True)
     out_model.write_text(text)
     model = parse_model(yaml.safe_load(text), str(out_model))
+    held_out = at >= split.holdout_ms
+    _say("calibrate: fitting the gradient-boosted ceiling on the same rows")
+    ceiling = ceiling_auc(rows, train, held_out)
     _say(f"calibrate: wrote {out_model} ({version}); validating on the held-out period")
     validation = validate(
         model,
@@ -605,5 +616,7 @@ def _calibrate_staged(
         horizon_ms=options.horizon_ms,
         split=split,
         out=report_dir,
+        later_training_auc=inner if inner >= 0 else None,
+        ceiling=ceiling,
     )
     return model, validation, history.summary

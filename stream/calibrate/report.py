@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from stream.calibrate.metrics import AlertStats, Metrics
+from stream.calibrate.skill import Interval, SkillVerdict
 from stream.calibrate.snapshots import Snapshots
 from stream.core.model import ScoringModel
 
@@ -31,6 +32,8 @@ class ReportInput:
     rows: Snapshots
     keep: np.ndarray
     notes: Sequence[str] = ()
+    verdict: SkillVerdict | None = None
+    ceiling: Interval | None = None  # gradient boosting on the calibration's features
 
 
 def duration_text(millis: int) -> str:
@@ -58,14 +61,20 @@ def render_markdown(data: ReportInput, charts: bool = True) -> str:
         f"{m.customers} customers. Label: churns within {horizon} of the snapshot. "
         f"Base churn rate {_pct(m.base_rate)}.",
         "",
+        *_no_skill(data),
         "## Ranking",
         "",
-        "| score | AUC |",
-        "| --- | ---: |",
-        f"| model score | {m.auc:.3f} |",
-        f"| naive: events in the last window ({window}) | {m.naive_auc:.3f} |",
-        f"| naive: events in the last 30 days | {m.naive_30d_auc:.3f} |",
-        f"| difference to the better naive | {m.auc - max(m.naive_auc, m.naive_30d_auc):+.3f} |",
+        "AUC with its 95% bootstrap interval (customers resampled, 1000 draws).",
+        "",
+        "| score | AUC | 95% interval |",
+        "| --- | ---: | ---: |",
+        f"| model score | {m.auc:.3f} | {_span(m.auc_interval)} |",
+        f"| naive: events in the last window ({window}) | {m.naive_auc:.3f} "
+        f"| {_span(m.naive_interval)} |",
+        f"| naive: events in the last 30 days | {m.naive_30d_auc:.3f} "
+        f"| {_span(m.naive_30d_interval)} |",
+        *_ceiling(data.ceiling),
+        f"| margin over the better naive count (or 0.5) | {m.margin:+.3f} | |",
         "",
         "## Bands",
         "",
@@ -99,6 +108,40 @@ def render_markdown(data: ReportInput, charts: bool = True) -> str:
     if charts:
         lines += ["", "## Charts", ""] + [f"![{c[:-4]}]({c})" for c in CHARTS]
     return "\n".join(lines) + "\n"
+
+
+def _span(interval: Interval) -> str:
+    return f"{interval.low:.3f} to {interval.high:.3f}"
+
+
+def _ceiling(ceiling: Interval | None) -> list[str]:
+    if ceiling is None:
+        return []
+    return [f"| ceiling: gradient boosting on the same features and rows "
+            f"(HistGradientBoostingClassifier; not a points score) | {ceiling.value:.3f} "
+            f"| {_span(ceiling)} |"]  # fmt: skip
+
+
+def _no_skill(data: ReportInput) -> list[str]:
+    verdict = data.verdict
+    if verdict is None or verdict.skill:
+        return []
+    keep = data.keep
+    churners = len({c for c, y, k in zip(data.rows.customer, data.rows.label, keep,
+                                         strict=True) if y and k})  # fmt: skip
+    return [
+        "## No skill: these events do not predict churn on this history",
+        "",
+        "The score ranks churners no better than a coin (AUC 0.5) by the margin required: "
+        + "; ".join(verdict.reasons)
+        + ". Its bands and alerts should not be used.",
+        "",
+        f"What it would need: more churners (the held-out period has {churners}), more "
+        "history (longer training and held-out periods), or other events (actions that "
+        "change before customers leave: logins, use of key features, support tickets, "
+        "billing events).",
+        "",
+    ]
 
 
 def write_charts(data: ReportInput, out: Path) -> list[Path]:

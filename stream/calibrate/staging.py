@@ -21,7 +21,7 @@ from typing import Any
 
 import orjson
 
-from stream.core.decode import DecodeLimits, Ignored, Rejection, decode_event
+from stream.core.decode import DecodeLimits, Rejection, decode_event
 from stream.core.events import PROFILE_TYPES, Event
 from stream.core.model import ScoringModel
 from stream.history.replay import DecodeSummary
@@ -55,20 +55,19 @@ class _Writer:
 
         self.schema = pa.schema([(name, types[name]) for name in columns])
         self.writer = pq.ParquetWriter(path, self.schema, compression="zstd")
-        self.columns: dict[str, list[Any]] = {name: [] for name in columns}
+        self.columns: tuple[list[Any], ...] = tuple([] for _ in columns)
 
-    def add(self, *values: Any) -> None:
-        for column, value in zip(self.columns.values(), values, strict=True):
-            column.append(value)
-        if len(self.columns["seq"]) >= _BATCH:
-            self.flush()
+    def full(self) -> bool:
+        return len(self.columns[0]) >= _BATCH
 
     def flush(self) -> None:
         import pyarrow as pa  # noqa: PLC0415
 
-        if self.columns["seq"]:
-            self.writer.write_table(pa.table(self.columns, schema=self.schema))
-            self.columns = {name: [] for name in self.columns}
+        if self.columns[0]:
+            arrays = [pa.array(c, f.type) for c, f in zip(self.columns, self.schema, strict=True)]
+            self.writer.write_table(pa.Table.from_arrays(arrays, schema=self.schema))
+            for column in self.columns:
+                column.clear()
 
     def close(self) -> None:
         self.flush()
@@ -82,6 +81,10 @@ def _types() -> dict[str, Any]:
     return {"seq": whole, "customer": text, "ts": whole, "event_id": text, "type": text,
             "scored": pa.bool_(), "properties": text, "traits": text, "account": text,
             "factor": text, "cp": whole}  # fmt: skip
+
+
+# Event types whose points depend on the event's properties (all others: on the type only).
+_PROPERTY_SCORED = frozenset({"session_end", "survey_response"})
 
 
 def stage(
@@ -98,37 +101,58 @@ def stage(
     types = _types()
     events = _Writer(folder / "events.parquet", EVENT_COLUMNS, types)
     points = _Writer(folder / "contributions.parquet", _CONTRIBUTION_COLUMNS, types)
+    p_seq, p_customer, p_ts, p_factor, p_cp = points.columns
+    by_type: dict[str, list[tuple[str, int]]] = {}
     chosen = limits or DecodeLimits()
     first: int | None = None
     last: int | None = None
     seq = 0
     for record in records:
-        summary.read += 1
         decoded = decode_event(record.value, key=record.key, topic_role=record.role,
                                model=model, now_ms=now_ms, fallback_id=record.fallback_id,
                                limits=chosen, replay=True)  # fmt: skip
-        if isinstance(decoded, Rejection):
-            summary.rejected[decoded.reason] += 1
+        if not isinstance(decoded, Event):
+            if isinstance(decoded, Rejection):
+                summary.rejected[decoded.reason] += 1
+            else:
+                summary.ignored += 1
             continue
-        if isinstance(decoded, Ignored):
-            summary.ignored += 1
-            continue
-        at = decoded.timestamp_ms
+        at, customer, kind = decoded.timestamp_ms, decoded.customer_id, decoded.type
         first = at if first is None or at < first else first
         last = at if last is None or at > last else last
-        scored = decoded.type not in PROFILE_TYPES
-        events.add(seq, decoded.customer_id, at, decoded.event_id, decoded.type, scored,
-                   _json(decoded.properties) if decoded.properties else None,
-                   _json(decoded.traits) if decoded.traits is not None else None,
-                   decoded.account)  # fmt: skip
+        scored = kind not in PROFILE_TYPES
+        _append(events.columns, seq, decoded, scored)
         if scored:
-            for factor, cp in model.contributions(decoded).items():
-                points.add(seq, decoded.customer_id, at, factor, cp)
+            pairs = by_type.get(kind)
+            if pairs is None:
+                pairs = list(model.contributions(decoded).items())
+                if kind not in _PROPERTY_SCORED:
+                    by_type[kind] = pairs
+            for factor, cp in pairs:
+                p_seq.append(seq)
+                p_customer.append(customer)
+                p_ts.append(at)
+                p_factor.append(factor)
+                p_cp.append(cp)
         seq += 1
+        if events.full():
+            events.flush()
+        if points.full():
+            points.flush()
     events.close()
     points.close()
+    summary.read += seq + summary.rejected.total() + summary.ignored
     summary.decoded = seq
     return Staged(folder / "events.parquet", folder / "contributions.parquet", seq, first, last)
+
+
+def _append(columns: tuple[list[Any], ...], seq: int, event: Event, scored: bool) -> None:
+    """One event's row (in ``EVENT_COLUMNS`` order)."""
+    values = (seq, event.customer_id, event.timestamp_ms, event.event_id, event.type, scored,
+              _json(event.properties) if event.properties else None,
+              _json(event.traits) if event.traits is not None else None, event.account)  # fmt: skip
+    for column, value in zip(columns, values, strict=True):
+        column.append(value)
 
 
 def _json(value: Any) -> str:

@@ -14,9 +14,11 @@ from stream.config.errors import ConfigError
 from stream.config.settings import Settings
 from stream.errors import MissingExtraError
 
-__all__ = ["add_backfill", "add_calibrate", "add_validate", "parse_shares"]
+__all__ = ["NO_SKILL_EXIT", "add_backfill", "add_calibrate", "add_validate", "parse_shares"]
 
 _ARGS = "arguments"
+# calibrate's exit status when the calibrated score has no skill (without --allow-no-skill).
+NO_SKILL_EXIT = 3
 # --window auto: the first is the starting point, the others are tried against it.
 _AUTO_WINDOWS_DAYS: tuple[int, ...] = (30, 91, 182)
 
@@ -114,6 +116,11 @@ def add_calibrate(sub: Any) -> None:
     )  # fmt: skip
     parser.add_argument("--version", dest="model_version", help="version string of the new model")
     parser.add_argument("--out", type=Path, required=True, help="the model file to write")
+    parser.add_argument(
+        "--allow-no-skill",
+        action="store_true",
+        help=f"exit 0 even when the score does not beat a coin (default: exit {NO_SKILL_EXIT})",
+    )
     parser.set_defaults(handler=_calibrate)
 
 
@@ -257,10 +264,16 @@ def _calibrate(args: argparse.Namespace, settings: Settings) -> int:
         raise ConfigError("calibrate", "history", str(exc)) from None
     for line in summary.lines():
         print(line, file=sys.stderr)
+    verdict = validation.report.verdict
+    if verdict is not None and not verdict.skill:
+        print("calibrate: NO SKILL: these events do not predict churn on this history ("
+              + "; ".join(verdict.reasons) + ")", file=sys.stderr)  # fmt: skip
     print(validation.markdown)
     print(f"wrote {args.out} (version {model.version})", file=sys.stderr)
     if args.report:
         print(f"wrote {args.report / 'report.md'} and its charts", file=sys.stderr)
+    if verdict is not None and not verdict.skill and not args.allow_no_skill:
+        return NO_SKILL_EXIT
     return 0
 
 
