@@ -39,6 +39,7 @@ import orjson
 import yaml
 
 from stream.calibrate.ceiling import ceiling_auc
+from stream.calibrate.curve import CURVE_SHARES, CurvePoint, pick_share, shares_with
 from stream.calibrate.features import Engine, check_against_core, supports, window_totals
 from stream.calibrate.fit import (
     DEFAULT_SHARES,
@@ -58,13 +59,14 @@ from stream.core.alerts import Alert
 from stream.core.events import Event
 from stream.core.model import TENURE, EventRule, RegularityRule, ScoringModel, TenureRule
 from stream.history.labels import Label
-from stream.history.replay import DecodeSummary, decode_records
+from stream.history.replay import DecodeSummary, Replay, decode_records
 from stream.history.sources import detect_format, open_text, read_file
 
 __all__ = [
     "CalibrationOptions",
     "History",
     "Split",
+    "alert_curve",
     "calibrate",
     "discover_types",
     "load_events",
@@ -76,6 +78,7 @@ __all__ = [
 ]
 
 _LOOKBACK_MS = 90 * DAY_MS
+_BUDGET_MONTHS_MS = 61 * DAY_MS  # the training months an alert budget is measured on
 # Later-training AUCs this close count as a tie, and a tie goes to the longer window: two
 # windows tie when the training snapshots' histories fit in both, and then the fit has seen
 # what the longer window keeps counting later (the counts since sign-up).
@@ -111,6 +114,7 @@ class CalibrationOptions:
     tenure_cap_days: int = 30
     version: str | None = None
     other_windows: tuple[tuple[int, int], ...] = ()  # (window, bucket) to try, shortest first
+    target_alerts_per_customer: float | None = None  # alert budget on the training months
 
 
 def takes_longer_window(longer_auc: float, best_auc: float) -> bool:
@@ -463,6 +467,7 @@ def validate(
     progress: Callable[[int], None] | None = None,
     later_training_auc: float | None = None,
     ceiling: Interval | None = None,
+    curve: tuple[CurvePoint, ...] = (),
 ) -> Validation:
     """Replay the history through ``model`` and report on the held-out snapshots, with the
     verdict on its skill (``later_training_auc``: what calibrate chose it on) and the
@@ -495,6 +500,7 @@ def validate(
         notes=notes,
         verdict=skill_verdict(later_training_auc, metrics.auc_interval),
         ceiling=ceiling,
+        curve=curve,
     )
     if out is not None:
         write_report(data, out)
@@ -573,31 +579,29 @@ def _calibrate_staged(
     train_scores = fit.score(_columns(rows, full))
     names = list(base_model.bands.names) if base_model is not None else list(DEFAULT_SHARES)
     shares = dict(options.shares) if options.shares is not None else dict(DEFAULT_SHARES)
-    uppers = thresholds_from_shares(
-        train_scores, names, {k: v for k, v in shares.items() if k in names}
-    )
+    shares = {k: v for k, v in shares.items() if k in names}
     stamp = datetime.now(tz=UTC).strftime("%Y%m%d%H%M%S")
     version = options.version or f"calibrated-{stamp}"
-    train_times = sorted({t for t, keep in zip(rows.at_ms, train, strict=True) if keep})
-    provenance = [
-        f"Calibrated by `engagement calibrate` on {datetime.now(tz=UTC).isoformat()[:19]}Z",
-        f"history: {', '.join(p.name for p in paths)} ({history.count} events, "
-        f"{len(labels)} labelled customers)",
-        f"base model: {base or '(none: one factor per event type, 1 point per event)'}",
-        f"training: {len(train_times)} {options.cadence} snapshots "
-        f"{_day(train_times[0])}..{_day(train_times[-1])}, {int(train.sum())} rows, label = "
-        f"churns within {duration_text(options.horizon_ms)}; fit: logistic regression "
-        f"(scikit-learn), C={fit.regularisation:g}, saturation {fit.shape[0]} "
-        f"(scale {fit.shape[1]:g} x median)",
-        "band shares (training snapshots): "
-        + ", ".join(f"{n}={shares.get(n, 0):.2f}" for n in names if n in shares),
-        f"held out: {split.describe()} (see the validity report)",
-    ]
-    if len(tried) > 1:
-        provenance.append(
-            f"window {duration_text(options.window_ms)}, chosen by later-training AUC "
-            f"({', '.join(tried)}; a tie within {_WINDOW_TIE:g} goes to the longer window)"
+
+    def variant(alert_share: float) -> ScoringModel:
+        bounds = thresholds_from_shares(
+            train_scores, names, shares_with(shares, names, alert_share)
         )
+        doc = model_document(_base_document(base), types, fit, bounds, options, version)
+        return parse_model(yaml.safe_load(_yaml_text(doc, [])), "alert curve")
+
+    _say("calibrate: replaying the alert trade-off curve")
+    curve = alert_curve(history, {s: variant(s) for s in CURVE_SHARES}, labels, split,
+                        options.horizon_ms)  # fmt: skip
+    if options.target_alerts_per_customer is not None:
+        chosen = pick_share(curve, options.target_alerts_per_customer)
+        shares = shares_with(shares, names, chosen.share)
+        _say(f"calibrate: {names[0]} share {chosen.share:.2f} meets the budget of "
+             f"{options.target_alerts_per_customer:g} alerts per retained customer "
+             f"({chosen.training.per_retained:.3f} on the last training months)")  # fmt: skip
+    uppers = thresholds_from_shares(train_scores, names, shares)
+    provenance = _provenance(paths, history.count, labels, base, rows, train, fit, options,
+                             names, shares, split, tried)  # fmt: skip
     doc = model_document(_base_document(base), types, fit, uppers, options, version)
     text = _yaml_text(doc, provenance)
     out_model.parent.mkdir(parents=True, exist_ok=True)
@@ -618,5 +622,79 @@ def _calibrate_staged(
         out=report_dir,
         later_training_auc=inner if inner >= 0 else None,
         ceiling=ceiling,
+        curve=tuple(curve),
     )
     return model, validation, history.summary
+
+
+def _provenance(
+    paths: Sequence[Path],
+    count: int,
+    labels: Mapping[str, Label],
+    base: str | None,
+    rows: Snapshots,
+    train: np.ndarray,
+    fit: Fit,
+    options: CalibrationOptions,
+    names: Sequence[str],
+    shares: Mapping[str, float],
+    split: Split,
+    tried: Sequence[str],
+) -> list[str]:
+    """The model file's header comment: what it was calibrated on and how."""
+    train_times = sorted({t for t, keep in zip(rows.at_ms, train, strict=True) if keep})
+    provenance = [
+        f"Calibrated by `engagement calibrate` on {datetime.now(tz=UTC).isoformat()[:19]}Z",
+        f"history: {', '.join(p.name for p in paths)} ({count} events, "
+        f"{len(labels)} labelled customers)",
+        f"base model: {base or '(none: one factor per event type, 1 point per event)'}",
+        f"training: {len(train_times)} {options.cadence} snapshots "
+        f"{_day(train_times[0])}..{_day(train_times[-1])}, {int(train.sum())} rows, label = "
+        f"churns within {duration_text(options.horizon_ms)}; fit: logistic regression "
+        f"(scikit-learn), C={fit.regularisation:g}, saturation {fit.shape[0]} "
+        f"(scale {fit.shape[1]:g} x median)",
+        "band shares (training snapshots): "
+        + ", ".join(f"{n}={shares.get(n, 0):.2f}" for n in names if n in shares),
+        f"held out: {split.describe()} (see the validity report)",
+    ]
+    if len(tried) > 1:
+        provenance.append(
+            f"window {duration_text(options.window_ms)}, chosen by later-training AUC "
+            f"({', '.join(tried)}; a tie within {_WINDOW_TIE:g} goes to the longer window)"
+        )
+    return provenance
+
+
+def alert_curve(
+    history: History,
+    variants: Mapping[float, ScoringModel],
+    labels: Mapping[str, Label],
+    split: Split,
+    horizon_ms: int,
+) -> list[CurvePoint]:
+    """Each variant's alerts (one pass over the staged events, each labelled customer
+    replayed through every variant) against churn on the last training months and on the
+    held-out period."""
+    models = list(variants.values())
+    times = snapshot_times(history.first_ms, models[0].window_ms, horizon_ms, "weekly", split)
+    alerts: list[list[Alert]] = [[] for _ in models]
+    first_seen: dict[str, int] = {}
+    for batch in history.engine.customer_events():
+        if batch[0].customer_id not in labels:
+            continue
+        for found, model in zip(alerts, models, strict=True):
+            replay = Replay(model)
+            replay.run(batch, times)
+            found.extend(replay.alerts)
+            first_seen.update(replay.first_seen)
+    training = (split.train_until_ms - _BUDGET_MONTHS_MS, split.train_until_ms)
+    held_out = (split.holdout_ms, split.end_ms + 1)
+    points = []
+    for (share, model), found in zip(variants.items(), alerts, strict=True):
+        upper = model.bands.score_range(model.alerts.band)[1]
+        points.append(CurvePoint(
+            share, upper if upper is not None else float("nan"),
+            alert_stats(found, labels, first_seen, training, _LOOKBACK_MS),
+            alert_stats(found, labels, first_seen, held_out, _LOOKBACK_MS),
+        ))  # fmt: skip
+    return points

@@ -117,6 +117,13 @@ def add_calibrate(sub: Any) -> None:
     parser.add_argument("--version", dest="model_version", help="version string of the new model")
     parser.add_argument("--out", type=Path, required=True, help="the model file to write")
     parser.add_argument(
+        "--target-alerts-per-customer",
+        type=float,
+        metavar="X",
+        help="alert budget: the churn_risk threshold whose alerts per retained customer on "
+        "the last two training months stay within X (of the shares 0.05, 0.10, 0.15, 0.20)",
+    )
+    parser.add_argument(
         "--allow-no-skill",
         action="store_true",
         help=f"exit 0 even when the score does not beat a coin (default: exit {NO_SKILL_EXIT})",
@@ -250,6 +257,7 @@ def _calibrate(args: argparse.Namespace, settings: Settings) -> int:
         tenure_cap_days=args.tenure_cap or max(1, window // 86_400_000),
         other_windows=others,
         version=args.model_version,
+        target_alerts_per_customer=args.target_alerts_per_customer,
     )
     try:
         model, validation, summary = calibrate(
