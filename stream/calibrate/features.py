@@ -64,7 +64,11 @@ def feature_query(model: ScoringModel, horizon_ms: int) -> str:
         f"coalesce(sum(CASE WHEN t.factor = {_quoted(name)} THEN t.cp END), 0) AS f{i}"
         for i, name in enumerate(event_factors(model))
     )
-    return f"""
+    named = ", ".join(f"f{i} = {name}" for i, name in enumerate(event_factors(model)))
+    return f"""-- engagement-stream calibration features (window {w} ms, bucket {b} ms, horizon
+-- {horizon_ms} ms). Relations: events, contributions (the staged Parquet), snapshots(at_ms
+-- BIGINT: midnights UTC), labels(customer VARCHAR, churn_ms BIGINT, first_seen_ms BIGINT).
+-- Columns: raw centipoints per factor ({named}); active = active buckets in the window.
 WITH
 first_copy AS (
   SELECT customer, event_id, min(ts) AS ts FROM events GROUP BY customer, event_id

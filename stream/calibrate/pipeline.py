@@ -40,7 +40,13 @@ import yaml
 
 from stream.calibrate.ceiling import ceiling_auc
 from stream.calibrate.curve import CURVE_SHARES, CurvePoint, pick_share, shares_with
-from stream.calibrate.features import Engine, check_against_core, supports, window_totals
+from stream.calibrate.features import (
+    Engine,
+    check_against_core,
+    feature_query,
+    supports,
+    window_totals,
+)
 from stream.calibrate.fit import (
     DEFAULT_SHARES,
     FactorFit,
@@ -390,14 +396,19 @@ class History:
 
 @contextmanager
 def open_history(
-    paths: Sequence[Path], model: ScoringModel, now_ms: int | None = None
+    paths: Sequence[Path],
+    model: ScoringModel,
+    now_ms: int | None = None,
+    keep: Path | None = None,
 ) -> Iterator[History]:
-    """Decode the files with ``model`` into Parquet in a temporary folder (removed on exit)."""
+    """Decode the files with ``model`` into Parquet in a temporary folder (removed on exit),
+    or in ``keep`` (kept: the staged files another SQL engine can read)."""
     summary = DecodeSummary()
     records = (record for path in paths for record in read_file(path))
     clock = now_ms if now_ms is not None else int(time.time() * 1000)
     with tempfile.TemporaryDirectory(prefix="engagement-calibrate-") as folder:
-        staged = stage(records, model, Path(folder) / "staged", now_ms=clock, summary=summary)
+        target = keep if keep is not None else Path(folder) / "staged"
+        staged = stage(records, model, target, now_ms=clock, summary=summary)
         engine = Engine(staged, Path(folder) / "spill")
         try:
             yield History(engine, summary, staged.first_ms, staged.last_ms, staged.count)
@@ -515,8 +526,10 @@ def calibrate(
     base: str | None = None,
     out_model: Path,
     report_dir: Path | None = None,
+    stage_dir: Path | None = None,
 ) -> tuple[ScoringModel, Validation, DecodeSummary]:
-    """Calibrate a model on the history in ``paths``; write it; validate it."""
+    """Calibrate a model on the history in ``paths``; write it; validate it. With
+    ``stage_dir``, the staged Parquet and the feature query (``features.sql``) are kept."""
     base_model = load_model(base) if base is not None else None
     if base_model is None:
         types = discover_types(paths)
@@ -528,11 +541,14 @@ def calibrate(
         options = replace(options, window_ms=base_model.window_ms, bucket_ms=base_model.bucket_ms)
         features = raw_totals_model(base_model, options.tenure_cap_days)
     _say(f"calibrate: reading {len(paths)} file(s), {len(types)} event types")
-    with open_history(paths, features) as history:
-        return _calibrate_staged(
+    with open_history(paths, features, keep=stage_dir) as history:
+        model, validation, summary, chosen = _calibrate_staged(
             history, paths, labels, options, base, base_model, types, features, out_model,
             report_dir,
         )  # fmt: skip
+    if stage_dir is not None:
+        (stage_dir / "features.sql").write_text(feature_query(chosen, options.horizon_ms))
+    return model, validation, summary
 
 
 def _calibrate_staged(
@@ -546,7 +562,7 @@ def _calibrate_staged(
     features: ScoringModel,
     out_model: Path,
     report_dir: Path | None,
-) -> tuple[ScoringModel, Validation, DecodeSummary]:
+) -> tuple[ScoringModel, Validation, DecodeSummary, ScoringModel]:
     if history.first_ms is None:
         raise ValueError("no event in the history")
     split = split_for(history.last_ms, labels, options.train_until_ms, options.holdout_months)
@@ -624,7 +640,7 @@ def _calibrate_staged(
         ceiling=ceiling,
         curve=tuple(curve),
     )
-    return model, validation, history.summary
+    return model, validation, history.summary, features
 
 
 def _provenance(

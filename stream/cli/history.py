@@ -124,6 +124,13 @@ def add_calibrate(sub: Any) -> None:
         "the last two training months stay within X (of the shares 0.05, 0.10, 0.15, 0.20)",
     )
     parser.add_argument(
+        "--stage-dir",
+        type=Path,
+        metavar="DIR",
+        help="keep the staged history (events.parquet, contributions.parquet) and the "
+        "feature query (features.sql) here, e.g. to run the query on Spark SQL or Trino",
+    )
+    parser.add_argument(
         "--allow-no-skill",
         action="store_true",
         help=f"exit 0 even when the score does not beat a coin (default: exit {NO_SKILL_EXIT})",
@@ -230,6 +237,12 @@ def _require_calibrate_extra(command: str) -> None:
         ) from None
 
 
+def _budget(value: float | None) -> float | None:
+    if value is not None and not value > 0:
+        raise ConfigError(_ARGS, "--target-alerts-per-customer", "must be more than 0")
+    return value
+
+
 def _calibrate(args: argparse.Namespace, settings: Settings) -> int:
     _require_calibrate_extra("calibrate")
     from stream.calibrate.pipeline import CalibrationOptions, calibrate  # noqa: PLC0415
@@ -257,7 +270,7 @@ def _calibrate(args: argparse.Namespace, settings: Settings) -> int:
         tenure_cap_days=args.tenure_cap or max(1, window // 86_400_000),
         other_windows=others,
         version=args.model_version,
-        target_alerts_per_customer=args.target_alerts_per_customer,
+        target_alerts_per_customer=_budget(args.target_alerts_per_customer),
     )
     try:
         model, validation, summary = calibrate(
@@ -267,6 +280,7 @@ def _calibrate(args: argparse.Namespace, settings: Settings) -> int:
             base=args.model,
             out_model=args.out,
             report_dir=args.report,
+            stage_dir=args.stage_dir,
         )
     except ValueError as exc:
         raise ConfigError("calibrate", "history", str(exc)) from None

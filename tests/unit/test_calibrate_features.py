@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from devtools.sim.history import HistorySpec, history_labels, history_records, make_history
-from stream.calibrate.features import check_against_core, window_totals
+from stream.calibrate.features import check_against_core, feature_query, window_totals
 from stream.calibrate.pipeline import (
     History,
     Split,
@@ -170,3 +170,31 @@ def test_parquet_timestamps_become_epoch_milliseconds(tmp_path: Path) -> None:
     pq.write_table(table, tmp_path / "t.parquet")
     (record,) = read_file(tmp_path / "t.parquet")
     assert orjson.loads(record.value)["timestamp"] == _START + 1234
+
+
+def test_the_kept_feature_query_runs_alone_over_the_staged_parquet(
+    tmp_path: Path, sim: tuple[list[RawRecord], dict[str, Label]]
+) -> None:
+    import duckdb  # noqa: PLC0415
+
+    records, labels = sim
+    model = count_model(("page_view", "click", "feature_used"), 30 * DAY_MS, DAY_MS, 30)
+    (tmp_path / "in.jsonl").write_bytes(b"\n".join(r.value for r in records) + b"\n")
+    staged = tmp_path / "staged"
+    with open_history([tmp_path / "in.jsonl"], model, _START + 400 * DAY_MS, keep=staged) as h:
+        split = Split(_START + 90 * DAY_MS, _START + 90 * DAY_MS, h.last_ms or 0)
+        times = snapshot_times(h.first_ms, model.window_ms, 30 * DAY_MS, "weekly", split)
+        rows = window_totals(h.engine, model, labels, times, 30 * DAY_MS)
+    db = duckdb.connect()
+    for name in ("events", "contributions"):
+        db.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{staged / name}.parquet')")
+    db.execute("CREATE TABLE snapshots (at_ms BIGINT)")
+    db.executemany("INSERT INTO snapshots VALUES (?)", [[t] for t in times])
+    db.execute("CREATE TABLE labels (customer VARCHAR, churn_ms BIGINT, first_seen_ms BIGINT)")
+    db.executemany("INSERT INTO labels VALUES (?, ?, ?)",
+                   [[c, v.churn_ms, v.first_seen_ms] for c, v in labels.items()])  # fmt: skip
+    found = db.execute(feature_query(model, 30 * DAY_MS)).fetchall()
+    assert [(r[0], r[1], r[3], r[4]) for r in found] == list(
+        zip(rows.at_ms, rows.customer, rows.label, rows.naive, strict=True)
+    )
+    assert len(found) > 500
