@@ -101,20 +101,30 @@ pairs AS (
     AND (l.churn_ms IS NULL OR l.churn_ms > s.at_ms)
 ),
 totals AS (
-  SELECT p.at_ms, p.customer, g.factor, sum(g.cp) AS cp,
-         count(DISTINCT CAST(floor(g.grain * {grain} / {b}) AS BIGINT)) AS buckets
-  FROM pairs p JOIN grains g ON g.customer = p.customer
-   AND g.grain * {grain} < p.at_ms
-   AND CAST(floor(g.grain * {grain} / {b}) AS BIGINT) * {b} + {w} > p.at_ms
-  GROUP BY p.at_ms, p.customer, g.factor
+  SELECT s.at_ms, g.customer, g.factor, sum(g.cp) AS cp
+  FROM grains g JOIN snapshots s
+    ON g.grain * {grain} < s.at_ms
+   AND CAST(floor(g.grain * {grain} / {b}) AS BIGINT) * {b} + {w} > s.at_ms
+  GROUP BY s.at_ms, g.customer, g.factor
+),
+active_buckets AS (
+  SELECT customer, CAST(floor(grain * {grain} / {b}) AS BIGINT) AS bucket, min(grain) AS grain
+  FROM grains WHERE factor = {_quoted(ACTIVE)}
+  GROUP BY customer, CAST(floor(grain * {grain} / {b}) AS BIGINT)
+),
+active AS (
+  SELECT s.at_ms, a.customer, count(*) AS buckets
+  FROM active_buckets a JOIN snapshots s
+    ON a.grain * {grain} < s.at_ms AND a.bucket * {b} + {w} > s.at_ms
+  GROUP BY s.at_ms, a.customer
 ),
 naive AS (
-  SELECT p.at_ms, p.customer,
-         sum(CASE WHEN c.grain * {grain} >= p.at_ms - {w} THEN c.n ELSE 0 END) AS naive,
-         sum(CASE WHEN c.grain * {grain} >= p.at_ms - {n30} THEN c.n ELSE 0 END) AS naive_30d
-  FROM pairs p JOIN counts c ON c.customer = p.customer
-   AND c.grain * {grain} < p.at_ms AND c.grain * {grain} >= p.at_ms - {max(w, n30)}
-  GROUP BY p.at_ms, p.customer
+  SELECT s.at_ms, c.customer,
+         sum(CASE WHEN c.grain * {grain} >= s.at_ms - {w} THEN c.n ELSE 0 END) AS naive,
+         sum(CASE WHEN c.grain * {grain} >= s.at_ms - {n30} THEN c.n ELSE 0 END) AS naive_30d
+  FROM counts c JOIN snapshots s
+    ON c.grain * {grain} < s.at_ms AND c.grain * {grain} >= s.at_ms - {max(w, n30)}
+  GROUP BY s.at_ms, c.customer
 )
 SELECT p.at_ms, p.customer, p.first_ms,
   CASE WHEN p.churn_ms IS NOT NULL AND p.churn_ms <= p.at_ms + {horizon_ms} THEN 1 ELSE 0 END
@@ -122,13 +132,14 @@ SELECT p.at_ms, p.customer, p.first_ms,
   coalesce(max(n.naive), 0) AS naive,
   coalesce(max(n.naive_30d), 0) AS naive_30d,
   {pivots}{"," if pivots else ""}
-  coalesce(max(CASE WHEN t.factor = {_quoted(ACTIVE)} THEN t.buckets END), 0) AS active,
+  coalesce(max(a.buckets), 0) AS active,
   CASE WHEN p.first_scored_ms IS NULL OR p.first_scored_ms > p.at_ms THEN 0
        ELSE least(CAST(floor((p.at_ms - p.first_scored_ms) / {day}) AS BIGINT), {cap})
   END AS tenure_days
 FROM pairs p
 LEFT JOIN totals t ON t.at_ms = p.at_ms AND t.customer = p.customer
 LEFT JOIN naive n ON n.at_ms = p.at_ms AND n.customer = p.customer
+LEFT JOIN active a ON a.at_ms = p.at_ms AND a.customer = p.customer
 GROUP BY p.at_ms, p.customer, p.first_ms, p.first_scored_ms, p.churn_ms
 ORDER BY p.at_ms, p.first_ms, p.customer
 """
