@@ -20,13 +20,16 @@ def ceiling_auc(rows: Snapshots, train: np.ndarray, held_out: np.ndarray) -> Int
     """Held-out AUC (with its bootstrap interval) of gradient boosting fitted on the training
     rows; None when either side lacks churners or stayers."""
     from sklearn.ensemble import HistGradientBoostingClassifier  # noqa: PLC0415 (extra)
+    from threadpoolctl import threadpool_limits  # noqa: PLC0415 (scikit-learn's dependency)
 
     matrix = rows.matrix()
     labels = np.asarray(rows.label, dtype=int)
     if len(set(labels[train].tolist())) < 2 or len(set(labels[held_out].tolist())) < 2:
         return None
     model = HistGradientBoostingClassifier(random_state=0)
-    model.fit(matrix[train], labels[train])
-    risk = model.predict_proba(matrix[held_out])[:, 1]
+    # One thread: OpenMP's spinning threads cost minutes on a machine shared with a worker.
+    with threadpool_limits(limits=1):
+        model.fit(matrix[train], labels[train])
+        risk = model.predict_proba(matrix[held_out])[:, 1]
     customers = np.asarray(rows.customer, dtype=object)[held_out]
     return bootstrap_interval(labels[held_out], risk, customers)
