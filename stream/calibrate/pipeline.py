@@ -570,21 +570,9 @@ def _calibrate_staged(
         history.first_ms, features.window_ms, options.horizon_ms, options.cadence, split
     )
     _say(f"calibrate: {history.count} events; features at {len(times)} snapshots")
-    rows = _features(history, features, labels, times, options.horizon_ms)
-    fit, inner = choose_fit(rows, split, options.horizon_ms, options.tenure_cap_days)
-    tried = [f"{duration_text(options.window_ms)} {inner:.3f}"]
-    for window_ms, bucket_ms in options.other_windows if base_model is None else ():
-        other = replace(options, window_ms=window_ms, bucket_ms=bucket_ms,
-                        tenure_cap_days=window_ms // DAY_MS)  # fmt: skip
-        model = count_model(types, window_ms, bucket_ms, other.tenure_cap_days)
-        _say(f"calibrate: trying a {duration_text(window_ms)} window")
-        more = _features(history, model, labels, times, options.horizon_ms)
-        fitted, auc = choose_fit(more, split, options.horizon_ms, other.tenure_cap_days)
-        _say(f"calibrate: later-training AUC {inner:.3f} ({duration_text(options.window_ms)}) "
-             f"vs {auc:.3f} ({duration_text(window_ms)})")  # fmt: skip
-        tried.append(f"{duration_text(window_ms)} {auc:.3f}")
-        if takes_longer_window(auc, inner):
-            options, features, rows, fit, inner = other, model, more, fitted, auc
+    options, features, rows, fit, inner, tried = _choose_window(
+        history, labels, times, split, options, features, types if base_model is None else None
+    )
     at = np.asarray(rows.at_ms)
     train = at + options.horizon_ms <= split.train_until_ms
     # Thresholds from the training snapshots with a full window behind them (the way the
@@ -593,6 +581,11 @@ def _calibrate_staged(
     if not full.any():
         full = train & (at == at[train].max())
     train_scores = fit.score(_columns(rows, full))
+    _say("calibrate: fitting the gradient-boosted ceiling on the same rows")
+    ceiling = ceiling_auc(rows, train, at >= split.holdout_ms)
+    train_times = sorted(set(at[train].tolist()))
+    train_rows = int(train.sum())
+    del rows, at, train, full  # the feature rows are not needed from here on
     names = list(base_model.bands.names) if base_model is not None else list(DEFAULT_SHARES)
     shares = dict(options.shares) if options.shares is not None else dict(DEFAULT_SHARES)
     shares = {k: v for k, v in shares.items() if k in names}
@@ -616,16 +609,13 @@ def _calibrate_staged(
              f"{options.target_alerts_per_customer:g} alerts per retained customer "
              f"({chosen.training.per_retained:.3f} on the last training months)")  # fmt: skip
     uppers = thresholds_from_shares(train_scores, names, shares)
-    provenance = _provenance(paths, history.count, labels, base, rows, train, fit, options,
-                             names, shares, split, tried)  # fmt: skip
+    provenance = _provenance(paths, history.count, labels, base, train_times, train_rows, fit,
+                             options, names, shares, split, tried)  # fmt: skip
     doc = model_document(_base_document(base), types, fit, uppers, options, version)
     text = _yaml_text(doc, provenance)
     out_model.parent.mkdir(parents=True, exist_ok=True)
     out_model.write_text(text)
     model = parse_model(yaml.safe_load(text), str(out_model))
-    held_out = at >= split.holdout_ms
-    _say("calibrate: fitting the gradient-boosted ceiling on the same rows")
-    ceiling = ceiling_auc(rows, train, held_out)
     _say(f"calibrate: wrote {out_model} ({version}); validating on the held-out period")
     validation = validate(
         model,
@@ -643,13 +633,45 @@ def _calibrate_staged(
     return model, validation, history.summary, features
 
 
+def _choose_window(
+    history: History,
+    labels: Mapping[str, Label],
+    times: Sequence[int],
+    split: Split,
+    options: CalibrationOptions,
+    features: ScoringModel,
+    types: Sequence[str] | None,
+) -> tuple[CalibrationOptions, ScoringModel, Snapshots, Fit, float, list[str]]:
+    """The fit on ``features`` and, with ``types`` (no base model), on each other window;
+    the best by later-training AUC (a tie goes to the longer window), and what was tried."""
+    rows = _features(history, features, labels, times, options.horizon_ms)
+    fit, inner = choose_fit(rows, split, options.horizon_ms, options.tenure_cap_days)
+    tried = [f"{duration_text(options.window_ms)} {inner:.3f}"]
+    for window_ms, bucket_ms in options.other_windows:
+        if types is None:
+            break
+        other = replace(options, window_ms=window_ms, bucket_ms=bucket_ms,
+                        tenure_cap_days=window_ms // DAY_MS)  # fmt: skip
+        model = count_model(types, window_ms, bucket_ms, other.tenure_cap_days)
+        _say(f"calibrate: trying a {duration_text(window_ms)} window")
+        more = rows  # drop the last window's rows before the next are read
+        more = _features(history, model, labels, times, options.horizon_ms)
+        fitted, auc = choose_fit(more, split, options.horizon_ms, other.tenure_cap_days)
+        _say(f"calibrate: later-training AUC {inner:.3f} ({duration_text(options.window_ms)}) "
+             f"vs {auc:.3f} ({duration_text(window_ms)})")  # fmt: skip
+        tried.append(f"{duration_text(window_ms)} {auc:.3f}")
+        if takes_longer_window(auc, inner):
+            options, features, rows, fit, inner = other, model, more, fitted, auc
+    return options, features, rows, fit, inner, tried
+
+
 def _provenance(
     paths: Sequence[Path],
     count: int,
     labels: Mapping[str, Label],
     base: str | None,
-    rows: Snapshots,
-    train: np.ndarray,
+    train_times: Sequence[int],
+    train_rows: int,
     fit: Fit,
     options: CalibrationOptions,
     names: Sequence[str],
@@ -658,14 +680,13 @@ def _provenance(
     tried: Sequence[str],
 ) -> list[str]:
     """The model file's header comment: what it was calibrated on and how."""
-    train_times = sorted({t for t, keep in zip(rows.at_ms, train, strict=True) if keep})
     provenance = [
         f"Calibrated by `engagement calibrate` on {datetime.now(tz=UTC).isoformat()[:19]}Z",
         f"history: {', '.join(p.name for p in paths)} ({count} events, "
         f"{len(labels)} labelled customers)",
         f"base model: {base or '(none: one factor per event type, 1 point per event)'}",
         f"training: {len(train_times)} {options.cadence} snapshots "
-        f"{_day(train_times[0])}..{_day(train_times[-1])}, {int(train.sum())} rows, label = "
+        f"{_day(train_times[0])}..{_day(train_times[-1])}, {train_rows} rows, label = "
         f"churns within {duration_text(options.horizon_ms)}; fit: logistic regression "
         f"(scikit-learn), C={fit.regularisation:g}, saturation {fit.shape[0]} "
         f"(scale {fit.shape[1]:g} x median)",

@@ -51,7 +51,7 @@ class Snapshots:
     naive: list[int] = field(default_factory=list)
     naive_30d: list[int] = field(default_factory=list)
     tenure_days: list[float] = field(default_factory=list)
-    points: list[list[float]] = field(default_factory=list)
+    points: list[Sequence[float]] = field(default_factory=list)  # lists, or arrays of "d"
 
     def __len__(self) -> int:
         return len(self.at_ms)
