@@ -101,12 +101,22 @@ pairs AS (
   WHERE coalesce(l.first_seen_ms, e.first_ms) <= s.at_ms
     AND (l.churn_ms IS NULL OR l.churn_ms > s.at_ms)
 ),
-totals AS (
-  SELECT s.at_ms, g.customer, g.factor, sum(g.cp) AS cp
+buckets AS (
+  SELECT customer, CAST(floor(grain * {grain} / {b}) AS BIGINT) AS bucket, factor, sum(cp) AS cp
+  FROM grains GROUP BY customer, CAST(floor(grain * {grain} / {b}) AS BIGINT), factor
+),
+parts AS (
+  SELECT s.at_ms, k.customer, k.factor, k.cp
+  FROM buckets k JOIN snapshots s
+    ON (k.bucket + 1) * {b} <= s.at_ms AND k.bucket * {b} + {w} > s.at_ms
+  UNION ALL
+  SELECT s.at_ms, g.customer, g.factor, g.cp
   FROM grains g JOIN snapshots s
-    ON g.grain * {grain} < s.at_ms
-   AND CAST(floor(g.grain * {grain} / {b}) AS BIGINT) * {b} + {w} > s.at_ms
-  GROUP BY s.at_ms, g.customer, g.factor
+    ON CAST(floor(g.grain * {grain} / {b}) AS BIGINT) = CAST(floor(s.at_ms / {b}) AS BIGINT)
+   AND g.grain * {grain} < s.at_ms
+),
+totals AS (
+  SELECT at_ms, customer, factor, sum(cp) AS cp FROM parts GROUP BY at_ms, customer, factor
 ),
 active_buckets AS (
   SELECT customer, CAST(floor(grain * {grain} / {b}) AS BIGINT) AS bucket, min(grain) AS grain
