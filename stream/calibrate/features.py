@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import math
 from array import array
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ __all__ = [
     "Engine",
     "check_against_core",
     "feature_query",
+    "sample_ids",
     "supports",
     "window_totals",
 ]
@@ -246,10 +247,10 @@ def window_totals(
     return rows
 
 
-def sample_customers(rows: Snapshots, size: int) -> list[str]:
-    """A fixed pseudo-random sample of the customers in ``rows`` (by a hash of the id)."""
-    ids = set(rows.customer)
-    return sorted(ids, key=lambda c: hashlib.blake2b(c.encode(), digest_size=8).digest())[:size]
+def sample_ids(ids: Iterable[str], size: int) -> list[str]:
+    """A fixed pseudo-random sample of ``size`` of the ids (the lowest by a hash of the id)."""
+    unique = set(ids)
+    return sorted(unique, key=lambda c: hashlib.blake2b(c.encode(), digest_size=8).digest())[:size]
 
 
 def check_against_core(
@@ -264,7 +265,7 @@ def check_against_core(
     """Replay ``size`` sampled customers through the core and demand the query's rows for
     them, field for field (raises ReplayError naming the first difference). Returns how
     many rows were compared."""
-    sample = sample_customers(rows, size)
+    sample = sample_ids(rows.customer, size)
     events = sorted(
         (e for batch in engine.customer_events(sample) for e in batch),
         key=lambda e: e.timestamp_ms,

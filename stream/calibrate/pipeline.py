@@ -44,6 +44,7 @@ from stream.calibrate.features import (
     Engine,
     check_against_core,
     feature_query,
+    sample_ids,
     supports,
     window_totals,
 )
@@ -85,6 +86,7 @@ __all__ = [
 
 _LOOKBACK_MS = 90 * DAY_MS
 _BUDGET_MONTHS_MS = 61 * DAY_MS  # the training months an alert budget is measured on
+_CURVE_CUSTOMERS = 5000  # the alert curve replays a fixed sample of this many customers
 # Later-training AUCs this close count as a tie, and a tie goes to the longer window: two
 # windows tie when the training snapshots' histories fit in both, and then the fit has seen
 # what the longer window keeps counting later (the counts since sign-up).
@@ -709,10 +711,12 @@ def alert_curve(
     split: Split,
     horizon_ms: int,
 ) -> list[CurvePoint]:
-    """Each variant's alerts (one pass over the staged events, each labelled customer
-    replayed through every variant) against churn on the last training months and on the
-    held-out period."""
+    """Each variant's alerts (one pass over the staged events, each labelled customer of a
+    fixed sample of at most ``_CURVE_CUSTOMERS`` replayed through every variant) against
+    churn on the last training months and on the held-out period."""
     models = list(variants.values())
+    sample = set(sample_ids(labels, _CURVE_CUSTOMERS))
+    labels = {c: labels[c] for c in sample}
     times = snapshot_times(history.first_ms, models[0].window_ms, horizon_ms, "weekly", split)
     alerts: list[list[Alert]] = [[] for _ in models]
     first_seen: dict[str, int] = {}
