@@ -62,28 +62,30 @@ def feature_query(model: ScoringModel, horizon_ms: int) -> str:
     tenure = model.tenure
     day = tenure.day_ms if tenure is not None else DAY_MS
     cap = tenure.max_days if tenure is not None and tenure.max_days is not None else 2**31
-    pivots = ",\n  ".join(
-        f"coalesce(sum(CASE WHEN t.factor = {_quoted(name)} THEN t.cp END), 0) AS f{i}"
+    pivots = "".join(
+        f",\n    sum(CASE WHEN factor = {_quoted(name)} THEN cp ELSE 0 END) AS f{i}"
         for i, name in enumerate(event_factors(model))
     )
+    picks = "".join(f"\n  coalesce(t.f{i}, 0) AS f{i}," for i in range(len(event_factors(model))))
     named = ", ".join(f"f{i} = {name}" for i, name in enumerate(event_factors(model)))
     return f"""-- engagement-stream calibration features (window {w} ms, bucket {b} ms, horizon
 -- {horizon_ms} ms). Relations: events, contributions (the staged Parquet), snapshots(at_ms
 -- BIGINT: midnights UTC), labels(customer VARCHAR, churn_ms BIGINT, first_seen_ms BIGINT).
 -- Columns: raw centipoints per factor ({named}); active = active buckets in the window.
 WITH
-first_copy AS (
-  SELECT customer, event_id, min(ts) AS ts FROM events GROUP BY customer, event_id
+repeated AS (
+  SELECT customer, event_id FROM events GROUP BY customer, event_id HAVING count(*) > 1
 ),
-kept AS (
-  SELECT e.customer, min(e.seq) AS seq
-  FROM events e JOIN first_copy f
-    ON e.customer = f.customer AND e.event_id = f.event_id AND e.ts = f.ts
-  GROUP BY e.customer, e.event_id
+copies AS (
+  SELECT e.customer, e.seq,
+         row_number() OVER (PARTITION BY e.customer, e.event_id ORDER BY e.ts, e.seq) AS copy
+  FROM events e JOIN repeated r ON e.customer = r.customer AND e.event_id = r.event_id
 ),
 grains AS (
   SELECT c.customer, CAST(floor(c.ts / {grain}) AS BIGINT) AS grain, c.factor, sum(c.cp) AS cp
-  FROM contributions c JOIN kept k ON c.customer = k.customer AND c.seq = k.seq
+  FROM contributions c LEFT JOIN copies d
+    ON c.customer = d.customer AND c.seq = d.seq AND d.copy > 1
+  WHERE d.seq IS NULL
   GROUP BY c.customer, CAST(floor(c.ts / {grain}) AS BIGINT), c.factor
 ),
 counts AS (
@@ -117,7 +119,8 @@ parts AS (
    AND g.grain * {grain} < s.at_ms
 ),
 totals AS (
-  SELECT at_ms, customer, factor, sum(cp) AS cp FROM parts GROUP BY at_ms, customer, factor
+  SELECT at_ms, customer{pivots}
+  FROM parts GROUP BY at_ms, customer
 ),
 active_buckets AS (
   SELECT customer, CAST(floor(grain * {grain} / {b}) AS BIGINT) AS bucket, min(grain) AS grain
@@ -141,10 +144,9 @@ naive AS (
 SELECT p.at_ms, p.customer, p.first_ms,
   CASE WHEN p.churn_ms IS NOT NULL AND p.churn_ms <= p.at_ms + {horizon_ms} THEN 1 ELSE 0 END
     AS label,
-  coalesce(max(n.naive), 0) AS naive,
-  coalesce(max(n.naive_30d), 0) AS naive_30d,
-  {pivots}{"," if pivots else ""}
-  coalesce(max(a.buckets), 0) AS active,
+  coalesce(n.naive, 0) AS naive,
+  coalesce(n.naive_30d, 0) AS naive_30d,{picks}
+  coalesce(a.buckets, 0) AS active,
   CASE WHEN p.first_scored_ms IS NULL OR p.first_scored_ms > p.at_ms THEN 0
        ELSE least(CAST(floor((p.at_ms - p.first_scored_ms) / {day}) AS BIGINT), {cap})
   END AS tenure_days
@@ -152,7 +154,6 @@ FROM pairs p
 LEFT JOIN totals t ON t.at_ms = p.at_ms AND t.customer = p.customer
 LEFT JOIN naive n ON n.at_ms = p.at_ms AND n.customer = p.customer
 LEFT JOIN active a ON a.at_ms = p.at_ms AND a.customer = p.customer
-GROUP BY p.at_ms, p.customer, p.first_ms, p.first_scored_ms, p.churn_ms
 ORDER BY p.at_ms, p.first_ms, p.customer
 """
 
