@@ -30,6 +30,7 @@ from typing import Any, Literal
 import orjson
 
 from stream.core.decode import id_text
+from stream.errors import MissingExtraError
 
 __all__ = [
     "FileFormat",
@@ -105,7 +106,13 @@ def parquet_files(path: Path) -> list[Path]:
 
 
 def _read_parquet(path: Path) -> Iterator[RawRecord]:
-    import pyarrow.parquet as pq  # noqa: PLC0415 (optional extra)
+    try:
+        import pyarrow.parquet as pq  # noqa: PLC0415 (optional extra)
+    except ImportError as exc:
+        raise MissingExtraError(
+            f"{path}: reading Parquet needs the optional extra 'calibrate' "
+            f"(pip install 'engagement-stream[calibrate]'): {exc}"
+        ) from None
 
     source = pq.ParquetFile(path)
     columns = source.schema_arrow.names
