@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -11,6 +15,8 @@ from stream.calibrate.curve import CurvePoint, pick_share, shares_with
 from stream.calibrate.fit import DEFAULT_SHARES
 from stream.calibrate.metrics import AlertStats
 from stream.calibrate.snapshots import Snapshots
+from stream.cli.main import main
+from stream.config.model_file import load_model
 
 _NAMES = list(DEFAULT_SHARES)
 
@@ -57,3 +63,26 @@ def test_the_ceiling_finds_a_pattern_a_points_score_cannot() -> None:
     ceiling = ceiling_auc(rows, at == 0, at == 1)
     assert ceiling is not None
     assert ceiling.value > 0.9 and ceiling.low > 0.85
+
+
+def test_the_alert_budget_sets_the_written_threshold(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    history = tmp_path / "h"
+    args = ["--customers", "400", "--days", "150", "--seed", "11"]
+    assert main(["simulate", "--history", "--out", str(history), *args]) == 0
+    capsys.readouterr()
+    out = tmp_path / "m.yaml"
+    assert main(["calibrate", "--events", str(history / "events.jsonl.gz"), "--labels",
+                 str(history / "labels.csv"), "--out", str(out), "--allow-no-skill",
+                 "--target-alerts-per-customer", "0.1"]) == 0  # fmt: skip
+    captured = capsys.readouterr()
+    report = captured.out
+    table = re.findall(r"^\| (0\.\d\d) \| (-?[0-9.]+) \| .* \| ([0-9.]+) / [0-9.]+ \|$",
+                       report, re.MULTILINE)  # fmt: skip
+    assert len(table) == 4, report
+    within = [(float(s), float(t)) for s, t, cost in table if float(cost) <= 0.1]
+    share, threshold = max(within) if within else (0.05, float(table[0][1]))
+    model = load_model(str(out))
+    assert model.bands.score_range("churn_risk")[1] == pytest.approx(threshold, abs=0.01)
+    assert f"churn_risk share {share:.2f} meets the budget" in captured.err
