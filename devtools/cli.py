@@ -37,6 +37,11 @@ def add_commands(sub: Any) -> None:
     sim.add_argument("--out", type=Path, default=Path("sim-history"), help="--history folder")
     sim.add_argument("--csv", action="store_true", help="--history: events.csv.gz instead")
     sim.add_argument("--start", default="2026-01-01", help="--history: first day (UTC)")
+    sim.add_argument(
+        "--no-skill",
+        action="store_true",
+        help="--history: churn independent of behaviour (nothing for calibrate to find)",
+    )
     sim.set_defaults(handler=_simulate)
 
     stack = sub.add_parser("stack", help="local Kafka + Redis on loopback (no Docker)")
@@ -87,7 +92,7 @@ def _simulate(args: argparse.Namespace, settings: Settings) -> int:
 
         spec = HistorySpec(
             customers=args.customers or 1000, days=args.days or 180, start=args.start,
-            seed=args.seed,
+            seed=args.seed, no_skill=args.no_skill,
         )  # fmt: skip
         written = write_history(spec, args.out, csv_events=args.csv)
         print(

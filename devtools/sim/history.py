@@ -51,6 +51,9 @@ class HistorySpec:
     base_rate: float = 2.5  # events per active day of an average customer
     monthly_churn: float = 0.06  # average churn hazard per 30 days
     silent_share: float = 0.2  # churners who stop 1-4 weeks before their churn date
+    # No skill to find: churn independent of behaviour (the same hazard for everyone, no
+    # slowing down or going silent before it), for testing that calibrate says so.
+    no_skill: bool = False
 
     @property
     def start_ms(self) -> int:
@@ -84,13 +87,18 @@ def _customer(spec: HistorySpec, rng: np.random.Generator, index: int) -> Histor
     join = int(rng.integers(0, 14)) if rng.random() < 0.5 else int(rng.integers(0, spec.days))
     # Monthly hazard: logistic in engagement plus per-customer noise.
     base = math.log(spec.monthly_churn / (1 - spec.monthly_churn))
-    hazard = 1 / (1 + math.exp(-(base - 1.1 * engagement + float(rng.normal(0, 0.6)))))
+    noise = float(rng.normal(0, 0.6))
+    hazard = 1 / (1 + math.exp(-(base - 1.1 * engagement + noise)))
+    if spec.no_skill:
+        hazard = spec.monthly_churn
     daily = 1 - (1 - hazard) ** (1 / 30)
     life = int(rng.geometric(daily)) if daily > 0 else spec.days * 10
     churn = join + max(life, 7)
     if churn >= spec.days:
         return HistoryCustomer(f"c{index:06d}", engagement, join, None, None)
     silent = churn - int(rng.integers(7, 29)) if rng.random() < spec.silent_share else None
+    if spec.no_skill:
+        return HistoryCustomer(f"c{index:06d}", engagement, join, churn, None)
     return HistoryCustomer(f"c{index:06d}", engagement, join, churn, silent)
 
 
@@ -107,7 +115,7 @@ def _events(
     rates = spec.base_rate * _MIX * np.exp(_SLOPES * person.engagement)
     rates[:2] *= browse
     level = rng.lognormal(0, 0.3, days.size)
-    if person.churn_day is not None:  # steadily less active over the last 60 days
+    if person.churn_day is not None and not spec.no_skill:  # less active over the last 60 days
         left = (person.churn_day - days) / 60.0
         level = level * np.clip(0.3 + 0.7 * left, 0.3, 1.0)
     if person.silent_from is not None:

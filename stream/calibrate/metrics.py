@@ -2,7 +2,8 @@
 
 - Ranking: AUC of the score (lower score = riskier) against two naive baselines (fewer =
   riskier): "events in the model's window" and "events in the last 30 days" (the same when
-  the window is 30 days), with scikit-learn's ``roc_auc_score``.
+  the window is 30 days), with scikit-learn's ``roc_auc_score``; each with a 95% bootstrap
+  interval by customer (:mod:`stream.calibrate.skill`).
 - Bands: per band, its share of the rows, their churn rate and the lift over the base rate;
   precision and recall of the alert band.
 - Alerts (replayed through the core in event time, as the worker raises them): the share of
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from stream.calibrate.skill import Interval, bootstrap_interval
 from stream.calibrate.snapshots import DAY_MS, Snapshots
 from stream.core.alerts import Alert
 from stream.core.model import ScoringModel
@@ -74,6 +76,14 @@ class Metrics:
     alert_band: str
     precision: float
     recall: float
+    auc_interval: Interval
+    naive_interval: Interval
+    naive_30d_interval: Interval
+
+    @property
+    def margin(self) -> float:
+        """The score's AUC over the better naive count's, or over 0.5 if both are worse."""
+        return self.auc - max(self.naive_auc, self.naive_30d_auc, 0.5)
 
     @property
     def alert_lift(self) -> float:
@@ -107,6 +117,8 @@ def evaluate(rows: Snapshots, keep: np.ndarray, model: ScoringModel) -> Metrics:
     alert = model.alerts.band
     flagged = bands == alert
     caught = int(labels[flagged].sum())
+    customers = np.asarray(rows.customer, dtype=object)[keep]
+    naive_30d = np.asarray(rows.naive_30d, dtype=float)[keep]
     return Metrics(
         rows=total,
         snapshots=len(set(np.asarray(rows.at_ms)[keep].tolist())),
@@ -114,11 +126,14 @@ def evaluate(rows: Snapshots, keep: np.ndarray, model: ScoringModel) -> Metrics:
         base_rate=base,
         auc=_auc(labels, -scores),
         naive_auc=_auc(labels, -naive),
-        naive_30d_auc=_auc(labels, -np.asarray(rows.naive_30d, dtype=float)[keep]),
+        naive_30d_auc=_auc(labels, -naive_30d),
         bands=tuple(table),
         alert_band=alert,
         precision=caught / int(flagged.sum()) if flagged.any() else 0.0,
         recall=caught / int(labels.sum()) if labels.any() else 0.0,
+        auc_interval=bootstrap_interval(labels, -scores, customers),
+        naive_interval=bootstrap_interval(labels, -naive, customers),
+        naive_30d_interval=bootstrap_interval(labels, -naive_30d, customers),
     )
 
 

@@ -1,27 +1,33 @@
 """``engagement calibrate`` and ``engagement validate``: history in, model and report out.
 
 Calibrate:
-1. Read the history with the worker's decoder. Without ``--model`` every event type seen
-   becomes its own factor worth 1 point per event (the factor total is the count).
-2. Replay it in event time through the core with a "raw totals" version of the model
-   (no transforms; active days and tenure as factors too) and snapshot every eligible
-   customer at regular moments.
+1. Read the history with the worker's decoder and stage it as Parquet on disk
+   (:mod:`stream.calibrate.staging`: memory stays bounded whatever the history's size).
+   Without ``--model`` every event type seen becomes its own factor worth 1 point per event
+   (the factor total is the count).
+2. Compute the "raw totals" version of the model (no transforms; active days and tenure as
+   factors too) for every eligible customer at regular snapshot moments with the feature
+   query (:mod:`stream.calibrate.features`, DuckDB, out of core), and check it against the
+   core: a sample of customers replayed through ``advance`` must give the same rows.
 3. Fit on the training snapshots (whose labels end before the held-out period starts),
    choosing between feature sets, saturations and (``--window auto``) windows on a later
    slice of the training period; a tie between windows goes to the longer one.
 4. Set band thresholds from target shares of the training scores, and alert settings
    relative to them; write the model file.
-5. Load the written file like the worker does, replay the history through it and report
-   on the held-out snapshots (:func:`validate`).
+5. Load the written file like the worker does, replay the history through it (customer
+   by customer, streamed from the staged files) and report on the held-out snapshots
+   (:func:`validate`).
 """
 
 from __future__ import annotations
 
 import csv
 import sys
+import tempfile
 import time
 import warnings
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from importlib import resources
@@ -32,6 +38,16 @@ import numpy as np
 import orjson
 import yaml
 
+from stream.calibrate.ceiling import ceiling_auc
+from stream.calibrate.curve import CURVE_SHARES, CurvePoint, pick_share, shares_with
+from stream.calibrate.features import (
+    Engine,
+    check_against_core,
+    feature_query,
+    sample_ids,
+    supports,
+    window_totals,
+)
 from stream.calibrate.fit import (
     DEFAULT_SHARES,
     FactorFit,
@@ -41,26 +57,36 @@ from stream.calibrate.fit import (
 )
 from stream.calibrate.metrics import alert_stats, evaluate
 from stream.calibrate.report import ReportInput, duration_text, render_markdown, write_report
+from stream.calibrate.skill import Interval, skill_verdict
 from stream.calibrate.snapshots import DAY_MS, Cadence, Snapshots, collect, month_start
 from stream.calibrate.snapshots import snapshot_times as cadence_times
+from stream.calibrate.staging import stage
 from stream.config.model_file import BUILTIN_MODELS, load_model, parse_model
+from stream.core.alerts import Alert
 from stream.core.events import Event
 from stream.core.model import TENURE, EventRule, RegularityRule, ScoringModel, TenureRule
 from stream.history.labels import Label
-from stream.history.replay import DecodeSummary, decode_records
+from stream.history.replay import DecodeSummary, Replay, decode_records
 from stream.history.sources import detect_format, open_text, read_file
 
 __all__ = [
     "CalibrationOptions",
+    "History",
     "Split",
+    "alert_curve",
     "calibrate",
     "discover_types",
     "load_events",
+    "open_history",
+    "replay_by_customer",
+    "split_for",
     "takes_longer_window",
     "validate",
 ]
 
 _LOOKBACK_MS = 90 * DAY_MS
+_BUDGET_MONTHS_MS = 61 * DAY_MS  # the training months an alert budget is measured on
+_CURVE_CUSTOMERS = 5000  # the alert curve replays a fixed sample of this many customers
 # Later-training AUCs this close count as a tie, and a tie goes to the longer window: two
 # windows tie when the training snapshots' histories fit in both, and then the fit has seen
 # what the longer window keeps counting later (the counts since sign-up).
@@ -96,6 +122,7 @@ class CalibrationOptions:
     tenure_cap_days: int = 30
     version: str | None = None
     other_windows: tuple[tuple[int, int], ...] = ()  # (window, bucket) to try, shortest first
+    target_alerts_per_customer: float | None = None  # alert budget on the training months
 
 
 def takes_longer_window(longer_auc: float, best_auc: float) -> bool:
@@ -185,15 +212,14 @@ def raw_totals_model(base: ScoringModel, tenure_cap_days: int) -> ScoringModel:
 
 
 def split_for(
-    events: Sequence[Event],
+    last_ms: int | None,
     labels: Mapping[str, Label],
-    horizon_ms: int,
     train_until_ms: int | None,
     holdout_months: int,
 ) -> Split:
-    """Where training ends and the held-out period begins."""
+    """Where training ends and the held-out period begins (``last_ms``: the latest event)."""
     churns = [label.churn_ms for label in labels.values() if label.churn_ms is not None]
-    end = events[-1].timestamp_ms if events else max(churns, default=0)
+    end = last_ms if last_ms is not None else max(churns, default=0)
     if train_until_ms is not None:
         return Split(train_until_ms, train_until_ms, end)
     holdout = month_start(end, -(holdout_months - 1))
@@ -201,14 +227,15 @@ def split_for(
 
 
 def snapshot_times(
-    events: Sequence[Event], window_ms: int, horizon_ms: int, cadence: Cadence, split: Split
+    first_ms: int | None, window_ms: int, horizon_ms: int, cadence: Cadence, split: Split
 ) -> list[int]:
-    """Moments from 30 days (or a shorter window) into the history, with a known label
-    horizon ahead. Customers seen for less than a window are fine: tenure counts from their
-    first event, so a short history looks like a new customer, as it would live."""
-    if not events:
+    """Moments from 30 days (or a shorter window) after the first event (``first_ms``), with
+    a known label horizon ahead. Customers seen for less than a window are fine: tenure
+    counts from their first event, so a short history looks like a new customer, as it
+    would live."""
+    if first_ms is None:
         return []
-    first = events[0].timestamp_ms + min(window_ms, 30 * DAY_MS)
+    first = first_ms + min(window_ms, 30 * DAY_MS)
     last = split.end_ms + DAY_MS - horizon_ms
     return cadence_times(cadence, first, last)
 
@@ -358,10 +385,91 @@ class Validation:
     markdown: str
 
 
+@dataclass(frozen=True, slots=True)
+class History:
+    """A history staged on disk (see :mod:`stream.calibrate.staging`), open for queries."""
+
+    engine: Engine
+    summary: DecodeSummary
+    first_ms: int | None
+    last_ms: int | None
+    count: int
+
+
+@contextmanager
+def open_history(
+    paths: Sequence[Path],
+    model: ScoringModel,
+    now_ms: int | None = None,
+    keep: Path | None = None,
+) -> Iterator[History]:
+    """Decode the files with ``model`` into Parquet in a temporary folder (removed on exit),
+    or in ``keep`` (kept: the staged files another SQL engine can read)."""
+    summary = DecodeSummary()
+    records = (record for path in paths for record in read_file(path))
+    clock = now_ms if now_ms is not None else int(time.time() * 1000)
+    with tempfile.TemporaryDirectory(prefix="engagement-calibrate-") as folder:
+        target = keep if keep is not None else Path(folder) / "staged"
+        staged = stage(records, model, target, now_ms=clock, summary=summary)
+        engine = Engine(staged, Path(folder) / "spill")
+        try:
+            yield History(engine, summary, staged.first_ms, staged.last_ms, staged.count)
+        finally:
+            engine.close()
+
+
+def replay_by_customer(
+    model: ScoringModel,
+    history: History,
+    labels: Mapping[str, Label],
+    times: Sequence[int],
+    horizon_ms: int,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[Snapshots, list[Alert], dict[str, int]]:
+    """The core replay (:func:`collect`) of each labelled customer on their own, their
+    events streamed from the staged files: the rows, alerts and first-seen moments of a
+    replay of the whole history, in bounded memory (customers never interact)."""
+    rows = Snapshots(factors=model.factors)
+    alerts: list[Alert] = []
+    first_seen: dict[str, int] = {}
+    for batch in history.engine.customer_events():
+        customer = batch[0].customer_id
+        if customer not in labels:
+            continue
+        part, replay = collect(model, batch, {customer: labels[customer]}, times, horizon_ms)
+        rows.extend(part)
+        alerts.extend(replay.alerts)
+        first_seen.update(replay.first_seen)
+        if progress is not None:
+            progress(len(batch))
+    return rows.ordered(first_seen), alerts, first_seen
+
+
+def _features(
+    history: History,
+    model: ScoringModel,
+    labels: Mapping[str, Label],
+    times: Sequence[int],
+    horizon_ms: int,
+) -> Snapshots:
+    """Raw-total snapshot rows: by the feature query, checked against the core on a sample
+    (or by the core replay, customer by customer, for a factor the query lacks)."""
+    if not supports(model):
+        _say("calibrate: returning visits: computing the features by the core replay")
+        return replay_by_customer(model, history, labels, times, horizon_ms)[0]
+    started = time.monotonic()
+    rows = window_totals(history.engine, model, labels, times, horizon_ms)
+    took = time.monotonic() - started
+    checked = check_against_core(history.engine, model, labels, times, horizon_ms, rows)
+    _say(f"calibrate: feature query: {len(rows)} rows in {took:.1f} s; the core replay of "
+         f"a sample gives the same {checked} rows")  # fmt: skip
+    return rows
+
+
 def validate(
     model: ScoringModel,
     source: str,
-    events: Sequence[Event],
+    history: History,
     labels: Mapping[str, Label],
     *,
     cadence: Cadence,
@@ -370,18 +478,25 @@ def validate(
     out: Path | None = None,
     notes: Sequence[str] = (),
     progress: Callable[[int], None] | None = None,
+    later_training_auc: float | None = None,
+    ceiling: Interval | None = None,
+    curve: tuple[CurvePoint, ...] = (),
 ) -> Validation:
-    """Replay ``events`` through ``model`` and report on the held-out snapshots."""
-    times = snapshot_times(events, model.window_ms, horizon_ms, cadence, split)
-    rows, replay = collect(model, events, dict(labels), times, horizon_ms, progress)
+    """Replay the history through ``model`` and report on the held-out snapshots, with the
+    verdict on its skill (``later_training_auc``: what calibrate chose it on) and the
+    gradient-boosted ceiling if given."""
+    times = snapshot_times(history.first_ms, model.window_ms, horizon_ms, cadence, split)
+    rows, alerts, first_seen = replay_by_customer(
+        model, history, labels, times, horizon_ms, progress
+    )
     keep = np.asarray(rows.at_ms, dtype=np.int64) >= split.holdout_ms
     if not keep.any():
         raise ValueError(f"no snapshot in the held-out period ({split.describe()})")
     metrics = evaluate(rows, keep, model)
     stats = alert_stats(
-        replay.alerts,
+        alerts,
         labels,
-        replay.first_seen,
+        first_seen,
         (split.holdout_ms, split.end_ms + 1),
         _LOOKBACK_MS,
     )
@@ -396,6 +511,9 @@ def validate(
         rows=rows,
         keep=keep,
         notes=notes,
+        verdict=skill_verdict(later_training_auc, metrics.auc_interval),
+        ceiling=ceiling,
+        curve=curve,
     )
     if out is not None:
         write_report(data, out)
@@ -410,8 +528,10 @@ def calibrate(
     base: str | None = None,
     out_model: Path,
     report_dir: Path | None = None,
+    stage_dir: Path | None = None,
 ) -> tuple[ScoringModel, Validation, DecodeSummary]:
-    """Calibrate a model on the history in ``paths``; write it; validate it."""
+    """Calibrate a model on the history in ``paths``; write it; validate it. With
+    ``stage_dir``, the staged Parquet and the feature query (``features.sql``) are kept."""
     base_model = load_model(base) if base is not None else None
     if base_model is None:
         types = discover_types(paths)
@@ -423,50 +543,152 @@ def calibrate(
         options = replace(options, window_ms=base_model.window_ms, bucket_ms=base_model.bucket_ms)
         features = raw_totals_model(base_model, options.tenure_cap_days)
     _say(f"calibrate: reading {len(paths)} file(s), {len(types)} event types")
-    events, summary = load_events(paths, features)
-    split = split_for(
-        events, labels, options.horizon_ms, options.train_until_ms, options.holdout_months
+    with open_history(paths, features, keep=stage_dir) as history:
+        model, validation, summary, chosen = _calibrate_staged(
+            history, paths, labels, options, base, base_model, types, features, out_model,
+            report_dir,
+        )  # fmt: skip
+    if stage_dir is not None:
+        (stage_dir / "features.sql").write_text(feature_query(chosen, options.horizon_ms))
+    return model, validation, summary
+
+
+def _calibrate_staged(
+    history: History,
+    paths: Sequence[Path],
+    labels: Mapping[str, Label],
+    options: CalibrationOptions,
+    base: str | None,
+    base_model: ScoringModel | None,
+    types: Sequence[str],
+    features: ScoringModel,
+    out_model: Path,
+    report_dir: Path | None,
+) -> tuple[ScoringModel, Validation, DecodeSummary, ScoringModel]:
+    if history.first_ms is None:
+        raise ValueError("no event in the history")
+    split = split_for(history.last_ms, labels, options.train_until_ms, options.holdout_months)
+    times = snapshot_times(
+        history.first_ms, features.window_ms, options.horizon_ms, options.cadence, split
     )
-    times = snapshot_times(events, features.window_ms, options.horizon_ms, options.cadence, split)
-    _say(f"calibrate: {len(events)} events; replaying to {len(times)} snapshots")
-    rows, _ = collect(features, events, dict(labels), times, options.horizon_ms)
+    _say(f"calibrate: {history.count} events; features at {len(times)} snapshots")
+    options, features, rows, fit, inner, tried = _choose_window(
+        history, labels, times, split, options, features, types if base_model is None else None
+    )
+    at = np.asarray(rows.at_ms)
+    train = at + options.horizon_ms <= split.train_until_ms
+    # Thresholds from the training snapshots with a full window behind them (the way the
+    # model will see customers from now on); the latest one if none has.
+    full = train & (at >= history.first_ms + features.window_ms)
+    if not full.any():
+        full = train & (at == at[train].max())
+    train_scores = fit.score(_columns(rows, full))
+    _say("calibrate: fitting the gradient-boosted ceiling on the same rows")
+    ceiling = ceiling_auc(rows, train, at >= split.holdout_ms)
+    train_times = sorted(set(at[train].tolist()))
+    train_rows = int(train.sum())
+    del rows, at, train, full  # the feature rows are not needed from here on
+    names = list(base_model.bands.names) if base_model is not None else list(DEFAULT_SHARES)
+    shares = dict(options.shares) if options.shares is not None else dict(DEFAULT_SHARES)
+    shares = {k: v for k, v in shares.items() if k in names}
+    stamp = datetime.now(tz=UTC).strftime("%Y%m%d%H%M%S")
+    version = options.version or f"calibrated-{stamp}"
+
+    def variant(alert_share: float) -> ScoringModel:
+        bounds = thresholds_from_shares(
+            train_scores, names, shares_with(shares, names, alert_share)
+        )
+        doc = model_document(_base_document(base), types, fit, bounds, options, version)
+        return parse_model(yaml.safe_load(_yaml_text(doc, [])), "alert curve")
+
+    _say("calibrate: replaying the alert trade-off curve")
+    curve = alert_curve(history, {s: variant(s) for s in CURVE_SHARES}, labels, split,
+                        options.horizon_ms)  # fmt: skip
+    if options.target_alerts_per_customer is not None:
+        chosen = pick_share(curve, options.target_alerts_per_customer)
+        shares = shares_with(shares, names, chosen.share)
+        _say(f"calibrate: {names[0]} share {chosen.share:.2f} meets the budget of "
+             f"{options.target_alerts_per_customer:g} alerts per retained customer "
+             f"({chosen.training.per_retained:.3f} on the last training months)")  # fmt: skip
+    uppers = thresholds_from_shares(train_scores, names, shares)
+    provenance = _provenance(paths, history.count, labels, base, train_times, train_rows, fit,
+                             options, names, shares, split, tried)  # fmt: skip
+    doc = model_document(_base_document(base), types, fit, uppers, options, version)
+    text = _yaml_text(doc, provenance)
+    out_model.parent.mkdir(parents=True, exist_ok=True)
+    out_model.write_text(text)
+    model = parse_model(yaml.safe_load(text), str(out_model))
+    _say(f"calibrate: wrote {out_model} ({version}); validating on the held-out period")
+    validation = validate(
+        model,
+        str(out_model),
+        history,
+        labels,
+        cadence=options.cadence,
+        horizon_ms=options.horizon_ms,
+        split=split,
+        out=report_dir,
+        later_training_auc=inner if inner >= 0 else None,
+        ceiling=ceiling,
+        curve=tuple(curve),
+    )
+    return model, validation, history.summary, features
+
+
+def _choose_window(
+    history: History,
+    labels: Mapping[str, Label],
+    times: Sequence[int],
+    split: Split,
+    options: CalibrationOptions,
+    features: ScoringModel,
+    types: Sequence[str] | None,
+) -> tuple[CalibrationOptions, ScoringModel, Snapshots, Fit, float, list[str]]:
+    """The fit on ``features`` and, with ``types`` (no base model), on each other window;
+    the best by later-training AUC (a tie goes to the longer window), and what was tried."""
+    rows = _features(history, features, labels, times, options.horizon_ms)
     fit, inner = choose_fit(rows, split, options.horizon_ms, options.tenure_cap_days)
     tried = [f"{duration_text(options.window_ms)} {inner:.3f}"]
-    for window_ms, bucket_ms in options.other_windows if base_model is None else ():
+    for window_ms, bucket_ms in options.other_windows:
+        if types is None:
+            break
         other = replace(options, window_ms=window_ms, bucket_ms=bucket_ms,
                         tenure_cap_days=window_ms // DAY_MS)  # fmt: skip
         model = count_model(types, window_ms, bucket_ms, other.tenure_cap_days)
         _say(f"calibrate: trying a {duration_text(window_ms)} window")
-        more, _ = collect(model, events, dict(labels), times, options.horizon_ms)
+        more = rows  # drop the last window's rows before the next are read
+        more = _features(history, model, labels, times, options.horizon_ms)
         fitted, auc = choose_fit(more, split, options.horizon_ms, other.tenure_cap_days)
         _say(f"calibrate: later-training AUC {inner:.3f} ({duration_text(options.window_ms)}) "
              f"vs {auc:.3f} ({duration_text(window_ms)})")  # fmt: skip
         tried.append(f"{duration_text(window_ms)} {auc:.3f}")
         if takes_longer_window(auc, inner):
             options, features, rows, fit, inner = other, model, more, fitted, auc
-    at = np.asarray(rows.at_ms)
-    train = at + options.horizon_ms <= split.train_until_ms
-    # Thresholds from the training snapshots with a full window behind them (the way the
-    # model will see customers from now on); the latest one if none has.
-    full = train & (at >= events[0].timestamp_ms + features.window_ms)
-    if not full.any():
-        full = train & (at == at[train].max())
-    train_scores = fit.score(_columns(rows, full))
-    names = list(base_model.bands.names) if base_model is not None else list(DEFAULT_SHARES)
-    shares = dict(options.shares) if options.shares is not None else dict(DEFAULT_SHARES)
-    uppers = thresholds_from_shares(
-        train_scores, names, {k: v for k, v in shares.items() if k in names}
-    )
-    stamp = datetime.now(tz=UTC).strftime("%Y%m%d%H%M%S")
-    version = options.version or f"calibrated-{stamp}"
-    train_times = sorted({t for t, keep in zip(rows.at_ms, train, strict=True) if keep})
+    return options, features, rows, fit, inner, tried
+
+
+def _provenance(
+    paths: Sequence[Path],
+    count: int,
+    labels: Mapping[str, Label],
+    base: str | None,
+    train_times: Sequence[int],
+    train_rows: int,
+    fit: Fit,
+    options: CalibrationOptions,
+    names: Sequence[str],
+    shares: Mapping[str, float],
+    split: Split,
+    tried: Sequence[str],
+) -> list[str]:
+    """The model file's header comment: what it was calibrated on and how."""
     provenance = [
         f"Calibrated by `engagement calibrate` on {datetime.now(tz=UTC).isoformat()[:19]}Z",
-        f"history: {', '.join(p.name for p in paths)} ({len(events)} events, "
+        f"history: {', '.join(p.name for p in paths)} ({count} events, "
         f"{len(labels)} labelled customers)",
         f"base model: {base or '(none: one factor per event type, 1 point per event)'}",
         f"training: {len(train_times)} {options.cadence} snapshots "
-        f"{_day(train_times[0])}..{_day(train_times[-1])}, {int(train.sum())} rows, label = "
+        f"{_day(train_times[0])}..{_day(train_times[-1])}, {train_rows} rows, label = "
         f"churns within {duration_text(options.horizon_ms)}; fit: logistic regression "
         f"(scikit-learn), C={fit.regularisation:g}, saturation {fit.shape[0]} "
         f"(scale {fit.shape[1]:g} x median)",
@@ -479,20 +701,41 @@ def calibrate(
             f"window {duration_text(options.window_ms)}, chosen by later-training AUC "
             f"({', '.join(tried)}; a tie within {_WINDOW_TIE:g} goes to the longer window)"
         )
-    doc = model_document(_base_document(base), types, fit, uppers, options, version)
-    text = _yaml_text(doc, provenance)
-    out_model.parent.mkdir(parents=True, exist_ok=True)
-    out_model.write_text(text)
-    model = parse_model(yaml.safe_load(text), str(out_model))
-    _say(f"calibrate: wrote {out_model} ({version}); validating on the held-out period")
-    validation = validate(
-        model,
-        str(out_model),
-        events,
-        labels,
-        cadence=options.cadence,
-        horizon_ms=options.horizon_ms,
-        split=split,
-        out=report_dir,
-    )
-    return model, validation, summary
+    return provenance
+
+
+def alert_curve(
+    history: History,
+    variants: Mapping[float, ScoringModel],
+    labels: Mapping[str, Label],
+    split: Split,
+    horizon_ms: int,
+) -> list[CurvePoint]:
+    """Each variant's alerts (one pass over the staged events, each labelled customer of a
+    fixed sample of at most ``_CURVE_CUSTOMERS`` replayed through every variant) against
+    churn on the last training months and on the held-out period."""
+    models = list(variants.values())
+    sample = set(sample_ids(labels, _CURVE_CUSTOMERS))
+    labels = {c: labels[c] for c in sample}
+    times = snapshot_times(history.first_ms, models[0].window_ms, horizon_ms, "weekly", split)
+    alerts: list[list[Alert]] = [[] for _ in models]
+    first_seen: dict[str, int] = {}
+    for batch in history.engine.customer_events():
+        if batch[0].customer_id not in labels:
+            continue
+        for found, model in zip(alerts, models, strict=True):
+            replay = Replay(model)
+            replay.run(batch, times)
+            found.extend(replay.alerts)
+            first_seen.update(replay.first_seen)
+    training = (split.train_until_ms - _BUDGET_MONTHS_MS, split.train_until_ms)
+    held_out = (split.holdout_ms, split.end_ms + 1)
+    points = []
+    for (share, model), found in zip(variants.items(), alerts, strict=True):
+        upper = model.bands.score_range(model.alerts.band)[1]
+        points.append(CurvePoint(
+            share, upper if upper is not None else float("nan"),
+            alert_stats(found, labels, first_seen, training, _LOOKBACK_MS),
+            alert_stats(found, labels, first_seen, held_out, _LOOKBACK_MS),
+        ))  # fmt: skip
+    return points

@@ -8,13 +8,23 @@ from pathlib import Path
 
 import numpy as np
 
+from stream.calibrate.curve import CurvePoint
 from stream.calibrate.metrics import AlertStats, Metrics
+from stream.calibrate.skill import Interval, SkillVerdict
 from stream.calibrate.snapshots import Snapshots
 from stream.core.model import ScoringModel
 
-__all__ = ["ReportInput", "duration_text", "render_markdown", "write_charts", "write_report"]
+__all__ = [
+    "CURVE_CHART",
+    "ReportInput",
+    "duration_text",
+    "render_markdown",
+    "write_charts",
+    "write_report",
+]
 
 CHARTS = ("roc.png", "bands.png", "scores.png", "lead_time.png")
+CURVE_CHART = "alert_curve.png"
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +41,9 @@ class ReportInput:
     rows: Snapshots
     keep: np.ndarray
     notes: Sequence[str] = ()
+    verdict: SkillVerdict | None = None
+    ceiling: Interval | None = None  # gradient boosting on the calibration's features
+    curve: tuple[CurvePoint, ...] = ()  # alert trade-off at a few alert-band shares
 
 
 def duration_text(millis: int) -> str:
@@ -58,14 +71,20 @@ def render_markdown(data: ReportInput, charts: bool = True) -> str:
         f"{m.customers} customers. Label: churns within {horizon} of the snapshot. "
         f"Base churn rate {_pct(m.base_rate)}.",
         "",
+        *_no_skill(data),
         "## Ranking",
         "",
-        "| score | AUC |",
-        "| --- | ---: |",
-        f"| model score | {m.auc:.3f} |",
-        f"| naive: events in the last window ({window}) | {m.naive_auc:.3f} |",
-        f"| naive: events in the last 30 days | {m.naive_30d_auc:.3f} |",
-        f"| difference to the better naive | {m.auc - max(m.naive_auc, m.naive_30d_auc):+.3f} |",
+        "AUC with its 95% bootstrap interval (customers resampled, 1000 draws).",
+        "",
+        "| score | AUC | 95% interval |",
+        "| --- | ---: | ---: |",
+        f"| model score | {m.auc:.3f} | {_span(m.auc_interval)} |",
+        f"| naive: events in the last window ({window}) | {m.naive_auc:.3f} "
+        f"| {_span(m.naive_interval)} |",
+        f"| naive: events in the last 30 days | {m.naive_30d_auc:.3f} "
+        f"| {_span(m.naive_30d_interval)} |",
+        *_ceiling(data.ceiling),
+        f"| margin over the better naive count (or 0.5) | {m.margin:+.3f} | |",
         "",
         "## Bands",
         "",
@@ -94,11 +113,75 @@ def render_markdown(data: ReportInput, charts: bool = True) -> str:
         f"({a.alerts_on_retained} alerts on {a.retained} retained customers; "
         f"{a.alerts} alerts in all)",
     ]
+    lines += _curve(data)
     if data.notes:
         lines += ["", "## Notes", "", *[f"- {note}" for note in data.notes]]
     if charts:
-        lines += ["", "## Charts", ""] + [f"![{c[:-4]}]({c})" for c in CHARTS]
+        names = [*CHARTS, CURVE_CHART] if data.curve else list(CHARTS)
+        lines += ["", "## Charts", ""] + [f"![{c[:-4]}]({c})" for c in names]
     return "\n".join(lines) + "\n"
+
+
+def _curve(data: ReportInput) -> list[str]:
+    if not data.curve:
+        return []
+    band = data.metrics.alert_band
+    lines = [
+        "",
+        "## Alert trade-off",
+        "",
+        f"The same model with `{band}` holding other shares of the training snapshots, "
+        "replayed through the core (a fixed sample of at most 5000 labelled customers, "
+        "by a hash of the id): churners alerted before their churn date, median lead "
+        "time and alerts per retained customer, on the last two training months (where "
+        "`--target-alerts-per-customer` chooses) and on the held-out period.",
+        "",
+        f"| {band} share | threshold | alerted before churn (training / held out) "
+        "| median lead, days (held out) | alerts per retained customer (training / held out) |",
+        "| ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for p in data.curve:
+        lead = p.held_out.median_lead_days
+        lines.append(
+            f"| {p.share:.2f} | {p.threshold:.2f} | {_pct(p.training.share_alerted)} / "
+            f"{_pct(p.held_out.share_alerted)} | {f'{lead:.1f}' if lead is not None else 'n/a'} "
+            f"| {p.training.per_retained:.3f} / {p.held_out.per_retained:.3f} |"
+        )
+    return lines
+
+
+def _span(interval: Interval) -> str:
+    return f"{interval.low:.3f} to {interval.high:.3f}"
+
+
+def _ceiling(ceiling: Interval | None) -> list[str]:
+    if ceiling is None:
+        return []
+    return [f"| ceiling: gradient boosting on the same features and rows "
+            f"(HistGradientBoostingClassifier; not a points score) | {ceiling.value:.3f} "
+            f"| {_span(ceiling)} |"]  # fmt: skip
+
+
+def _no_skill(data: ReportInput) -> list[str]:
+    verdict = data.verdict
+    if verdict is None or verdict.skill:
+        return []
+    keep = data.keep
+    churners = len({c for c, y, k in zip(data.rows.customer, data.rows.label, keep,
+                                         strict=True) if y and k})  # fmt: skip
+    return [
+        "## No skill: these events do not predict churn on this history",
+        "",
+        "The score ranks churners no better than a coin (AUC 0.5) by the margin required: "
+        + "; ".join(verdict.reasons)
+        + ". Its bands and alerts should not be used.",
+        "",
+        f"What it would need: more churners (the held-out period has {churners}), more "
+        "history (longer training and held-out periods), or other events (actions that "
+        "change before customers leave: logins, use of key features, support tickets, "
+        "billing events).",
+        "",
+    ]
 
 
 def write_charts(data: ReportInput, out: Path) -> list[Path]:
@@ -168,7 +251,27 @@ def write_charts(data: ReportInput, out: Path) -> list[Path]:
         title=f"Lead time of alerts ({_pct(data.alerts.share_alerted)} of churners alerted)",
     )
     paths.append(_save(fig, out / CHARTS[3]))
+    if data.curve:
+        paths.append(_curve_chart(data.curve, data.metrics.alert_band, out / CURVE_CHART))
     return paths
+
+
+def _curve_chart(curve: Sequence[CurvePoint], band: str, path: Path) -> Path:
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for period in ("training", "held out"):
+        sides = [p.training if period == "training" else p.held_out for p in curve]
+        xs = [side.per_retained for side in sides]
+        ys = [100 * side.share_alerted for side in sides]
+        ax.plot(xs, ys, marker="o", label=period)
+        for p, x, y in zip(curve, xs, ys, strict=True):
+            ax.annotate(f"{p.share:.2f}", (x, y), fontsize=8, xytext=(3, 3),
+                        textcoords="offset points")  # fmt: skip
+    ax.set(xlabel="alerts per retained customer", ylabel="churners alerted before churn (%)",
+           title=f"Alert trade-off by {band} share")  # fmt: skip
+    ax.legend()
+    return _save(fig, path)
 
 
 def _save(fig: object, path: Path) -> Path:

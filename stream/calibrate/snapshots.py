@@ -11,7 +11,7 @@ label "churns within the horizon".
 from __future__ import annotations
 
 import bisect
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Literal
@@ -51,10 +51,25 @@ class Snapshots:
     naive: list[int] = field(default_factory=list)
     naive_30d: list[int] = field(default_factory=list)
     tenure_days: list[float] = field(default_factory=list)
-    points: list[list[float]] = field(default_factory=list)
+    points: list[Sequence[float]] = field(default_factory=list)  # lists, or arrays of "d"
 
     def __len__(self) -> int:
         return len(self.at_ms)
+
+    def extend(self, other: Snapshots) -> None:
+        """Append ``other``'s rows (same factors)."""
+        for name in _COLUMNS:
+            getattr(self, name).extend(getattr(other, name))
+
+    def ordered(self, first_seen: Mapping[str, int]) -> Snapshots:
+        """The rows by snapshot moment, then by customers' first-seen moment and id."""
+        order = sorted(range(len(self)), key=lambda i: (
+            self.at_ms[i], first_seen.get(self.customer[i], 0), self.customer[i]))  # fmt: skip
+        out = Snapshots(factors=self.factors)
+        for name in _COLUMNS:
+            column = getattr(self, name)
+            getattr(out, name).extend(column[i] for i in order)
+        return out
 
     def mask(self, keep: Callable[[int], bool]) -> np.ndarray:
         """Boolean mask of rows whose snapshot moment passes ``keep``."""
@@ -65,6 +80,10 @@ class Snapshots:
         if not self.points:
             return np.zeros((0, len(self.factors)))
         return np.asarray(self.points, dtype=float)
+
+
+_COLUMNS = ("at_ms", "customer", "label", "score", "band", "naive", "naive_30d", "tenure_days",
+            "points")  # fmt: skip
 
 
 def month_start(millis: int, months_later: int = 0) -> int:

@@ -14,9 +14,11 @@ from stream.config.errors import ConfigError
 from stream.config.settings import Settings
 from stream.errors import MissingExtraError
 
-__all__ = ["add_backfill", "add_calibrate", "add_validate", "parse_shares"]
+__all__ = ["NO_SKILL_EXIT", "add_backfill", "add_calibrate", "add_validate", "parse_shares"]
 
 _ARGS = "arguments"
+# calibrate's exit status when the calibrated score has no skill (without --allow-no-skill).
+NO_SKILL_EXIT = 3
 # --window auto: the first is the starting point, the others are tried against it.
 _AUTO_WINDOWS_DAYS: tuple[int, ...] = (30, 91, 182)
 
@@ -43,7 +45,8 @@ def _history_arguments(parser: argparse.ArgumentParser) -> None:
         type=Path,
         required=True,
         metavar="FILE",
-        help="history files: JSON lines (native or Segment) or CSV, gzip or not",
+        help="history files: JSON lines (native or Segment) or CSV, gzip or not, or Parquet "
+        "files or directories",
     )
     parser.add_argument(
         "--labels", type=Path, required=True, help="CSV customer_id,churned,churn_date[,first_seen]"
@@ -113,6 +116,25 @@ def add_calibrate(sub: Any) -> None:
     )  # fmt: skip
     parser.add_argument("--version", dest="model_version", help="version string of the new model")
     parser.add_argument("--out", type=Path, required=True, help="the model file to write")
+    parser.add_argument(
+        "--target-alerts-per-customer",
+        type=float,
+        metavar="X",
+        help="alert budget: the churn_risk threshold whose alerts per retained customer on "
+        "the last two training months stay within X (of the shares 0.05, 0.10, 0.15, 0.20)",
+    )
+    parser.add_argument(
+        "--stage-dir",
+        type=Path,
+        metavar="DIR",
+        help="keep the staged history (events.parquet, contributions.parquet) and the "
+        "feature query (features.sql) here, e.g. to run the query on Spark SQL or Trino",
+    )
+    parser.add_argument(
+        "--allow-no-skill",
+        action="store_true",
+        help=f"exit 0 even when the score does not beat a coin (default: exit {NO_SKILL_EXIT})",
+    )
     parser.set_defaults(handler=_calibrate)
 
 
@@ -198,8 +220,8 @@ def _labels(args: argparse.Namespace) -> Any:
 
 def _check_files(paths: list[Path]) -> None:
     for path in paths:
-        if not path.is_file():
-            raise ConfigError(str(path), "(file)", "no such file")
+        if not path.is_file() and not path.is_dir():
+            raise ConfigError(str(path), "(file)", "no such file or directory")
 
 
 def _require_calibrate_extra(command: str) -> None:
@@ -213,6 +235,12 @@ def _require_calibrate_extra(command: str) -> None:
             f"engagement {command} needs the optional extra 'calibrate' "
             f"(pip install 'engagement-stream[calibrate]'): {exc}"
         ) from None
+
+
+def _budget(value: float | None) -> float | None:
+    if value is not None and not value > 0:
+        raise ConfigError(_ARGS, "--target-alerts-per-customer", "must be more than 0")
+    return value
 
 
 def _calibrate(args: argparse.Namespace, settings: Settings) -> int:
@@ -242,6 +270,7 @@ def _calibrate(args: argparse.Namespace, settings: Settings) -> int:
         tenure_cap_days=args.tenure_cap or max(1, window // 86_400_000),
         other_windows=others,
         version=args.model_version,
+        target_alerts_per_customer=_budget(args.target_alerts_per_customer),
     )
     try:
         model, validation, summary = calibrate(
@@ -251,42 +280,49 @@ def _calibrate(args: argparse.Namespace, settings: Settings) -> int:
             base=args.model,
             out_model=args.out,
             report_dir=args.report,
+            stage_dir=args.stage_dir,
         )
     except ValueError as exc:
         raise ConfigError("calibrate", "history", str(exc)) from None
     for line in summary.lines():
         print(line, file=sys.stderr)
+    verdict = validation.report.verdict
+    if verdict is not None and not verdict.skill:
+        print("calibrate: NO SKILL: these events do not predict churn on this history ("
+              + "; ".join(verdict.reasons) + ")", file=sys.stderr)  # fmt: skip
     print(validation.markdown)
     print(f"wrote {args.out} (version {model.version})", file=sys.stderr)
     if args.report:
         print(f"wrote {args.report / 'report.md'} and its charts", file=sys.stderr)
+    if verdict is not None and not verdict.skill and not args.allow_no_skill:
+        return NO_SKILL_EXIT
     return 0
 
 
 def _validate(args: argparse.Namespace, settings: Settings) -> int:
     _require_calibrate_extra("validate")
-    from stream.calibrate.pipeline import load_events, split_for, validate  # noqa: PLC0415
+    from stream.calibrate.pipeline import open_history, split_for, validate  # noqa: PLC0415
     from stream.config.model_file import load_model  # noqa: PLC0415
 
     _check_files(args.events)
     model = load_model(args.model)
     labels = _labels(args)
-    events, summary = load_events(args.events, model)
-    for line in summary.lines():
-        print(line, file=sys.stderr)
     horizon = _horizon(args)
-    split = split_for(events, labels, horizon, _train_until(args), args.holdout_months)
     try:
-        validation = validate(
-            model,
-            args.model,
-            events,
-            labels,
-            cadence=args.snapshot,
-            horizon_ms=horizon,
-            split=split,
-            out=args.report,
-        )
+        with open_history(args.events, model) as history:
+            for line in history.summary.lines():
+                print(line, file=sys.stderr)
+            split = split_for(history.last_ms, labels, _train_until(args), args.holdout_months)
+            validation = validate(
+                model,
+                args.model,
+                history,
+                labels,
+                cadence=args.snapshot,
+                horizon_ms=horizon,
+                split=split,
+                out=args.report,
+            )
     except ValueError as exc:
         raise ConfigError("validate", "history", str(exc)) from None
     print(validation.markdown)

@@ -1,4 +1,4 @@
-"""Read event history from files: JSON lines (native or Segment shape) or CSV, gzip or not.
+"""Read event history from files: JSON lines (native or Segment shape), CSV or Parquet.
 
 Every record becomes the raw bytes of one native or Segment JSON document with the key the
 worker would see (the customer id), so history goes through the very decoder the worker
@@ -8,9 +8,12 @@ uses (:func:`stream.core.decode.decode_event`) and is rejected for the same reas
 - CSV: a header with ``customer_id,timestamp,type`` and optionally ``event_id``; any other
   column becomes a property (numbers are read as numbers, empty cells are left out).
   ``timestamp`` is epoch milliseconds or ISO 8601 text (without a zone: UTC).
+- Parquet (what warehouses export): a file, or a directory of ``*.parquet`` files (read
+  in name order, recursively); the columns are those of CSV (``timestamp`` may also be a
+  Parquet timestamp). Read a row group at a time (pyarrow), so memory stays bounded.
 - gzip is recognised by its magic bytes, whatever the file is called.
-- The format is told by the name (``.csv``, ``.csv.gz``), else by the first character
-  (``{`` is JSON lines, anything else CSV).
+- The format is told by the name (``.csv``, ``.csv.gz``, ``.parquet``; a directory is
+  Parquet), else by the first bytes (``PAR1`` Parquet, ``{`` JSON lines, anything else CSV).
 """
 
 from __future__ import annotations
@@ -27,10 +30,21 @@ from typing import Any, Literal
 import orjson
 
 from stream.core.decode import id_text
+from stream.errors import MissingExtraError
 
-__all__ = ["FileFormat", "RawRecord", "detect_format", "open_text", "read_file", "record_key"]
+__all__ = [
+    "FileFormat",
+    "RawRecord",
+    "detect_format",
+    "open_text",
+    "parquet_files",
+    "read_file",
+    "record_key",
+]
 
-FileFormat = Literal["jsonl", "csv"]
+FileFormat = Literal["jsonl", "csv", "parquet"]
+
+_PARQUET_MAGIC = b"PAR1"
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _CSV_REQUIRED = ("customer_id", "timestamp", "type")
@@ -56,7 +70,12 @@ def open_text(path: Path) -> io.TextIOBase:
 
 
 def detect_format(path: Path) -> FileFormat:
-    """JSON lines or CSV: by the file name, else by the first non-blank character."""
+    """JSON lines, CSV or Parquet: by the file name, else by the first bytes."""
+    if path.is_dir() or path.name.lower().endswith(".parquet"):
+        return "parquet"
+    with path.open("rb") as probe:
+        if probe.read(4) == _PARQUET_MAGIC:
+            return "parquet"
     name = path.name.lower().removesuffix(".gz")
     if name.endswith(".csv"):
         return "csv"
@@ -68,11 +87,62 @@ def detect_format(path: Path) -> FileFormat:
 
 
 def read_file(path: Path) -> Iterator[RawRecord]:
-    """Every record of one history file, in file order."""
-    if detect_format(path) == "csv":
+    """Every record of one history file (or Parquet directory), in file order."""
+    kind = detect_format(path)
+    if kind == "csv":
         yield from _read_csv(path)
+    elif kind == "parquet":
+        for part in parquet_files(path):
+            yield from _read_parquet(part)
     else:
         yield from _read_jsonl(path)
+
+
+def parquet_files(path: Path) -> list[Path]:
+    """The Parquet files of a path: itself, or a directory's ``*.parquet`` in name order."""
+    if not path.is_dir():
+        return [path]
+    return sorted(p for p in path.rglob("*.parquet") if p.is_file())
+
+
+def _read_parquet(path: Path) -> Iterator[RawRecord]:
+    try:
+        import pyarrow.parquet as pq  # noqa: PLC0415 (optional extra)
+    except ImportError as exc:
+        raise MissingExtraError(
+            f"{path}: reading Parquet needs the optional extra 'calibrate' "
+            f"(pip install 'engagement-stream[calibrate]'): {exc}"
+        ) from None
+
+    source = pq.ParquetFile(path)
+    columns = source.schema_arrow.names
+    missing = [c for c in _CSV_REQUIRED if c not in columns]
+    if missing:
+        raise ValueError(f"{path}: Parquet columns lack {', '.join(missing)}")
+    extra = [c for c in columns if c not in (*_CSV_REQUIRED, "event_id")]
+    number = 0
+    for batch in source.iter_batches(batch_size=65_536):
+        for row in batch.to_pylist():
+            number += 1
+            yield _parquet_record(row, extra, f"{path.name}:{number}")
+
+
+def _parquet_record(row: dict[str, Any], extra: list[str], fallback: str) -> RawRecord:
+    customer_id = id_text(row["customer_id"]) or ""
+    stamp = row["timestamp"]
+    if isinstance(stamp, datetime):
+        if stamp.tzinfo is None:
+            stamp = stamp.replace(tzinfo=UTC)
+        stamp = round(stamp.timestamp() * 1000)
+    elif isinstance(stamp, str):
+        stamp = _csv_time(stamp.strip())
+    doc: dict[str, Any] = {"customer_id": customer_id, "type": row["type"], "timestamp": stamp}
+    if row.get("event_id") not in (None, ""):
+        doc["event_id"] = str(row["event_id"])
+    properties = {name: row[name] for name in extra if row[name] is not None}
+    if properties:
+        doc["properties"] = properties
+    return RawRecord(customer_id.encode() or None, orjson.dumps(doc, default=str), fallback)
 
 
 _SEGMENT_CALLS = ("track", "page", "screen", "identify", "group", "alias")

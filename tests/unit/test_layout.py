@@ -18,7 +18,9 @@ _NAME = re.compile(r"^[A-Za-z0-9_.-]+")
 
 # The only service modules that may import the optional ``calibrate`` extra: the calibration
 # itself, and the CLI's check that names the extra when it is missing.
-_OPTIONAL_USERS = ("stream/calibrate/", "stream/cli/history.py")
+# Parquet history (stream/history/sources.py) needs the calibrate extra's pyarrow, imported
+# only when a Parquet file is read.
+_OPTIONAL_USERS = ("stream/calibrate/", "stream/cli/history.py", "stream/history/sources.py")
 
 # Tools with a virtualenv and a requirements.txt of their own (not the project's .venv).
 _OWN_VENV = ("devtools/churnsim",)

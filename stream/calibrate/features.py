@@ -1,0 +1,296 @@
+"""The calibration features of every (snapshot, customer), out of core, from staged Parquet.
+
+:func:`feature_query` is the one text of the feature query: plain SQL over four relations
+(``events`` and ``contributions`` as staged by :mod:`stream.calibrate.staging`, ``snapshots``
+with one ``at_ms`` column, ``labels`` with ``customer, churn_ms, first_seen_ms``), written
+so that DuckDB runs it here and Spark SQL or Trino can run it over the same Parquet. It
+computes what the core would hold at each snapshot: each factor's window total, the active
+buckets (regularity), whole days of tenure, the naive counts and the label, with the
+worker's rules (a bucket counts until its start plus the window; duplicates by
+``(customer, event_id)`` count once, the earliest copy; tenure from the first scored event).
+
+:func:`window_totals` runs it with DuckDB under a memory limit (spilling to disk beyond it)
+and :func:`check_against_core` replays a sample of customers through the core
+(:func:`stream.calibrate.snapshots.collect`, i.e. ``advance``) and demands the same rows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from array import array
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from stream.calibrate.snapshots import DAY_MS, NAIVE_30D_MS, Snapshots, collect
+from stream.calibrate.staging import Staged, customer_events
+from stream.core.model import ACTIVE, TENURE, ScoringModel
+from stream.errors import ReplayError
+from stream.history.labels import Label
+
+__all__ = [
+    "Engine",
+    "check_against_core",
+    "feature_query",
+    "sample_ids",
+    "supports",
+    "window_totals",
+]
+
+_MEMORY_LIMIT = "256MB"
+REGULARITY = "regularity"
+
+
+def supports(model: ScoringModel) -> bool:
+    """Whether the query computes every factor of ``model`` (returning visits: not yet)."""
+    return model.returning is None or not model.returning.points_cp
+
+
+def _quoted(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def feature_query(model: ScoringModel, horizon_ms: int) -> str:
+    """The feature query for ``model`` (its window, bucket and factors) as SQL text.
+
+    Columns: ``at_ms, customer, first_ms, label, naive, naive_30d``, one ``f<i>`` column
+    of raw centipoints per event factor (in ``event_factors(model)`` order), ``active``
+    (active buckets in the window) and ``tenure_days`` (whole tenure days, capped)."""
+    grain = math.gcd(model.bucket_ms, DAY_MS)  # snapshots are midnights: a grain is all in
+    b, w, n30 = model.bucket_ms, model.window_ms, NAIVE_30D_MS  # or all out of a window
+    tenure = model.tenure
+    day = tenure.day_ms if tenure is not None else DAY_MS
+    cap = tenure.max_days if tenure is not None and tenure.max_days is not None else 2**31
+    pivots = "".join(
+        f",\n    sum(CASE WHEN factor = {_quoted(name)} THEN cp ELSE 0 END) AS f{i}"
+        for i, name in enumerate(event_factors(model))
+    )
+    picks = "".join(f"\n  coalesce(t.f{i}, 0) AS f{i}," for i in range(len(event_factors(model))))
+    named = ", ".join(f"f{i} = {name}" for i, name in enumerate(event_factors(model)))
+    return f"""-- engagement-stream calibration features (window {w} ms, bucket {b} ms, horizon
+-- {horizon_ms} ms). Relations: events, contributions (the staged Parquet), snapshots(at_ms
+-- BIGINT: midnights UTC), labels(customer VARCHAR, churn_ms BIGINT, first_seen_ms BIGINT).
+-- Columns: raw centipoints per factor ({named}); active = active buckets in the window.
+WITH
+repeated AS (
+  SELECT customer, event_id FROM events GROUP BY customer, event_id HAVING count(*) > 1
+),
+copies AS (
+  SELECT e.customer, e.seq,
+         row_number() OVER (PARTITION BY e.customer, e.event_id ORDER BY e.ts, e.seq) AS copy
+  FROM events e JOIN repeated r ON e.customer = r.customer AND e.event_id = r.event_id
+),
+grains AS (
+  SELECT c.customer, CAST(floor(c.ts / {grain}) AS BIGINT) AS grain, c.factor, sum(c.cp) AS cp
+  FROM contributions c LEFT JOIN copies d
+    ON c.customer = d.customer AND c.seq = d.seq AND d.copy > 1
+  WHERE d.seq IS NULL
+  GROUP BY c.customer, CAST(floor(c.ts / {grain}) AS BIGINT), c.factor
+),
+counts AS (
+  SELECT customer, CAST(floor(ts / {grain}) AS BIGINT) AS grain, count(*) AS n
+  FROM events GROUP BY customer, CAST(floor(ts / {grain}) AS BIGINT)
+),
+seen AS (
+  SELECT customer, min(ts) AS first_ms, min(CASE WHEN scored THEN ts END) AS first_scored_ms
+  FROM events GROUP BY customer
+),
+pairs AS (
+  SELECT s.at_ms, e.customer, e.first_ms, e.first_scored_ms, l.churn_ms
+  FROM snapshots s
+  JOIN seen e ON e.first_ms < s.at_ms
+  JOIN labels l ON l.customer = e.customer
+  WHERE coalesce(l.first_seen_ms, e.first_ms) <= s.at_ms
+    AND (l.churn_ms IS NULL OR l.churn_ms > s.at_ms)
+),
+buckets AS (
+  SELECT customer, CAST(floor(grain * {grain} / {b}) AS BIGINT) AS bucket, factor, sum(cp) AS cp
+  FROM grains GROUP BY customer, CAST(floor(grain * {grain} / {b}) AS BIGINT), factor
+),
+parts AS (
+  SELECT s.at_ms, k.customer, k.factor, k.cp
+  FROM buckets k JOIN snapshots s
+    ON (k.bucket + 1) * {b} <= s.at_ms AND k.bucket * {b} + {w} > s.at_ms
+  UNION ALL
+  SELECT s.at_ms, g.customer, g.factor, g.cp
+  FROM grains g JOIN snapshots s
+    ON CAST(floor(g.grain * {grain} / {b}) AS BIGINT) = CAST(floor(s.at_ms / {b}) AS BIGINT)
+   AND g.grain * {grain} < s.at_ms
+),
+totals AS (
+  SELECT at_ms, customer{pivots}
+  FROM parts GROUP BY at_ms, customer
+),
+active_buckets AS (
+  SELECT customer, CAST(floor(grain * {grain} / {b}) AS BIGINT) AS bucket, min(grain) AS grain
+  FROM grains WHERE factor = {_quoted(ACTIVE)}
+  GROUP BY customer, CAST(floor(grain * {grain} / {b}) AS BIGINT)
+),
+active AS (
+  SELECT s.at_ms, a.customer, count(*) AS buckets
+  FROM active_buckets a JOIN snapshots s
+    ON a.grain * {grain} < s.at_ms AND a.bucket * {b} + {w} > s.at_ms
+  GROUP BY s.at_ms, a.customer
+),
+naive AS (
+  SELECT s.at_ms, c.customer,
+         sum(CASE WHEN c.grain * {grain} >= s.at_ms - {w} THEN c.n ELSE 0 END) AS naive,
+         sum(CASE WHEN c.grain * {grain} >= s.at_ms - {n30} THEN c.n ELSE 0 END) AS naive_30d
+  FROM counts c JOIN snapshots s
+    ON c.grain * {grain} < s.at_ms AND c.grain * {grain} >= s.at_ms - {max(w, n30)}
+  GROUP BY s.at_ms, c.customer
+)
+SELECT p.at_ms, p.customer, p.first_ms,
+  CASE WHEN p.churn_ms IS NOT NULL AND p.churn_ms <= p.at_ms + {horizon_ms} THEN 1 ELSE 0 END
+    AS label,
+  coalesce(n.naive, 0) AS naive,
+  coalesce(n.naive_30d, 0) AS naive_30d,{picks}
+  coalesce(a.buckets, 0) AS active,
+  CASE WHEN p.first_scored_ms IS NULL OR p.first_scored_ms > p.at_ms THEN 0
+       ELSE least(CAST(floor((p.at_ms - p.first_scored_ms) / {day}) AS BIGINT), {cap})
+  END AS tenure_days
+FROM pairs p
+LEFT JOIN totals t ON t.at_ms = p.at_ms AND t.customer = p.customer
+LEFT JOIN naive n ON n.at_ms = p.at_ms AND n.customer = p.customer
+LEFT JOIN active a ON a.at_ms = p.at_ms AND a.customer = p.customer
+ORDER BY p.at_ms, p.first_ms, p.customer
+"""
+
+
+def event_factors(model: ScoringModel) -> list[str]:
+    """The factors the query sums from contributions (all but regularity and tenure)."""
+    return [f for f in model.factors if f not in (REGULARITY, TENURE)]
+
+
+class Engine:
+    """A DuckDB connection over a staged history, under a memory limit."""
+
+    def __init__(self, staged: Staged, spill: Path, memory_limit: str = _MEMORY_LIMIT) -> None:
+        import duckdb  # noqa: PLC0415 (optional extra)
+
+        self.staged = staged
+        self.db = duckdb.connect(config={"memory_limit": memory_limit,
+                                         "temp_directory": str(spill),
+                                         "preserve_insertion_order": False})  # fmt: skip
+        self.db.execute(f"CREATE VIEW events AS SELECT * FROM read_parquet('{staged.events}')")
+        self.db.execute("CREATE VIEW contributions AS SELECT * FROM "
+                        f"read_parquet('{staged.contributions}')")  # fmt: skip
+
+    def set_inputs(self, labels: Mapping[str, Label], times: Sequence[int]) -> None:
+        """Register the labels and snapshot moments as the query's small relations."""
+        import pyarrow as pa  # noqa: PLC0415
+
+        self.db.register("labels", pa.table({
+            "customer": pa.array(list(labels), pa.string()),
+            "churn_ms": pa.array([v.churn_ms for v in labels.values()], pa.int64()),
+            "first_seen_ms": pa.array([v.first_seen_ms for v in labels.values()], pa.int64()),
+        }))  # fmt: skip
+        self.db.register("snapshots", pa.table({"at_ms": pa.array(list(times), pa.int64())}))
+
+    def rows(self, sql: str) -> Iterator[tuple[Any, ...]]:
+        """The query's rows, fetched a batch at a time."""
+        result = self.db.execute(sql)
+        while batch := result.fetchmany(50_000):
+            yield from batch
+
+    def customer_events(self, customers: Sequence[str] | None = None) -> Iterator[list[Any]]:
+        """Staged events by customer (each customer's in time order), optionally a few."""
+        where = ""
+        if customers is not None:
+            where = "WHERE customer IN (" + ", ".join(_quoted(c) for c in customers) + ")"
+        result = self.db.execute(f"SELECT * FROM events {where} ORDER BY customer, ts, seq")
+        names = [d[0] for d in result.description]
+
+        def dicts() -> Iterator[dict[str, Any]]:
+            while batch := result.fetchmany(50_000):
+                for row in batch:
+                    yield dict(zip(names, row, strict=True))
+
+        yield from customer_events(dicts())
+
+    def close(self) -> None:
+        self.db.close()
+
+
+def window_totals(
+    engine: Engine,
+    model: ScoringModel,
+    labels: Mapping[str, Label],
+    times: Sequence[int],
+    horizon_ms: int,
+) -> Snapshots:
+    """Snapshot rows of ``model``'s raw totals (no transforms), by the feature query."""
+    if not supports(model):
+        raise ValueError("the feature query does not compute returning visits")
+    engine.set_inputs(labels, times)
+    factors = model.factors
+    names = event_factors(model)
+    rows = Snapshots(factors=factors)
+    regularity = model.regularity.points_cp_per_active_bucket if model.regularity else 0
+    per_day = model.tenure.points_cp_per_day if model.tenure is not None else 0
+    for row in engine.rows(feature_query(model, horizon_ms)):
+        at_ms, customer, first_ms, label, naive, naive_30d = row[:6]
+        cp = dict(zip(names, row[6 : 6 + len(names)], strict=True))
+        cp[REGULARITY] = row[6 + len(names)] * regularity
+        cp[TENURE] = row[7 + len(names)] * per_day
+        points = array("d", [cp.get(f, 0) / 100 for f in factors])  # 8 bytes a figure
+        score = sum(v for v in cp.values()) / 100
+        rows.at_ms.append(int(at_ms))
+        rows.customer.append(customer)
+        rows.label.append(int(label))
+        rows.score.append(score)
+        rows.band.append(model.bands.band_for(score))
+        rows.naive.append(int(naive))
+        rows.naive_30d.append(int(naive_30d))
+        rows.tenure_days.append((at_ms - first_ms) / DAY_MS)
+        rows.points.append(points)
+    return rows
+
+
+def sample_ids(ids: Iterable[str], size: int) -> list[str]:
+    """A fixed pseudo-random sample of ``size`` of the ids (the lowest by a hash of the id)."""
+    unique = set(ids)
+    return sorted(unique, key=lambda c: hashlib.blake2b(c.encode(), digest_size=8).digest())[:size]
+
+
+def check_against_core(
+    engine: Engine,
+    model: ScoringModel,
+    labels: Mapping[str, Label],
+    times: Sequence[int],
+    horizon_ms: int,
+    rows: Snapshots,
+    size: int = 40,
+) -> int:
+    """Replay ``size`` sampled customers through the core and demand the query's rows for
+    them, field for field (raises ReplayError naming the first difference). Returns how
+    many rows were compared."""
+    sample = sample_ids(rows.customer, size)
+    events = sorted(
+        (e for batch in engine.customer_events(sample) for e in batch),
+        key=lambda e: e.timestamp_ms,
+    )
+    chosen = {c: labels[c] for c in sample}
+    core, _ = collect(model, events, chosen, times, horizon_ms)
+    mine = _by_key(rows, set(sample))
+    theirs = _by_key(core, set(sample))
+    if mine.keys() != theirs.keys():
+        missing = sorted(theirs.keys() ^ mine.keys())[:1]
+        raise ReplayError(f"feature query: rows differ from the core replay at {missing}")
+    for key, value in theirs.items():
+        if mine[key] != value:
+            raise ReplayError(f"feature query: customer {key[1]!r} at {key[0]}: "
+                              f"{mine[key]} but the core replay has {value}")  # fmt: skip
+    return len(theirs)
+
+
+def _by_key(rows: Snapshots, customers: set[str]) -> dict[tuple[int, str], tuple[Any, ...]]:
+    out: dict[tuple[int, str], tuple[Any, ...]] = {}
+    for i, customer in enumerate(rows.customer):
+        if customer in customers:
+            out[(rows.at_ms[i], customer)] = (
+                rows.label[i], rows.naive[i], rows.naive_30d[i], rows.tenure_days[i],
+                rows.score[i], rows.band[i], tuple(rows.points[i]),
+            )  # fmt: skip
+    return out

@@ -1,0 +1,180 @@
+"""History staged on disk as Parquet, so calibration never holds every event in memory.
+
+Records are decoded by the worker's decoder (:func:`stream.history.replay.decode_records`'s
+rules) a batch at a time and written to two Parquet files in a working folder:
+
+- ``events.parquet``: one row per decoded event (``seq`` is its position in the input),
+  with what the core needs to replay it (properties, traits and account as JSON text);
+- ``contributions.parquet``: one row per (event, factor) with the centipoints the scoring
+  model's event rules give it (``model.contributions``), the hidden bucket counters too.
+
+The feature query (:mod:`stream.calibrate.features`) aggregates these files out of core;
+:func:`customer_events` streams them back customer by customer for the core replay.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from stream.core.decode import DecodeLimits, Rejection, decode_event
+from stream.core.events import PROFILE_TYPES, Event
+from stream.core.model import ScoringModel
+from stream.history.replay import DecodeSummary
+from stream.history.sources import RawRecord
+
+__all__ = ["EVENT_COLUMNS", "Staged", "customer_events", "stage"]
+
+_BATCH = 100_000
+EVENT_COLUMNS = ("seq", "customer", "ts", "event_id", "type", "scored", "properties",
+                 "traits", "account")  # fmt: skip
+_CONTRIBUTION_COLUMNS = ("seq", "customer", "ts", "factor", "cp")
+
+
+@dataclass(frozen=True, slots=True)
+class Staged:
+    """The staged history: its two Parquet files and the span of its event times."""
+
+    events: Path
+    contributions: Path
+    count: int
+    first_ms: int | None
+    last_ms: int | None
+
+
+class _Writer:
+    """Columns buffered up to a batch, then appended to a Parquet file as a row group."""
+
+    def __init__(self, path: Path, columns: tuple[str, ...], types: dict[str, Any]) -> None:
+        import pyarrow as pa  # noqa: PLC0415 (optional extra)
+        import pyarrow.parquet as pq  # noqa: PLC0415
+
+        self.schema = pa.schema([(name, types[name]) for name in columns])
+        self.writer = pq.ParquetWriter(path, self.schema, compression="zstd")
+        self.columns: tuple[list[Any], ...] = tuple([] for _ in columns)
+
+    def full(self) -> bool:
+        return len(self.columns[0]) >= _BATCH
+
+    def flush(self) -> None:
+        import pyarrow as pa  # noqa: PLC0415
+
+        if self.columns[0]:
+            arrays = [pa.array(c, f.type) for c, f in zip(self.columns, self.schema, strict=True)]
+            self.writer.write_table(pa.Table.from_arrays(arrays, schema=self.schema))
+            for column in self.columns:
+                column.clear()
+
+    def close(self) -> None:
+        self.flush()
+        self.writer.close()
+
+
+def _types() -> dict[str, Any]:
+    import pyarrow as pa  # noqa: PLC0415
+
+    text, whole = pa.string(), pa.int64()
+    return {"seq": whole, "customer": text, "ts": whole, "event_id": text, "type": text,
+            "scored": pa.bool_(), "properties": text, "traits": text, "account": text,
+            "factor": text, "cp": whole}  # fmt: skip
+
+
+# Event types whose points depend on the event's properties (all others: on the type only).
+_PROPERTY_SCORED = frozenset({"session_end", "survey_response"})
+
+
+def stage(
+    records: Iterable[RawRecord],
+    model: ScoringModel,
+    folder: Path,
+    *,
+    now_ms: int,
+    summary: DecodeSummary,
+    limits: DecodeLimits | None = None,
+) -> Staged:
+    """Decode ``records`` as the worker would and write them to Parquet in ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    types = _types()
+    events = _Writer(folder / "events.parquet", EVENT_COLUMNS, types)
+    points = _Writer(folder / "contributions.parquet", _CONTRIBUTION_COLUMNS, types)
+    p_seq, p_customer, p_ts, p_factor, p_cp = points.columns
+    by_type: dict[str, list[tuple[str, int]]] = {}
+    chosen = limits or DecodeLimits()
+    first: int | None = None
+    last: int | None = None
+    seq = 0
+    for record in records:
+        decoded = decode_event(record.value, key=record.key, topic_role=record.role,
+                               model=model, now_ms=now_ms, fallback_id=record.fallback_id,
+                               limits=chosen, replay=True)  # fmt: skip
+        if not isinstance(decoded, Event):
+            if isinstance(decoded, Rejection):
+                summary.rejected[decoded.reason] += 1
+            else:
+                summary.ignored += 1
+            continue
+        at, customer, kind = decoded.timestamp_ms, decoded.customer_id, decoded.type
+        first = at if first is None or at < first else first
+        last = at if last is None or at > last else last
+        scored = kind not in PROFILE_TYPES
+        _append(events.columns, seq, decoded, scored)
+        if scored:
+            pairs = by_type.get(kind)
+            if pairs is None:
+                pairs = list(model.contributions(decoded).items())
+                if kind not in _PROPERTY_SCORED:
+                    by_type[kind] = pairs
+            for factor, cp in pairs:
+                p_seq.append(seq)
+                p_customer.append(customer)
+                p_ts.append(at)
+                p_factor.append(factor)
+                p_cp.append(cp)
+        seq += 1
+        if events.full():
+            events.flush()
+        if points.full():
+            points.flush()
+    events.close()
+    points.close()
+    summary.read += seq + summary.rejected.total() + summary.ignored
+    summary.decoded = seq
+    return Staged(folder / "events.parquet", folder / "contributions.parquet", seq, first, last)
+
+
+def _append(columns: tuple[list[Any], ...], seq: int, event: Event, scored: bool) -> None:
+    """One event's row (in ``EVENT_COLUMNS`` order)."""
+    values = (seq, event.customer_id, event.timestamp_ms, event.event_id, event.type, scored,
+              _json(event.properties) if event.properties else None,
+              _json(event.traits) if event.traits is not None else None, event.account)  # fmt: skip
+    for column, value in zip(columns, values, strict=True):
+        column.append(value)
+
+
+def _json(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+def customer_events(rows: Iterable[dict[str, Any]]) -> Iterator[list[Event]]:
+    """Staged event rows ordered by (customer, ts, seq) as one list of events per customer."""
+    batch: list[Event] = []
+    for row in rows:
+        event = Event(
+            event_id=row["event_id"],
+            customer_id=row["customer"],
+            type=row["type"],
+            timestamp_ms=row["ts"],
+            properties=orjson.loads(row["properties"]) if row["properties"] else {},
+            traits=orjson.loads(row["traits"]) if row["traits"] is not None else None,
+            account=row["account"],
+        )
+        if batch and batch[0].customer_id != event.customer_id:
+            yield batch
+            batch = []
+        batch.append(event)
+    if batch:
+        yield batch
