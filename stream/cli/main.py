@@ -132,12 +132,15 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
     import faust  # noqa: PLC0415 (heavy import, only for this command)
 
     from stream.worker.app import build_app  # noqa: PLC0415
+    from stream.worker.exits import worker_exit_code  # noqa: PLC0415
 
     print(f"engagement worker: settings {settings.redacted()}", file=sys.stderr, flush=True)
     app = build_app(settings)
     worker = faust.Worker(app, loglevel=settings.log_level.upper())
-    worker.execute_from_commandline()
-    return 0
+    try:
+        worker.execute_from_commandline()
+    except SystemExit as stopped:  # mode always ends this way, crashed or not
+        return worker_exit_code(worker.crash_reason, stopped.code)
 
 
 def _query(settings: Settings, ask: Callable[[Any], Coroutine[Any, Any, T]]) -> T:

@@ -27,6 +27,7 @@ from stream.config.settings import Settings
 from stream.core.model import ScoringModel
 from stream.core.segments import SegmentRow
 from stream.ports import Incoming
+from stream.upstream.faust import kafka_metadata
 from stream.worker.dedup import DedupPolicy
 from stream.worker.fetch import FetchConsumer, FetchOptions, attach, broker_url
 from stream.worker.gctune import GcClock, GcTuner
@@ -168,7 +169,7 @@ def _install_timers(app: faust.App, parts: _Parts, redis: AsyncClient) -> None:
     @app.timer(_PROBE_INTERVAL_S)
     async def probe_dependencies() -> None:
         await _probe(health, metrics, "redis", ping_all(redis))  # every master of a cluster
-        await _probe(health, metrics, "kafka", _kafka_metadata(app))
+        await _probe(health, metrics, "kafka", kafka_metadata(app))
         health.lag = _record_lag(app, metrics, parts.owned(app), parts.processed)
         health.agent_crashed = _crash_reason(app)
         metrics.gc_seconds.inc(parts.gc_clock.seconds - parts.gc_reported)
@@ -226,11 +227,6 @@ async def _probe(health: Health, metrics: Metrics, name: str, check: Awaitable[A
     else:
         health.record_probe(name, True)
         metrics.dependency_up.labels(name).set(1)
-
-
-async def _kafka_metadata(app: faust.App) -> None:
-    producer = app.producer._ensure_producer()  # type: ignore[attr-defined]
-    await producer.client.fetch_all_metadata()
 
 
 def _crash_reason(app: faust.App) -> str | None:

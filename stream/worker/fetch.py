@@ -20,28 +20,28 @@ finished (or, past ``revoke_wait_s``, cancelled and left uncommitted, so the new
 replays it), the finished offsets are committed, and then the app's revoke handler drops
 the state cache. On shutdown Faust cancels the fetch loop: the in-flight batch gets up to
 ``grace_s`` to finish and is committed at once; if it cannot finish, the process exits
-without committing it (code 70), so it is redelivered.
+without committing it: the loop crashes the app with an ``UnfinishedBatchError`` (exit
+code 70, ``stream.worker.exits``), so it is redelivered.
 
-The Faust internals this relies on are pinned by ``faust-streaming==0.15.3`` and checked by
-``tests/unit/test_fetch_internals.py``.
+The Faust internals this relies on are reached only through ``stream.upstream.faust``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 import weakref
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP, AppT
 
 from stream.ports import Incoming
+from stream.upstream.faust import AiokafkaTransport, WholeFetchConsumer
 from stream.worker.batching import BatchEnd, TopUp, caught_up
+from stream.worker.exits import UnfinishedBatchError
 
 __all__ = [
     "SCHEME",
@@ -59,7 +59,6 @@ log = logging.getLogger(__name__)
 SCHEME = "engagement-kafka"
 _SHUTDOWN_COMMIT_TIMEOUT_S = 5.0
 _REWIND_TIMEOUT_S = 10.0
-_EXIT_UNFINISHED = 70
 
 BatchHandler = Callable[[Sequence[Incoming]], Awaitable[None]]
 
@@ -115,15 +114,15 @@ def incoming(records: Mapping[Any, Sequence[Any]]) -> list[Incoming]:
     ]  # fmt: skip
 
 
-class FetchConsumer(faust_aiokafka.Consumer):
+class FetchConsumer(WholeFetchConsumer):
     """Faust's aiokafka consumer, feeding whole fetches to the attached batch handler."""
 
-    _in_flight: asyncio.Future[None] | None = None
+    _batch_task: asyncio.Future[None] | None = None
     _generation: int = -1
     #: next offset to commit per partition: batches finished in ``_generation``
     _finished: dict[TP, int]
     _committed: dict[TP, int]
-    _commit_lock: asyncio.Lock | None = None
+    _offsets_lock: asyncio.Lock | None = None
     _last_commit: float = 0.0
     failure: str | None = None
 
@@ -134,7 +133,7 @@ class FetchConsumer(faust_aiokafka.Consumer):
 
     # -- the fetch loop (Faust's Fetcher service runs it; it replaces the per-message one)
 
-    async def _drain_messages(self, fetcher: Any) -> None:
+    async def run_fetches(self, fetcher: Any) -> None:
         attachment = _ATTACHED.get(self.app)
         if attachment is None:
             raise RuntimeError(f"no batch handler attached to app {self.app.conf.id!r}")
@@ -172,7 +171,7 @@ class FetchConsumer(faust_aiokafka.Consumer):
         while timeout is not None:
             if not batch:
                 since_ms = _wall_ms()  # a reply after this holds what the broker has now
-            records, active = await self._wait_next_records(timeout)
+            records, active = await self.next_records(timeout)
             if self.should_stop:
                 return generation, []
             fetched = incoming(records) if records else []
@@ -192,24 +191,11 @@ class FetchConsumer(faust_aiokafka.Consumer):
             if not batch:
                 first_at = time.monotonic()
             batch.extend(fetched)
-            fresh = len(batch) < options.batch_max and caught_up(
-                self._replied_at(active or ()), since_ms
-            )
+            fresh = len(batch) < options.batch_max and caught_up(self.replied_at(active), since_ms)
             timeout = top_up.wait_s(len(batch), first_at=first_at, now=time.monotonic(),
                                     fresh=fresh)  # fmt: skip
         options.observe(top_up.ended_by(len(batch), fresh=fresh))
         return generation, batch
-
-    def _replied_at(self, partitions: Iterable[TP]) -> list[int | None]:
-        """When aiokafka last had a fetch reply for each partition (wall-clock ms; None
-        for a partition not fetched yet, or when that cannot be read, e.g. mid-rebalance)."""
-        try:
-            consumer = self._thread._ensure_consumer()
-            assigned = consumer.assignment()
-            return [consumer.last_poll_timestamp(tp) if tp in assigned else None
-                    for tp in partitions]  # fmt: skip
-        except Exception:  # never fresh then: the batch waits out batch_within
-            return [None]
 
     async def _rewind(self, dropped: Sequence[Incoming]) -> None:
         """Put back the messages of one fetch dropped unprocessed at a rebalance.
@@ -241,14 +227,14 @@ class FetchConsumer(faust_aiokafka.Consumer):
                 return  # a rebalance began: the rest is re-read from the committed offsets
             chunk = batch[start : start + options.batch_max]
             task = asyncio.ensure_future(handler(chunk))
-            self._in_flight = task
+            self._batch_task = task
             try:
                 await asyncio.wait({task})
             except asyncio.CancelledError:  # Faust stops the fetcher: shutdown
                 await self._finish_at_shutdown(task, chunk, generation, options.grace_s)
                 raise
             finally:
-                self._in_flight = None
+                self._batch_task = None
             if task.cancelled():  # abandoned at a revoke: never committed
                 return
             task.result()  # the handler retries until success; anything else is a bug
@@ -273,7 +259,7 @@ class FetchConsumer(faust_aiokafka.Consumer):
         grace_s: float,
     ) -> None:  # fmt: skip
         """The fetch loop is being cancelled: let the in-flight batch finish within the
-        grace period and commit it at once, or exit without committing it."""
+        grace period and commit it at once, or crash the app without committing it."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + grace_s
         while not task.done() and loop.time() < deadline:
@@ -282,8 +268,13 @@ class FetchConsumer(faust_aiokafka.Consumer):
             except asyncio.CancelledError:
                 continue
         if not task.done() or task.cancelled() or task.exception() is not None:
-            log.error("in-flight batch unfinished at shutdown; exiting without committing it")
-            os._exit(_EXIT_UNFINISHED)
+            task.cancel()
+            reason = UnfinishedBatchError(
+                f"the in-flight batch of {len(chunk)} messages did not finish within "
+                f"{grace_s:g}s of the stop; its offsets are not committed (it is redelivered)"
+            )
+            await self.app.crash(reason)
+            return
         self._record(chunk, generation)
         try:
             await asyncio.wait_for(asyncio.shield(self.commit()), _SHUTDOWN_COMMIT_TIMEOUT_S)
@@ -296,16 +287,16 @@ class FetchConsumer(faust_aiokafka.Consumer):
     async def commit(self, topics: Any = None, start_new_transaction: bool = True) -> bool:
         """Commit the offsets of finished batches (Faust's commit timer, rebalances and
         the stop call this too)."""
-        if self._commit_lock is None:
-            self._commit_lock = asyncio.Lock()
-        async with self._commit_lock:
+        if self._offsets_lock is None:
+            self._offsets_lock = asyncio.Lock()
+        async with self._offsets_lock:
             if self._generation != self.app.consumer_generation_id:
                 return False
             due = {tp: o for tp, o in self._finished.items() if o > self._committed.get(tp, -1)}
             self._last_commit = time.monotonic()
             if not due or self.app.client_only:
                 return False
-            done = bool(await self._commit(due))
+            done = await self.commit_offsets(due)
             if done:
                 self._committed.update(due)
             return done
@@ -313,7 +304,7 @@ class FetchConsumer(faust_aiokafka.Consumer):
     async def wait_empty(self) -> None:
         """Before a revoke or at a stop: finish the in-flight batch (or abandon it past
         ``revoke_wait_s``), then commit what finished."""
-        task = self._in_flight
+        task = self._batch_task
         attachment = _ATTACHED.get(self.app)
         if task is not None and not task.done():
             limit = attachment.options.revoke_wait_s if attachment else 0.0
@@ -325,13 +316,8 @@ class FetchConsumer(faust_aiokafka.Consumer):
                 await asyncio.wait({task})
         await self.commit()
 
-    def verify_event_path(self, now: float, tp: TP) -> None:
-        """Faust's livelock check, fetch side only: the processing side is watched by the
-        worker's own readiness (``keeping_up``), as messages bypass Faust's streams."""
-        self._thread.verify_recovery_event_path(now, tp)
 
-
-class Transport(faust_aiokafka.Transport):
+class Transport(AiokafkaTransport):
     """Faust's aiokafka transport with the whole-fetch consumer."""
 
     Consumer: ClassVar[type[Any]] = FetchConsumer
