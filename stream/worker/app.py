@@ -1,6 +1,6 @@
-"""The Faust application: whole fetches of the three input topics scored in batches (see
-``stream.worker.fetch``), the window sweeper timer, and the web endpoints (/metrics,
-/customers/{id}, /health, /ready)."""
+"""The Faust application: the scoring agent, fed whole fetches of the three input topics
+as batches (``stream.worker.fetch``, ``stream.worker.fetches``), the window sweeper timer,
+and the web endpoints (/metrics, /customers/{id}, /health, /ready)."""
 
 from __future__ import annotations
 
@@ -29,19 +29,21 @@ from stream.core.segments import SegmentRow
 from stream.ports import Incoming
 from stream.upstream.faust import kafka_metadata
 from stream.worker.dedup import DedupPolicy
-from stream.worker.fetch import FetchConsumer, FetchOptions, attach, broker_url
+from stream.worker.fetch import FetchConsumer, broker_url
+from stream.worker.fetches import Fetch, FetchOptions, fetch_channel
 from stream.worker.gctune import GcClock, GcTuner
 from stream.worker.health import Health
 from stream.worker.processor import BatchProcessor
 from stream.worker.runner import Runner
 from stream.worker.web import install_pages
 
-__all__ = ["build_app", "export_segments"]
+__all__ = ["SCORING_AGENT", "assemble_app", "build_app", "export_segments"]
 
 log = logging.getLogger(__name__)
 
 _PROBE_INTERVAL_S = 2.0
 _PROBE_TIMEOUT_S = 3.0
+SCORING_AGENT = "score"
 
 
 def build_app(settings: Settings, model: ScoringModel | None = None) -> faust.App:
@@ -49,6 +51,11 @@ def build_app(settings: Settings, model: ScoringModel | None = None) -> faust.Ap
     model = model or load_model(settings.model)
     ensure_topics(settings, model)
     check_redis_credentials(settings)
+    return assemble_app(settings, model)
+
+
+def assemble_app(settings: Settings, model: ScoringModel) -> faust.App:
+    """The worker application, its agent, timers and pages (connects to nothing yet)."""
     app = faust.App(
         settings.app_id,
         broker=broker_url(settings.kafka_bootstrap),  # Faust's aiokafka, whole fetches
@@ -119,10 +126,11 @@ class _Parts:
 
 def _install_scoring(app: faust.App, parts: _Parts) -> None:
     settings = parts.settings
-    # Subscribed through Faust's conductor, consumed by the fetch consumer (no agent).
+    # Subscribed through Faust's conductor; the transport driver fetches them and hands
+    # each fetch to the scoring agent on the fetch channel.
     app.topics.add(app.topic(*settings.topics.inputs, key_serializer="raw", value_serializer="raw"))
 
-    async def score(batch: Sequence[Incoming]) -> None:
+    async def score_batch(batch: Sequence[Incoming]) -> None:
         await parts.runner.run_batch(batch)
         processed = parts.processed
         for message in batch:
@@ -139,7 +147,14 @@ def _install_scoring(app: faust.App, parts: _Parts) -> None:
         commit_interval_s=1.0,
         observe=lambda end: parts.metrics.batch_ends.labels(end).inc(),
     )
-    attach(app, score, options)
+    fetches = fetch_channel(app, list(settings.topics.inputs), options)
+
+    @app.agent(fetches, name=SCORING_AGENT, concurrency=1)
+    async def score(stream: faust.StreamT[Fetch]) -> None:
+        """Score each fetch of the input topics as one batch."""
+        async for fetch in stream:
+            await fetch.process(score_batch)
+
     parts.gc_clock.install()
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
@@ -150,7 +165,7 @@ def _install_scoring(app: faust.App, parts: _Parts) -> None:
             with contextlib.suppress(KeyError):
                 parts.metrics.lag.remove(tp.topic, str(tp.partition))
 
-    del forget_revoked
+    del score, forget_revoked
 
 
 def _install_timers(app: faust.App, parts: _Parts, redis: AsyncClient) -> None:

@@ -1,27 +1,28 @@
-"""Whole fetches for the scoring path, through a Faust transport driver.
+"""The transport driver: whole fetches of the input topics, handed to the scoring agent.
 
 Faust keeps what it does well here: the app and worker lifecycle, consumer-group
-membership and rebalancing, the web server and the timers. What it does per message (the
-conductor, a channel and stream per agent, the take buffer, one acknowledgement and one
-offset bookkeeping entry per message) cost about 170 µs per event, so the worker does not
-use an agent. Instead the app's broker URL names this module's transport
-(``engagement-kafka://``, registered under Faust's ``faust.transports`` entry-point group
-in ``pyproject.toml``). It is Faust's aiokafka transport with one change: its consumer's
-fetch loop hands each fetch (everything aiokafka's ``getmany`` returned, topped up only until
-it has caught up with the broker, holds ``batch_max`` messages or ``batch_within`` has
-passed: ``stream.worker.batching``) to one handler, as a list of ``Incoming``.
+membership and rebalancing, the agents, the web server and the timers. What it does per
+message on its public path (the conductor, an event, the take buffer, one acknowledgement
+and one offset bookkeeping entry per message) cost about 170 µs per event. So the app's
+broker URL names this module's transport (``engagement-kafka://``, registered under
+Faust's ``faust.transports`` entry-point group in ``pyproject.toml``): Faust's aiokafka
+transport whose consumer's fetch loop puts each fetch (everything aiokafka's ``getmany``
+returned, topped up only until it has caught up with the broker, holds ``batch_max``
+messages or ``batch_within`` has passed: ``stream.worker.batching``) on the app's fetch
+channel as one ``Fetch`` object, which the scoring agent consumes
+(``stream.worker.fetches``). One fetch is in flight at a time.
 
-Offsets: a batch's offsets are recorded only once its handler has returned (so after the
-Redis commit and the alert publish), and committed by the same consumer commit path Faust
-uses (``Consumer.commit`` -> the driver's ``_commit``), right after the batch when due and on
-Faust's commit timer. A batch fetched in one consumer generation is never committed in
-another. On a rebalance Faust calls ``wait_empty`` before revoking: the in-flight batch is
-finished (or, past ``revoke_wait_s``, cancelled and left uncommitted, so the new owner
-replays it), the finished offsets are committed, and then the app's revoke handler drops
-the state cache. On shutdown Faust cancels the fetch loop: the in-flight batch gets up to
-``grace_s`` to finish and is committed at once; if it cannot finish, the process exits
-without committing it: the loop crashes the app with an ``UnfinishedBatchError`` (exit
-code 70, ``stream.worker.exits``), so it is redelivered.
+Offsets: a fetch's offsets are recorded only once the agent's handler has returned (so
+after the Redis commit and the alert publish), and committed through Faust's consumer
+commit path (``Consumer.commit``), right after the fetch when due and on Faust's commit
+timer. A fetch from one consumer generation is never committed in another. On a rebalance
+Faust calls ``wait_empty`` before revoking: the in-flight fetch is finished (or, past
+``revoke_wait_s``, abandoned uncommitted, so the new owner replays it), the finished
+offsets are committed, and then the app's revoke handler drops the state cache. On
+shutdown Faust cancels the fetch loop: the in-flight fetch gets up to ``grace_s`` to
+finish and is committed at once; if it cannot finish, the loop crashes the app with an
+``UnfinishedBatchError`` and mode stops it with exit code 70 (``stream.worker.exits``),
+leaving the fetch uncommitted, so it is redelivered.
 
 The Faust internals this relies on are reached only through ``stream.upstream.faust``.
 """
@@ -31,62 +32,24 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import weakref
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-from faust.types import TP, AppT
+from faust.types import TP
 
 from stream.ports import Incoming
 from stream.upstream.faust import AiokafkaTransport, WholeFetchConsumer
-from stream.worker.batching import BatchEnd, TopUp, caught_up
+from stream.worker.batching import TopUp, caught_up
 from stream.worker.exits import UnfinishedBatchError
+from stream.worker.fetches import Fetch, FetchChannel, FetchOptions, channel_of
 
-__all__ = [
-    "SCHEME",
-    "BatchHandler",
-    "FetchConsumer",
-    "FetchOptions",
-    "Transport",
-    "attach",
-    "broker_url",
-    "incoming",
-]
+__all__ = ["SCHEME", "FetchConsumer", "Transport", "broker_url", "incoming"]
 
 log = logging.getLogger(__name__)
 
 SCHEME = "engagement-kafka"
 _SHUTDOWN_COMMIT_TIMEOUT_S = 5.0
 _REWIND_TIMEOUT_S = 10.0
-
-BatchHandler = Callable[[Sequence[Incoming]], Awaitable[None]]
-
-
-def _unobserved(_end: BatchEnd) -> None:
-    return None
-
-
-@dataclass(frozen=True, slots=True)
-class FetchOptions:
-    """How fetches become batches, and how long a batch may delay a revoke or a stop."""
-
-    batch_max: int = 2000
-    batch_within_s: float = 0.05
-    grace_s: float = 30.0
-    revoke_wait_s: float = 30.0
-    commit_interval_s: float = 1.0
-    #: told why each batch stopped growing (the worker counts it in a metric)
-    observe: Callable[[BatchEnd], None] = _unobserved
-
-
-@dataclass(frozen=True, slots=True)
-class _Attachment:
-    handler: BatchHandler
-    options: FetchOptions
-
-
-_ATTACHED: weakref.WeakKeyDictionary[AppT, _Attachment] = weakref.WeakKeyDictionary()
 
 
 def _wall_ms() -> int:
@@ -97,11 +60,6 @@ def _wall_ms() -> int:
 def broker_url(bootstrap: str) -> str:
     """The Faust broker URL that selects this transport for ``host:port[,host:port]``."""
     return ";".join(f"{SCHEME}://{server.strip()}" for server in bootstrap.split(","))
-
-
-def attach(app: AppT, handler: BatchHandler, options: FetchOptions) -> None:
-    """Make ``handler`` receive the app's fetches (the app's broker must use ``SCHEME``)."""
-    _ATTACHED[app] = _Attachment(handler, options)
 
 
 def incoming(records: Mapping[Any, Sequence[Any]]) -> list[Incoming]:
@@ -115,9 +73,10 @@ def incoming(records: Mapping[Any, Sequence[Any]]) -> list[Incoming]:
 
 
 class FetchConsumer(WholeFetchConsumer):
-    """Faust's aiokafka consumer, feeding whole fetches to the attached batch handler."""
+    """Faust's aiokafka consumer, putting whole fetches on the app's fetch channel."""
 
-    _batch_task: asyncio.Future[None] | None = None
+    _in_hand: Fetch | None = None
+    _fetches: FetchChannel | None = None
     _generation: int = -1
     #: next offset to commit per partition: batches finished in ``_generation``
     _finished: dict[TP, int]
@@ -134,15 +93,13 @@ class FetchConsumer(WholeFetchConsumer):
     # -- the fetch loop (Faust's Fetcher service runs it; it replaces the per-message one)
 
     async def run_fetches(self, fetcher: Any) -> None:
-        attachment = _ATTACHED.get(self.app)
-        if attachment is None:
-            raise RuntimeError(f"no batch handler attached to app {self.app.conf.id!r}")
-        handler, options = attachment.handler, attachment.options
+        channel = self._fetches = channel_of(self.app)
+        options = channel.options
         try:
             while not (self.should_stop or fetcher.should_stop):
                 generation, batch = await self._next_batch(options)
                 if batch:
-                    await self._run(handler, generation, batch, options)
+                    await self._run(channel, generation, batch, options)
         except self.consumer_stopped_errors:
             if self.app.should_stop:
                 log.info("broker stopped the consumer while shutting down")
@@ -220,24 +177,24 @@ class FetchConsumer(WholeFetchConsumer):
                 log.info("no rewind of %s/%d: %s", tp.topic, tp.partition, type(exc).__name__)
 
     async def _run(
-        self, handler: BatchHandler, generation: int, batch: list[Incoming], options: FetchOptions
+        self, channel: FetchChannel, generation: int, batch: list[Incoming], options: FetchOptions
     ) -> None:
         for start in range(0, len(batch), options.batch_max):
             if not self.flow_active or self.app.consumer_generation_id != generation:
                 return  # a rebalance began: the rest is re-read from the committed offsets
             chunk = batch[start : start + options.batch_max]
-            task = asyncio.ensure_future(handler(chunk))
-            self._batch_task = task
+            fetch = self._in_hand = Fetch(chunk)
             try:
-                await asyncio.wait({task})
+                await channel.hand_over(fetch)
+                await asyncio.wait({fetch.done})
             except asyncio.CancelledError:  # Faust stops the fetcher: shutdown
-                await self._finish_at_shutdown(task, chunk, generation, options.grace_s)
+                await self._finish_at_shutdown(fetch, generation, options.grace_s)
                 raise
             finally:
-                self._batch_task = None
-            if task.cancelled():  # abandoned at a revoke: never committed
+                self._in_hand = None
+            if fetch.done.cancelled():  # abandoned at a revoke: never committed
                 return
-            task.result()  # the handler retries until success; anything else is a bug
+            fetch.done.result()  # the handler retries until success; anything else is a bug
             self._record(chunk, generation)
             full = len(chunk) >= options.batch_max
             if full or time.monotonic() - self._last_commit >= options.commit_interval_s:
@@ -254,28 +211,26 @@ class FetchConsumer(WholeFetchConsumer):
             if message.offset + 1 > finished.get(tp, -1):
                 finished[tp] = message.offset + 1
 
-    async def _finish_at_shutdown(
-        self, task: asyncio.Future[None], chunk: Sequence[Incoming], generation: int,
-        grace_s: float,
-    ) -> None:  # fmt: skip
-        """The fetch loop is being cancelled: let the in-flight batch finish within the
+    async def _finish_at_shutdown(self, fetch: Fetch, generation: int, grace_s: float) -> None:
+        """The fetch loop is being cancelled: let the in-flight fetch finish within the
         grace period and commit it at once, or crash the app without committing it."""
+        done = fetch.done
         loop = asyncio.get_running_loop()
         deadline = loop.time() + grace_s
-        while not task.done() and loop.time() < deadline:
+        while not done.done() and loop.time() < deadline:
             try:
-                await asyncio.wait({task}, timeout=deadline - loop.time())
+                await asyncio.wait({done}, timeout=deadline - loop.time())
             except asyncio.CancelledError:
                 continue
-        if not task.done() or task.cancelled() or task.exception() is not None:
-            task.cancel()
+        if not done.done() or done.cancelled() or done.exception() is not None:
+            fetch.abandon()
             reason = UnfinishedBatchError(
-                f"the in-flight batch of {len(chunk)} messages did not finish within "
+                f"the in-flight batch of {len(fetch.messages)} messages did not finish within "
                 f"{grace_s:g}s of the stop; its offsets are not committed (it is redelivered)"
             )
             await self.app.crash(reason)
             return
-        self._record(chunk, generation)
+        self._record(fetch.messages, generation)
         try:
             await asyncio.wait_for(asyncio.shield(self.commit()), _SHUTDOWN_COMMIT_TIMEOUT_S)
         except (Exception, asyncio.CancelledError) as exc:  # best effort; replay is safe
@@ -304,16 +259,15 @@ class FetchConsumer(WholeFetchConsumer):
     async def wait_empty(self) -> None:
         """Before a revoke or at a stop: finish the in-flight batch (or abandon it past
         ``revoke_wait_s``), then commit what finished."""
-        task = self._batch_task
-        attachment = _ATTACHED.get(self.app)
-        if task is not None and not task.done():
-            limit = attachment.options.revoke_wait_s if attachment else 0.0
-            done, _ = await asyncio.wait({task}, timeout=limit)
+        fetch = self._in_hand
+        if fetch is not None and not fetch.done.done():
+            limit = self._fetches.options.revoke_wait_s if self._fetches else 0.0
+            done, _ = await asyncio.wait({fetch.done}, timeout=limit)
             if not done:
                 log.warning("in-flight batch unfinished after %.0fs at a rebalance; "
                             "abandoning it uncommitted (it will be replayed)", limit)  # fmt: skip
-                task.cancel()
-                await asyncio.wait({task})
+                fetch.abandon()
+                await asyncio.wait({fetch.done})
         await self.commit()
 
 
