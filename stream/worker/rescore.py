@@ -31,7 +31,8 @@ from stream.adapters.kafka_replay import (
     snapshot,
 )
 from stream.adapters.redis_client import async_redis, check_redis_credentials
-from stream.adapters.redis_store import RedisScoreStore, Stored
+from stream.adapters.redis_reads import Stored
+from stream.adapters.redis_store import RedisScoreStore
 from stream.config.errors import ConfigError
 from stream.config.settings import Settings
 from stream.core.decode import Ignored, Rejection, decode_event

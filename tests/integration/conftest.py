@@ -26,7 +26,8 @@ from devtools.localstack.worker import WorkerProcess
 from stream.adapters.kafka_admin import ensure_topics
 from stream.adapters.kafka_security import client_options
 from stream.adapters.redis_client import async_redis, sync_redis
-from stream.adapters.redis_store import RedisScoreStore, customer_key
+from stream.adapters.redis_keys import customer_key
+from stream.adapters.redis_store import RedisScoreStore
 from stream.config.settings import Settings
 
 pytestmark = pytest.mark.integration

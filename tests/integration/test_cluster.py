@@ -18,7 +18,8 @@ from redis.cluster import RedisCluster
 from devtools.localstack import LocalStack
 from stream.adapters.redis_client import async_redis, sync_redis
 from stream.adapters.redis_cluster import is_cluster, ping_all
-from stream.adapters.redis_store import RedisScoreStore, customer_key
+from stream.adapters.redis_keys import customer_key
+from stream.adapters.redis_store import RedisScoreStore
 from stream.config.settings import Settings
 from stream.core.customer import CustomerState
 from stream.ports import Applied, Commit, IndexEntry, pack_marks

@@ -13,7 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from stream.adapters.codec import alert_to_json
-from stream.adapters.redis_store import history_view, state_fields, state_from_fields
+from stream.adapters.redis_fields import state_fields, state_from_fields
+from stream.adapters.redis_reads import history_view
 from stream.config.errors import ConfigError
 from stream.config.model_file import parse_model
 from stream.core import history
