@@ -222,6 +222,9 @@ class FetchConsumer(WholeFetchConsumer):
                 await asyncio.wait({done}, timeout=deadline - loop.time())
             except asyncio.CancelledError:
                 continue
+        if not fetch.started:  # never handed over or taken: nothing of it was applied
+            fetch.abandon()
+            return
         if not done.done() or done.cancelled() or done.exception() is not None:
             fetch.abandon()
             reason = UnfinishedBatchError(
@@ -260,6 +263,10 @@ class FetchConsumer(WholeFetchConsumer):
         """Before a revoke or at a stop: finish the in-flight batch (or abandon it past
         ``revoke_wait_s``), then commit what finished."""
         fetch = self._in_hand
+        if fetch is not None and not fetch.started:
+            # Faust has suspended and cleared the agents' queues before calling this: a
+            # fetch the agent has not taken will not be taken (nor committed) now.
+            fetch.abandon()
         if fetch is not None and not fetch.done.done():
             limit = self._fetches.options.revoke_wait_s if self._fetches else 0.0
             done, _ = await asyncio.wait({fetch.done}, timeout=limit)

@@ -7,7 +7,9 @@ iterates the channel as any Faust agent iterates its stream, and calls ``Fetch.p
 with its batch handler. The driver waits on ``Fetch.done`` before it records the fetch's
 offsets, so offsets are committed only after the handler (the Redis commit and the alert
 publish) has returned. At a revoke past its wait, ``abandon`` cancels the handler (or the
-fetch, if the agent has not taken it yet), and the fetch stays uncommitted.
+fetch, if the agent has not taken it yet), and the fetch stays uncommitted. Faust suspends
+and clears the agents' queues when a rebalance begins (flow control), so a fetch the agent
+has not taken by then is abandoned at once; the agent skips an abandoned fetch.
 """
 
 from __future__ import annotations
@@ -67,6 +69,11 @@ class Fetch:
         self.handling = task
         task.add_done_callback(self._settle)
         await asyncio.wait({task})
+
+    @property
+    def started(self) -> bool:
+        """Whether the agent has begun the handler (once begun, only it settles ``done``)."""
+        return self.handling is not None
 
     def abandon(self) -> None:
         """Give the fetch up uncommitted: cancel its handler, or the fetch if not begun."""

@@ -83,3 +83,16 @@ def test_an_abandoned_fetch_is_cancelled_whether_or_not_the_agent_took_it() -> N
     untaken, running = asyncio.run(main())
     assert untaken.done.cancelled() and running.done.cancelled()
     assert started == [True]
+
+
+def test_a_fetch_is_started_once_the_agent_runs_its_handler() -> None:
+    async def handler(batch: Sequence[Incoming]) -> None:
+        return None
+
+    async def main() -> tuple[bool, bool]:
+        fetch = Fetch(_messages(1))
+        before = fetch.started
+        await fetch.process(handler)
+        return before, fetch.started
+
+    assert asyncio.run(main()) == (False, True)
