@@ -26,7 +26,7 @@ from stream.adapters.redis_client import async_redis
 from stream.adapters.redis_store import RedisScoreStore
 from stream.config.model_file import load_model
 from stream.config.settings import Settings, TopicNames
-from stream.core.accounts import AccountSettings
+from stream.core.account_settings import AccountSettings
 from stream.ports import Incoming, OutMessage
 from stream.worker.processor import BatchProcessor
 

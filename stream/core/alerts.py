@@ -7,7 +7,7 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
-from stream.core.model import AlertPolicy, AlertRule
+from stream.core.rules import AlertPolicy, AlertRule
 from stream.core.vocabulary import Trigger
 
 __all__ = [

@@ -30,7 +30,8 @@ from stream.adapters.redis_accounts import account_key, account_users_key
 from stream.adapters.redis_client import async_redis, sync_redis
 from stream.adapters.redis_store import RedisScoreStore
 from stream.config.settings import Settings
-from stream.core.accounts import AccountSettings, reference_aggregate
+from stream.core.account_settings import AccountSettings
+from stream.core.accounts import reference_aggregate
 from stream.ports import Incoming, IndexEntry
 from stream.worker.processor import BatchProcessor
 from tests.doubles import MemoryScoreStore, RecordingPublisher

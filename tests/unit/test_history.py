@@ -21,8 +21,9 @@ from stream.core import history
 from stream.core.alerts import RuleGate, alert_id, pass_rule
 from stream.core.customer import CustomerState, advance, drop_duplicates
 from stream.core.events import Event
-from stream.core.model import AlertRule, ScoringModel
+from stream.core.model import ScoringModel
 from stream.core.rebuild import rebuild
+from stream.core.rules import AlertRule
 from tests.factories import DAY_MS, NOW_MS, default_model, event
 
 DEFAULT_FILE = Path(__file__).parents[2] / "stream" / "config" / "models" / "default.yaml"

@@ -1,0 +1,34 @@
+"""One read against the score store, for every ``engagement`` command that queries it."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
+
+from stream.config.settings import Settings
+from stream.errors import UnreachableError
+
+__all__ = ["query_store"]
+
+T = TypeVar("T")
+
+
+def query_store(settings: Settings, ask: Callable[[Any], Coroutine[Any, Any, T]]) -> T:
+    """Run ``ask(store)`` against the score store; an unreachable Redis is one clear error."""
+    import redis  # noqa: PLC0415
+    from redis.exceptions import RedisClusterException  # noqa: PLC0415 (no cluster node answered)
+
+    try:
+        return asyncio.run(ask(_store(settings)))
+    except (redis.ConnectionError, redis.TimeoutError, OSError, RedisClusterException) as exc:
+        address = str(settings.redacted()["redis_url"])
+        raise UnreachableError("Redis", address, str(exc) or type(exc).__name__) from None
+
+
+def _store(settings: Settings) -> Any:
+    from stream.adapters.redis_client import async_redis, check_redis_credentials  # noqa: PLC0415
+    from stream.adapters.redis_store import RedisScoreStore  # noqa: PLC0415
+
+    check_redis_credentials(settings)
+    return RedisScoreStore(async_redis(settings), settings.redis_prefix)
