@@ -99,14 +99,13 @@ def test_tools_with_their_own_virtualenv_declare_their_imports_there() -> None:
 
 
 def test_the_service_does_not_depend_on_the_development_tools() -> None:
-    """Only the CLI's optional registration of the development commands names devtools."""
-    users = _imports("stream").get("devtools", set())
-    assert users == {"stream/cli/main.py"}
-    source = (ROOT / "stream/cli/main.py").read_text()
-    guarded = re.search(
-        r"try:\n\s+from devtools\.cli import add_commands.*\n\s+except ImportError", source
-    )
-    assert guarded, "the devtools import must be optional"
+    """No service module names devtools; the development commands register themselves
+    through the ``engagement.commands`` entry point."""
+    assert _imports("stream").get("devtools", set()) == set()
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert project["entry-points"]["engagement.commands"] == {
+        "devtools": "devtools.cli:add_commands"
+    }
 
 
 def test_the_worker_image_copies_the_service_only() -> None:
