@@ -96,7 +96,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _simulate(args: argparse.Namespace, settings: Settings) -> int:
     if args.history:
-        from devtools.sim.history import HistorySpec, write_history  # noqa: PLC0415
+        from devtools.sim.event_files import HistorySpec, write_history  # noqa: PLC0415
 
         spec = HistorySpec(
             customers=args.customers or 1000, days=args.days or 180, start=args.start,

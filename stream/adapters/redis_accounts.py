@@ -40,7 +40,7 @@ from stream.adapters.redis_outbox import CLEAR_OUTBOX
 from stream.core.accounts import AccountState, Rollup
 from stream.core.alerts import AlertGate, RuleGate
 from stream.core.bands import BandScale
-from stream.core.history import value_at
+from stream.core.score_history import value_at
 from stream.ports import AccountCommit, AccountLoaded, IndexEntry, OutboxAlert
 
 __all__ = [

@@ -26,8 +26,8 @@ import orjson
 from stream.adapters.codec import iso_ms, points
 from stream.adapters.redis_state import Internal, pack_state, unpack_state
 from stream.core.customer import CustomerState
-from stream.core.history import History, Marker
 from stream.core.profile import Profile
+from stream.core.score_history import History, Marker
 from stream.ports import Applied, Loaded, OutboxAlert
 
 __all__ = [

@@ -25,8 +25,8 @@ from stream.adapters.redis_fields import (
 from stream.adapters.redis_keys import customer_key
 from stream.adapters.redis_state import unpack_state
 from stream.core.customer import CustomerState
-from stream.core.history import factor_changes, trend
 from stream.core.profile import Profile
+from stream.core.score_history import factor_changes, trend
 from stream.ports import Loaded
 
 __all__ = ["CustomerReads", "Stored", "history_view"]

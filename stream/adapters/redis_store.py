@@ -10,7 +10,7 @@ Key layout (the read contract, documented in README):
 - ``{prefix}:due:<partition>``     sorted set: customer -> next moment its window changes
 - ``{prefix}:alerts``, ``{prefix}:alerts:data``, ``{prefix}:alerts:{<tag>}``: the
                                     recent published alerts (``stream.adapters.redis_alerts``)
-- ``{prefix}:bands:history``       hash: band-count snapshots (``stream.web.history``)
+- ``{prefix}:bands:history``       hash: band-count snapshots (``stream.web.band_history``)
 - ``{prefix}:acct:...``            accounts, with models that have them
                                     (``stream.adapters.redis_accounts``)
 - ``{prefix}:seg:...``             segment rollups, when the model has segment dimensions

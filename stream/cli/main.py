@@ -105,7 +105,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     rescore.set_defaults(handler=_rescore)
 
-    from stream.cli.history import add_backfill, add_calibrate, add_validate  # noqa: PLC0415
+    from stream.cli.offline import add_backfill, add_calibrate, add_validate  # noqa: PLC0415
 
     add_backfill(sub)
     add_calibrate(sub)

@@ -17,7 +17,7 @@ account's alerts (``evaluate``), against the account's last evaluated state:
   least ``cooldown`` after its last such alert (``stream.core.alerts.pass_gate``);
 - ``score_drop`` (type ``account_score_drop``): the score fell by at least ``points`` or
   ``percent`` against the account's score ``over`` earlier, from the account's own bounded
-  score history (one point per model bucket, ``stream.core.history``); re-armed once the
+  score history (one point per model bucket, ``stream.core.score_history``); re-armed once the
   condition no longer holds (``stream.core.alerts.pass_rule``).
 
 An account is evaluated only when its score or its number of users changed since the last
@@ -33,7 +33,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
-from stream.core import history as score_history
+from stream.core import score_history
 from stream.core.account_settings import AccountSettings
 from stream.core.alerts import AlertGate, RuleGate, pass_gate, pass_rule
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
-from stream.core import history as hist
+from stream.core import score_history as hist
 from stream.core import window
 from stream.core.alerts import (
     Alert,
@@ -42,7 +42,7 @@ class CustomerState:
     written before it was kept); ``tenure_days`` the whole days of tenure the score last
     counted; ``prior_active`` the latest active bucket that has left the window.
     ``history`` holds the score's points per bucket and ``markers`` the model-version changes
-    (see ``stream.core.history``); ``version`` is the model version that last advanced the
+    (see ``stream.core.score_history``); ``version`` is the model version that last advanced the
     state (None: unknown); ``rule_gates`` the gates of the model's further alert rules, by
     rule name (a rule without an entry is armed and has never alerted).
 

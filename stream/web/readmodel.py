@@ -22,7 +22,7 @@ from stream.adapters.redis_alerts import RecentAlerts
 from stream.adapters.redis_store import RedisScoreStore
 from stream.core.model import ScoringModel
 from stream.core.segments import GROUPS, Group, engagement_index, index_group
-from stream.web.history import BandHistory
+from stream.web.band_history import BandHistory
 
 __all__ = [
     "AT_RISK_ALERT_TYPES",

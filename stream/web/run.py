@@ -11,7 +11,7 @@ from stream.adapters.redis_client import async_redis, check_redis_credentials
 from stream.adapters.redis_store import RedisScoreStore
 from stream.config.model_file import load_model
 from stream.config.settings import Settings
-from stream.web.history import BandHistory
+from stream.web.band_history import BandHistory
 from stream.web.readmodel import ReadModel
 from stream.web.server import build_app
 

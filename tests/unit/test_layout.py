@@ -18,7 +18,7 @@ _NAME = re.compile(r"^[A-Za-z0-9_.-]+")
 
 # The only service modules that may import the optional ``calibrate`` extra: the calibration
 # itself, and the CLI's check that names the extra when it is missing.
-_OPTIONAL_USERS = ("stream/calibrate/", "stream/cli/history.py")
+_OPTIONAL_USERS = ("stream/calibrate/", "stream/cli/offline.py")
 
 # Tools with a virtualenv and a requirements.txt of their own (not the project's .venv).
 _OWN_VENV = ("devtools/churnsim",)

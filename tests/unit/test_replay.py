@@ -12,7 +12,7 @@ from stream.config.model_file import load_model
 from stream.core.customer import CustomerState, advance, drop_duplicates
 from stream.core.events import Event
 from stream.core.model import FactorTransform, ScoringModel, TenureRule
-from stream.history.replay import Replay
+from stream.event_files.replay import Replay
 
 _DAY = 86_400_000
 _START = 1_767_225_600_000  # 2026-01-01

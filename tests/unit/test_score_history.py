@@ -17,7 +17,7 @@ from stream.adapters.redis_fields import state_fields, state_from_fields
 from stream.adapters.redis_reads import history_view
 from stream.config.errors import ConfigError
 from stream.config.model_file import parse_model
-from stream.core import history
+from stream.core import score_history as history
 from stream.core.alerts import RuleGate, alert_id, pass_rule
 from stream.core.customer import CustomerState, advance, drop_duplicates
 from stream.core.events import Event
