@@ -8,7 +8,7 @@ import json
 import time
 from typing import Any
 
-from stream.cli.store import query_store
+from stream.cli.store import query_store, require_valid_id
 from stream.config.errors import ConfigError
 from stream.config.model_file import load_model
 from stream.config.settings import Settings
@@ -41,8 +41,9 @@ def _settings(settings: Settings) -> AccountSettings:
 def _account(args: argparse.Namespace, settings: Settings) -> int:
 
     accounts = _settings(settings)
+    account_id = require_valid_id("account", args.account_id, settings)
     now = int(time.time() * 1000)
-    view = query_store(settings, lambda store: store.accounts.view(args.account_id, accounts.bands,
+    view = query_store(settings, lambda store: store.accounts.view(account_id, accounts.bands,
                                                               now, max(1, args.users)))  # fmt: skip
     if view is None:
         print(f"unknown account {args.account_id!r}")

@@ -13,7 +13,7 @@ from importlib.metadata import entry_points
 from typing import Any, TypeVar
 
 from stream.cli.accounts import add_account_commands
-from stream.cli.store import query_store
+from stream.cli.store import query_store, require_valid_id
 from stream.config.log_redaction import install_log_redaction
 from stream.config.model_file import load_model
 from stream.config.settings import Settings
@@ -151,7 +151,8 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _score(args: argparse.Namespace, settings: Settings) -> int:
-    view = query_store(settings, lambda store: store.customer(args.customer_id))
+    customer_id = require_valid_id("customer", args.customer_id, settings)
+    view = query_store(settings, lambda store: store.customer(customer_id))
     if view is None:
         print(f"unknown customer {args.customer_id!r}", file=sys.stderr)
         return 1

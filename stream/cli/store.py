@@ -6,10 +6,12 @@ import asyncio
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
+from stream.config.errors import ConfigError
 from stream.config.settings import Settings
+from stream.core.decode import valid_customer_id
 from stream.errors import UnreachableError
 
-__all__ = ["query_store"]
+__all__ = ["query_store", "require_valid_id"]
 
 T = TypeVar("T")
 
@@ -24,6 +26,18 @@ def query_store(settings: Settings, ask: Callable[[Any], Coroutine[Any, Any, T]]
     except (redis.ConnectionError, redis.TimeoutError, OSError, RedisClusterException) as exc:
         address = str(settings.redacted()["redis_url"])
         raise UnreachableError("Redis", address, str(exc) or type(exc).__name__) from None
+
+
+def require_valid_id(kind: str, value: str, settings: Settings) -> str:
+    """``value`` if it is a valid customer or account id (the rule of the decoder and of
+    the HTTP endpoints' 400, ``stream.core.decode.valid_customer_id``), else a ConfigError
+    (exit 2). The id is not echoed: it may hold characters that garble a terminal."""
+    if not valid_customer_id(value, settings.max_id_length):
+        raise ConfigError(
+            "arguments", f"{kind}_id", f"invalid {kind} id (control, invisible or format "
+            f"characters, or longer than {settings.max_id_length} characters)",
+        )  # fmt: skip
+    return value
 
 
 def _store(settings: Settings) -> Any:
