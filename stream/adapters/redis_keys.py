@@ -4,6 +4,8 @@ hash tag of its keys.
 - ``{prefix}:{<tag>}``             hash: one customer (``stream.adapters.redis_fields``)
 - ``{prefix}:rank``                sorted set: customer -> score (ranking and band counts)
 - ``{prefix}:due:<partition>``     sorted set: customer -> next moment its window changes
+- ``{prefix}:acct:{<tag>}``, ``...:users``, ``...:alerts``: an account
+                                    (``stream.adapters.redis_accounts``)
 
 A customer's keys are ``<prefix>:{<tag>}`` and ``<prefix>:alerts:{<tag>}``, where ``<tag>``
 is the id (UTF-8) with exactly three characters percent-encoded: ``%`` -> ``%25``,
@@ -18,8 +20,8 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["customer_key", "due_key", "key_tag", "own_key_pattern", "rank_key", "scan_match",
-           "tag_id"]  # fmt: skip
+__all__ = ["account_alerts_key", "account_key", "account_users_key", "customer_key", "due_key",
+           "key_tag", "own_key_pattern", "rank_key", "scan_match", "tag_id"]  # fmt: skip
 
 _ESCAPE = {"%": "%25", "{": "%7B", "}": "%7D"}
 _UNESCAPE = {v: k for k, v in _ESCAPE.items()}
@@ -72,3 +74,18 @@ def own_key_pattern(prefix: str) -> re.Pattern[bytes]:
 def scan_match(prefix: str) -> str:
     """A SCAN pattern that matches every key of this prefix (and possibly others)."""
     return _GLOB_SPECIAL.sub(r"\\\1", prefix) + ":*"
+
+
+def account_key(prefix: str, account_id: str) -> str:
+    """The account's hash (hash tag: the escaped account id)."""
+    return f"{prefix}:acct:{{{key_tag(account_id)}}}"
+
+
+def account_alerts_key(prefix: str, account_id: str) -> str:
+    """The account's latest alerts, newest first (same slot as the account's hash)."""
+    return f"{account_key(prefix, account_id)}:alerts"
+
+
+def account_users_key(prefix: str, account_id: str) -> str:
+    """The account's users and their scores (same slot as the account's hash)."""
+    return f"{account_key(prefix, account_id)}:users"

@@ -43,7 +43,7 @@ def _account(args: argparse.Namespace, settings: Settings) -> int:
     accounts = _settings(settings)
     account_id = require_valid_id("account", args.account_id, settings)
     now = int(time.time() * 1000)
-    view = query_store(settings, lambda store: store.accounts.view(account_id, accounts.bands,
+    view = query_store(settings, lambda store: store.accounts.reads.view(account_id, accounts.bands,
                                                               now, max(1, args.users)))  # fmt: skip
     if view is None:
         print(f"unknown account {args.account_id!r}")
@@ -82,7 +82,9 @@ def _accounts(args: argparse.Namespace, settings: Settings) -> int:
     band = args.band or accounts.bands.names[0]
     if band not in accounts.bands.names:
         raise ConfigError("arguments", "--band", f"must be one of {list(accounts.bands.names)}")
-    rows = query_store(settings, lambda store: store.accounts.listing(accounts.bands, band, args.n))
+    rows = query_store(
+        settings, lambda store: store.accounts.reads.listing(accounts.bands, band, args.n)
+    )
     if args.json:
         print(json.dumps(rows, indent=2, ensure_ascii=False))
         return 0

@@ -205,7 +205,7 @@ class ReadModel:
         settings = self.model.accounts
         if settings is None:
             return None
-        view = await self.store.accounts.view(account_id, settings.bands, self.clock_ms())
+        view = await self.store.accounts.reads.view(account_id, settings.bands, self.clock_ms())
         if view is None:
             return None
         bands = [{"name": n, "lower": lo, "upper": up} for n in settings.bands.names
@@ -222,8 +222,8 @@ class ReadModel:
             "enabled": True,
             "generated_at_ms": self.clock_ms(),
             "band": chosen,
-            "counts": await self.store.accounts.band_counts(settings.bands),
-            "accounts": await self.store.accounts.listing(settings.bands, chosen, limit),
+            "counts": await self.store.accounts.reads.band_counts(settings.bands),
+            "accounts": await self.store.accounts.reads.listing(settings.bands, chosen, limit),
         }
 
 

@@ -205,7 +205,7 @@ def _install_timers(app: faust.App, parts: _Parts, redis: AsyncClient) -> None:
         accounts = parts.model.accounts
         try:
             counts = await parts.store.band_counts(parts.model.bands)
-            per_account = {} if accounts is None else await parts.store.accounts.band_counts(
+            per_account = {} if accounts is None else await parts.store.accounts.reads.band_counts(
                 accounts.bands)  # fmt: skip
             segments = parts.model.segments
             rows = await parts.store.segments.rows(segments, parts.model.bands) if segments else {}

@@ -26,8 +26,8 @@ from hypothesis import strategies as st
 from redis.cluster import RedisCluster
 
 from devtools.localstack import LocalStack
-from stream.adapters.redis_accounts import account_key, account_users_key
 from stream.adapters.redis_client import async_redis, sync_redis
+from stream.adapters.redis_keys import account_key, account_users_key
 from stream.adapters.redis_store import RedisScoreStore
 from stream.config.settings import Settings
 from stream.core.account_settings import AccountSettings
@@ -80,10 +80,10 @@ def test_redis_accounts_behave_as_the_in_memory_store(
             assert loaded[account_id].state == row.state
             assert loaded[account_id].rollup.sum_cp == sum(row.users.values())
             assert loaded[account_id].outbox == []
-            view = await store.accounts.view(account_id, MODEL.bands, steps[-1][0])
+            view = await store.accounts.reads.view(account_id, MODEL.bands, steps[-1][0])
             assert view is not None and view["users"] == len(row.users)
             assert [a["alert_id"] for a in view["alerts"]] == [a["alert_id"] for a in row.alerts]
-        ranked = await store.accounts.listing(MODEL.bands, None, 10)
+        ranked = await store.accounts.reads.listing(MODEL.bands, None, 10)
         assert {r["account_id"]: r["score"] for r in ranked} == memory.account_rank
 
     on_store(scenario)
