@@ -90,7 +90,7 @@ def run_demo(
         print(f"Web page: {web.url}  (sign in with the token {token})", flush=True)
         collector = AlertCollector(stack.kafka_bootstrap, settings.topics.alerts)
         collector.start()
-        ranks = sync_redis(settings)
+        ranks = sync_redis(settings.redis)
         print(
             f"Simulating {customers} customers for {days} demo days "
             f"({model.bucket_ms / 1000:g} s each; window {model.window_ms / 1000:g} s):",

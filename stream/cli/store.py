@@ -44,5 +44,5 @@ def _store(settings: Settings) -> Any:
     from stream.adapters.redis_client import async_redis, check_redis_credentials  # noqa: PLC0415
     from stream.adapters.redis_store import RedisScoreStore  # noqa: PLC0415
 
-    check_redis_credentials(settings)
-    return RedisScoreStore(async_redis(settings), settings.redis_prefix)
+    check_redis_credentials(settings.redis)
+    return RedisScoreStore(async_redis(settings.redis), settings.redis_prefix)

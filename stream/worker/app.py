@@ -50,7 +50,7 @@ def build_app(settings: Settings, model: ScoringModel | None = None) -> faust.Ap
     """Create the worker application; topics are created and checked before it starts."""
     model = model or load_model(settings.model)
     ensure_topics(settings, model)
-    check_redis_credentials(settings)
+    check_redis_credentials(settings.redis)
     return assemble_app(settings, model)
 
 
@@ -80,7 +80,7 @@ def assemble_app(settings: Settings, model: ScoringModel) -> faust.App:
     metrics = Metrics()
     # No per-reply socket timeout (redis-py wraps every reply in an asyncio timeout, a
     # large share of a batch's cost); the runner bounds each whole attempt instead.
-    redis = async_redis(settings, socket_timeout=None, socket_connect_timeout=5)
+    redis = async_redis(settings.redis, socket_timeout=None, socket_connect_timeout=5)
     store = RedisScoreStore(redis, settings.redis_prefix)
     processor = BatchProcessor(
         model,

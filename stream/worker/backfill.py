@@ -120,8 +120,8 @@ async def backfill(settings: Settings, request: BackfillRequest) -> BackfillRepo
     model = load_model(settings.model)
     source = "the input topics" if request.topics else ", ".join(p.name for p in request.files)
     report = BackfillReport(source, model.version, request.as_of_ms, settings.redis_prefix)
-    check_redis_credentials(settings)
-    redis = async_redis(settings, socket_timeout=30, socket_connect_timeout=10)
+    check_redis_credentials(settings.redis)
+    redis = async_redis(settings.redis, socket_timeout=30, socket_connect_timeout=10)
     try:
         store = RedisScoreStore(redis, settings.redis_prefix)
         await _prepare(store, request.force, report)

@@ -90,8 +90,8 @@ async def rescore(
 ) -> RescoreReport:
     """Rebuild every customer into ``target`` from the retained input; see the module doc."""
     _check_target(settings, target, force)
-    check_redis_credentials(settings)
-    redis = async_redis(settings, socket_timeout=30, socket_connect_timeout=10)
+    check_redis_credentials(settings.redis)
+    redis = async_redis(settings.redis, socket_timeout=30, socket_connect_timeout=10)
     try:
         job = _Rescore(
             settings,

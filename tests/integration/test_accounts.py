@@ -130,7 +130,7 @@ def test_accounts_on_a_redis_cluster(cluster_stack: LocalStack) -> None:
     """Twenty accounts (ids with braces, % and Unicode) over three masters: each account's
     keys share its slot, roll-ups equal the in-memory store's, and ``clear`` removes them."""
     settings = Settings.from_env(cluster_stack.env())
-    sync = sync_redis(settings)
+    sync = sync_redis(settings.redis)
     assert isinstance(sync, RedisCluster)
     names = [f"acct-{i}" for i in range(16)] + ["x}y", "{", "ünï-cødé", "50%"]
     offsets = itertools.count()
@@ -151,7 +151,7 @@ def test_accounts_on_a_redis_cluster(cluster_stack: LocalStack) -> None:
     memory = MemoryScoreStore()
 
     async def scenario() -> None:
-        client = async_redis(settings)
+        client = async_redis(settings.redis)
         store = RedisScoreStore(client, "es-cluster-accounts")
         try:
             await store.clear()

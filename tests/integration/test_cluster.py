@@ -31,7 +31,7 @@ CUSTOMERS = [f"c{i}" for i in range(300)] + ["a:b", "x}y", "ünï-cødé", "with
 
 @pytest.fixture
 def cluster(cluster_stack: LocalStack) -> Iterator[RedisCluster]:
-    client = sync_redis(Settings.from_env(cluster_stack.env()))
+    client = sync_redis(Settings.from_env(cluster_stack.env()).redis)
     assert isinstance(client, RedisCluster)
     yield client
     client.close()
@@ -68,13 +68,13 @@ def test_store_commits_scans_and_clears_on_every_master(cluster_stack: LocalStac
     the applied record read back, the indexes, the emptiness scan and ``clear`` all work
     across masters."""
     settings = Settings.from_env(cluster_stack.env())
-    sync = sync_redis(settings)
+    sync = sync_redis(settings.redis)
     assert isinstance(sync, RedisCluster)
     prefix = "es-cluster-store"
     customers = CUSTOMERS[:120]
 
     async def scenario() -> None:
-        client = async_redis(settings)
+        client = async_redis(settings.redis)
         assert is_cluster(client)
         store = RedisScoreStore(client, prefix)
         try:
