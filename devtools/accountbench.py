@@ -25,8 +25,9 @@ import orjson
 from stream.adapters.redis_client import async_redis
 from stream.adapters.redis_store import RedisScoreStore
 from stream.config.model_file import load_model
-from stream.config.settings import Settings, TopicNames
-from stream.core.accounts import AccountSettings
+from stream.config.security import RedisConnection
+from stream.config.settings import TopicNames
+from stream.core.account_settings import AccountSettings
 from stream.ports import Incoming, OutMessage
 from stream.worker.processor import BatchProcessor
 
@@ -67,7 +68,7 @@ async def _once(redis_url: str, accounts: bool, prefix: str) -> tuple[float, flo
     model = load_model("default")
     if accounts:
         model = dataclasses.replace(model, accounts=AccountSettings())
-    client = async_redis(Settings(redis_url=redis_url))
+    client = async_redis(RedisConnection(redis_url))
     store = RedisScoreStore(client, prefix)
     try:
         await store.clear()

@@ -13,10 +13,10 @@ import argparse
 import time
 from pathlib import Path
 
-from devtools.sim.history import HistorySpec, history_records, make_history
+from devtools.sim.event_files import HistorySpec, history_records, make_history
 from stream.config.model_file import load_model
-from stream.history.replay import Replay, decode_records
-from stream.history.sources import RawRecord, read_file
+from stream.event_files.replay import Replay, decode_records
+from stream.event_files.sources import RawRecord, read_file
 
 
 def main() -> None:

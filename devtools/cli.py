@@ -1,7 +1,9 @@
 """The development commands: the local stack, the simulator, the demo and the benchmark.
 
-``engagement`` offers them as subcommands when this package is importable (the development
-virtualenv made by ``make install``); ``python -m devtools`` runs them directly.
+``engagement`` offers them as subcommands through the ``engagement.commands`` entry point
+(``pyproject.toml``) when this package is importable (the development virtualenv made by
+``make install``); ``python -m devtools`` runs them directly. The service never imports
+this package.
 """
 
 from __future__ import annotations
@@ -79,16 +81,27 @@ def add_commands(sub: Any) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m devtools``: the same commands through the product CLI's error handling."""
-    from stream.cli.main import main as engagement_main  # noqa: PLC0415
+    """``python -m devtools COMMAND``: these commands without the product's CLI (which
+    offers them too, through its ``engagement.commands`` entry point)."""
+    from stream.config.log_redaction import install_log_redaction  # noqa: PLC0415
+    from stream.errors import EngagementError  # noqa: PLC0415
 
-    args = list(sys.argv[1:] if argv is None else argv)
-    return engagement_main(args)
+    parser = argparse.ArgumentParser(prog="python -m devtools", description=__doc__)
+    add_commands(parser.add_subparsers(required=True, metavar="COMMAND"))
+    args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+    try:
+        settings = Settings.from_env()
+        install_log_redaction(settings.secret_values())
+        result: int = args.handler(args, settings)
+        return result
+    except EngagementError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
 
 
 def _simulate(args: argparse.Namespace, settings: Settings) -> int:
     if args.history:
-        from devtools.sim.history import HistorySpec, write_history  # noqa: PLC0415
+        from devtools.sim.event_files import HistorySpec, write_history  # noqa: PLC0415
 
         spec = HistorySpec(
             customers=args.customers or 1000, days=args.days or 180, start=args.start,

@@ -20,7 +20,8 @@ from devtools.localstack.worker import WorkerProcess
 from devtools.sim.run import SimStats, simulate
 from stream.adapters.kafka_admin import ensure_topics
 from stream.adapters.redis_client import SyncClient, sync_redis
-from stream.adapters.redis_store import band_bounds, customer_key
+from stream.adapters.redis_indexes import band_bounds
+from stream.adapters.redis_keys import customer_key
 from stream.config.model_file import load_model
 from stream.config.settings import Settings
 
@@ -89,7 +90,7 @@ def run_demo(
         print(f"Web page: {web.url}  (sign in with the token {token})", flush=True)
         collector = AlertCollector(stack.kafka_bootstrap, settings.topics.alerts)
         collector.start()
-        ranks = sync_redis(settings)
+        ranks = sync_redis(settings.redis)
         print(
             f"Simulating {customers} customers for {days} demo days "
             f"({model.bucket_ms / 1000:g} s each; window {model.window_ms / 1000:g} s):",

@@ -83,7 +83,7 @@ def _batches(customers: int, events: int, batch: int) -> list[list[Incoming]]:
 
 
 async def _run(settings: Settings, batches: list[list[Incoming]]) -> None:
-    client = async_redis(settings, socket_timeout=None)
+    client = async_redis(settings.redis, socket_timeout=None)
     store = RedisScoreStore(client, settings.redis_prefix)
     processor = BatchProcessor(load_model("default"), store, _Discard(), settings.topics)
     try:

@@ -23,7 +23,7 @@ import redis
 
 from devtools.bench.dataset import customer_id
 from devtools.bench.measure import cpu_seconds
-from stream.adapters.redis_store import customer_key
+from stream.adapters.redis_keys import customer_key
 
 __all__ = ["EXACTLY_ONCE_FIELDS", "hset_floor", "replay_batches"]
 

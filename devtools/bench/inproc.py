@@ -41,7 +41,8 @@ from devtools.localstack import LocalStack
 from stream.adapters.redis_client import async_redis
 from stream.adapters.redis_store import RedisScoreStore
 from stream.config.model_file import load_model
-from stream.config.settings import Settings, TopicNames
+from stream.config.security import RedisConnection
+from stream.config.settings import TopicNames
 from stream.ports import Incoming, OutMessage
 from stream.worker.gctune import GcClock, GcTuner
 from stream.worker.processor import BatchProcessor
@@ -133,7 +134,7 @@ async def _pass(
 ) -> tuple[int, float, float, int, float]:
     """Warm up on the first third, then process the rest: events, wall s, CPU s, alerts,
     GC s."""
-    client = async_redis(Settings(redis_url=url), socket_timeout=None)
+    client = async_redis(RedisConnection(url), socket_timeout=None)
     store = RedisScoreStore(client, prefix)
     await store.clear()
     publisher = _Counting()

@@ -14,7 +14,7 @@ from typing import Any
 
 import redis
 
-from stream.adapters.redis_store import decode_applied
+from stream.adapters.redis_fields import decode_applied
 
 __all__ = ["memory_per_customer"]
 

@@ -36,6 +36,10 @@ _PACKAGES = (
     ("stream/core/", "scoring core (window, model, alerts)"),
     ("stream/adapters/codec.py", "alert JSON"),
     ("stream/adapters/redis_store.py", "store (state encoding, commands)"),
+    ("stream/adapters/redis_fields.py", "store (state encoding, commands)"),
+    ("stream/adapters/redis_commit.py", "store (state encoding, commands)"),
+    ("stream/adapters/redis_reads.py", "store (state encoding, commands)"),
+    ("stream/adapters/redis_indexes.py", "store (state encoding, commands)"),
     ("stream/worker/", "worker glue (batch, outcomes)"),
     ("stream/adapters/", "worker glue (batch, outcomes)"),
 )

@@ -17,7 +17,8 @@ from redis.asyncio import Redis as AsyncRedis
 
 from stream.adapters.kafka_publisher import KafkaPublisher
 from stream.adapters.metrics import Metrics
-from stream.adapters.redis_store import RedisScoreStore, state_fields
+from stream.adapters.redis_fields import state_fields
+from stream.adapters.redis_store import RedisScoreStore
 from stream.config.model_file import load_model
 from stream.config.settings import TopicNames
 from stream.core import window

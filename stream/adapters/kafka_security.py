@@ -81,16 +81,15 @@ def check_kafka_credentials(bootstrap: str, security: KafkaSecurity, timeout_s: 
 
 
 async def _probe(host: str, port: int, security: KafkaSecurity, timeout_s: float) -> None:
-    from aiokafka.conn import create_conn  # noqa: PLC0415
     from aiokafka.errors import KafkaError  # noqa: PLC0415
+
+    from stream.upstream.aiokafka import connect_once  # noqa: PLC0415
 
     where = f"{host}:{port}"
     try:
         conn = await asyncio.wait_for(
-            create_conn(host, port, request_timeout_ms=int(timeout_s * 1000),
-                        **client_options(security)),
-            timeout_s,
-        )  # fmt: skip
+            connect_once(host, port, timeout_s, **client_options(security)), timeout_s
+        )
     except ssl.SSLCertVerificationError as exc:
         raise ConfigError(
             _SOURCE,

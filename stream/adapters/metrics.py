@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from bisect import bisect_left
-from collections.abc import Iterable
-
 from prometheus_client import (
     CollectorRegistry,
     Counter,
@@ -13,7 +10,7 @@ from prometheus_client import (
     generate_latest,
 )
 
-__all__ = ["Metrics", "observe_all"]
+__all__ = ["Metrics"]
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
@@ -122,23 +119,3 @@ class Metrics:
     def render(self) -> bytes:
         """The exposition text for ``/metrics``."""
         return generate_latest(self.registry)
-
-
-def observe_all(histogram: Histogram, amounts: Iterable[float]) -> None:
-    """``histogram.observe(a)`` for each amount (a histogram without labels; no exemplars),
-    with one update per bucket touched instead of two locked updates per amount: a batch's
-    thousands of observations cost a few. The counts are the same; the sum is added once (its float
-    rounding may differ in the last bit). Relies on ``prometheus_client``'s histogram
-    fields (pinned; ``tests/unit/test_metrics.py`` compares it with ``observe``)."""
-    bounds: list[float] = histogram._upper_bounds
-    counts = [0] * len(bounds)
-    total = 0.0
-    for amount in amounts:
-        counts[bisect_left(bounds, amount)] += 1
-        total += amount
-    if not any(counts):
-        return
-    histogram._sum.inc(total)
-    for bucket, count in zip(histogram._buckets, counts, strict=True):
-        if count:
-            bucket.inc(count)

@@ -1,5 +1,6 @@
-"""Redis clients built from the settings: URL, ACL user and password, TLS files, and
-whether the URL names one server or a seed node of a Redis Cluster
+"""Redis clients built from a ``RedisConnection`` (``Settings.redis``, made at the edge):
+URL, ACL user and password, TLS files, and whether the URL names one server or a seed
+node of a Redis Cluster
 (``ENGAGEMENT_REDIS_CLUSTER``: then redis-py's cluster clients, which find every node
 from the seed and route each command to the master of its key's slot).
 
@@ -22,7 +23,7 @@ from redis.cluster import RedisCluster
 from redis.exceptions import AuthenticationError, NoPermissionError
 
 from stream.config.errors import ConfigError
-from stream.config.settings import Settings
+from stream.config.security import RedisConnection
 from stream.config.sources import ENV_PREFIX
 
 __all__ = [
@@ -41,15 +42,15 @@ SyncClient: TypeAlias = redis.Redis | RedisCluster
 _SOURCE = "redis"
 
 
-def redis_options(settings: Settings) -> dict[str, Any]:
+def redis_options(connection: RedisConnection) -> dict[str, Any]:
     """Keyword arguments for ``Redis.from_url`` besides the URL itself."""
-    security = settings.redis_security
+    security = connection.security
     options: dict[str, Any] = {}
     if security.username is not None:
         options["username"] = security.username
     if security.password is not None:
         options["password"] = security.password.reveal()
-    if settings.redis_url.startswith("rediss://"):
+    if connection.url.startswith("rediss://"):
         options.update(
             ssl_cert_reqs="required",
             ssl_check_hostname=True,
@@ -81,19 +82,19 @@ class _FastSSLConnection(_HiredisPacking, SSLConnection):
 _FAST: dict[type[Any], type[Any]] = {Connection: _FastConnection, SSLConnection: _FastSSLConnection}
 
 
-def async_redis(settings: Settings, **extra: Any) -> AsyncClient:
+def async_redis(connection: RedisConnection, **extra: Any) -> AsyncClient:
     """An asyncio client (the worker and the query commands); a cluster client connects
     lazily, on its first command."""
-    if settings.redis_cluster:
-        return _async_cluster(settings, **extra)
-    client = AsyncRedis.from_url(settings.redis_url, **redis_options(settings), **extra)
+    if connection.cluster:
+        return _async_cluster(connection, **extra)
+    client = AsyncRedis.from_url(connection.url, **redis_options(connection), **extra)
     pool = client.connection_pool
     pool.connection_class = _FAST.get(pool.connection_class, pool.connection_class)
     return client
 
 
-def _async_cluster(settings: Settings, **extra: Any) -> AsyncRedisCluster:
-    client = AsyncRedisCluster.from_url(settings.redis_url, **redis_options(settings), **extra)
+def _async_cluster(connection: RedisConnection, **extra: Any) -> AsyncRedisCluster:
+    client = AsyncRedisCluster.from_url(connection.url, **redis_options(connection), **extra)
     # Every node's connections are made from these keyword arguments (the seed node's
     # already exist as objects, without connections yet).
     kwargs = client.nodes_manager.connection_kwargs
@@ -103,33 +104,33 @@ def _async_cluster(settings: Settings, **extra: Any) -> AsyncRedisCluster:
     return client
 
 
-def sync_redis(settings: Settings, **extra: Any) -> SyncClient:
+def sync_redis(connection: RedisConnection, **extra: Any) -> SyncClient:
     """A blocking client (the demo and tests); a cluster client asks the seed node for the
     cluster's layout at once, so it needs a reachable cluster."""
-    if settings.redis_cluster:
-        return RedisCluster.from_url(settings.redis_url, **redis_options(settings), **extra)
-    return _seed_node(settings, **extra)
+    if connection.cluster:
+        return RedisCluster.from_url(connection.url, **redis_options(connection), **extra)
+    return _seed_node(connection, **extra)
 
 
-def _seed_node(settings: Settings, **extra: Any) -> redis.Redis:
+def _seed_node(connection: RedisConnection, **extra: Any) -> redis.Redis:
     """A plain client of the URL's server (in a cluster: the seed node)."""
-    return redis.Redis.from_url(settings.redis_url, **redis_options(settings), **extra)
+    return redis.Redis.from_url(connection.url, **redis_options(connection), **extra)
 
 
-def check_redis_credentials(settings: Settings, timeout_s: float = 5.0) -> None:
+def check_redis_credentials(connection: RedisConnection, timeout_s: float = 5.0) -> None:
     """PING once; refused credentials or a failed TLS handshake raise ConfigError.
 
     In a cluster only the seed node is asked (every node shares the ACL users when the
     cluster is set up as documented); an unreachable seed is not an error here either.
     """
-    client = _seed_node(settings, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
+    client = _seed_node(connection, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
     try:
         client.ping()
     except (AuthenticationError, NoPermissionError) as exc:  # WRONGPASS, NOAUTH, NOPERM
         problem = f"the server refused the credentials: {exc}"
-        if settings.redis_security.password is None and not _url_has_password(settings):
+        if connection.security.password is None and not _url_has_password(connection):
             problem = f"the server needs a password and none is set ({exc})"
-        raise ConfigError(_SOURCE, _credentials_key(settings), problem) from None
+        raise ConfigError(_SOURCE, _credentials_key(connection), problem) from None
     except redis.ConnectionError as exc:
         if "SSL" in str(exc) or "certificate" in str(exc):
             raise ConfigError(
@@ -139,12 +140,12 @@ def check_redis_credentials(settings: Settings, timeout_s: float = 5.0) -> None:
         client.close()
 
 
-def _url_has_password(settings: Settings) -> bool:
-    parts = urlsplit(settings.redis_url)
+def _url_has_password(connection: RedisConnection) -> bool:
+    parts = urlsplit(connection.url)
     return bool(parts.password or parse_qs(parts.query).get("password"))
 
 
-def _credentials_key(settings: Settings) -> str:
-    if settings.redis_security.password is None and _url_has_password(settings):
+def _credentials_key(connection: RedisConnection) -> str:
+    if connection.security.password is None and _url_has_password(connection):
         return f"{ENV_PREFIX}REDIS_URL"
     return f"{ENV_PREFIX}REDIS_PASSWORD"

@@ -27,7 +27,7 @@ from stream.calibrate.snapshots import DAY_MS, NAIVE_30D_MS, Snapshots, collect
 from stream.calibrate.staging import Staged, customer_events
 from stream.core.model import ACTIVE, TENURE, ScoringModel
 from stream.errors import ReplayError
-from stream.history.labels import Label
+from stream.event_files.labels import Label
 
 __all__ = [
     "Engine",

@@ -23,7 +23,7 @@ from stream.calibrate.skill import Interval, bootstrap_interval
 from stream.calibrate.snapshots import DAY_MS, Snapshots
 from stream.core.alerts import Alert
 from stream.core.model import ScoringModel
-from stream.history.labels import Label
+from stream.event_files.labels import Label
 
 __all__ = ["AlertStats", "BandRow", "Metrics", "alert_stats", "evaluate"]
 

@@ -65,9 +65,9 @@ from stream.config.model_file import BUILTIN_MODELS, load_model, parse_model
 from stream.core.alerts import Alert
 from stream.core.events import Event
 from stream.core.model import TENURE, EventRule, RegularityRule, ScoringModel, TenureRule
-from stream.history.labels import Label
-from stream.history.replay import DecodeSummary, Replay, decode_records
-from stream.history.sources import detect_format, open_text, read_file
+from stream.event_files.labels import Label
+from stream.event_files.replay import DecodeSummary, Replay, decode_records
+from stream.event_files.sources import detect_format, open_text, read_file
 
 __all__ = [
     "CalibrationOptions",

@@ -1,6 +1,6 @@
 """Snapshots of every eligible customer at regular moments, with their churn labels.
 
-History is replayed in event time through the real core (:mod:`stream.history.replay`);
+History is replayed in event time through the real core (:mod:`stream.event_files.replay`);
 at each snapshot moment ``T`` every customer the worker would know (first event before
 ``T``), who has a label, was first seen at or before ``T`` and had not churned by ``T``,
 becomes one row: the model's score and factor breakdown at ``T``, the customer's tenure,
@@ -20,8 +20,8 @@ import numpy as np
 
 from stream.core.events import Event
 from stream.core.model import ScoringModel
-from stream.history.labels import Label
-from stream.history.replay import Replay
+from stream.event_files.labels import Label
+from stream.event_files.replay import Replay
 
 __all__ = [
     "DAY_MS",

@@ -1,6 +1,6 @@
 """History staged on disk as Parquet, so calibration never holds every event in memory.
 
-Records are decoded by the worker's decoder (:func:`stream.history.replay.decode_records`'s
+Records are decoded by the worker's decoder (:func:`stream.event_files.replay.decode_records`'s
 rules) a batch at a time and written to two Parquet files in a working folder:
 
 - ``events.parquet``: one row per decoded event (``seq`` is its position in the input),
@@ -24,8 +24,8 @@ import orjson
 from stream.core.decode import DecodeLimits, Rejection, decode_event
 from stream.core.events import PROFILE_TYPES, Event
 from stream.core.model import ScoringModel
-from stream.history.replay import DecodeSummary
-from stream.history.sources import RawRecord
+from stream.event_files.replay import DecodeSummary
+from stream.event_files.sources import RawRecord
 
 __all__ = ["EVENT_COLUMNS", "Staged", "customer_events", "stage"]
 

@@ -8,10 +8,11 @@ import json
 import time
 from typing import Any
 
+from stream.cli.store import query_store, require_valid_id
 from stream.config.errors import ConfigError
 from stream.config.model_file import load_model
 from stream.config.settings import Settings
-from stream.core.accounts import AccountSettings
+from stream.core.account_settings import AccountSettings
 
 __all__ = ["add_account_commands"]
 
@@ -38,11 +39,11 @@ def _settings(settings: Settings) -> AccountSettings:
 
 
 def _account(args: argparse.Namespace, settings: Settings) -> int:
-    from stream.cli.main import _query  # noqa: PLC0415 (main imports this module)
 
     accounts = _settings(settings)
+    account_id = require_valid_id("account", args.account_id, settings)
     now = int(time.time() * 1000)
-    view = _query(settings, lambda store: store.accounts.view(args.account_id, accounts.bands,
+    view = query_store(settings, lambda store: store.accounts.reads.view(account_id, accounts.bands,
                                                               now, max(1, args.users)))  # fmt: skip
     if view is None:
         print(f"unknown account {args.account_id!r}")
@@ -76,13 +77,14 @@ def _account(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _accounts(args: argparse.Namespace, settings: Settings) -> int:
-    from stream.cli.main import _query  # noqa: PLC0415 (main imports this module)
 
     accounts = _settings(settings)
     band = args.band or accounts.bands.names[0]
     if band not in accounts.bands.names:
         raise ConfigError("arguments", "--band", f"must be one of {list(accounts.bands.names)}")
-    rows = _query(settings, lambda store: store.accounts.listing(accounts.bands, band, args.n))
+    rows = query_store(
+        settings, lambda store: store.accounts.reads.listing(accounts.bands, band, args.n)
+    )
     if args.json:
         print(json.dumps(rows, indent=2, ensure_ascii=False))
         return 0

@@ -6,18 +6,19 @@ benchmark (the ``devtools`` package)."""
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Sequence
+from importlib.metadata import entry_points
 from typing import Any, TypeVar
 
 from stream import __version__
 from stream.cli.accounts import add_account_commands
+from stream.cli.store import query_store, require_valid_id
 from stream.config.log_redaction import install_log_redaction
 from stream.config.model_file import load_model
 from stream.config.settings import Settings
-from stream.errors import ConfigError, EngagementError, UnreachableError
+from stream.errors import ConfigError, EngagementError
 
 T = TypeVar("T")
 
@@ -28,7 +29,10 @@ _DESCRIPTION = (
     "development checkout also the local stack, the simulator, the demo and the benchmark."
 )
 
-__all__ = ["build_parser", "main", "query_store"]
+__all__ = ["COMMANDS_GROUP", "build_parser", "main"]
+
+#: entry-point group of further ``engagement`` subcommands: ``add(subparsers)`` callables
+COMMANDS_GROUP = "engagement.commands"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -120,7 +124,7 @@ def build_parser(*, development: bool = True) -> argparse.ArgumentParser:
     )
     rescore.set_defaults(handler=_rescore)
 
-    from stream.cli.history import add_backfill, add_calibrate, add_validate  # noqa: PLC0415
+    from stream.cli.offline import add_backfill, add_calibrate, add_validate  # noqa: PLC0415
 
     add_backfill(sub)
     add_calibrate(sub)
@@ -136,56 +140,39 @@ def build_parser(*, development: bool = True) -> argparse.ArgumentParser:
 
 
 def add_development_commands(sub: Any) -> None:
-    """Offer the development tools (stack, simulate, demo, bench) when they are installed.
+    """Offer the commands registered under the ``engagement.commands`` entry-point group
+    (the development tools of a checkout register stack, simulate, demo and bench there).
 
-    They live in the separate ``devtools`` package of a checkout (``make install``); the
-    worker image holds the service only, so there these commands do not exist.
+    Their package (``devtools``) is importable only in a checkout's virtualenv
+    (``make install``); the worker image holds the service only, so there a registered
+    command whose module cannot be imported is left out.
     """
-    try:
-        from devtools.cli import add_commands  # noqa: PLC0415
-    except ImportError:
-        return
-    add_commands(sub)
+    for entry in entry_points(group=COMMANDS_GROUP):
+        try:
+            add_commands = entry.load()
+        except ImportError:
+            continue
+        add_commands(sub)
 
 
 def _worker(args: argparse.Namespace, settings: Settings) -> int:
     import faust  # noqa: PLC0415 (heavy import, only for this command)
 
     from stream.worker.app import build_app  # noqa: PLC0415
+    from stream.worker.exits import worker_exit_code  # noqa: PLC0415
 
     print(f"engagement worker: settings {settings.redacted()}", file=sys.stderr, flush=True)
     app = build_app(settings)
     worker = faust.Worker(app, loglevel=settings.log_level.upper())
-    worker.execute_from_commandline()
-    return 0
-
-
-def _query(settings: Settings, ask: Callable[[Any], Coroutine[Any, Any, T]]) -> T:
-    """Run one read against the score store; an unreachable Redis is one clear error."""
-    import redis  # noqa: PLC0415
-    from redis.exceptions import RedisClusterException  # noqa: PLC0415 (no cluster node answered)
-
     try:
-        return asyncio.run(ask(_store(settings)))
-    except (redis.ConnectionError, redis.TimeoutError, OSError, RedisClusterException) as exc:
-        address = str(settings.redacted()["redis_url"])
-        raise UnreachableError("Redis", address, str(exc) or type(exc).__name__) from None
-
-
-query_store = _query
-"""One read against the score store (for the commands in other modules)."""
-
-
-def _store(settings: Settings) -> Any:
-    from stream.adapters.redis_client import async_redis, check_redis_credentials  # noqa: PLC0415
-    from stream.adapters.redis_store import RedisScoreStore  # noqa: PLC0415
-
-    check_redis_credentials(settings)
-    return RedisScoreStore(async_redis(settings), settings.redis_prefix)
+        worker.execute_from_commandline()
+    except SystemExit as stopped:  # mode always ends this way, crashed or not
+        return worker_exit_code(worker.crash_reason, stopped.code)
 
 
 def _score(args: argparse.Namespace, settings: Settings) -> int:
-    view = _query(settings, lambda store: store.customer(args.customer_id))
+    customer_id = require_valid_id("customer", args.customer_id, settings)
+    view = query_store(settings, lambda store: store.customer(customer_id))
     if view is None:
         print(f"unknown customer {args.customer_id!r}", file=sys.stderr)
         return 1
@@ -238,7 +225,9 @@ def _top(args: argparse.Namespace, settings: Settings) -> int:
     model = load_model(settings.model)
     if args.band and args.band not in model.bands.names:
         raise ConfigError("arguments", "--band", f"must be one of {list(model.bands.names)}")
-    rows = _query(settings, lambda store: store.top(model.bands, args.band, args.n, args.lowest))
+    rows = query_store(
+        settings, lambda store: store.top(model.bands, args.band, args.n, args.lowest)
+    )
     for rank, (customer_id, score) in enumerate(rows, start=1):
         print(f"{rank:>4}. {customer_id:<40} {score:>9.2f}  {model.bands.band_for(score)}")
     if not rows:
@@ -248,14 +237,14 @@ def _top(args: argparse.Namespace, settings: Settings) -> int:
 
 def _bands(args: argparse.Namespace, settings: Settings) -> int:
     model = load_model(settings.model)
-    counts = _query(settings, lambda store: store.band_counts(model.bands))
+    counts = query_store(settings, lambda store: store.band_counts(model.bands))
     for band, count in counts.items():
         print(f"{band:<18} {count:>8}")
     return 0
 
 
 def _migrate_keys(args: argparse.Namespace, settings: Settings) -> int:
-    moved, kept = _query(settings, lambda store: store.migrate_legacy_keys())
+    moved, kept = query_store(settings, lambda store: store.migrate_legacy_keys())
     print(f"moved {moved} keys to the escaped layout")
     if kept:
         print(f"left {kept} old keys whose new key already exists (inspect them by hand)")

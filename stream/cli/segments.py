@@ -7,6 +7,7 @@ import argparse
 import json
 from typing import Any
 
+from stream.cli.store import query_store
 from stream.config.errors import ConfigError
 from stream.config.model_file import load_model
 from stream.config.settings import Settings
@@ -29,7 +30,6 @@ def add_segments(sub: Any) -> None:
 
 
 def _segments(args: argparse.Namespace, settings: Settings) -> int:
-    from stream.cli.main import query_store  # noqa: PLC0415 (main imports this module)
 
     model = load_model(settings.model)
     if model.segments is None:

@@ -13,15 +13,12 @@ import yaml
 
 from stream.config.durations import parse_duration_ms
 from stream.config.errors import ConfigError
-from stream.core.accounts import AGGREGATES, AccountSettings
+from stream.core.account_settings import AGGREGATES, AccountSettings
 from stream.core.bands import DEFAULT_BANDS, Band, BandScale
 from stream.core.model import (
     BASELINE,
-    RULE_KINDS,
     TENURE,
     TRANSFORMS,
-    AlertPolicy,
-    AlertRule,
     EventRule,
     FactorTransform,
     RegularityRule,
@@ -32,6 +29,7 @@ from stream.core.model import (
     TenureRule,
     to_centipoints,
 )
+from stream.core.rules import RULE_KINDS, AlertPolicy, AlertRule
 from stream.core.segments import (
     DEFAULT_MAX_VALUES,
     MAX_DIMENSIONS,

@@ -18,6 +18,7 @@ __all__ = [
     "KAFKA_PROTOCOLS",
     "SASL_MECHANISMS",
     "KafkaSecurity",
+    "RedisConnection",
     "RedisSecurity",
     "read_api_token",
     "read_kafka_security",
@@ -59,6 +60,17 @@ class RedisSecurity:
     ssl_cafile: str | None = None
     ssl_certfile: str | None = None
     ssl_keyfile: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RedisConnection:
+    """What the Redis clients need to connect (``stream.adapters.redis_client``): the URL,
+    whether it names a cluster's seed node, and the credentials and TLS files. Built from
+    the settings at the edge (``Settings.redis``); the adapters never see the settings."""
+
+    url: str = "redis://127.0.0.1:6379/0"
+    cluster: bool = False
+    security: RedisSecurity = RedisSecurity()
 
 
 def read_kafka_security(reader: SettingsReader) -> KafkaSecurity:

@@ -16,6 +16,7 @@ from stream.config.errors import ConfigError
 from stream.config.secret import MASK, Secret
 from stream.config.security import (
     KafkaSecurity,
+    RedisConnection,
     RedisSecurity,
     read_api_token,
     read_kafka_security,
@@ -191,6 +192,11 @@ class Settings:
             max_id_length=self.max_id_length,
             max_json_depth=self.max_json_depth,
         )
+
+    @property
+    def redis(self) -> RedisConnection:
+        """How the Redis clients connect (the options of ``stream.adapters.redis_client``)."""
+        return RedisConnection(self.redis_url, self.redis_cluster, self.redis_security)
 
     def redacted(self) -> dict[str, Any]:
         """Settings for logs: secrets masked, credentials in URLs hidden."""

@@ -17,7 +17,7 @@ account's alerts (``evaluate``), against the account's last evaluated state:
   least ``cooldown`` after its last such alert (``stream.core.alerts.pass_gate``);
 - ``score_drop`` (type ``account_score_drop``): the score fell by at least ``points`` or
   ``percent`` against the account's score ``over`` earlier, from the account's own bounded
-  score history (one point per model bucket, ``stream.core.history``); re-armed once the
+  score history (one point per model bucket, ``stream.core.score_history``); re-armed once the
   condition no longer holds (``stream.core.alerts.pass_rule``).
 
 An account is evaluated only when its score or its number of users changed since the last
@@ -31,20 +31,16 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Literal, get_args
+from typing import Literal
 
-from stream.core import history as score_history
+from stream.core import score_history
+from stream.core.account_settings import AccountSettings
 from stream.core.alerts import AlertGate, RuleGate, pass_gate, pass_rule
-from stream.core.bands import DEFAULT_BANDS, BandScale
-from stream.core.model import AlertPolicy, AlertRule
 
 __all__ = [
-    "AGGREGATES",
     "AccountAlert",
     "AccountResult",
-    "AccountSettings",
     "AccountState",
-    "Aggregate",
     "Rollup",
     "account_alert_id",
     "aggregate",
@@ -52,33 +48,7 @@ __all__ = [
     "reference_aggregate",
 ]
 
-Aggregate = Literal["mean", "max", "top_n"]
-AGGREGATES: tuple[Aggregate, ...] = get_args(Aggregate)
 AccountRule = Literal["churn_risk", "score_drop"]
-
-
-@dataclass(frozen=True, slots=True)
-class AccountSettings:
-    """The model's ``accounts`` section: how users' scores make an account's, its bands,
-    and its alert rules (None: off)."""
-
-    aggregate: Aggregate = "mean"
-    top_n: int = 3
-    bands: BandScale = DEFAULT_BANDS
-    churn_risk: AlertPolicy | None = field(default_factory=AlertPolicy)
-    score_drop: AlertRule | None = None
-    history_points: int = 120
-
-    def __post_init__(self) -> None:
-        if self.top_n < 1:
-            raise ValueError("accounts.top_n must be at least 1")
-        if self.churn_risk is not None and self.churn_risk.band not in self.bands.names:
-            raise ValueError(f"account alert band {self.churn_risk.band!r} is not a band")
-
-    @property
-    def top_needed(self) -> int:
-        """How many of the highest user scores the aggregate reads (0: none, mean)."""
-        return {"mean": 0, "max": 1, "top_n": self.top_n}[self.aggregate]
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,7 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
-from stream.core.model import AlertPolicy, AlertRule
+from stream.core.rules import AlertPolicy, AlertRule
 from stream.core.vocabulary import Trigger
 
 __all__ = [
@@ -18,6 +18,7 @@ __all__ = [
     "Trigger",
     "alert_id",
     "falling_factors",
+    "moved_factors",
     "pass_gate",
     "pass_onboarding",
     "pass_rule",
@@ -30,7 +31,8 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class Reason:
-    """A factor whose points fell, with the amounts in points."""
+    """A factor whose points moved (fell, or rose for an alert on a rise), with the amounts
+    in points."""
 
     factor: str
     change: float
@@ -169,6 +171,14 @@ def rising_factors(before: Mapping[str, int], after: Mapping[str, int]) -> tuple
     """Factors whose centipoints rose, largest rise first."""
     fell = falling_factors({k: -v for k, v in before.items()}, {k: -v for k, v in after.items()})
     return tuple(Reason(r.factor, -r.change, -r.before, -r.after) for r in fell)
+
+
+def moved_factors(
+    before: Mapping[str, int], after: Mapping[str, int], *, rose: bool
+) -> tuple[Reason, ...]:
+    """The factors that moved the score the way it went: those that rose when the score
+    rose (a band entered from below), else those that fell."""
+    return rising_factors(before, after) if rose else falling_factors(before, after)
 
 
 def alert_id(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
-from stream.core import history as hist
+from stream.core import score_history as hist
 from stream.core import window
 from stream.core.alerts import (
     Alert,
@@ -15,10 +15,10 @@ from stream.core.alerts import (
     Trigger,
     alert_id,
     falling_factors,
+    moved_factors,
     pass_gate,
     pass_onboarding,
     pass_rule,
-    rising_factors,
 )
 from stream.core.events import PROFILE_TYPES, Event, fingerprint
 from stream.core.model import TENURE, ScoringModel
@@ -42,7 +42,7 @@ class CustomerState:
     written before it was kept); ``tenure_days`` the whole days of tenure the score last
     counted; ``prior_active`` the latest active bucket that has left the window.
     ``history`` holds the score's points per bucket and ``markers`` the model-version changes
-    (see ``stream.core.history``); ``version`` is the model version that last advanced the
+    (see ``stream.core.score_history``); ``version`` is the model version that last advanced the
     state (None: unknown); ``rule_gates`` the gates of the model's further alert rules, by
     rule name (a rule without an entry is armed and has never alerted).
 
@@ -371,7 +371,8 @@ class _Tracker:
         )
         if fire and self.band is not None:
             self._alert(f"{band}_entered", band, score_cp, trigger, at_ms,
-                        falling_factors(self.breakdown, breakdown))  # fmt: skip
+                        moved_factors(self.breakdown, breakdown,
+                                      rose=score_cp > self.score_cp))  # fmt: skip
         if self.model.rules:
             self._rules(breakdown, band, score_cp, trigger, at_ms)
         self.changed = self.changed or band != self.band or breakdown != self.breakdown
@@ -398,11 +399,10 @@ class _Tracker:
                 gates[rule.name] = new_gate
             if fire:
                 kind = f"{band}_entered" if rule.when == "band_entered" else rule.when
-                reasons = (
-                    rising_factors(self.breakdown, breakdown)
-                    if rule.when == "score_rise"
-                    else falling_factors(self.breakdown, breakdown)
+                rose = rule.when == "score_rise" or (
+                    rule.when == "band_entered" and score_cp > self.score_cp
                 )
+                reasons = moved_factors(self.breakdown, breakdown, rose=rose)
                 self._alert(kind, band, score_cp, trigger, at_ms, reasons, rule.name)
         self.rule_gates = gates
 

@@ -31,6 +31,7 @@ __all__ = [
     "Ignored",
     "Rejection",
     "decode_event",
+    "id_rule",
     "id_text",
     "valid_customer_id",
 ]
@@ -89,6 +90,19 @@ def valid_customer_id(
         and _FORBIDDEN.search(value) is None
         and len(value.encode(errors="surrogatepass")) <= limit
     )
+
+
+def id_rule(max_length: int = _MAX_ID_LENGTH) -> dict[str, Any]:
+    """``valid_customer_id`` as data, for a client that must apply the same rule (the web
+    page): the length limits and the forbidden characters as a JavaScript regular
+    expression character class for the ``u`` flag (``\\u{...}`` escapes, ranges kept)."""
+    characters = _CONTROL + _FORMAT
+    escaped = "".join("-" if c == "-" else f"\\u{{{ord(c):x}}}" for c in characters)
+    return {
+        "max_length": max_length,
+        "max_bytes": _BYTES_PER_CHARACTER * max_length,
+        "forbidden": f"[{escaped}]",
+    }
 
 
 def id_text(value: Any) -> str | None:

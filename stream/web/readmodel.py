@@ -19,10 +19,10 @@ from typing import Any
 import orjson
 
 from stream.adapters.redis_alerts import RecentAlerts
-from stream.adapters.redis_store import RedisScoreStore, history_from_bytes
+from stream.adapters.redis_store import RedisScoreStore
 from stream.core.model import ScoringModel
 from stream.core.segments import GROUPS, Group, engagement_index, index_group
-from stream.web.history import BandHistory
+from stream.web.band_history import BandHistory
 
 __all__ = [
     "AT_RISK_ALERT_TYPES",
@@ -39,8 +39,6 @@ __all__ = [
 DAY_MS = 24 * 3600 * 1000
 # Alert types that put a customer on the at-risk list (score_drop joins when it exists).
 AT_RISK_ALERT_TYPES = frozenset({"churn_risk_entered", "score_drop"})
-_SPARK_POINTS = 30  # the last 30 history points (days, with the shipped model) per sparkline
-_PUBLIC_FIELDS = ("score", "band", "updated_at", "model_version")
 _ALERT_SCAN = 2000
 _FACET_VALUES = 50  # trait values per trait name offered as at-risk filters
 _FACET_NAMES = 30  # trait names offered (the first seen, newest alerts first)
@@ -149,7 +147,7 @@ class ReadModel:
         for alert in await self.alerts.since(now - self.alerts.retention_ms, _ALERT_SCAN):
             if alert.get("type") in AT_RISK_ALERT_TYPES:
                 latest.setdefault(str(alert["customer_id"]), alert)
-        current = await self._current(list(latest))
+        current = await self.store.rows(list(latest))
         candidates = []
         for customer_id, alert in latest.items():
             view = current.get(customer_id)
@@ -158,7 +156,7 @@ class ReadModel:
             candidates.append({**view, "alert": alert, "reasons": alert.get("reasons", [])})
         others = await self.store.top(self.bands, lowest, limit, lowest=True)
         more = [c for c, _ in others if c not in latest]
-        found = await self._current(more)
+        found = await self.store.rows(more)
         candidates += [{**found[c], "alert": None, "reasons": []} for c in more if c in found]
         rows = [row for row in candidates if wanted.matches(row)]
         return {
@@ -177,7 +175,7 @@ class ReadModel:
         top_band, below = self.bands.names[-1], self.bands.names[-2:-1]
         ranked = await self.store.top(self.bands, top_band, limit)
         close = await self.store.top(self.bands, below[0], next_in_line) if below else []
-        found = await self._current([c for c, _ in ranked + close])
+        found = await self.store.rows([c for c, _ in ranked + close])
         return {
             "generated_at_ms": self.clock_ms(),
             "band": top_band,
@@ -207,7 +205,7 @@ class ReadModel:
         settings = self.model.accounts
         if settings is None:
             return None
-        view = await self.store.accounts.view(account_id, settings.bands, self.clock_ms())
+        view = await self.store.accounts.reads.view(account_id, settings.bands, self.clock_ms())
         if view is None:
             return None
         bands = [{"name": n, "lower": lo, "upper": up} for n in settings.bands.names
@@ -224,42 +222,9 @@ class ReadModel:
             "enabled": True,
             "generated_at_ms": self.clock_ms(),
             "band": chosen,
-            "counts": await self.store.accounts.band_counts(settings.bands),
-            "accounts": await self.store.accounts.listing(settings.bands, chosen, limit),
+            "counts": await self.store.accounts.reads.band_counts(settings.bands),
+            "accounts": await self.store.accounts.reads.listing(settings.bands, chosen, limit),
         }
-
-    async def _current(self, customer_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-        """The public fields of several customers in one round trip; unknown ones left out."""
-        if not customer_ids:
-            return {}
-        pipe = self.store.client.pipeline(transaction=False)
-        for customer_id in customer_ids:
-            pipe.hmget(self.store.customer_key(customer_id),
-                       [*_PUBLIC_FIELDS, "breakdown", "history", "traits", "account"])  # fmt: skip
-        found = {}
-        for customer_id, values in zip(customer_ids, await pipe.execute(), strict=True):
-            if values[0] is None:
-                continue
-            score, band, updated, version, breakdown, history, traits, account = (
-                v or b"" for v in values
-            )
-            found[customer_id] = {
-                "customer_id": customer_id,
-                "score": float(score),
-                "band": band.decode(),
-                "updated_at": updated.decode(),
-                "model_version": version.decode(),
-                "top_factors": _top_factors(orjson.loads(breakdown or b"{}")),
-                "trend": [cp / 100 for _, cp in history_from_bytes(history)[1][-_SPARK_POINTS:]],
-                "traits": orjson.loads(traits or b"{}"),
-                "account": account.decode() or None,
-            }
-        return found
-
-
-def _top_factors(breakdown: Mapping[str, float], count: int = 3) -> list[dict[str, float | str]]:
-    ranked = sorted(breakdown.items(), key=lambda kv: -abs(kv[1]))[:count]
-    return [{"factor": f, "points": p} for f, p in ranked if p]
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ from stream.adapters.redis_client import async_redis, check_redis_credentials
 from stream.adapters.redis_store import RedisScoreStore
 from stream.config.model_file import load_model
 from stream.config.settings import Settings
-from stream.web.history import BandHistory
+from stream.web.band_history import BandHistory
 from stream.web.readmodel import ReadModel
 from stream.web.server import build_app
 
@@ -21,9 +21,9 @@ __all__ = ["run_web"]
 def run_web(settings: Settings, host: str, port: int, snapshot_every_s: float) -> int:
     """Serve the page until interrupted; returns the exit code."""
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(message)s")
-    check_redis_credentials(settings)
+    check_redis_credentials(settings.redis)
     model = load_model(settings.model)
-    client = async_redis(settings)
+    client = async_redis(settings.redis)
     store = RedisScoreStore(client, settings.redis_prefix)
     interval_ms = int((snapshot_every_s or 60) * 1000)
     history = BandHistory(client, settings.redis_prefix, interval_ms)

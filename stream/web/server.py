@@ -20,7 +20,7 @@ import redis
 from aiohttp import web
 
 from stream.config.settings import Settings
-from stream.core.decode import valid_customer_id
+from stream.core.decode import id_rule, valid_customer_id
 from stream.web.auth import COOKIE, SESSION_SECONDS, allowed, issue_session
 from stream.web.readmodel import ReadModel
 
@@ -78,6 +78,7 @@ def build_app(
     app.router.add_get("/api/upsell", _api(lambda rm, q: rm.upsell(
         int(_number(q, "limit", 50, 1, 1000)))))  # fmt: skip
     app.router.add_get("/api/segments", _api(lambda rm, q: rm.segments()))
+    app.router.add_get("/api/id-rule", _id_rule)
     app.router.add_get("/api/customers/{customer_id:.+}", _one("customer", ReadModel.customer))
     app.router.add_get("/api/accounts", _api(lambda rm, q: rm.accounts(
         q.get("band"), int(_number(q, "limit", 100, 1, 1000)))))  # fmt: skip
@@ -203,6 +204,12 @@ def _api(read: Callable[[ReadModel, Any], Awaitable[Any]]) -> Handler:
             return web.json_response({"error": "redis unavailable"}, status=503)
 
     return handler
+
+
+async def _id_rule(request: web.Request) -> web.StreamResponse:
+    """The customer and account id rule the 400s below apply, for the page to apply first."""
+    settings: Settings = request.app["settings"]
+    return web.json_response(id_rule(settings.max_id_length))
 
 
 def _one(

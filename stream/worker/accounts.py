@@ -22,7 +22,8 @@ import orjson
 
 from stream.adapters.codec import iso_ms
 from stream.adapters.metrics import Metrics
-from stream.core.accounts import AccountAlert, AccountSettings, evaluate
+from stream.core.account_settings import AccountSettings
+from stream.core.accounts import AccountAlert, evaluate
 from stream.core.model import ScoringModel
 from stream.errors import ProcessingError
 from stream.ports import (

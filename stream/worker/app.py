@@ -1,6 +1,6 @@
-"""The Faust application: whole fetches of the three input topics scored in batches (see
-``stream.worker.fetch``), the window sweeper timer, and the web endpoints (/metrics,
-/customers/{id}, /health, /ready)."""
+"""The Faust application: the scoring agent, fed whole fetches of the three input topics
+as batches (``stream.worker.fetch``, ``stream.worker.fetches``), the window sweeper timer,
+and the web endpoints (/metrics, /customers/{id}, /health, /ready)."""
 
 from __future__ import annotations
 
@@ -27,29 +27,36 @@ from stream.config.settings import Settings
 from stream.core.model import ScoringModel
 from stream.core.segments import SegmentRow
 from stream.ports import Incoming
+from stream.upstream.faust import PromptTableManager, kafka_metadata
 from stream.worker.crashpoints import crash_plan
 from stream.worker.dedup import DedupPolicy
-from stream.worker.fetch import FetchConsumer, FetchOptions, attach, broker_url
+from stream.worker.fetch import FetchConsumer, broker_url
+from stream.worker.fetches import Fetch, FetchOptions, fetch_channel
 from stream.worker.gctune import GcClock, GcTuner
 from stream.worker.health import Health, messages_waiting
 from stream.worker.processor import BatchProcessor
 from stream.worker.runner import Runner
-from stream.worker.startup import PromptTableManager
 from stream.worker.web import install_pages
 
-__all__ = ["build_app", "export_segments"]
+__all__ = ["SCORING_AGENT", "assemble_app", "build_app", "export_segments"]
 
 log = logging.getLogger(__name__)
 
 _PROBE_INTERVAL_S = 2.0
 _PROBE_TIMEOUT_S = 3.0
+SCORING_AGENT = "score"
 
 
 def build_app(settings: Settings, model: ScoringModel | None = None) -> faust.App:
     """Create the worker application; topics are created and checked before it starts."""
     model = model or load_model(settings.model)
     ensure_topics(settings, model)
-    check_redis_credentials(settings)
+    check_redis_credentials(settings.redis)
+    return assemble_app(settings, model)
+
+
+def assemble_app(settings: Settings, model: ScoringModel) -> faust.App:
+    """The worker application, its agent, timers and pages (connects to nothing yet)."""
     app = faust.App(
         settings.app_id,
         broker=broker_url(settings.kafka_bootstrap),  # Faust's aiokafka, whole fetches
@@ -76,7 +83,7 @@ def build_app(settings: Settings, model: ScoringModel | None = None) -> faust.Ap
     metrics = Metrics()
     # No per-reply socket timeout (redis-py wraps every reply in an asyncio timeout, a
     # large share of a batch's cost); the runner bounds each whole attempt instead.
-    redis = async_redis(settings, socket_timeout=None, socket_connect_timeout=5)
+    redis = async_redis(settings.redis, socket_timeout=None, socket_connect_timeout=5)
     store = RedisScoreStore(redis, settings.redis_prefix)
     processor = BatchProcessor(
         model,
@@ -137,10 +144,11 @@ class _Parts:
 
 def _install_scoring(app: faust.App, parts: _Parts) -> None:
     settings = parts.settings
-    # Subscribed through Faust's conductor, consumed by the fetch consumer (no agent).
+    # Subscribed through Faust's conductor; the transport driver fetches them and hands
+    # each fetch to the scoring agent on the fetch channel.
     app.topics.add(app.topic(*settings.topics.inputs, key_serializer="raw", value_serializer="raw"))
 
-    async def score(batch: Sequence[Incoming]) -> None:
+    async def score_batch(batch: Sequence[Incoming]) -> None:
         await parts.runner.run_batch(batch)
         processed = parts.processed
         for message in batch:
@@ -157,7 +165,14 @@ def _install_scoring(app: faust.App, parts: _Parts) -> None:
         commit_interval_s=1.0,
         observe=lambda end: parts.metrics.batch_ends.labels(end).inc(),
     )
-    attach(app, score, options)
+    fetches = fetch_channel(app, list(settings.topics.inputs), options)
+
+    @app.agent(fetches, name=SCORING_AGENT, concurrency=1)
+    async def score(stream: faust.StreamT[Fetch]) -> None:
+        """Score each fetch of the input topics as one batch."""
+        async for fetch in stream:
+            await fetch.process(score_batch)
+
     parts.gc_clock.install()
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
@@ -173,7 +188,7 @@ def _install_scoring(app: faust.App, parts: _Parts) -> None:
     async def note_assigned(sender: Any, assigned: set[TP], **_: Any) -> None:
         parts.health.record_group("resuming")
 
-    del forget_revoked, note_assigned
+    del score, forget_revoked, note_assigned
 
 
 def _install_timers(app: faust.App, parts: _Parts, redis: AsyncClient) -> None:
@@ -192,7 +207,7 @@ def _install_timers(app: faust.App, parts: _Parts, redis: AsyncClient) -> None:
     @app.timer(_PROBE_INTERVAL_S)
     async def probe_dependencies() -> None:
         await _probe(health, metrics, "redis", ping_all(redis))  # every master of a cluster
-        await _probe(health, metrics, "kafka", _kafka_metadata(app))
+        await _probe(health, metrics, "kafka", kafka_metadata(app))
         health.lag = _record_lag(app, metrics, parts.owned(app), parts.processed)
         health.agent_crashed = _crash_reason(app)
         _record_group(app, health)
@@ -214,7 +229,7 @@ def _install_timers(app: faust.App, parts: _Parts, redis: AsyncClient) -> None:
         accounts = parts.model.accounts
         try:
             counts = await parts.store.band_counts(parts.model.bands)
-            per_account = {} if accounts is None else await parts.store.accounts.band_counts(
+            per_account = {} if accounts is None else await parts.store.accounts.reads.band_counts(
                 accounts.bands)  # fmt: skip
             segments = parts.model.segments
             rows = await parts.store.segments.rows(segments, parts.model.bands) if segments else {}
@@ -251,11 +266,6 @@ async def _probe(health: Health, metrics: Metrics, name: str, check: Awaitable[A
     else:
         health.record_probe(name, True)
         metrics.dependency_up.labels(name).set(1)
-
-
-async def _kafka_metadata(app: faust.App) -> None:
-    producer = app.producer._ensure_producer()  # type: ignore[attr-defined]
-    await producer.client.fetch_all_metadata()
 
 
 def _record_group(app: faust.App, health: Health) -> None:

@@ -6,7 +6,7 @@
 2. Read the history: files (JSON lines or CSV, gzip or not) or the input topics' retained
    messages below a snapshot of their end offsets. Decode with the worker's decoder; count
    rejections by the worker's reasons. Nothing is ``too_old``: the clock follows the events.
-3. Replay in event time through the core (:mod:`stream.history.replay`), one ``advance`` per
+3. Replay in event time through the core (:mod:`stream.event_files.replay`), one ``advance`` per
    customer per step, up to the as-of moment. Alerts the replay raises are counted, never
    published: they are history.
 4. Write every customer as of that moment through the store, with the fingerprints of the
@@ -43,8 +43,8 @@ from stream.core.events import Event
 from stream.core.model import ScoringModel
 from stream.core.profile import Profile
 from stream.errors import ReplayError
-from stream.history.replay import DecodeSummary, Replay, decode_records
-from stream.history.sources import RawRecord, read_file
+from stream.event_files.replay import DecodeSummary, Replay, decode_records
+from stream.event_files.sources import RawRecord, read_file
 from stream.ports import Applied, Commit, IndexEntry, pack_marks
 from stream.worker.accounts import seed_accounts
 from stream.worker.processor import segment_membership
@@ -120,8 +120,8 @@ async def backfill(settings: Settings, request: BackfillRequest) -> BackfillRepo
     model = load_model(settings.model)
     source = "the input topics" if request.topics else ", ".join(p.name for p in request.files)
     report = BackfillReport(source, model.version, request.as_of_ms, settings.redis_prefix)
-    check_redis_credentials(settings)
-    redis = async_redis(settings, socket_timeout=30, socket_connect_timeout=10)
+    check_redis_credentials(settings.redis)
+    redis = async_redis(settings.redis, socket_timeout=30, socket_connect_timeout=10)
     try:
         store = RedisScoreStore(redis, settings.redis_prefix)
         await _prepare(store, request.force, report)

@@ -1,58 +1,49 @@
-"""Whole fetches for the scoring path, through a Faust transport driver.
+"""The transport driver: whole fetches of the input topics, handed to the scoring agent.
 
 Faust keeps what it does well here: the app and worker lifecycle, consumer-group
-membership and rebalancing, the web server and the timers. What it does per message (the
-conductor, a channel and stream per agent, the take buffer, one acknowledgement and one
-offset bookkeeping entry per message) cost about 170 µs per event, so the worker does not
-use an agent. Instead the app's broker URL names this module's transport
-(``engagement-kafka://``, registered under Faust's ``faust.transports`` entry-point group
-in ``pyproject.toml``). It is Faust's aiokafka transport with one change: its consumer's
-fetch loop hands each fetch (everything aiokafka's ``getmany`` returned, topped up only until
-it has caught up with the broker, holds ``batch_max`` messages or ``batch_within`` has
-passed: ``stream.worker.batching``) to one handler, as a list of ``Incoming``.
+membership and rebalancing, the agents, the web server and the timers. What it does per
+message on its public path (the conductor, an event, the take buffer, one acknowledgement
+and one offset bookkeeping entry per message) cost about 170 µs per event. So the app's
+broker URL names this module's transport (``engagement-kafka://``, registered under
+Faust's ``faust.transports`` entry-point group in ``pyproject.toml``): Faust's aiokafka
+transport whose consumer's fetch loop puts each fetch (everything aiokafka's ``getmany``
+returned, topped up only until it has caught up with the broker, holds ``batch_max``
+messages or ``batch_within`` has passed: ``stream.worker.batching``) on the app's fetch
+channel as one ``Fetch`` object, which the scoring agent consumes
+(``stream.worker.fetches``). One fetch is in flight at a time.
 
-Offsets: a batch's offsets are recorded only once its handler has returned (so after the
-Redis commit and the alert publish), and committed by the same consumer commit path Faust
-uses (``Consumer.commit`` -> the driver's ``_commit``), right after the batch when due and on
-Faust's commit timer. A batch fetched in one consumer generation is never committed in
-another. On a rebalance Faust calls ``wait_empty`` before revoking: the in-flight batch is
-finished (or, past ``revoke_wait_s``, cancelled and left uncommitted, so the new owner
-replays it), the finished offsets are committed, and then the app's revoke handler drops
-the state cache. On shutdown Faust cancels the fetch loop: the in-flight batch gets up to
-``grace_s`` to finish and is committed at once; if it cannot finish, the process exits
-without committing it (code 70), so it is redelivered.
+Offsets: a fetch's offsets are recorded only once the agent's handler has returned (so
+after the Redis commit and the alert publish), and committed through Faust's consumer
+commit path (``Consumer.commit``), right after the fetch when due and on Faust's commit
+timer. A fetch from one consumer generation is never committed in another. On a rebalance
+Faust calls ``wait_empty`` before revoking: the in-flight fetch is finished (or, past
+``revoke_wait_s``, abandoned uncommitted, so the new owner replays it), the finished
+offsets are committed, and then the app's revoke handler drops the state cache. On
+shutdown Faust cancels the fetch loop: the in-flight fetch gets up to ``grace_s`` to
+finish and is committed at once; if it cannot finish, the loop crashes the app with an
+``UnfinishedBatchError`` and mode stops it with exit code 70 (``stream.worker.exits``),
+leaving the fetch uncommitted, so it is redelivered.
 
-The Faust internals this relies on are pinned by ``faust-streaming==0.15.3`` and checked by
-``tests/unit/test_fetch_internals.py``.
+The Faust internals this relies on are reached only through ``stream.upstream.faust``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
-import weakref
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-from faust.transport.drivers import aiokafka as faust_aiokafka
-from faust.types import TP, AppT
+from faust.types import TP
 
 from stream.ports import Incoming
-from stream.worker.batching import BatchEnd, TopUp, caught_up
+from stream.upstream.faust import AiokafkaTransport, WholeFetchConsumer
+from stream.worker.batching import TopUp, caught_up
+from stream.worker.exits import UnfinishedBatchError
+from stream.worker.fetches import Fetch, FetchChannel, FetchOptions, channel_of
 
-__all__ = [
-    "SCHEME",
-    "BatchHandler",
-    "FetchConsumer",
-    "FetchOptions",
-    "Transport",
-    "attach",
-    "broker_url",
-    "incoming",
-]
+__all__ = ["SCHEME", "FetchConsumer", "Transport", "broker_url", "incoming"]
 
 log = logging.getLogger(__name__)
 
@@ -61,35 +52,6 @@ _SHUTDOWN_COMMIT_TIMEOUT_S = 5.0
 # How often a batch that has not caught up re-reads the fetch-reply stamps while waiting.
 _RECHECK_S = 0.05
 _REWIND_TIMEOUT_S = 10.0
-_EXIT_UNFINISHED = 70
-
-BatchHandler = Callable[[Sequence[Incoming]], Awaitable[None]]
-
-
-def _unobserved(_end: BatchEnd) -> None:
-    return None
-
-
-@dataclass(frozen=True, slots=True)
-class FetchOptions:
-    """How fetches become batches, and how long a batch may delay a revoke or a stop."""
-
-    batch_max: int = 2000
-    batch_within_s: float = 0.05
-    grace_s: float = 30.0
-    revoke_wait_s: float = 30.0
-    commit_interval_s: float = 1.0
-    #: told why each batch stopped growing (the worker counts it in a metric)
-    observe: Callable[[BatchEnd], None] = _unobserved
-
-
-@dataclass(frozen=True, slots=True)
-class _Attachment:
-    handler: BatchHandler
-    options: FetchOptions
-
-
-_ATTACHED: weakref.WeakKeyDictionary[AppT, _Attachment] = weakref.WeakKeyDictionary()
 
 
 def _wall_ms() -> int:
@@ -102,11 +64,6 @@ def broker_url(bootstrap: str) -> str:
     return ";".join(f"{SCHEME}://{server.strip()}" for server in bootstrap.split(","))
 
 
-def attach(app: AppT, handler: BatchHandler, options: FetchOptions) -> None:
-    """Make ``handler`` receive the app's fetches (the app's broker must use ``SCHEME``)."""
-    _ATTACHED[app] = _Attachment(handler, options)
-
-
 def incoming(records: Mapping[Any, Sequence[Any]]) -> list[Incoming]:
     """aiokafka records by partition, as one list (each partition's in offset order)."""
     return [
@@ -117,15 +74,16 @@ def incoming(records: Mapping[Any, Sequence[Any]]) -> list[Incoming]:
     ]  # fmt: skip
 
 
-class FetchConsumer(faust_aiokafka.Consumer):
-    """Faust's aiokafka consumer, feeding whole fetches to the attached batch handler."""
+class FetchConsumer(WholeFetchConsumer):
+    """Faust's aiokafka consumer, putting whole fetches on the app's fetch channel."""
 
-    _in_flight: asyncio.Future[None] | None = None
+    _in_hand: Fetch | None = None
+    _fetches: FetchChannel | None = None
     _generation: int = -1
     #: next offset to commit per partition: batches finished in ``_generation``
     _finished: dict[TP, int]
     _committed: dict[TP, int]
-    _commit_lock: asyncio.Lock | None = None
+    _offsets_lock: asyncio.Lock | None = None
     _last_commit: float = 0.0
     failure: str | None = None
 
@@ -136,16 +94,14 @@ class FetchConsumer(faust_aiokafka.Consumer):
 
     # -- the fetch loop (Faust's Fetcher service runs it; it replaces the per-message one)
 
-    async def _drain_messages(self, fetcher: Any) -> None:
-        attachment = _ATTACHED.get(self.app)
-        if attachment is None:
-            raise RuntimeError(f"no batch handler attached to app {self.app.conf.id!r}")
-        handler, options = attachment.handler, attachment.options
+    async def run_fetches(self, fetcher: Any) -> None:
+        channel = self._fetches = channel_of(self.app)
+        options = channel.options
         try:
             while not (self.should_stop or fetcher.should_stop):
                 generation, batch = await self._next_batch(options)
                 if batch:
-                    await self._run(handler, generation, batch, options)
+                    await self._run(channel, generation, batch, options)
         except self.consumer_stopped_errors:
             if self.app.should_stop:
                 log.info("broker stopped the consumer while shutting down")
@@ -174,7 +130,7 @@ class FetchConsumer(faust_aiokafka.Consumer):
         while timeout is not None:
             if not batch:
                 since_ms = _wall_ms()  # a reply after this holds what the broker has now
-            records, active = await self._wait_next_records(timeout)
+            records, active = await self.next_records(timeout)
             if self.should_stop:
                 return generation, []
             fetched = incoming(records) if records else []
@@ -192,9 +148,7 @@ class FetchConsumer(faust_aiokafka.Consumer):
                 batch.extend(fetched)
             elif not batch:
                 continue
-            fresh = len(batch) < options.batch_max and caught_up(
-                self._replied_at(active or ()), since_ms
-            )
+            fresh = len(batch) < options.batch_max and caught_up(self.replied_at(active), since_ms)
             timeout = top_up.wait_s(len(batch), first_at=first_at, now=time.monotonic(),
                                     fresh=fresh)  # fmt: skip
             if timeout is not None:
@@ -202,17 +156,6 @@ class FetchConsumer(faust_aiokafka.Consumer):
                 timeout = min(timeout, _RECHECK_S)
         options.observe(top_up.ended_by(len(batch), fresh=fresh))
         return generation, batch
-
-    def _replied_at(self, partitions: Iterable[TP]) -> list[int | None]:
-        """When aiokafka last had a fetch reply for each partition (wall-clock ms; None
-        for a partition not fetched yet, or when that cannot be read, e.g. mid-rebalance)."""
-        try:
-            consumer = self._thread._ensure_consumer()
-            assigned = consumer.assignment()
-            return [consumer.last_poll_timestamp(tp) if tp in assigned else None
-                    for tp in partitions]  # fmt: skip
-        except Exception:  # never fresh then: the batch waits out batch_within
-            return [None]
 
     async def _rewind(self, dropped: Sequence[Incoming]) -> None:
         """Put back the messages of one fetch dropped unprocessed at a rebalance.
@@ -237,24 +180,24 @@ class FetchConsumer(faust_aiokafka.Consumer):
                 log.info("no rewind of %s/%d: %s", tp.topic, tp.partition, type(exc).__name__)
 
     async def _run(
-        self, handler: BatchHandler, generation: int, batch: list[Incoming], options: FetchOptions
+        self, channel: FetchChannel, generation: int, batch: list[Incoming], options: FetchOptions
     ) -> None:
         for start in range(0, len(batch), options.batch_max):
             if not self.flow_active or self.app.consumer_generation_id != generation:
                 return  # a rebalance began: the rest is re-read from the committed offsets
             chunk = batch[start : start + options.batch_max]
-            task = asyncio.ensure_future(handler(chunk))
-            self._in_flight = task
+            fetch = self._in_hand = Fetch(chunk)
             try:
-                await asyncio.wait({task})
+                await channel.hand_over(fetch)
+                await asyncio.wait({fetch.done})
             except asyncio.CancelledError:  # Faust stops the fetcher: shutdown
-                await self._finish_at_shutdown(task, chunk, generation, options.grace_s)
+                await self._finish_at_shutdown(fetch, generation, options.grace_s)
                 raise
             finally:
-                self._in_flight = None
-            if task.cancelled():  # abandoned at a revoke: never committed
+                self._in_hand = None
+            if fetch.done.cancelled():  # abandoned at a revoke: never committed
                 return
-            task.result()  # the handler retries until success; anything else is a bug
+            fetch.done.result()  # the handler retries until success; anything else is a bug
             self._record(chunk, generation)
             full = len(chunk) >= options.batch_max
             if full or time.monotonic() - self._last_commit >= options.commit_interval_s:
@@ -271,23 +214,29 @@ class FetchConsumer(faust_aiokafka.Consumer):
             if message.offset + 1 > finished.get(tp, -1):
                 finished[tp] = message.offset + 1
 
-    async def _finish_at_shutdown(
-        self, task: asyncio.Future[None], chunk: Sequence[Incoming], generation: int,
-        grace_s: float,
-    ) -> None:  # fmt: skip
-        """The fetch loop is being cancelled: let the in-flight batch finish within the
-        grace period and commit it at once, or exit without committing it."""
+    async def _finish_at_shutdown(self, fetch: Fetch, generation: int, grace_s: float) -> None:
+        """The fetch loop is being cancelled: let the in-flight fetch finish within the
+        grace period and commit it at once, or crash the app without committing it."""
+        done = fetch.done
         loop = asyncio.get_running_loop()
         deadline = loop.time() + grace_s
-        while not task.done() and loop.time() < deadline:
+        while not done.done() and loop.time() < deadline:
             try:
-                await asyncio.wait({task}, timeout=deadline - loop.time())
+                await asyncio.wait({done}, timeout=deadline - loop.time())
             except asyncio.CancelledError:
                 continue
-        if not task.done() or task.cancelled() or task.exception() is not None:
-            log.error("in-flight batch unfinished at shutdown; exiting without committing it")
-            os._exit(_EXIT_UNFINISHED)
-        self._record(chunk, generation)
+        if not fetch.started:  # never handed over or taken: nothing of it was applied
+            fetch.abandon()
+            return
+        if not done.done() or done.cancelled() or done.exception() is not None:
+            fetch.abandon()
+            reason = UnfinishedBatchError(
+                f"the in-flight batch of {len(fetch.messages)} messages did not finish within "
+                f"{grace_s:g}s of the stop; its offsets are not committed (it is redelivered)"
+            )
+            await self.app.crash(reason)
+            return
+        self._record(fetch.messages, generation)
         try:
             await asyncio.wait_for(asyncio.shield(self.commit()), _SHUTDOWN_COMMIT_TIMEOUT_S)
         except (Exception, asyncio.CancelledError) as exc:  # best effort; replay is safe
@@ -299,16 +248,16 @@ class FetchConsumer(faust_aiokafka.Consumer):
     async def commit(self, topics: Any = None, start_new_transaction: bool = True) -> bool:
         """Commit the offsets of finished batches (Faust's commit timer, rebalances and
         the stop call this too)."""
-        if self._commit_lock is None:
-            self._commit_lock = asyncio.Lock()
-        async with self._commit_lock:
+        if self._offsets_lock is None:
+            self._offsets_lock = asyncio.Lock()
+        async with self._offsets_lock:
             if self._generation != self.app.consumer_generation_id:
                 return False
             due = {tp: o for tp, o in self._finished.items() if o > self._committed.get(tp, -1)}
             self._last_commit = time.monotonic()
             if not due or self.app.client_only:
                 return False
-            done = bool(await self._commit(due))
+            done = await self.commit_offsets(due)
             if done:
                 self._committed.update(due)
             return done
@@ -316,31 +265,23 @@ class FetchConsumer(faust_aiokafka.Consumer):
     async def wait_empty(self) -> None:
         """Before a revoke or at a stop: finish the in-flight batch (or abandon it past
         ``revoke_wait_s``), then commit what finished."""
-        task = self._in_flight
-        attachment = _ATTACHED.get(self.app)
-        if task is not None and not task.done():
-            limit = attachment.options.revoke_wait_s if attachment else 0.0
-            done, _ = await asyncio.wait({task}, timeout=limit)
+        fetch = self._in_hand
+        if fetch is not None and not fetch.started:
+            # Faust has suspended and cleared the agents' queues before calling this: a
+            # fetch the agent has not taken will not be taken (nor committed) now.
+            fetch.abandon()
+        if fetch is not None and not fetch.done.done():
+            limit = self._fetches.options.revoke_wait_s if self._fetches else 0.0
+            done, _ = await asyncio.wait({fetch.done}, timeout=limit)
             if not done:
                 log.warning("in-flight batch unfinished after %.0fs at a rebalance; "
                             "abandoning it uncommitted (it will be replayed)", limit)  # fmt: skip
-                task.cancel()
-                await asyncio.wait({task})
+                fetch.abandon()
+                await asyncio.wait({fetch.done})
         await self.commit()
 
-    def resumed_from(self, tp: TP) -> int:
-        """The committed offset ``tp`` resumed from at its current assignment (0: none, or
-        not read yet). Faust reads it when it seeks the assignment to its committed offsets
-        (``perform_seek``, once the rebalance completes) and forgets it at the revoke."""
-        return self._committed_offset.get(tp) or 0
 
-    def verify_event_path(self, now: float, tp: TP) -> None:
-        """Faust's livelock check, fetch side only: the processing side is watched by the
-        worker's own readiness (``keeping_up``), as messages bypass Faust's streams."""
-        self._thread.verify_recovery_event_path(now, tp)
-
-
-class Transport(faust_aiokafka.Transport):
+class Transport(AiokafkaTransport):
     """Faust's aiokafka transport with the whole-fetch consumer."""
 
     Consumer: ClassVar[type[Any]] = FetchConsumer

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 import orjson
 
 from stream.adapters.codec import alert_to_json
-from stream.adapters.metrics import Metrics, observe_all
+from stream.adapters.metrics import Metrics
 from stream.config.settings import TopicNames
 from stream.core.customer import CustomerState, Evaluation, advance
 from stream.core.decode import DecodeLimits, Ignored, Rejection, decode_event
@@ -60,6 +60,7 @@ from stream.ports import (
     ScoreStore,
     source_id,
 )
+from stream.upstream.prometheus import observe_all
 from stream.worker.accounts import roll_up_accounts
 from stream.worker.crashpoints import CrashPlan
 from stream.worker.dedup import DedupPolicy, Seen, after

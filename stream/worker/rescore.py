@@ -31,7 +31,8 @@ from stream.adapters.kafka_replay import (
     snapshot,
 )
 from stream.adapters.redis_client import async_redis, check_redis_credentials
-from stream.adapters.redis_store import RedisScoreStore, Stored
+from stream.adapters.redis_reads import Stored
+from stream.adapters.redis_store import RedisScoreStore
 from stream.config.errors import ConfigError
 from stream.config.settings import Settings
 from stream.core.decode import Ignored, Rejection, decode_event
@@ -89,8 +90,8 @@ async def rescore(
 ) -> RescoreReport:
     """Rebuild every customer into ``target`` from the retained input; see the module doc."""
     _check_target(settings, target, force)
-    check_redis_credentials(settings)
-    redis = async_redis(settings, socket_timeout=30, socket_connect_timeout=10)
+    check_redis_credentials(settings.redis)
+    redis = async_redis(settings.redis, socket_timeout=30, socket_connect_timeout=10)
     try:
         job = _Rescore(
             settings,

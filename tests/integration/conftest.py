@@ -26,7 +26,9 @@ from devtools.localstack.worker import WorkerProcess
 from stream.adapters.kafka_admin import ensure_topics
 from stream.adapters.kafka_security import client_options
 from stream.adapters.redis_client import async_redis, sync_redis
-from stream.adapters.redis_store import RedisScoreStore, customer_key
+from stream.adapters.redis_keys import customer_key
+from stream.adapters.redis_store import RedisScoreStore
+from stream.config.security import RedisConnection
 from stream.config.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -98,7 +100,7 @@ class Deployment:
     workers: list[WorkerProcess] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.redis = sync_redis(self.settings)
+        self.redis = sync_redis(self.settings.redis)
         self.producer = KafkaProducer(bootstrap_servers=self.settings.kafka_bootstrap, acks="all",
                                       **client_options(self.settings.kafka_security))  # fmt: skip
 
@@ -214,7 +216,7 @@ def on_store(stack: LocalStack, request: pytest.FixtureRequest) -> Callable[[Sto
 
     def run(scenario: StoreScenario) -> None:
         async def main() -> None:
-            client = async_redis(Settings(redis_url=stack.redis_url))
+            client = async_redis(RedisConnection(stack.redis_url))
             try:
                 module = request.module.__name__.rsplit(".", 1)[-1]
                 store = RedisScoreStore(client, f"{module}-{request.node.name}")

@@ -26,11 +26,12 @@ from hypothesis import strategies as st
 from redis.cluster import RedisCluster
 
 from devtools.localstack import LocalStack
-from stream.adapters.redis_accounts import account_key, account_users_key
 from stream.adapters.redis_client import async_redis, sync_redis
+from stream.adapters.redis_keys import account_key, account_users_key
 from stream.adapters.redis_store import RedisScoreStore
 from stream.config.settings import Settings
-from stream.core.accounts import AccountSettings, reference_aggregate
+from stream.core.account_settings import AccountSettings
+from stream.core.accounts import reference_aggregate
 from stream.ports import Incoming, IndexEntry
 from stream.worker.processor import BatchProcessor
 from tests.doubles import MemoryScoreStore, RecordingPublisher
@@ -80,10 +81,10 @@ def test_redis_accounts_behave_as_the_in_memory_store(
             assert loaded[account_id].state == row.state
             assert loaded[account_id].rollup.sum_cp == sum(row.users.values())
             assert loaded[account_id].outbox == []
-            view = await store.accounts.view(account_id, MODEL.bands, steps[-1][0])
+            view = await store.accounts.reads.view(account_id, MODEL.bands, steps[-1][0])
             assert view is not None and view["users"] == len(row.users)
             assert [a["alert_id"] for a in view["alerts"]] == [a["alert_id"] for a in row.alerts]
-        ranked = await store.accounts.listing(MODEL.bands, None, 10)
+        ranked = await store.accounts.reads.listing(MODEL.bands, None, 10)
         assert {r["account_id"]: r["score"] for r in ranked} == memory.account_rank
 
     on_store(scenario)
@@ -130,7 +131,7 @@ def test_accounts_on_a_redis_cluster(cluster_stack: LocalStack) -> None:
     """Twenty accounts (ids with braces, % and Unicode) over three masters: each account's
     keys share its slot, roll-ups equal the in-memory store's, and ``clear`` removes them."""
     settings = Settings.from_env(cluster_stack.env())
-    sync = sync_redis(settings)
+    sync = sync_redis(settings.redis)
     assert isinstance(sync, RedisCluster)
     names = [f"acct-{i}" for i in range(16)] + ["x}y", "{", "ünï-cødé", "50%"]
     offsets = itertools.count()
@@ -151,7 +152,7 @@ def test_accounts_on_a_redis_cluster(cluster_stack: LocalStack) -> None:
     memory = MemoryScoreStore()
 
     async def scenario() -> None:
-        client = async_redis(settings)
+        client = async_redis(settings.redis)
         store = RedisScoreStore(client, "es-cluster-accounts")
         try:
             await store.clear()

@@ -18,7 +18,8 @@ from redis.cluster import RedisCluster
 from devtools.localstack import LocalStack
 from stream.adapters.redis_client import async_redis, sync_redis
 from stream.adapters.redis_cluster import is_cluster, ping_all
-from stream.adapters.redis_store import RedisScoreStore, customer_key
+from stream.adapters.redis_keys import customer_key
+from stream.adapters.redis_store import RedisScoreStore
 from stream.config.settings import Settings
 from stream.core.customer import CustomerState
 from stream.ports import Applied, Commit, IndexEntry, pack_marks
@@ -30,7 +31,7 @@ CUSTOMERS = [f"c{i}" for i in range(300)] + ["a:b", "x}y", "ünï-cødé", "with
 
 @pytest.fixture
 def cluster(cluster_stack: LocalStack) -> Iterator[RedisCluster]:
-    client = sync_redis(Settings.from_env(cluster_stack.env()))
+    client = sync_redis(Settings.from_env(cluster_stack.env()).redis)
     assert isinstance(client, RedisCluster)
     yield client
     client.close()
@@ -67,13 +68,13 @@ def test_store_commits_scans_and_clears_on_every_master(cluster_stack: LocalStac
     the applied record read back, the indexes, the emptiness scan and ``clear`` all work
     across masters."""
     settings = Settings.from_env(cluster_stack.env())
-    sync = sync_redis(settings)
+    sync = sync_redis(settings.redis)
     assert isinstance(sync, RedisCluster)
     prefix = "es-cluster-store"
     customers = CUSTOMERS[:120]
 
     async def scenario() -> None:
-        client = async_redis(settings)
+        client = async_redis(settings.redis)
         assert is_cluster(client)
         store = RedisScoreStore(client, prefix)
         try:

@@ -18,7 +18,7 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
 
 from stream.adapters.kafka_admin import input_retention_ms, required_retention_ms
-from stream.adapters.redis_store import customer_key
+from stream.adapters.redis_keys import customer_key
 from stream.config.model_file import load_model
 from stream.core.alerts import alert_id
 from stream.core.customer import CustomerState, advance, drop_duplicates

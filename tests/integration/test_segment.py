@@ -17,7 +17,7 @@ from redis.cluster import RedisCluster
 from redis.crc import key_slot
 
 from stream.adapters.redis_alerts import customer_alerts_key
-from stream.adapters.redis_store import customer_key
+from stream.adapters.redis_keys import customer_key
 from tests.integration.conftest import wait_until
 
 pytestmark = pytest.mark.integration

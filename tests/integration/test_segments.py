@@ -22,7 +22,7 @@ import pytest
 import yaml
 from redis.crc import key_slot
 
-from stream.adapters.redis_store import customer_key
+from stream.adapters.redis_keys import customer_key
 from stream.core.bands import DEFAULT_BANDS
 from stream.core.segments import (
     NONE_VALUE,

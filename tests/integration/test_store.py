@@ -9,7 +9,8 @@ from collections.abc import Callable
 
 import pytest
 
-from stream.adapters.redis_store import RedisScoreStore, state_fields
+from stream.adapters.redis_fields import state_fields
+from stream.adapters.redis_store import RedisScoreStore
 from stream.core.customer import CustomerState
 from stream.ports import (
     Applied,

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from devtools.localstack import LocalStack
 from stream.adapters.redis_client import async_redis
 from stream.adapters.redis_store import RedisScoreStore
-from stream.config.settings import Settings
+from stream.config.security import RedisConnection
 from stream.core.alerts import AlertGate
 from stream.core.customer import CustomerState
 from stream.core.profile import Profile
@@ -57,7 +57,7 @@ def on_store(kind: str, redis_url: str, scenario: Scenario) -> None:
         if kind == "memory":
             await scenario(MemoryScoreStore())
             return
-        client = async_redis(Settings(redis_url=redis_url))
+        client = async_redis(RedisConnection(redis_url))
         try:
             await scenario(RedisScoreStore(client, f"contract-{next(_prefixes)}"))
         finally:
@@ -287,7 +287,7 @@ def test_random_operations_get_the_same_answers(
 
     async def both() -> None:
         memory = MemoryScoreStore()
-        client = async_redis(Settings(redis_url=redis_url))
+        client = async_redis(RedisConnection(redis_url))
         try:
             real = RedisScoreStore(client, f"contract-{next(_prefixes)}")
             for operation in operations:

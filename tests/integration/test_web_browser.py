@@ -21,7 +21,7 @@ import yaml
 
 from devtools.localstack.stack import free_port
 from devtools.localstack.web import WebProcess
-from stream.adapters.redis_accounts import account_alerts_key
+from stream.adapters.redis_keys import account_alerts_key
 from tests.integration.conftest import Deployment, wait_until
 
 pytestmark = pytest.mark.integration
@@ -162,6 +162,7 @@ def test_page_shows_known_data(page_on_known_data: tuple[Deployment, WebProcess]
             lists(page)
             customer(page, deployment)
             account(page, web)
+            invalid_ids(page, web)
             timeline(page)
             log_out(page, web)
         finally:
@@ -371,6 +372,24 @@ def account(page: Any, web: WebProcess) -> None:
     page.click('#account-bands [data-band="somewhat_engaged"]')
     expect(page.locator('#accounts tr[data-account="4242"]')).to_contain_text("52")
     page.screenshot(path=SHOTS / "web-accounts.png", full_page=True)
+
+
+def invalid_ids(page: Any, web: WebProcess) -> None:
+    """An id the API would refuse (400) is refused by the page itself, never requested."""
+    from urllib.parse import quote  # noqa: PLC0415
+
+    from playwright.sync_api import expect  # noqa: PLC0415
+
+    asked: list[str] = []
+    page.on("request", lambda request: asked.append(request.url))
+    for kind, text in (("customer", "This is not a valid customer id."),
+                       ("account", "This is not a valid account id.")):  # fmt: skip
+        for bad in ("rlo\u202ex", "zw\u200bsp", "bom\ufeff", "soft\u00adhy"):
+            page.goto(f"{web.url}#/{kind}/{quote(bad)}")
+            expect(page.locator("main")).to_contain_text(text)
+    refused = [url for url in asked if "/api/customers/" in url or "/api/accounts/" in url]
+    assert refused == [], refused
+    assert http(web.url + "api/id-rule", token=TOKEN)[1]["max_length"] == 128
 
 
 def log_out(page: Any, web: WebProcess) -> None:

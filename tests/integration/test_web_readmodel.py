@@ -11,7 +11,7 @@ import pytest
 from stream.adapters.redis_alerts import RecentAlerts
 from stream.adapters.redis_store import RedisScoreStore
 from stream.config.model_file import load_model
-from stream.web.history import BandHistory
+from stream.web.band_history import BandHistory
 from stream.web.readmodel import ReadModel
 from tests.integration.conftest import StoreScenario as Scenario
 

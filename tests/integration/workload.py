@@ -21,7 +21,8 @@ import orjson
 from kafka import KafkaConsumer, TopicPartition
 from kafka.admin import KafkaAdminClient
 
-from stream.adapters.redis_store import customer_key, decode_applied
+from stream.adapters.redis_fields import decode_applied
+from stream.adapters.redis_keys import customer_key
 from stream.core.alerts import alert_id
 from stream.core.customer import CustomerState, advance, drop_duplicates
 from stream.core.events import Event, fingerprint

@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 from stream.config.errors import ConfigError
 from stream.config.model_file import load_model, parse_model
 from stream.config.settings import TopicNames
+from stream.core.account_settings import AccountSettings
 from stream.core.accounts import (
-    AccountSettings,
     AccountState,
     Rollup,
     account_alert_id,
@@ -28,7 +28,7 @@ from stream.core.accounts import (
     evaluate,
     reference_aggregate,
 )
-from stream.core.model import AlertPolicy, AlertRule
+from stream.core.rules import AlertPolicy, AlertRule
 from stream.ports import Incoming, IndexEntry
 from stream.worker.accounts import roll_up_accounts, seed_accounts
 from stream.worker.processor import BatchProcessor

@@ -84,7 +84,7 @@ class _Script:
         self.should_stop = False
         self.flow_active = True
 
-    async def _wait_next_records(self, timeout: float) -> tuple[dict[TP, list[Any]], set[TP]]:
+    async def next_records(self, timeout: float) -> tuple[dict[TP, list[Any]], set[TP]]:
         self.calls.append(timeout)
         count, self.fresh = self.replies.pop(0) if self.replies else (0, self.fresh)
         if not count:  # as aiokafka: nothing fetched, so the wait lasted its whole timeout
@@ -93,7 +93,7 @@ class _Script:
         self.offset += count
         return ({_TP: records} if records else {}), {_TP}
 
-    def _replied_at(self, partitions: Iterable[TP]) -> list[int | None]:
+    def replied_at(self, partitions: Iterable[TP]) -> list[int | None]:
         return [2**62 if self.fresh else 0 for _ in partitions]
 
     async def _rewind(self, dropped: list[Incoming]) -> None:

@@ -11,10 +11,10 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from devtools.sim.event_files import HistorySpec, history_labels, history_records, make_history
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from devtools.sim.history import HistorySpec, history_labels, history_records, make_history
 from stream.calibrate.features import check_against_core, feature_query, window_totals
 from stream.calibrate.pipeline import (
     History,
@@ -28,8 +28,8 @@ from stream.calibrate.pipeline import (
 from stream.calibrate.snapshots import DAY_MS, collect
 from stream.config.model_file import load_model
 from stream.core.model import ScoringModel
-from stream.history.labels import Label
-from stream.history.sources import RawRecord, read_file
+from stream.event_files.labels import Label
+from stream.event_files.sources import RawRecord, read_file
 
 _START = 1_767_225_600_000  # 2026-01-01 00:00 UTC
 _TYPES = ("login", "report", "invite")

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from sklearn.metrics import roc_auc_score
 
 from stream.calibrate.skill import Interval, auc, bootstrap_interval, skill_verdict
-from stream.cli.history import NO_SKILL_EXIT
+from stream.cli.offline import NO_SKILL_EXIT
 from stream.cli.main import main
 
 

@@ -86,12 +86,12 @@ def test_redis_options_for_tls_and_acl_user(certs: Certificates) -> None:
         "ENGAGEMENT_REDIS_SSL_CERTFILE": str(certs.client_cert),
         "ENGAGEMENT_REDIS_SSL_KEYFILE": str(certs.client_key),
     })  # fmt: skip
-    assert redis_options(settings) == {
+    assert redis_options(settings.redis) == {
         "username": "scorer", "password": PASSWORD, "ssl_cert_reqs": "required",
         "ssl_check_hostname": True, "ssl_ca_certs": str(certs.ca),
         "ssl_certfile": str(certs.client_cert), "ssl_keyfile": str(certs.client_key),
     }  # fmt: skip
-    assert redis_options(Settings.from_env({})) == {}
+    assert redis_options(Settings.from_env({}).redis) == {}
 
 
 @pytest.mark.parametrize(

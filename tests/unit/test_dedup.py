@@ -11,7 +11,7 @@ import itertools
 from hypothesis import given
 from hypothesis import strategies as st
 
-from stream.adapters.redis_store import decode_applied, encode_applied
+from stream.adapters.redis_fields import decode_applied, encode_applied
 from stream.config.settings import TopicNames
 from stream.core.customer import CustomerState, advance
 from stream.core.decode import decode_event

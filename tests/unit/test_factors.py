@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stream.adapters.redis_store import state_fields, state_from_fields
+from stream.adapters.redis_fields import state_fields, state_from_fields
 from stream.config.model_file import parse_model
 from stream.core.alerts import AlertGate, alert_id
 from stream.core.customer import CustomerState, advance, breakdown_of, factor_totals

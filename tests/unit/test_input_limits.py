@@ -11,8 +11,7 @@ from hypothesis import strategies as st
 from redis.crc import key_slot
 
 from stream.adapters.redis_alerts import customer_alerts_key
-from stream.adapters.redis_keys import key_tag, tag_id
-from stream.adapters.redis_store import customer_key
+from stream.adapters.redis_keys import customer_key, key_tag, tag_id
 from stream.core.decode import DecodeLimits, Rejection, decode_event, valid_customer_id
 from stream.core.events import Event
 from tests.factories import NOW_MS, default_model

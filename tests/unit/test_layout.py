@@ -18,9 +18,9 @@ _NAME = re.compile(r"^[A-Za-z0-9_.-]+")
 
 # The only service modules that may import the optional ``calibrate`` extra: the calibration
 # itself, and the CLI's check that names the extra when it is missing.
-# Parquet history (stream/history/sources.py) needs the calibrate extra's pyarrow, imported
+# Parquet history (stream/event_files/sources.py) needs the calibrate extra's pyarrow, imported
 # only when a Parquet file is read.
-_OPTIONAL_USERS = ("stream/calibrate/", "stream/cli/history.py", "stream/history/sources.py")
+_OPTIONAL_USERS = ("stream/calibrate/", "stream/cli/offline.py", "stream/event_files/sources.py")
 
 # Tools with a virtualenv and a requirements.txt of their own (not the project's .venv).
 _OWN_VENV = ("devtools/churnsim",)
@@ -101,14 +101,13 @@ def test_tools_with_their_own_virtualenv_declare_their_imports_there() -> None:
 
 
 def test_the_service_does_not_depend_on_the_development_tools() -> None:
-    """Only the CLI's optional registration of the development commands names devtools."""
-    users = _imports("stream").get("devtools", set())
-    assert users == {"stream/cli/main.py"}
-    source = (ROOT / "stream/cli/main.py").read_text()
-    guarded = re.search(
-        r"try:\n\s+from devtools\.cli import add_commands.*\n\s+except ImportError", source
-    )
-    assert guarded, "the devtools import must be optional"
+    """No service module names devtools; the development commands register themselves
+    through the ``engagement.commands`` entry point."""
+    assert _imports("stream").get("devtools", set()) == set()
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert project["entry-points"]["engagement.commands"] == {
+        "devtools": "devtools.cli:add_commands"
+    }
 
 
 def test_the_worker_image_copies_the_service_only() -> None:

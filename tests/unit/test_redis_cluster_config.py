@@ -55,11 +55,11 @@ def test_a_cluster_needs_tcp_and_database_zero(url: str, problem: str) -> None:
 
 def test_the_client_factory_picks_the_cluster_client() -> None:
     """No connection is made: the cluster client connects on its first command."""
-    single = async_redis(Settings.from_env({"ENGAGEMENT_REDIS_URL": "redis://127.0.0.1:1/0"}))
+    single = async_redis(Settings.from_env({"ENGAGEMENT_REDIS_URL": "redis://127.0.0.1:1/0"}).redis)
     cluster = async_redis(
         Settings.from_env(
             {"ENGAGEMENT_REDIS_URL": "redis://127.0.0.1:1/0", "ENGAGEMENT_REDIS_CLUSTER": "true"}
-        )
+        ).redis
     )
     assert isinstance(single, AsyncRedis) and not is_cluster(single)
     assert isinstance(cluster, AsyncRedisCluster) and is_cluster(cluster)
@@ -77,7 +77,7 @@ def test_the_cluster_client_keeps_tls_and_acl_settings(certs: Certificates) -> N
         "ENGAGEMENT_REDIS_SSL_CERTFILE": str(certs.client_cert),
         "ENGAGEMENT_REDIS_SSL_KEYFILE": str(certs.client_key),
     })  # fmt: skip
-    client = async_redis(settings)
+    client = async_redis(settings.redis)
     assert isinstance(client, AsyncRedisCluster)
     template = client.nodes_manager.connection_kwargs
     (seed,) = client.nodes_manager.startup_nodes.values()

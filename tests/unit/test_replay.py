@@ -12,7 +12,7 @@ from stream.config.model_file import load_model
 from stream.core.customer import CustomerState, advance, drop_duplicates
 from stream.core.events import Event
 from stream.core.model import FactorTransform, ScoringModel, TenureRule
-from stream.history.replay import Replay
+from stream.event_files.replay import Replay
 from tests.profiles import examples
 
 _DAY = 86_400_000

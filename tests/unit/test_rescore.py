@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 from redis.asyncio import Redis
 
 from stream.adapters.kafka_admin import required_retention_ms
-from stream.adapters.redis_store import RedisScoreStore, customer_key
+from stream.adapters.redis_keys import customer_key
+from stream.adapters.redis_store import RedisScoreStore
 from stream.cli.rescore import summary, switch_over
 from stream.config.settings import Settings
 from stream.core.alerts import AlertGate

@@ -1,11 +1,12 @@
 """The Faust internals the worker's start-up and static membership rely on, pinned.
 
-``stream.worker.startup`` replaces Faust's table manager start (a one-second sleep, then
-the channels and the recovery service); ``stream.worker.app`` passes the instance id
-through Faust's ``consumer_group_instance_id`` setting, which Faust's aiokafka driver hands
-to the consumer as ``group_instance_id``, and aiokafka leaves a group on close only as a
-dynamic member; the lag of a partition not processed yet counts from the committed offset
-Faust's seek at the assignment recorded. If an upgrade changes any of that, these tests fail.
+``stream.upstream.faust.PromptTableManager`` replaces Faust's table manager start (a one-
+second sleep, then the channels and the recovery service); ``stream.worker.app`` passes the
+instance id through Faust's ``consumer_group_instance_id`` setting, which Faust's aiokafka
+driver hands to the consumer as ``group_instance_id``, and aiokafka leaves a group on close
+only as a dynamic member; the lag of a partition not processed yet counts from the committed
+offset Faust's seek at the assignment recorded. If an upgrade changes any of that, these
+tests fail.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from faust.tables import TableManager
 from faust.transport import consumer as faust_consumer
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
-from stream.worker.startup import PromptTableManager
+from stream.upstream.faust import PromptTableManager
 
 
 def test_faust_table_manager_start_is_a_sleep_then_channels_then_recovery() -> None:

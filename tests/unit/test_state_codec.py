@@ -12,13 +12,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stream.adapters.redis_state import LAYOUT, unpack_state
-from stream.adapters.redis_store import (
+from stream.adapters.redis_fields import (
     history_from_bytes,
     history_to_bytes,
     state_fields,
     state_from_fields,
 )
+from stream.adapters.redis_state import LAYOUT, unpack_state
 from stream.core.alerts import AlertGate, RuleGate
 from stream.core.customer import CustomerState, advance
 from tests.factories import DAY_MS, NOW_MS, default_model, event

@@ -34,7 +34,10 @@ function accountAlert(a) {
 
 async function viewAccount(main, id) {
   let a;
-  try { a = await getJSON("/api/accounts/" + encodeURIComponent(id)); }
+  try {
+    if (!(await validId(id))) throw Object.assign(new Error("invalid account id"), { status: 400 });
+    a = await getJSON("/api/accounts/" + encodeURIComponent(id));
+  }
   catch (err) {
     if (err.status === 404 || err.status === 400) {
       main.replaceChildren(h("div", { class: "page-head" }, h("h1", { text: id })),

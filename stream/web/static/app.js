@@ -83,6 +83,18 @@ async function getJSON(path) {
   if (!res.ok) throw Object.assign(new Error(body.error || res.statusText), { status: res.status });
   return body;
 }
+// The id rule of the API's 400 (/api/id-rule, from the decoder's): an id it refuses is
+// never requested.
+let idRule = null;
+async function validId(id) {
+  if (idRule === null) {
+    const r = await getJSON("/api/id-rule");
+    idRule = { ...r, forbidden: new RegExp(r.forbidden, "u") };
+  }
+  const length = [...id].length;
+  return length > 0 && length <= idRule.max_length && !idRule.forbidden.test(id)
+    && new TextEncoder().encode(id).length <= idRule.max_bytes;
+}
 function setLive(ok, text) {
   const live = document.getElementById("live");
   live.className = "live " + (ok ? "ok" : "err");
@@ -294,7 +306,10 @@ async function viewUpsell(main) {
 
 async function viewCustomer(main, id) {
   let c;
-  try { c = await getJSON("/api/customers/" + encodeURIComponent(id)); }
+  try {
+    if (!(await validId(id))) throw Object.assign(new Error("invalid customer id"), { status: 400 });
+    c = await getJSON("/api/customers/" + encodeURIComponent(id));
+  }
   catch (err) {
     if (err.status === 404 || err.status === 400) {
       main.replaceChildren(h("div", { class: "page-head" }, h("h1", { text: id })),

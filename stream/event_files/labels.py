@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from stream.history.sources import open_text
+from stream.event_files.sources import open_text
 
 __all__ = ["Label", "parse_time_ms", "read_labels"]
 

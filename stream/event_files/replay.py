@@ -22,7 +22,7 @@ from stream.core.decode import DecodeLimits, Ignored, Rejection, decode_event
 from stream.core.events import Event, fingerprint
 from stream.core.model import ScoringModel
 from stream.core.profile import Profile, apply_profile
-from stream.history.sources import RawRecord
+from stream.event_files.sources import RawRecord
 
 __all__ = ["DecodeSummary", "Replay", "decode_records"]
 

@@ -1,11 +1,12 @@
-"""The Faust internals ``stream.worker.fetch`` subclasses or calls, pinned.
+"""The Faust internals ``stream.upstream.faust`` subclasses or calls, pinned.
 
-The fetch consumer relies on faust-streaming 0.15.3 behaving as read from its source: the
+The whole-fetch consumer relies on faust-streaming 0.15.3 behaving as read from its source: the
 Fetcher service runs ``Consumer._drain_messages(fetcher)``; ``_wait_next_records(timeout)``
 returns the records aiokafka fetched; ``position``/``seek_wait`` put dropped ones back;
 ``_commit(offsets)`` is the driver's commit; Faust calls ``wait_empty()`` before a revoke
 and at a stop and ``commit()`` on its timer; the rebalance listener sets
-``app.consumer_generation_id``. If an upgrade changes any of that, these tests fail and
+``app.consumer_generation_id``; the producer's ``_ensure_producer()`` is its aiokafka
+producer. If an upgrade changes any of that, these tests fail and
 name what changed; do not upgrade Faust without re-reading them.
 """
 
@@ -28,6 +29,7 @@ from faust.transport import consumer as faust_consumer
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 
+from stream.upstream.faust import WholeFetchConsumer
 from stream.worker.fetch import SCHEME, FetchConsumer, Transport, broker_url, incoming
 
 FAUST_VERSION = "0.15.3"
@@ -159,3 +161,19 @@ def test_incoming_keeps_each_partitions_order_and_converts_fields() -> None:
     assert got[1].value == b""
     assert got[0].key == b"k"
     assert got[0].timestamp_ms == 1_700_000_000_123
+
+
+def test_the_seam_overrides_the_drain_loop_and_nothing_else_private() -> None:
+    private = {name for name, value in vars(WholeFetchConsumer).items() if callable(value)
+               and name.startswith("_") and not name.startswith("__")}  # fmt: skip
+    assert private == {"_drain_messages"}
+    assert issubclass(FetchConsumer, WholeFetchConsumer)
+    overridden = {n for n in vars(FetchConsumer) if n.startswith("_") and n != "_abc_impl"
+                  and hasattr(faust_aiokafka.Consumer, n) and not n.startswith("__")}  # fmt: skip
+    assert not overridden, f"FetchConsumer overrides private names: {overridden}"
+
+
+def test_the_producer_exposes_its_aiokafka_producer() -> None:
+    ensure = faust_aiokafka.Producer._ensure_producer
+    assert _parameters(ensure) == ["self"]
+    assert "AIOKafkaProducer" in _source(faust_aiokafka.Producer._new_producer)

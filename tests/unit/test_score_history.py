@@ -13,15 +13,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from stream.adapters.codec import alert_to_json
-from stream.adapters.redis_store import history_view, state_fields, state_from_fields
+from stream.adapters.redis_fields import state_fields, state_from_fields
+from stream.adapters.redis_reads import history_view
 from stream.config.errors import ConfigError
 from stream.config.model_file import parse_model
-from stream.core import history
-from stream.core.alerts import RuleGate, alert_id, pass_rule
+from stream.core import score_history as history
+from stream.core.alerts import RuleGate, alert_id, moved_factors, pass_rule
 from stream.core.customer import CustomerState, advance, drop_duplicates
 from stream.core.events import Event
-from stream.core.model import AlertRule, ScoringModel
+from stream.core.model import ScoringModel
 from stream.core.rebuild import rebuild
+from stream.core.rules import AlertRule
 from tests.factories import DAY_MS, NOW_MS, default_model, event
 from tests.profiles import examples
 
@@ -270,6 +272,25 @@ def test_power_user_entry_is_an_upsell_alert() -> None:
     kinds = {(a.rule, a.type) for a in result.alerts}
     assert ("upsell", "power_user_entered") in kinds
     assert ("rise", "score_rise") not in kinds  # no history 7 days back
+
+
+def test_a_band_entered_from_below_lists_the_factors_that_rose() -> None:
+    state = advance(MODEL, "c1", CustomerState(), [event("click")], NOW_MS).state
+    burst = [event("conversion", NOW_MS + 1000 + i) for i in range(12)]
+    result = advance(MODEL, "c1", state, burst, NOW_MS + 2000)
+    upsell = next(a for a in result.alerts if a.type == "power_user_entered")
+    assert upsell.score > upsell.previous_score
+    assert upsell.reasons, "an alert for a band entered from below names what rose"
+    assert all(r.change > 0 and r.after > r.before for r in upsell.reasons)
+    assert "conversions" in {r.factor for r in upsell.reasons}
+    assert list(upsell.reasons) == sorted(upsell.reasons, key=lambda r: (-r.change, r.factor))
+    assert alert_to_json(upsell)["reasons"]
+
+
+def test_moved_factors_follow_the_direction_of_the_score() -> None:
+    before, after = {"a": 500, "b": 300, "c": 100}, {"a": 900, "b": 100, "c": 100, "d": 50}
+    assert [r.factor for r in moved_factors(before, after, rose=True)] == ["a", "d"]
+    assert [r.factor for r in moved_factors(before, after, rose=False)] == ["b"]
 
 
 def test_rules_form_parses_with_defaults_and_errors() -> None:

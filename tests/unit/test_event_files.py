@@ -10,9 +10,9 @@ import orjson
 import pytest
 
 from stream.config.model_file import load_model
-from stream.history.labels import parse_time_ms, read_labels
-from stream.history.replay import decode_records
-from stream.history.sources import detect_format, read_file
+from stream.event_files.labels import parse_time_ms, read_labels
+from stream.event_files.replay import decode_records
+from stream.event_files.sources import detect_format, read_file
 
 _NOW = parse_time_ms("2026-06-01T00:00:00Z")
 _OLD = parse_time_ms("2025-01-01T00:00:00Z")  # far outside any window: not too_old in a replay

@@ -1,4 +1,5 @@
-"""``engagement calibrate``, ``engagement validate`` and ``engagement backfill``: the CLI side."""
+"""``engagement backfill``, ``engagement calibrate`` and ``engagement validate``: the commands
+over event files (README calls them history files), the CLI side."""
 
 from __future__ import annotations
 
@@ -201,7 +202,7 @@ def _horizon(args: argparse.Namespace) -> int:
 def _train_until(args: argparse.Namespace) -> int | None:
     if not args.train_until:
         return None
-    from stream.history.labels import parse_time_ms  # noqa: PLC0415
+    from stream.event_files.labels import parse_time_ms  # noqa: PLC0415
 
     try:
         return parse_time_ms(args.train_until)
@@ -210,7 +211,7 @@ def _train_until(args: argparse.Namespace) -> int | None:
 
 
 def _labels(args: argparse.Namespace) -> Any:
-    from stream.history.labels import read_labels  # noqa: PLC0415
+    from stream.event_files.labels import read_labels  # noqa: PLC0415
 
     try:
         return read_labels(args.labels)
@@ -338,7 +339,7 @@ def _backfill(args: argparse.Namespace, settings: Settings) -> int:
     if args.as_of:
         if args.topics:
             raise ConfigError(_ARGS, "--as-of", "applies to files; --topics backfills as of now")
-        from stream.history.labels import parse_time_ms  # noqa: PLC0415
+        from stream.event_files.labels import parse_time_ms  # noqa: PLC0415
 
         try:
             as_of = parse_time_ms(args.as_of)

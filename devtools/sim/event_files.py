@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 import orjson
 
-from stream.history.labels import Label
-from stream.history.sources import RawRecord
+from stream.event_files.labels import Label
+from stream.event_files.sources import RawRecord
 
 __all__ = [
     "HistoryCustomer",
