@@ -96,3 +96,21 @@ def test_a_fetch_is_started_once_the_agent_runs_its_handler() -> None:
         return before, fetch.started
 
     assert asyncio.run(main()) == (False, True)
+
+
+def test_faust_agents_lists_the_scoring_agent_and_its_topics() -> None:
+    """What a Faust user runs: ``faust -A stream.worker.faust_app agents``."""
+    import os  # noqa: PLC0415
+    import subprocess  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+    from pathlib import Path  # noqa: PLC0415
+
+    faust = Path(sys.executable).parent / "faust"
+    out = subprocess.run(
+        [str(faust), "-A", "stream.worker.faust_app", "agents"],
+        capture_output=True, text=True, check=True, timeout=120,
+        cwd=Path(__file__).resolve().parents[2],
+        env={k: v for k, v in os.environ.items() if not k.startswith("ENGAGEMENT_")},
+    ).stdout  # fmt: skip
+    row = next(line for line in out.splitlines() if "@score" in line)
+    assert "clickstream,app-installs,sessions" in row

@@ -177,3 +177,20 @@ def test_the_producer_exposes_its_aiokafka_producer() -> None:
     ensure = faust_aiokafka.Producer._ensure_producer
     assert _parameters(ensure) == ["self"]
     assert "AIOKafkaProducer" in _source(faust_aiokafka.Producer._new_producer)
+
+
+def test_a_stream_yields_a_channel_value_that_is_not_an_event_as_is() -> None:
+    """The scoring agent receives ``Fetch`` objects put on its channel (``Channel.put``
+    fans a value out to the iterating clones) and never acknowledges them."""
+    from faust import channels, streams  # noqa: PLC0415
+
+    aiter = _source(streams.Stream._py_aiter)
+    assert "if isinstance(channel_value, event_cls):" in aiter
+    assert "value = channel_value" in aiter
+    assert "await subscriber.queue.put(value)" in _source(channels.Channel.put)
+
+
+def test_a_revoke_clears_the_agents_queues_before_waiting_for_the_consumer() -> None:
+    """Why ``FetchConsumer.wait_empty`` abandons a fetch the agent has not taken at once."""
+    revoked = _source(app_base.App._on_partitions_revoked)
+    assert revoked.index("self.flow_control.clear") < revoked.index("_consumer_wait_empty")
