@@ -11,10 +11,10 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from devtools.sim.event_files import HistorySpec, history_labels, history_records, make_history
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from devtools.sim.event_files import HistorySpec, history_labels, history_records, make_history
 from stream.calibrate.features import check_against_core, feature_query, window_totals
 from stream.calibrate.pipeline import (
     History,
@@ -30,6 +30,7 @@ from stream.config.model_file import load_model
 from stream.core.model import ScoringModel
 from stream.event_files.labels import Label
 from stream.event_files.sources import RawRecord, read_file
+from tests.profiles import examples
 
 _START = 1_767_225_600_000  # 2026-01-01 00:00 UTC
 _TYPES = ("login", "report", "invite")
@@ -58,7 +59,9 @@ _EVENT = st.tuples(
 
 
 @settings(
-    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(25),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(
     events=st.lists(_EVENT, min_size=1, max_size=120),

@@ -12,8 +12,9 @@ from hypothesis import strategies as st
 from sklearn.metrics import roc_auc_score
 
 from stream.calibrate.skill import Interval, auc, bootstrap_interval, skill_verdict
-from stream.cli.offline import NO_SKILL_EXIT
 from stream.cli.main import main
+from stream.cli.offline import NO_SKILL_EXIT
+from tests.profiles import examples
 
 
 def _reference_auc(labels: list[int], risk: list[float]) -> float:
@@ -77,7 +78,7 @@ def _reference_interval(
     return float(low), float(high)
 
 
-@settings(max_examples=15, deadline=None)
+@settings(max_examples=examples(15), deadline=None)
 @given(seed=st.integers(0, 1000), customers=st.integers(4, 9))
 def test_bootstrap_resamples_customers_with_all_their_rows(seed: int, customers: int) -> None:
     rng = np.random.default_rng(seed)
