@@ -83,20 +83,11 @@ def add_commands(sub: Any) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m devtools COMMAND``: these commands without the product's CLI (which
     offers them too, through its ``engagement.commands`` entry point)."""
-    from stream.config.log_redaction import install_log_redaction  # noqa: PLC0415
-    from stream.errors import EngagementError  # noqa: PLC0415
+    from stream.cli.main import run  # noqa: PLC0415
 
     parser = argparse.ArgumentParser(prog="python -m devtools", description=__doc__)
     add_commands(parser.add_subparsers(required=True, metavar="COMMAND"))
-    args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
-    try:
-        settings = Settings.from_env()
-        install_log_redaction(settings.secret_values())
-        result: int = args.handler(args, settings)
-        return result
-    except EngagementError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    return run(parser.parse_args(list(sys.argv[1:] if argv is None else argv)))
 
 
 def _simulate(args: argparse.Namespace, settings: Settings) -> int:

@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from stream.adapters.redis_indexes import band_bounds
+from stream.adapters.redis_indexes import band_bounds, band_counts
 from stream.adapters.redis_keys import account_alerts_key, account_key, account_users_key
 from stream.core.bands import BandScale
 from stream.core.score_history import value_at
@@ -77,11 +77,7 @@ class AccountReads:
 
     async def band_counts(self, bands: BandScale) -> dict[str, int]:
         """How many accounts are in each band (one ZCOUNT per band)."""
-        pipe = self.client.pipeline(transaction=False)
-        for name in bands.names:
-            pipe.zcount(self.rank_key, *band_bounds(bands, name))
-        counts = await pipe.execute()
-        return dict(zip(bands.names, (int(c) for c in counts), strict=True))
+        return await band_counts(self.client, self.rank_key, bands)
 
 
 def _trend(history: Mapping[str, Any], now_ms: int) -> dict[str, float | None]:

@@ -14,13 +14,23 @@ from stream.adapters.redis_segments import SegmentRollups, Staged
 from stream.core.bands import BandScale
 from stream.ports import IndexEntry
 
-__all__ = ["ScoreIndexes", "band_bounds"]
+__all__ = ["ScoreIndexes", "band_bounds", "band_counts"]
 
 
 def band_bounds(bands: BandScale, band: str | None) -> tuple[str, str]:
     """Sorted-set score bounds (min, max) of a band, for ZCOUNT/ZRANGEBYSCORE; None: all."""
     low, high = bands.score_range(band) if band else (None, None)
     return ("-inf" if low is None else f"({low:g}", "+inf" if high is None else f"{high:g}")
+
+
+async def band_counts(client: Any, ranking: str, bands: BandScale) -> dict[str, int]:
+    """How many members of the ranking sorted set ``ranking`` are in each band (one ZCOUNT
+    per band, no scan)."""
+    pipe = client.pipeline(transaction=False)
+    for name in bands.names:
+        pipe.zcount(ranking, *band_bounds(bands, name))
+    counts = await pipe.execute()
+    return dict(zip(bands.names, (int(c) for c in counts), strict=True))
 
 
 class ScoreIndexes:
@@ -84,11 +94,7 @@ class ScoreIndexes:
 
     async def band_counts(self, bands: BandScale) -> dict[str, int]:
         """How many customers are in each band (one ZCOUNT per band, no scan)."""
-        pipe = self.client.pipeline(transaction=False)
-        for name in bands.names:
-            pipe.zcount(self.rank_key, *band_bounds(bands, name))
-        counts = await pipe.execute()
-        return dict(zip(bands.names, (int(c) for c in counts), strict=True))
+        return await band_counts(self.client, self.rank_key, bands)
 
     async def customer_ids(self, batch: int = 1000) -> AsyncIterator[list[str]]:
         """Every customer in the ranking (which holds every stored customer), in chunks."""

@@ -29,7 +29,7 @@ _DESCRIPTION = (
     "development checkout also the local stack, the simulator, the demo and the benchmark."
 )
 
-__all__ = ["COMMANDS_GROUP", "build_parser", "main"]
+__all__ = ["COMMANDS_GROUP", "build_parser", "main", "run"]
 
 #: entry-point group of further ``engagement`` subcommands: ``add(subparsers)`` callables
 COMMANDS_GROUP = "engagement.commands"
@@ -37,8 +37,12 @@ COMMANDS_GROUP = "engagement.commands"
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    return run(build_parser().parse_args(argv))
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run a parsed command's handler with the settings; an ``EngagementError`` is one
+    ``error:`` line and exit status 2."""
     try:
         settings = Settings.from_env()
         install_log_redaction(settings.secret_values())
