@@ -38,20 +38,23 @@ class TierSpec:
     marks: str
     env: dict[str, str] = field(default_factory=dict)
     processes: int = 1  # pytest-xdist workers; 1 runs in-process
-    # How xdist shares tests out: "loadfile" keeps a module (and its module-scoped
-    # stacks) in one process; each process starts its own session stack.
+    # How xdist shares tests out: "load" test by test, "loadfile" a module (and its
+    # module-scoped stacks) in one process; each process starts its own session stack.
     dist: Literal["load", "loadfile"] = "load"
 
 
 TIERS: dict[Tier, TierSpec] = {
     "unit": TierSpec(("tests/unit",), "unit", processes=2),
+    # Three processes on two cores: these tiers mostly wait (on Kafka, on worker start-ups,
+    # on session timeouts), so a third overlaps the waits without crowding the CPU.
     "integration": TierSpec(
         ("tests/deploy", "tests/integration"),
         "not fault and not bench",
-        processes=2,
+        processes=3,
         dist="loadfile",
     ),
-    "faults": TierSpec(("tests/integration",), "fault and not bench", processes=2, dist="loadfile"),
+    # By test, not by file: the fault suite's scenarios are few and long.
+    "faults": TierSpec(("tests/integration",), "fault and not bench", processes=3),
     "soak": TierSpec(
         ("tests/unit", "tests/integration"),
         "(unit or fault) and not bench",
