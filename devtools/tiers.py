@@ -59,8 +59,7 @@ TIERS: dict[Tier, TierSpec] = {
         ("tests/unit", "tests/integration"),
         "(unit or fault) and not bench",
         env={"FAULT_SCALE": "10", "HYPOTHESIS_PROFILE": "nightly"},
-        processes=2,
-        dist="loadfile",
+        processes=3,
     ),
     "bench-check": TierSpec(("tests/integration",), "bench"),
 }

@@ -20,7 +20,7 @@ from stream.adapters.kafka_admin import ensure_topics
 from stream.config.settings import Settings
 from tests.integration.conftest import Deployment, wait_until
 
-pytestmark = [pytest.mark.integration, pytest.mark.fault]
+pytestmark = [pytest.mark.integration, pytest.mark.fault, pytest.mark.timeout(1200)]
 DAY_MS = 86_400_000
 RULES = [
     {"name": "churn_risk", "when": "band_entered", "band": "churn_risk", "rearm_above": 10},

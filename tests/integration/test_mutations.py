@@ -22,7 +22,7 @@ from tests.integration.test_faults import (
 )
 from tests.integration.workload import compare, tally_events
 
-pytestmark = [pytest.mark.integration, pytest.mark.fault]
+pytestmark = [pytest.mark.integration, pytest.mark.fault, pytest.mark.timeout(1200)]
 MUTANTS = Path(__file__).parent / "mutants"
 
 

@@ -63,7 +63,8 @@ def test_rolling_restart_of_two_workers_under_load(deploy: Callable[..., Deploym
     """Two workers take a steady stream; each is SIGTERMed and restarted in turn, as a
     StatefulSet rollout does (with the shipped manifest's 30 s session timeout): the group
     keeps scoring, and the totals stay exact."""
-    rate, seconds = 2000 * SCALE, 30
+    # A larger FAULT_SCALE streams for longer at the same rate, below the workers' capacity.
+    rate, seconds = 2000, max(1, round(30 * SCALE))
     work = make_workload(MODEL, int(1000 * SCALE), int(rate * seconds), seed=32, prefix="rr")
     d = deploy(ENGAGEMENT_SESSION_TIMEOUT="30s")
     workers = [d.start_worker(), d.start_worker()]
