@@ -17,6 +17,7 @@ from stream.calibrate.metrics import AlertStats
 __all__ = ["CURVE_SHARES", "CurvePoint", "pick_share", "shares_with"]
 
 CURVE_SHARES = (0.05, 0.10, 0.15, 0.20)
+_MIN_SHARE = 0.01  # the least a band keeps when the alert band grows into it
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,16 +32,25 @@ class CurvePoint:
 
 def shares_with(
     shares: Mapping[str, float], names: Sequence[str], alert_share: float
-) -> dict[str, float]:
-    """``shares`` with the first (alert) band at ``alert_share``; the next band gives or
-    takes the difference, so the shares still add up to at most 1."""
+) -> dict[str, float] | None:
+    """``shares`` with the first (alert) band at ``alert_share``. What it grows by is taken
+    from the bands after it, in order, each kept at 0.01 or more (what it shrinks by goes
+    to the next band), so the shares still add up to at most 1 when they did before; None
+    when the other bands cannot give enough."""
     out = dict(shares)
     first = names[0]
     change = alert_share - out.get(first, 0.0)
     out[first] = alert_share
-    if len(names) > 1 and names[1] in out:
-        out[names[1]] = max(0.01, out[names[1]] - change)
-    return out
+    for name in (n for n in names[1:] if n in out):
+        if change <= 0:
+            out[name] -= change  # a smaller alert band: its share goes to the next band
+            return out
+        given = min(change, max(0.0, out[name] - _MIN_SHARE))
+        out[name] -= given
+        change -= given
+        if change <= 1e-12:
+            return out
+    return out if change <= 1e-12 else None
 
 
 def pick_share(points: Sequence[CurvePoint], budget: float) -> CurvePoint:

@@ -594,19 +594,21 @@ def _calibrate_staged(
     stamp = datetime.now(tz=UTC).strftime("%Y%m%d%H%M%S")
     version = options.version or f"calibrated-{stamp}"
 
-    def variant(alert_share: float) -> ScoringModel:
-        bounds = thresholds_from_shares(
-            train_scores, names, shares_with(shares, names, alert_share)
-        )
+    def variant(adjusted: Mapping[str, float]) -> ScoringModel:
+        bounds = thresholds_from_shares(train_scores, names, adjusted)
         doc = model_document(_base_document(base), types, fit, bounds, options, version)
         return parse_model(yaml.safe_load(_yaml_text(doc, [])), "alert curve")
 
+    curve_shares = {s: a for s in CURVE_SHARES if (a := shares_with(shares, names, s))}
+    for share in sorted(set(CURVE_SHARES) - set(curve_shares)):
+        _say(f"calibrate: the alert curve leaves out a {names[0]} share of {share:.2f}: "
+             "the other bands' shares leave no room for it")  # fmt: skip
     _say("calibrate: replaying the alert trade-off curve")
-    curve = alert_curve(history, {s: variant(s) for s in CURVE_SHARES}, labels, split,
-                        options.horizon_ms)  # fmt: skip
-    if options.target_alerts_per_customer is not None:
+    curve = alert_curve(history, {s: variant(a) for s, a in curve_shares.items()}, labels,
+                        split, options.horizon_ms)  # fmt: skip
+    if options.target_alerts_per_customer is not None and curve:
         chosen = pick_share(curve, options.target_alerts_per_customer)
-        shares = shares_with(shares, names, chosen.share)
+        shares = curve_shares[chosen.share]
         _say(f"calibrate: {names[0]} share {chosen.share:.2f} meets the budget of "
              f"{options.target_alerts_per_customer:g} alerts per retained customer "
              f"({chosen.training.per_retained:.3f} on the last training months)")  # fmt: skip

@@ -23,7 +23,7 @@ import orjson
 
 from stream.core.decode import DecodeLimits, Rejection, decode_event
 from stream.core.events import PROFILE_TYPES, Event
-from stream.core.model import ScoringModel
+from stream.core.model import PROPERTY_SCORED_TYPES, ScoringModel
 from stream.event_files.replay import DecodeSummary
 from stream.event_files.sources import RawRecord
 
@@ -83,10 +83,6 @@ def _types() -> dict[str, Any]:
             "factor": text, "cp": whole}  # fmt: skip
 
 
-# Event types whose points depend on the event's properties (all others: on the type only).
-_PROPERTY_SCORED = frozenset({"session_end", "survey_response"})
-
-
 def stage(
     records: Iterable[RawRecord],
     model: ScoringModel,
@@ -126,7 +122,7 @@ def stage(
             pairs = by_type.get(kind)
             if pairs is None:
                 pairs = list(model.contributions(decoded).items())
-                if kind not in _PROPERTY_SCORED:
+                if kind not in PROPERTY_SCORED_TYPES:
                     by_type[kind] = pairs
             for factor, cp in pairs:
                 p_seq.append(seq)

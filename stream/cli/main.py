@@ -19,6 +19,7 @@ from stream.config.log_redaction import install_log_redaction
 from stream.config.model_file import load_model
 from stream.config.settings import Settings
 from stream.errors import ConfigError, EngagementError
+from stream.worker.exits import EXIT_CONFIG
 
 T = TypeVar("T")
 
@@ -50,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
         return result
     except EngagementError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_CONFIG
 
 
 def build_parser(*, development: bool = True) -> argparse.ArgumentParser:

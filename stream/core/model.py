@@ -26,6 +26,7 @@ __all__ = [
     "BASELINE",
     "DAY_MS",
     "DERIVED_FACTORS",
+    "PROPERTY_SCORED_TYPES",
     "SESSION",
     "TENURE",
     "TRANSFORMS",
@@ -49,6 +50,8 @@ SESSION = "_session"
 # Factors that are not an event type's: the constant and the days since first seen.
 BASELINE = "baseline"
 TENURE = "tenure"
+#: event types whose points depend on the event's properties (all others: on the type only)
+PROPERTY_SCORED_TYPES = frozenset({"session_end", "survey_response"})
 # Factors derived from session_end / survey_response properties and from the window itself.
 SESSION_FACTORS = ("time_on_site", "pages_per_session", "bounces")
 SURVEY_FACTORS = ("nps", "csat")
@@ -302,7 +305,7 @@ class ScoringModel:
         rule = self.events[kind]
         if rule.points_cp:
             out[rule.factor] = rule.points_cp
-        scored = kind in {"session_end", "survey_response"}
+        scored = kind in PROPERTY_SCORED_TYPES
         if kind == "session_end":
             self._score_session(event, out)
         elif kind == "survey_response":

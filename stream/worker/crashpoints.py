@@ -5,14 +5,15 @@ each step of the exactly-once protocol hit for certain, at a small size. With
 ``FAULT_CRASH_AT=point:n[,point:n...]`` the worker SIGKILLs itself the n-th time it
 reaches ``point`` (counted from its start), after logging the point to stderr:
 
-- ``mid_batch``: the batch is decoded and evaluated, nothing of it is stored yet;
+- ``mid_batch``: a commit round of the batch is decoded and evaluated and not yet stored
+  (after a conflict round, what the earlier round stored stays stored);
 - ``after_store_commit``: states, fingerprints and the alert outbox are in Redis, no alert
   is published and no offset committed;
 - ``after_publish``: the alerts are on the alert topic, the outbox not yet cleared and no
   offset committed (a redelivery publishes them again, under the same ``alert_id``).
 
 Unset (always, outside the fault suite), ``reached`` returns at once. The plan is read once,
-when this module is imported.
+when the worker's app is assembled (``crash_plan()``).
 """
 
 from __future__ import annotations

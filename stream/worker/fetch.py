@@ -217,6 +217,9 @@ class FetchConsumer(WholeFetchConsumer):
     async def _finish_at_shutdown(self, fetch: Fetch, generation: int, grace_s: float) -> None:
         """The fetch loop is being cancelled: let the in-flight fetch finish within the
         grace period and commit it at once, or crash the app without committing it."""
+        if not fetch.started:  # never taken by the agent (Faust cleared its queue at the
+            fetch.abandon()  # stop): nothing of it was applied, and nothing will finish it
+            return
         done = fetch.done
         loop = asyncio.get_running_loop()
         deadline = loop.time() + grace_s
@@ -225,9 +228,6 @@ class FetchConsumer(WholeFetchConsumer):
                 await asyncio.wait({done}, timeout=deadline - loop.time())
             except asyncio.CancelledError:
                 continue
-        if not fetch.started:  # never handed over or taken: nothing of it was applied
-            fetch.abandon()
-            return
         if not done.done() or done.cancelled() or done.exception() is not None:
             fetch.abandon()
             reason = UnfinishedBatchError(

@@ -30,11 +30,47 @@ def _stats(per_retained: float) -> AlertStats:
 @given(share=st.sampled_from((0.05, 0.10, 0.15, 0.20)))
 def test_a_curve_point_keeps_the_shares_within_one(share: float) -> None:
     shares = shares_with(DEFAULT_SHARES, _NAMES, share)
+    assert shares is not None
     assert shares["churn_risk"] == share
     assert sum(shares.values()) <= 1 + 1e-9
     assert {k: v for k, v in shares.items() if k not in _NAMES[:2]} == {
         k: v for k, v in DEFAULT_SHARES.items() if k not in _NAMES[:2]
     }
+
+
+@given(
+    user=st.lists(st.floats(0.02, 1.0), min_size=5, max_size=5).map(
+        lambda raw: [x / sum(raw) for x in raw]
+    ),
+    share=st.sampled_from((0.05, 0.10, 0.15, 0.20)),
+)
+def test_the_shares_of_a_curve_point_add_up_to_at_most_one_or_none(
+    user: list[float], share: float
+) -> None:
+    """Whatever shares the user gave (they add up to 1), a curve point keeps every band at
+    0.01 or more and the total at most 1, taking what the alert band grows by from the
+    bands after it in order; or says the point does not fit (seen: churn_risk 0.05,
+    very_disengaged 0.05 and a 0.20 point made the thresholds fail)."""
+    shares = dict(zip(_NAMES, user, strict=True))
+    point = shares_with(shares, _NAMES, share)
+    room = sum(max(0.0, v - 0.01) for v in user[1:])
+    if point is None:
+        assert share - user[0] > room - 1e-9
+        return
+    assert point["churn_risk"] == share
+    assert sum(point.values()) <= 1 + 1e-9
+    assert all(v >= 0.01 - 1e-12 for name, v in point.items() if name != "churn_risk" and
+               shares[name] >= 0.01)  # fmt: skip
+
+
+def test_the_shares_that_crashed_a_calibrate_now_fit() -> None:
+    shares = {"churn_risk": 0.05, "very_disengaged": 0.05, "somewhat_engaged": 0.4,
+              "highly_engaged": 0.3, "power_user": 0.2}  # fmt: skip
+    point = shares_with(shares, _NAMES, 0.20)
+    assert point is not None and abs(sum(point.values()) - 1) < 1e-9
+    assert (
+        round(point["very_disengaged"], 9) == 0.01 and round(point["somewhat_engaged"], 9) == 0.29
+    )
 
 
 @given(
