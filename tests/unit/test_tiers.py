@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from devtools.tiers import TIERS, Outcome, _command, _counts
-from tests.profiles import examples
+from tests.profiles import PROFILE, examples
 
 _TESTS = Path(__file__).parents[1]
 
@@ -50,9 +50,10 @@ def test_the_gate_tiers_split_the_suite_without_overlap() -> None:
 
 
 def test_example_counts_scale_with_the_profile_and_keep_a_floor() -> None:
-    assert examples(1000) == 300  # the ci profile of the gate
-    assert examples(40) == 20  # never below 20 (or the count named, if smaller)
-    assert examples(10) == 10
+    scale = {"ci": 0.3, "nightly": 5.0}[PROFILE]  # the gate's profile, and make soak's
+    assert examples(1000) == round(1000 * scale)
+    assert examples(40) == max(20, round(40 * scale))  # never below 20
+    assert examples(10) == max(10, round(10 * scale))  # (or the count named, if smaller)
 
 
 def test_every_property_test_takes_its_count_from_the_profile() -> None:
