@@ -23,7 +23,7 @@ from tests.integration.test_faults import (
     settle,
     warm_up,
 )
-from tests.integration.workload import Streamer, committed_offsets, make_workload
+from tests.integration.workload import Streamer, Workload, committed_offsets, make_workload
 
 pytestmark = [pytest.mark.integration, pytest.mark.fault, pytest.mark.timeout(1200)]
 
@@ -57,6 +57,25 @@ def fragile_running(fragile: LocalStack) -> Iterator[LocalStack]:
     fragile.ensure_running()
 
 
+def _mid_stream(
+    deploy: Callable[..., Deployment],
+    on: LocalStack,
+    work: Workload,
+    chunks: int,
+    out: int,
+    session_timeout: str,
+) -> tuple[Deployment, WorkerProcess, Streamer]:
+    """The prelude every outage shares: a worker on ``on``, warmed up, then ``out`` of the
+    main workload's ``chunks`` chunks sent and scored past the warm-up."""
+    d = deploy(on=on, ENGAGEMENT_SESSION_TIMEOUT=session_timeout)
+    worker = d.start_worker()
+    warm_up(d, work)
+    streamer = Streamer(lambda m: d.send(*m), d.flush, work.main, chunks=chunks)
+    streamer.release(out)
+    wait_until(lambda: scored(worker) > len(work.warmup))
+    return d, worker, streamer
+
+
 def test_cluster_master_killed_stops_commits_and_catches_up_exactly(
     fragile_cluster: LocalStack, deploy: Callable[..., Deployment]
 ) -> None:
@@ -65,12 +84,7 @@ def test_cluster_master_killed_stops_commits_and_catches_up_exactly(
     AOF and nodes.conf, rejoins, and the scores catch up exactly."""
     work = make_workload(MODEL, int(1000 * CLUSTER_SCALE), int(40_000 * CLUSTER_SCALE),
                          seed=22, prefix="m")  # fmt: skip
-    d = deploy(on=fragile_cluster, ENGAGEMENT_SESSION_TIMEOUT="2s")
-    worker = d.start_worker()
-    warm_up(d, work)
-    streamer = Streamer(lambda m: d.send(*m), d.flush, work.main, chunks=10)
-    streamer.release(3)
-    wait_until(lambda: scored(worker) > len(work.warmup))
+    d, worker, streamer = _mid_stream(deploy, fragile_cluster, work, 10, 3, "2s")
     fragile_cluster.stop_redis(kill=True, node=0)
     down_at = time.monotonic()
     try:
@@ -95,12 +109,7 @@ def test_redis_outage_stops_commits_and_catches_up_exactly(
     catches up."""
     fragile = fragile_running
     work = make_workload(MODEL, int(1000 * SCALE), int(20_000 * SCALE), seed=12, prefix="r")
-    d = deploy(on=fragile, ENGAGEMENT_SESSION_TIMEOUT="2s")
-    worker = d.start_worker()
-    warm_up(d, work)
-    streamer = Streamer(lambda m: d.send(*m), d.flush, work.main, chunks=10)
-    streamer.release(3)
-    wait_until(lambda: scored(worker) > len(work.warmup))
+    d, worker, streamer = _mid_stream(deploy, fragile, work, 10, 3, "2s")
     fragile.stop_redis(kill=True)
     down_at = time.monotonic()
     wait_until(lambda: _not_ready_because(worker, "redis"))
@@ -126,12 +135,7 @@ def test_broker_restart_mid_stream(
     """The broker restarts on its kept log directory; the same worker reconnects exactly."""
     fragile = fragile_running
     work = make_workload(MODEL, int(1000 * SCALE), int(20_000 * SCALE), seed=13, prefix="b")
-    d = deploy(on=fragile, ENGAGEMENT_SESSION_TIMEOUT="6s")
-    worker = d.start_worker()
-    warm_up(d, work)
-    streamer = Streamer(lambda m: d.send(*m), d.flush, work.main, chunks=4)
-    streamer.release(2)
-    wait_until(lambda: scored(worker) > len(work.warmup))
+    d, worker, streamer = _mid_stream(deploy, fragile, work, 4, 2, "6s")
     down_at = time.monotonic()
     fragile.stop_kafka()
     wait_until(lambda: _not_ready_because(worker, "kafka"))
