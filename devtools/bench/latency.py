@@ -52,6 +52,8 @@ class LatencyResult:
     alert_probes: int = 0
     worker_cpu_utilisation: float = 0.0
     worker_histogram: dict[str, float] = field(default_factory=dict)
+    #: p50/p99 (seconds) and count of each of the worker's stages over the run
+    worker_stages: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         def summary(values: list[float], sent: int) -> dict[str, Any]:
@@ -72,6 +74,7 @@ class LatencyResult:
             "produce_to_ack": summary(self.ack_ms, self.store_probes + self.alert_probes),
             "worker_cpu_utilisation": round(self.worker_cpu_utilisation, 3),
             "worker_histogram_event_to_store_s": self.worker_histogram,
+            "worker_stages_s": self.worker_stages,
         }
 
 
@@ -149,7 +152,7 @@ def run_latency(
     reader = _AlertReader(bootstrap, topics.alerts)
     watcher.start()
     reader.start()
-    histogram_before = _histogram(worker)
+    histogram_before, stages_before = _histogram(worker), _stages(worker)
     before_load()
     cpu_before = cpu_of_worker()
     try:
@@ -171,6 +174,9 @@ def run_latency(
         if alert["customer_id"].startswith(_ALERTING) and alert["trigger"] == "event"
     ]
     result.worker_histogram = histogram_quantile(histogram_before, _histogram(worker))
+    stages_after = _stages(worker)
+    result.worker_stages = {stage: histogram_quantile(stages_before.get(stage, {}), buckets)
+                            for stage, buckets in stages_after.items()}  # fmt: skip
     return result
 
 
@@ -266,14 +272,27 @@ def _wait(check: Callable[[], bool], timeout_s: float = 60.0) -> bool:
 
 
 def _histogram(worker: WorkerProcess) -> dict[float, float]:
+    return _buckets(worker, "engagement_event_to_store_seconds").get("", {})
+
+
+def _stages(worker: WorkerProcess) -> dict[str, dict[float, float]]:
+    return _buckets(worker, "engagement_stage_seconds", label="stage")
+
+
+def _buckets(
+    worker: WorkerProcess, name: str, label: str | None = None
+) -> dict[str, dict[float, float]]:
+    """A histogram's cumulative bucket counts from the worker's /metrics, by the value of
+    ``label`` ("" without one)."""
     text = (worker.get("/metrics") or b"").decode()
-    buckets: dict[float, float] = {}
+    found: dict[str, dict[float, float]] = {}
     for family in text_string_to_metric_families(text):
-        if family.name == "engagement_event_to_store_seconds":
+        if family.name == name:
             for sample in family.samples:
                 if sample.name.endswith("_bucket"):
-                    buckets[float(sample.labels["le"])] = sample.value
-    return buckets
+                    key = sample.labels.get(label, "") if label else ""
+                    found.setdefault(key, {})[float(sample.labels["le"])] = sample.value
+    return found
 
 
 def histogram_quantile(before: dict[float, float], after: dict[float, float]) -> dict[str, float]:

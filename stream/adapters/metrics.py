@@ -13,6 +13,8 @@ from prometheus_client import (
 __all__ = ["Metrics"]
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+_STAGE_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+                  30)  # fmt: skip
 
 
 class Metrics:
@@ -68,6 +70,13 @@ class Metrics:
             buckets=_LATENCY_BUCKETS,
             registry=r,
         )
+        self.stage = Histogram(
+            "engagement_stage_seconds",
+            "Time spent per stage (stream.worker.stages): per message, kafka (Kafka timestamp "
+            "to the fetch reply) and batch (reply to the batch closing); per batch, process, "
+            "store, publish, accounts and offset_commit.",
+            ["stage"], buckets=_STAGE_BUCKETS, registry=r,
+        )  # fmt: skip
         self.lag = Gauge(
             "engagement_consumer_lag", "Messages behind the partition's high watermark.",
             ["topic", "partition"], registry=r,

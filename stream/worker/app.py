@@ -28,6 +28,7 @@ from stream.core.model import ScoringModel
 from stream.core.segments import SegmentRow
 from stream.ports import Incoming
 from stream.upstream.faust import PromptTableManager, kafka_metadata
+from stream.upstream.prometheus import observe_all
 from stream.worker.crashpoints import crash_plan
 from stream.worker.dedup import DedupPolicy
 from stream.worker.fetch import FetchConsumer, broker_url
@@ -164,6 +165,7 @@ def _install_scoring(app: faust.App, parts: _Parts) -> None:
         revoke_wait_s=settings.shutdown_grace_ms / 1000,
         commit_interval_s=1.0,
         observe=lambda end: parts.metrics.batch_ends.labels(end).inc(),
+        stage=lambda stage, seconds: observe_all(parts.metrics.stage.labels(stage), seconds),
     )
     fetches = fetch_channel(app, list(settings.topics.inputs), options)
 

@@ -42,6 +42,7 @@ from stream.upstream.faust import AiokafkaTransport, WholeFetchConsumer
 from stream.worker.batching import TopUp, caught_up
 from stream.worker.exits import UnfinishedBatchError
 from stream.worker.fetches import Fetch, FetchChannel, FetchOptions, channel_of
+from stream.worker.stages import fetch_waits
 
 __all__ = ["SCHEME", "FetchConsumer", "Transport", "broker_url", "incoming"]
 
@@ -121,6 +122,7 @@ class FetchConsumer(WholeFetchConsumer):
         ``batch_max`` messages or ``batch_within`` has passed (``stream.worker.batching``),
         and the consumer generation it was fetched in; empty when a rebalance intervened."""
         batch: list[Incoming] = []
+        arrivals: list[tuple[int, int]] = []  # (first index, wall ms) per reply with records
         generation = self.app.consumer_generation_id
         top_up = TopUp(options.batch_max, options.batch_within_s)
         first_at = 0.0
@@ -145,6 +147,7 @@ class FetchConsumer(WholeFetchConsumer):
             if fetched:
                 if not batch:
                     first_at = time.monotonic()
+                arrivals.append((len(batch), _wall_ms()))
                 batch.extend(fetched)
             elif not batch:
                 continue
@@ -155,6 +158,9 @@ class FetchConsumer(WholeFetchConsumer):
                 # A fetch reply without records wakes nobody: look at the stamps again soon.
                 timeout = min(timeout, _RECHECK_S)
         options.observe(top_up.ended_by(len(batch), fresh=fresh))
+        in_kafka, waiting = fetch_waits(batch, arrivals, _wall_ms())
+        options.stage("kafka", in_kafka)
+        options.stage("batch", waiting)
         return generation, batch
 
     async def _rewind(self, dropped: Sequence[Incoming]) -> None:
@@ -257,7 +263,10 @@ class FetchConsumer(WholeFetchConsumer):
             self._last_commit = time.monotonic()
             if not due or self.app.client_only:
                 return False
+            started = time.perf_counter()
             done = await self.commit_offsets(due)
+            if self._fetches is not None:
+                self._fetches.options.stage("offset_commit", [time.perf_counter() - started])
             if done:
                 self._committed.update(due)
             return done

@@ -23,6 +23,7 @@ import faust
 
 from stream.ports import Incoming
 from stream.worker.batching import BatchEnd
+from stream.worker.stages import StageObserver, unobserved
 
 __all__ = ["BatchHandler", "Fetch", "FetchChannel", "FetchOptions", "channel_of", "fetch_channel"]
 
@@ -44,6 +45,9 @@ class FetchOptions:
     commit_interval_s: float = 1.0
     #: told why each batch stopped growing (the worker counts it in a metric)
     observe: Callable[[BatchEnd], None] = _unobserved
+    #: told the seconds each message spent in Kafka and waiting for its batch, and each
+    #: offset commit's (``stream.worker.stages``)
+    stage: StageObserver = unobserved
 
 
 @dataclass(eq=False, slots=True)

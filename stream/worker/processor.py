@@ -64,6 +64,7 @@ from stream.upstream.prometheus import observe_all
 from stream.worker.accounts import roll_up_accounts
 from stream.worker.crashpoints import CrashPlan
 from stream.worker.dedup import DedupPolicy, Seen, after
+from stream.worker.stages import BatchStages
 
 __all__ = [
     "BatchProcessor",
@@ -179,6 +180,7 @@ class BatchProcessor:
     async def process(self, batch: Sequence[Incoming]) -> BatchReport:
         """Score a batch of input messages; dead-letter the ones that cannot be scored."""
         now_ms = self.clock_ms()
+        stages = BatchStages()
         report = BatchReport()
         groups: dict[str, _Group] = {}
         dead: list[OutMessage] = []
@@ -201,12 +203,15 @@ class BatchProcessor:
                 self.metrics.dead_letters.labels(outcome.reason).inc()
                 continue
             raise AssertionError(f"unexpected decode outcome {outcome!r}")  # pragma: no cover
-        await self._advance(groups, now_ms, report)
+        stages.lap("process")
+        await self._advance(groups, now_ms, report, stages)
         if dead:
             await self.publisher.publish(dead)
+            stages.lap("publish")
         report.dead_lettered = len(dead)
         self._observe_latency(groups)
         self.metrics.batches.observe(len(batch))
+        self._observe_stages(stages)
         return report
 
     async def sweep(self, partitions: Iterable[int], limit: int = 1000) -> BatchReport:
@@ -222,7 +227,8 @@ class BatchProcessor:
                 if not due:
                     break
                 report.sweep_behind_ms = max(report.sweep_behind_ms, now_ms - due[0][1])
-                await self._advance({c: _Group(partition) for c, _ in due}, now_ms, report)
+                due_groups = {c: _Group(partition) for c, _ in due}
+                await self._advance(due_groups, now_ms, report, BatchStages())
                 self.metrics.swept.inc(len(due))
                 if len(due) < limit:
                     break
@@ -253,9 +259,12 @@ class BatchProcessor:
         ]
         return OutMessage(self.topics.dlq, message.key, message.value, headers)
 
-    async def _advance(self, groups: dict[str, _Group], now_ms: int, report: BatchReport) -> None:
+    async def _advance(
+        self, groups: dict[str, _Group], now_ms: int, report: BatchReport, stages: BatchStages
+    ) -> None:
         pending = dict(groups)
         await self._load_missing(pending)
+        stages.lap("store")
         outboxes: dict[str, list[OutboxAlert]] = {}
         entries: dict[str, IndexEntry] = {}
         for _ in range(_MAX_ROUNDS):
@@ -268,11 +277,13 @@ class BatchProcessor:
                 if commit is not None:
                     commits.append(commit)
             self.crash.reached("mid_batch")
+            stages.lap("process")
             result = await self.store.commit(commits)
             self.crash.reached("after_store_commit")
             self._remember(commits, result)
             self._count_outcomes(pending, result, report)
             await self._reload(result.conflicts)
+            stages.lap("store")
             retry = set(result.conflicts)
             pending = {c: g for c, g in pending.items() if c in retry}
         if pending:
@@ -280,13 +291,16 @@ class BatchProcessor:
                 f"{len(pending)} customers kept conflicting; the batch will be retried"
             )
         await self._publish_outboxes(outboxes, report)
+        stages.lap("publish")
         if self.model.accounts is not None:  # before the due index moves (a sweep replays)
             if len(self.account_members) > self.cache_limit:
                 self.account_members.clear()
             report.alerts += await roll_up_accounts(self.model, self.store, self.publisher,
                 self.topics.alerts, list(entries.values()), now_ms, self.metrics,
                 self.account_members)  # fmt: skip
+            stages.lap("accounts")
         await self.store.update_indexes(entries.values())
+        stages.lap("store")
 
     async def _load_missing(self, groups: dict[str, _Group]) -> None:
         missing = [c for c in groups if c not in self.cache]
@@ -387,6 +401,11 @@ class BatchProcessor:
                 self.metrics.alerts.labels(alert["type"], alert["trigger"]).inc()
                 self.metrics.alerts_by_scope.labels("customer").inc()
                 report.alerts.append(alert)
+
+    def _observe_stages(self, stages: BatchStages) -> None:
+        for stage, seconds in stages.spent.items():
+            if stage != "accounts" or self.model.accounts is not None:
+                self.metrics.stage.labels(stage).observe(seconds)
 
     def _observe_latency(self, groups: dict[str, _Group]) -> None:
         done_ms = self.clock_ms()

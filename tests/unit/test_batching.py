@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from types import SimpleNamespace
 from typing import Any
 
@@ -177,3 +177,19 @@ def test_the_fetch_loop_reports_why_each_batch_ended() -> None:
         options = FetchOptions(batch_max=batch_max, batch_within_s=5.0, observe=ends.append)
         asyncio.run(FetchConsumer._next_batch(_Script(replies), options))  # type: ignore[arg-type]
     assert ends == ["caught_up", "full", "window"]
+
+
+def test_the_loop_times_every_message_in_kafka_and_waiting_for_its_batch() -> None:
+    script = _Script([(4, False), (20, True)])
+    seen: dict[str, list[float]] = {}
+
+    def keep(stage: str, seconds: Sequence[float]) -> None:
+        seen.setdefault(stage, []).extend(seconds)
+
+    options = FetchOptions(batch_max=100, batch_within_s=5.0, stage=keep)
+    _, batch = asyncio.run(FetchConsumer._next_batch(script, options))  # type: ignore[arg-type]
+    assert len(batch) == 24
+    assert len(seen["kafka"]) == len(seen["batch"]) == 24
+    # the scripted records carry Kafka timestamp 0: in Kafka since the epoch, by the wall clock
+    assert min(seen["kafka"]) > time.time() - 60
+    assert all(0 <= wait < 60 for wait in seen["batch"])
