@@ -11,15 +11,23 @@ per event:
 - ``cached_us``: ``advance`` on the state the previous call returned (the worker's cache);
 - ``decode_event_us``: ``decode_event`` on the benchmark's native JSON messages.
 
-To compare two trees in one run, run it alternately with each tree first on ``PYTHONPATH``
-(see CHANGELOG.md, 0.2.0); it only uses calls both trees have.
+``compare`` runs it once per kernel (``stream.core.kernel``: the pure Python, and the
+compiled one when it is built), alternating them ``rounds`` times, and reports each part's
+median per kernel and the ratio python/rust; ``python -m devtools.corebench`` prints that.
+Only the parts the compiled kernel implements differ between the two (today the state
+codec: ``encode_us``, ``decode_us``); the others run the same Python code in both.
+
+To compare two trees in one run, run ``run`` alternately with each tree first on
+``PYTHONPATH`` (see CHANGELOG.md, 0.2.0); it only uses calls both trees have.
 """
 
 from __future__ import annotations
 
 import inspect
 import random
+import statistics
 import time
+from collections.abc import Callable
 from typing import Any
 
 from stream.adapters import redis_store as store_module
@@ -28,14 +36,17 @@ from stream.core.customer import CustomerState, advance
 from stream.core.decode import decode_event
 from stream.core.events import Event
 
-__all__ = ["run"]
+__all__ = ["compare", "run"]
 
 DAY_MS = 86_400_000
 TYPES = ["page_view", "click", "feature_used", "conversion", "app_open", "like"]
 
 
-def run(events: int = 60_000, customers: int = 500, seed: int = 7) -> dict[str, float]:
-    """Microseconds per event of each part (see the module doc)."""
+def run(
+    events: int = 60_000, customers: int = 500, seed: int = 7, kernel_name: str | None = None
+) -> dict[str, float]:
+    """Microseconds per event of each part (see the module doc), with the state codec of
+    the kernel ``kernel_name`` (None: the store module's own functions)."""
     model = load_model("default")
     rng = random.Random(seed)
     start = 1_790_000_000_000
@@ -52,6 +63,8 @@ def run(events: int = 60_000, customers: int = 500, seed: int = 7) -> dict[str, 
     )
     if "bucket_ms" in inspect.signature(state_fields).parameters:
         extra = (model.bucket_ms,)
+    if kernel_name is not None:
+        state_fields, state_from_fields = _kernel_codec(kernel_name)
     states: dict[str, CustomerState] = {}
     cached: dict[str, CustomerState] = {}
     core = encode = decode = warm = 0.0
@@ -87,6 +100,41 @@ def run(events: int = 60_000, customers: int = 500, seed: int = 7) -> dict[str, 
         "cached_us": warm * per,
         "decode_event_us": _decode_events(model, min(events, 20_000)),
     }
+
+
+def _kernel_codec(name: str) -> tuple[Callable[..., Any], Callable[..., Any]]:
+    """``state_fields`` and ``state_from_fields`` with the codec of one kernel."""
+    from stream.adapters.redis_fields import STATE_FIELDS, state_codec  # noqa: PLC0415
+    from stream.core import kernel  # noqa: PLC0415
+
+    codec = state_codec(kernel.load(name))
+
+    def fields(*args: Any) -> dict[str, Any]:
+        return dict(zip(STATE_FIELDS, codec.state_values(*args), strict=True))
+
+    return fields, codec.state_from_fields
+
+
+def compare(rounds: int = 3, events: int = 60_000) -> dict[str, Any]:
+    """Each part's median over ``rounds`` alternating runs, per kernel, and python/rust."""
+    from stream.core import kernel  # noqa: PLC0415
+
+    names = ["python"] + (["rust"] if kernel.load("auto").name == "rust" else [])
+    runs: dict[str, list[dict[str, float]]] = {name: [] for name in names}
+    for _ in range(rounds):
+        for name in names:
+            runs[name].append(run(events=events, kernel_name=name))
+    medians = {
+        name: {part: round(statistics.median(r[part] for r in got), 2) for part in got[0]}
+        for name, got in runs.items()
+    }
+    report: dict[str, Any] = {"kernels": medians, "rounds": rounds, "events": events}
+    if "rust" in medians:
+        python, rust = medians["python"], medians["rust"]
+        report["python_over_rust"] = {
+            part: round(python[part] / rust[part], 2) for part in python if rust[part]
+        }
+    return report
 
 
 def _decode_events(model: Any, count: int) -> float:

@@ -1,0 +1,307 @@
+"""The compiled kernel against the pure-Python reference: identical results, or the same
+error, on random states, hash fields and event streams.
+
+Every function ``engagement_kernel`` exports is driven here side by side with the Python
+function it stands in for. The module is skipped when the kernel is not built (``make
+install`` builds it where Rust's cargo is found), unless ``ENGAGEMENT_KERNEL=rust`` says it
+must be there.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from stream.adapters import redis_fields
+from stream.adapters.codec import iso_ms
+from stream.config.model_file import parse_model
+from stream.core import kernel
+from stream.core.alerts import AlertGate, RuleGate
+from stream.core.customer import CustomerState, advance
+from stream.core.events import Event
+from stream.core.model import ScoringModel
+from tests.factories import DAY_MS, NOW_MS, default_model
+from tests.profiles import examples
+
+if os.environ.get("ENGAGEMENT_KERNEL") == "rust":
+    NATIVE: Any = kernel.load("rust").native
+else:
+    NATIVE = pytest.importorskip(kernel.MODULE, reason="the compiled kernel is not built")
+
+
+def _same(reference: Callable[..., Any], native: Callable[..., Any], *args: Any) -> Any:
+    """Both give equal values of equal types, or raise the same error."""
+    try:
+        expected: Any = reference(*args)
+    except Exception as error:
+        with pytest.raises(type(error)) as raised:
+            native(*args)
+        assert str(raised.value) == str(error)
+        return None
+    got = native(*args)
+    assert got == expected
+    assert _shape(got) == _shape(expected)
+    return got
+
+
+def _shape(value: Any) -> Any:
+    """The types all the way down (``1 == True`` and ``1 == 1.0``: equality alone misses a
+    bool or a float where an int belongs)."""
+    if isinstance(value, dict):
+        return {k: _shape(v) for k, v in value.items()}
+    if isinstance(value, (tuple, list)):
+        return [type(value), *(_shape(v) for v in value)]
+    if isinstance(value, CustomerState):
+        return [_shape(getattr(value, name)) for name in CustomerState.__slots__]
+    if isinstance(value, (AlertGate, RuleGate)):
+        return [type(value), *(_shape(getattr(value, n)) for n in type(value).__slots__)]
+    return type(value)
+
+
+# ---------------------------------------------------------------------------------------
+# Random states, as wild as their types allow
+
+names = st.text(max_size=12)
+plain_names = st.text(st.characters(min_codepoint=0x20, exclude_characters='"\\'), max_size=12)
+moments = st.one_of(st.none(), st.integers(-(2**63), 2**63 - 1))
+wide = st.one_of(st.integers(-(2**31), 2**31), st.integers(-(2**63), 2**63 - 1),
+                 st.integers(-(2**70), 2**70))  # fmt: skip
+centipoints = st.one_of(st.integers(-(10**7), 10**7), wide)
+clocks = st.one_of(
+    st.integers(NOW_MS - 400 * DAY_MS, NOW_MS + 400 * DAY_MS),
+    st.integers(0, 253_402_300_799_999),
+    st.integers(-(2**45), 2**48),
+)
+
+
+@st.composite
+def states(draw: st.DrawFn) -> CustomerState:
+    key = draw(st.sampled_from([names, plain_names]))
+    slots = st.dictionaries(key, draw(st.sampled_from([centipoints, st.integers(-9, 99)])),
+                            max_size=5)  # fmt: skip
+    history = st.lists(st.tuples(wide, centipoints), max_size=6).map(tuple)
+    markers = st.lists(st.tuples(st.integers(0, 2**50), names), max_size=2).map(tuple)
+    return CustomerState(
+        buckets=draw(st.dictionaries(st.one_of(st.integers(0, 30_000), wide), slots, max_size=6)),
+        score_cp=draw(centipoints),
+        band=draw(st.sampled_from([None, "", "churn_risk", "power_user", "bändé"])),
+        gate=AlertGate(draw(st.booleans()), draw(moments), draw(st.booleans())),
+        updated_ms=draw(clocks),
+        first_seen_ms=draw(moments),
+        tenure_days=draw(st.one_of(st.integers(0, 400), wide)),
+        prior_active=draw(moments),
+        history=draw(history),
+        markers=draw(st.one_of(st.just(()), markers)),
+        version=draw(st.sampled_from([None, "v1", "v2", "", "ünï", "x" * 70_000])),
+        rule_gates=draw(
+            st.dictionaries(names, st.builds(RuleGate, st.booleans(), moments), max_size=3)
+        ),
+    )
+
+
+breakdowns = st.dictionaries(st.one_of(plain_names, names), centipoints, max_size=6)
+partitions = st.one_of(st.none(), st.integers(0, 64), wide)
+
+
+@given(states(), breakdowns, st.sampled_from(["v1", "v2", "ünï"]), partitions,
+       st.one_of(st.just(DAY_MS), wide))  # fmt: skip
+@settings(max_examples=examples(600), deadline=None)
+def test_state_values_are_identical(
+    state: CustomerState, breakdown: dict[str, int], version: str, partition: Any, bucket: int
+) -> None:
+    args = (state, breakdown, version, partition, bucket)
+    values = _same(redis_fields.state_values, NATIVE.state_values, *args)
+    if values is None:
+        return
+    fields = dict(zip(redis_fields.STATE_FIELDS, values, strict=True))
+    stored = {k: v.encode() if isinstance(v, str) else v for k, v in fields.items()}
+    _same(redis_fields.state_from_fields, NATIVE.state_from_fields, stored)
+
+
+# ---------------------------------------------------------------------------------------
+# Hash fields as Redis might hand them over: written, then damaged or from older releases
+
+
+def _written(state: CustomerState) -> dict[str, bytes | None]:
+    values = redis_fields.state_values(state, {}, "v1", 3, DAY_MS)
+    return {
+        k: v.encode() if isinstance(v, str) else v
+        for k, v in zip(redis_fields.STATE_FIELDS, values, strict=True)
+    }
+
+
+odd_bytes = st.one_of(
+    st.none(),
+    st.binary(max_size=40),
+    st.sampled_from(
+        [
+            b"",
+            b"0",
+            b"12.5",
+            b"-3",
+            b"1e3",
+            b" 7",
+            b"1_0",
+            b"nan",
+            b"inf",
+            b"\xff",
+            b"1.2345e+06",
+            b"9" * 30,
+            b"0.005",
+            b"-0",
+        ]
+    ),
+)
+
+
+@st.composite
+def damaged(draw: st.DrawFn) -> dict[str, Any]:
+    fields: dict[str, Any] = _written(draw(states().filter(_writable)))
+    for name in draw(st.lists(st.sampled_from([*redis_fields.STATE_FIELDS, "state"]))):
+        if name == "state" and fields["state"]:
+            raw = fields["state"]
+            cut = draw(st.integers(0, len(raw)))
+            fields["state"] = draw(st.sampled_from([
+                raw[:cut], raw[:cut] + draw(st.binary(max_size=8)) + raw[cut:],
+                bytes([draw(st.integers(0, 255))]) + raw[1:],
+                raw.replace(b'":', b'": '), raw.replace(b"1", b"1.0"),
+                b'{"w": {}, "a": 1, "l": null, "u": 5}',
+            ]))  # fmt: skip
+        else:
+            fields[name] = draw(odd_bytes)
+    if draw(st.booleans()):
+        fields = {k: (bytearray(v) if isinstance(v, bytes) and draw(st.booleans()) else v)
+                  for k, v in fields.items()}  # fmt: skip
+    return fields
+
+
+def _writable(state: CustomerState) -> bool:
+    try:
+        redis_fields.state_values(state, {}, "v1", 3, DAY_MS)
+    except Exception:
+        return False
+    return True
+
+
+@given(damaged())
+@settings(max_examples=examples(600), deadline=None)
+def test_state_from_fields_is_identical_on_any_fields(fields: dict[str, Any]) -> None:
+    _same(redis_fields.state_from_fields, NATIVE.state_from_fields, fields)
+
+
+@given(st.one_of(st.none(), st.binary(max_size=80), st.builds(
+    lambda pts, ms: redis_fields.history_to_bytes(tuple(pts), ms),
+    st.lists(st.tuples(wide, wide).filter(lambda p: all(abs(v) < 2**63 for v in p))),
+    st.integers(1, 2**40))))  # fmt: skip
+@settings(max_examples=examples(300), deadline=None)
+def test_history_from_bytes_is_identical(raw: bytes | None) -> None:
+    _same(redis_fields.history_from_bytes, NATIVE.history_from_bytes, raw)
+
+
+@given(st.lists(st.tuples(wide, wide)).map(tuple), wide)
+@settings(max_examples=examples(300), deadline=None)
+def test_history_to_bytes_is_identical(history: tuple[tuple[int, int], ...], ms: int) -> None:
+    _same(redis_fields.history_to_bytes, NATIVE.history_to_bytes, history, ms)
+
+
+# ---------------------------------------------------------------------------------------
+# Text as Python writes it
+
+
+@given(st.one_of(st.integers(-(2**53), 2**53), st.integers(-(10**8), 10**8)))
+@settings(max_examples=examples(1000), deadline=None)
+def test_g_format_of_centipoints_is_pythons(cp: int) -> None:
+    assert NATIVE.format_g(cp / 100) == f"{cp / 100:g}"
+
+
+@given(st.floats(allow_nan=False, allow_infinity=False))
+@settings(max_examples=examples(1000), deadline=None)
+def test_g_format_of_any_float_is_pythons(x: float) -> None:
+    assert NATIVE.format_g(x) == f"{x:g}"
+
+
+@given(clocks.filter(lambda ms: 0 <= ms <= 253_402_300_799_999))
+@settings(max_examples=examples(1000), deadline=None)
+def test_iso_ms_is_pythons(ms: int) -> None:
+    assert NATIVE.iso_ms(ms) == iso_ms(ms)
+
+
+# ---------------------------------------------------------------------------------------
+# Realistic states: random models and event streams through the Python core
+
+
+def _model(seed: int) -> ScoringModel:
+    if seed == 0:
+        return default_model()
+    doc = yaml.safe_load((Path(__file__).parents[2] / "stream/config/models/default.yaml")
+                         .read_text())  # fmt: skip
+    doc.update(version=f"m{seed}", baseline=-15 if seed % 2 else 0)
+    if seed % 3 == 0:
+        doc["tenure"] = {"points_per_day": 1, "max_days": 20}
+        doc["alerts"]["onboarding"] = {"after": "7d"}
+    if seed % 4 == 1:
+        doc["factors"] = {"page_views": {"transform": "log1p", "scale": 5, "weight": 6},
+                          "social": {"transform": "cap", "max": 20}}  # fmt: skip
+    return parse_model(doc, f"m{seed}.yaml")
+
+
+MODELS = [_model(seed) for seed in range(6)]
+
+
+@st.composite
+def streams(draw: st.DrawFn) -> tuple[ScoringModel, list[tuple[int, list[Event]]]]:
+    model = draw(st.sampled_from(MODELS))
+    kinds = sorted(model.events)
+    clock = NOW_MS - draw(st.integers(0, 90)) * DAY_MS
+    steps = []
+    for _ in range(draw(st.integers(1, 8))):
+        clock += draw(st.integers(0, 20 * DAY_MS))
+        batch = []
+        for _ in range(draw(st.integers(0, 4))):
+            kind = draw(st.sampled_from(kinds))
+            props: dict[str, Any] = {}
+            if kind == "session_end":
+                props = {"duration_seconds": draw(st.floats(0, 7200)),
+                         "page_count": draw(st.integers(0, 50))}  # fmt: skip
+            elif kind == "survey_response":
+                props = {"nps": draw(st.integers(0, 10))}
+            at = clock - draw(st.integers(0, 40 * DAY_MS))
+            batch.append(Event(f"e{draw(st.integers(0, 99))}", "c", kind, at, props))
+        steps.append((clock, batch))
+    return model, steps
+
+
+@given(streams(), st.integers(0, 7))
+@settings(max_examples=examples(200), deadline=None)
+def test_codec_is_identical_on_states_the_core_writes(
+    stream: tuple[ScoringModel, list[tuple[int, list[Event]]]], partition: int
+) -> None:
+    model, steps = stream
+    state = CustomerState()
+    for now, batch in steps:
+        result = advance(model, "c", state, batch, now)
+        args = (result.state, result.breakdown, model.version, partition, model.bucket_ms)
+        values = _same(redis_fields.state_values, NATIVE.state_values, *args)
+        fields = dict(zip(redis_fields.STATE_FIELDS, values, strict=True))
+        stored = {k: v.encode() if isinstance(v, str) else v for k, v in fields.items()}
+        state = _same(redis_fields.state_from_fields, NATIVE.state_from_fields, stored)
+        assert state == result.state
+        # what the core writes never needs the Python path
+        assert NATIVE.encodes(*args)
+        assert NATIVE.decodes(stored)
+
+
+def test_the_state_codec_follows_the_kernel_in_force() -> None:
+    assert redis_fields.state_codec(kernel.load("python")).state_values is (
+        redis_fields.state_values
+    )
+    native = redis_fields.state_codec(kernel.load("rust"))
+    assert native.state_values is NATIVE.state_values
+    assert native.state_from_fields is NATIVE.state_from_fields
