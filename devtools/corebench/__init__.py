@@ -15,7 +15,9 @@ per event:
 compiled one when it is built), alternating them ``rounds`` times, and reports each part's
 median per kernel and the ratio python/rust; ``python -m devtools.corebench`` prints that.
 Only the parts the compiled kernel implements differ between the two (today the state
-codec: ``encode_us``, ``decode_us``); the others run the same Python code in both.
+codec, ``encode_us`` and ``decode_us``, and ``decode_event``'s fast path,
+``decode_event_us``); ``advance`` (``core_us``, ``cached_us``) runs the same Python code in
+both.
 
 To compare two trees in one run, run ``run`` alternately with each tree first on
 ``PYTHONPATH`` (see CHANGELOG.md, 0.2.0); it only uses calls both trees have.
@@ -30,7 +32,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from stream.adapters import redis_store as store_module
+from stream.adapters import redis_fields as store_module
 from stream.config.model_file import load_model
 from stream.core.customer import CustomerState, advance
 from stream.core.decode import decode_event
@@ -98,7 +100,7 @@ def run(
         "encode_us": encode * per,
         "decode_us": decode * per,
         "cached_us": warm * per,
-        "decode_event_us": _decode_events(model, min(events, 20_000)),
+        "decode_event_us": _decode_events(model, min(events, 20_000), kernel_name),
     }
 
 
@@ -137,18 +139,27 @@ def compare(rounds: int = 3, events: int = 60_000) -> dict[str, Any]:
     return report
 
 
-def _decode_events(model: Any, count: int) -> float:
-    """Microseconds per ``decode_event`` call on the ``make bench`` data set's messages."""
+def _decode_events(model: Any, count: int, kernel_name: str | None = None) -> float:
+    """Microseconds per ``decode_event`` call on the ``make bench`` data set's messages
+    (with the compiled kernel: its fast path first, as the worker calls it)."""
     from devtools.bench.dataset import records  # noqa: PLC0415
     from stream.config.settings import TopicNames  # noqa: PLC0415
+    from stream.core import kernel  # noqa: PLC0415
+    from stream.core.decode import DecodeLimits  # noqa: PLC0415
 
     now_ms = 1_795_000_000_000
     messages = list(records(500, count, now_ms=now_ms))
     roles = set(TopicNames().inputs.values())
     assert all(m.role in roles for m in messages)
     clock = time.perf_counter
+    fast = None
+    if kernel_name is not None:
+        fast = kernel.fast_decoder(model, DecodeLimits(), kernel.load(kernel_name))
     t0 = clock()
     for message in messages:
+        if fast is not None and fast.decode(message.value, message.key, message.role, now_ms,
+                                            "x") is not None:  # fmt: skip
+            continue
         decode_event(message.value, key=message.key, topic_role=message.role, model=model,
                      now_ms=now_ms, fallback_id="x")  # fmt: skip
     return (clock() - t0) / count * 1e6

@@ -2,6 +2,8 @@
 //! `state_from_fields`, with the `state` field of `stream.adapters.redis_state` (layout 1)
 //! and the `history` field. Anything not handled here goes to those Python functions.
 
+use std::collections::HashMap;
+
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::IntoPyObjectExt;
@@ -164,6 +166,25 @@ fn encode_breakdown(breakdown: &Bound<'_, PyDict>) -> Fast<Vec<u8>> {
     Ok(out)
 }
 
+/// An integer in decimal, without an allocation.
+fn push_int(out: &mut Vec<u8>, value: i64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut rest = value.unsigned_abs();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    if value < 0 {
+        out.push(b'-');
+    }
+    out.extend_from_slice(&digits[at..]);
+}
+
 fn push_key(out: &mut Vec<u8>, key: &str) {
     out.push(b'"');
     out.extend_from_slice(key.as_bytes());
@@ -275,7 +296,7 @@ fn encode_window(buckets: &Bound<'_, PyAny>, out: &mut Vec<u8>) -> Fast<()> {
         }
         first = false;
         out.push(b'"');
-        out.extend_from_slice(bucket.to_string().as_bytes());
+        push_int(out, bucket);
         out.extend_from_slice(b"\":{");
         let slot = slot.cast::<PyDict>().map_err(|_| Defer)?;
         let mut first_key = true;
@@ -289,7 +310,7 @@ fn encode_window(buckets: &Bound<'_, PyAny>, out: &mut Vec<u8>) -> Fast<()> {
             }
             first_key = false;
             push_key(out, &plain_key(&key)?);
-            out.extend_from_slice(value.to_string().as_bytes());
+            push_int(out, value);
         }
         out.push(b'}');
     }
@@ -545,7 +566,7 @@ fn parse_window<'py>(py: Python<'py>, data: &[u8]) -> Fast<Bound<'py, PyDict>> {
                 reader.at += 1;
             } else {
                 loop {
-                    let name = std::str::from_utf8(reader.string()?).map_err(|_| Defer)?;
+                    let name = factor_name(py, reader.string()?)?;
                     reader.expect(b':')?;
                     let value = reader.integer()?;
                     slot.set_item(name, value)?;
@@ -566,6 +587,25 @@ fn parse_window<'py>(py: Python<'py>, data: &[u8]) -> Fast<Bound<'py, PyDict>> {
         return Err(Defer);
     }
     Ok(buckets)
+}
+
+/// Factor names seen in windows, kept as Python strings so each decode does not build them
+/// anew (a model has a few dozen; the cache stops growing at `NAMES_KEPT`).
+static NAMES: PyOnceLock<std::sync::Mutex<HashMap<Box<[u8]>, Py<PyString>>>> = PyOnceLock::new();
+const NAMES_KEPT: usize = 4096;
+
+fn factor_name<'py>(py: Python<'py>, raw: &[u8]) -> Fast<Bound<'py, PyString>> {
+    let names = NAMES.get_or_init(py, || std::sync::Mutex::new(HashMap::new()));
+    let mut names = names.lock().map_err(|_| Defer)?;
+    if let Some(name) = names.get(raw) {
+        return Ok(name.bind(py).clone());
+    }
+    let text = std::str::from_utf8(raw).map_err(|_| Defer)?;
+    let name = PyString::new(py, text);
+    if names.len() < NAMES_KEPT {
+        names.insert(raw.into(), name.clone().unbind());
+    }
+    Ok(name)
 }
 
 fn parse_int(text: &[u8]) -> Fast<i64> {

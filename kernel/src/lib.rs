@@ -9,6 +9,7 @@
 use pyo3::prelude::*;
 
 mod codec;
+mod decode;
 mod format;
 
 /// The Python module `engagement_kernel`.
@@ -21,6 +22,8 @@ fn engagement_kernel(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(codec::decodes, m)?)?;
     m.add_function(wrap_pyfunction!(codec::history_to_bytes, m)?)?;
     m.add_function(wrap_pyfunction!(codec::history_from_bytes, m)?)?;
+    m.add_class::<decode::FastDecoder>()?;
+    m.add_function(wrap_pyfunction!(decode::not_native, m)?)?;
     m.add_function(wrap_pyfunction!(format::format_g, m)?)?;
     m.add_function(wrap_pyfunction!(format::iso_ms, m)?)?;
     Ok(())

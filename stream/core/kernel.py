@@ -17,18 +17,25 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Literal, get_args
+from typing import TYPE_CHECKING, Literal, Protocol, get_args
 
 from stream.errors import EngagementError
+
+if TYPE_CHECKING:
+    from stream.core.decode import DecodeLimits
+    from stream.core.events import Event
+    from stream.core.model import ScoringModel
 
 __all__ = [
     "KERNEL_CHOICES",
     "MODULE",
+    "FastDecode",
     "Kernel",
     "KernelChoice",
     "KernelName",
     "KernelUnavailableError",
     "active",
+    "fast_decoder",
     "load",
     "use",
 ]
@@ -91,3 +98,31 @@ def active() -> Kernel:
     if _active is None:
         _active = load("auto")
     return _active
+
+
+class FastDecode(Protocol):
+    """The compiled fast path of ``decode_event`` for one model and one set of limits."""
+
+    def decode(
+        self,
+        raw: bytes,
+        key: bytes | None,
+        topic_role: str,
+        now_ms: int,
+        fallback_id: str,
+        replay: bool = False,
+    ) -> Event | None:
+        """The Event ``decode_event`` returns for a plain valid native message, or None
+        (then ``decode_event`` decides, as without the kernel)."""
+        ...
+
+
+def fast_decoder(
+    model: ScoringModel, limits: DecodeLimits, loaded: Kernel | None = None
+) -> FastDecode | None:
+    """The compiled fast decoder of a kernel (default: the one in force); None: Python."""
+    native = (loaded or active()).native
+    if native is None:
+        return None
+    decoder: FastDecode = native.FastDecoder(model, limits)
+    return decoder

@@ -38,6 +38,7 @@ import orjson
 from stream.adapters.codec import alert_to_json
 from stream.adapters.metrics import Metrics
 from stream.config.settings import TopicNames
+from stream.core import kernel
 from stream.core.customer import CustomerState, Evaluation, advance
 from stream.core.decode import DecodeLimits, Ignored, Rejection, decode_event
 from stream.core.events import PROFILE_TYPES, Event, fingerprint
@@ -164,6 +165,8 @@ class BatchProcessor:
         self.topics = topics
         self.metrics = metrics or Metrics()
         self.limits = limits or DecodeLimits()
+        # the compiled kernel's fast path of decode_event (None: the pure Python)
+        self.fast_decode = kernel.fast_decoder(model, self.limits)
         self.clock_ms = clock_ms
         self.cache: dict[str, Loaded] = {}
         self.cache_limit = cache_limit
@@ -232,6 +235,11 @@ class BatchProcessor:
         role = self.topics.inputs.get(message.topic)
         if role is None:
             return Rejection("wrong_topic", f"{message.topic!r} is not an input topic")
+        if self.fast_decode is not None:
+            fast = self.fast_decode.decode(message.value, message.key, role, now_ms,
+                                           message.source)  # fmt: skip
+            if fast is not None:
+                return fast
         return decode_event(
             message.value,
             key=message.key,

@@ -305,3 +305,168 @@ def test_the_state_codec_follows_the_kernel_in_force() -> None:
     native = redis_fields.state_codec(kernel.load("rust"))
     assert native.state_values is NATIVE.state_values
     assert native.state_from_fields is NATIVE.state_from_fields
+
+
+# ---------------------------------------------------------------------------------------
+# decode_event's fast path: whenever the compiled decoder answers, it answers as
+# decode_event does
+
+
+DECODE_MODEL = default_model()
+KINDS = sorted(DECODE_MODEL.events)
+ROLES = ["clickstream", "app_installs", "sessions", "elsewhere"]
+
+ids = st.one_of(
+    st.from_regex(r"[a-z]-[0-9]{1,9}", fullmatch=True),
+    st.text(max_size=6),
+    st.text(st.characters(max_codepoint=0x7F), min_size=120, max_size=140),
+    st.sampled_from(["", "c\x00", "c\x7f", "ü-1", "c\u200b", "a b", "{c}", "c" * 128]),
+)
+scalars = st.one_of(
+    st.none(), st.booleans(), st.integers(-(2**70), 2**70),
+    st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=8),
+)  # fmt: skip
+
+
+@st.composite
+def iso_texts(draw: st.DrawFn) -> str:
+    from datetime import UTC, datetime, timedelta, timezone  # noqa: PLC0415
+
+    ms = draw(st.one_of(st.integers(NOW_MS - 35 * DAY_MS, NOW_MS + DAY_MS),
+                        st.integers(-(10**12), 10**13)))  # fmt: skip
+    minutes = draw(st.integers(-23 * 60, 23 * 60))
+    zone = UTC if draw(st.booleans()) else timezone(timedelta(minutes=minutes))
+    moment = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=ms)
+    moment += timedelta(microseconds=draw(st.sampled_from([0, 0, 1, 999, 500_000])))
+    text = moment.astimezone(zone).isoformat(
+        timespec=draw(st.sampled_from(["auto", "seconds", "milliseconds", "microseconds"]))
+    )
+    return draw(st.sampled_from([text, text.replace("+00:00", "Z"), text.replace("T", " "),
+                                 text[:10], text.replace("+00:00", ""), text.lower()]))  # fmt: skip
+
+
+ROLE_OF = {kind: role for role, kinds in DECODE_MODEL.topic_types.items() for kind in kinds}
+
+
+@st.composite
+def messages(draw: st.DrawFn) -> tuple[bytes, bytes | None, str]:
+    """A message, most often a plain valid one, else odd in one or more ways."""
+    import json  # noqa: PLC0415
+
+    odd = draw(st.integers(0, 3)) == 0  # odd anywhere at once, else one odd part at most
+    part = draw(st.sampled_from(["id", "kind", "props", "time", "event_id", "members", "raw",
+                                 "key", "role", "none", "none", "none"]))  # fmt: skip
+
+    def pick(name: str, plain: st.SearchStrategy[Any], wild: st.SearchStrategy[Any]) -> Any:
+        return draw(wild if odd or part == name else plain)
+
+    customer = pick("id", st.from_regex(r"[a-z]-[0-9]{1,9}", fullmatch=True), ids)
+    kind = pick("kind", st.sampled_from(KINDS), st.one_of(st.sampled_from(KINDS),
+                st.sampled_from(["track", "identify", "group", "page", "", "Click"])))  # fmt: skip
+    flat = st.dictionaries(st.text(max_size=5), scalars, max_size=4)
+    props: Any = pick("props", flat, st.one_of(flat, st.none(), st.just([1]),
+                      st.just({"nested": {"a": 1}}), st.just({"list": [1, 2]})))  # fmt: skip
+    if kind == "session_end" and (odd or part != "props" or draw(st.booleans())):
+        duration = st.one_of(st.integers(0, 7200), st.floats(0, 7200))
+        pages = st.integers(0, 50)
+        if odd or part == "props":
+            duration = st.one_of(st.integers(-5, 700_000), st.floats(), st.booleans())
+            pages = st.one_of(st.integers(-2, 2_000_000), st.floats(0, 9))
+        props = {"duration_seconds": draw(duration), "page_count": draw(pages)}
+    if kind == "survey_response":
+        score = st.integers(0, 10) if not (odd or part == "props") else st.one_of(
+            st.integers(-1, 12), st.floats(0, 10))  # fmt: skip
+        names = st.sampled_from(["nps", "csat"])
+        props = draw(st.dictionaries(names, score, min_size=0 if odd else 1, max_size=2))
+        if "csat" in props and not (odd or part == "props"):
+            props["csat"] = min(max(props["csat"], 1), 5)
+    recent = st.integers(NOW_MS - 25 * DAY_MS, NOW_MS)
+    plain_time = st.one_of(recent, recent.map(lambda ms: _iso(ms, draw)))
+    wild_time = st.one_of(
+        st.integers(NOW_MS - 40 * DAY_MS, NOW_MS + 600_000), st.integers(-(2**64), 2**64),
+        iso_texts(), st.floats(1e12, 2e12), st.booleans(), st.text(max_size=4))  # fmt: skip
+    doc: dict[str, Any] = {
+        "event_id": pick("event_id", st.from_regex(r"e-[0-9]{1,6}", fullmatch=True),
+                         st.one_of(ids, st.none(), st.integers(0, 10**6))),
+        "customer_id": customer if not (odd and draw(st.booleans())) else draw(
+            st.one_of(st.integers(0, 10**6), st.none())),
+        "type": kind,
+        "timestamp": pick("time", plain_time, wild_time),
+        "properties": props,
+    }  # fmt: skip
+    if draw(st.booleans()) and not odd:
+        del doc[draw(st.sampled_from(["event_id", "properties"]))]
+    if odd or part == "members":
+        for name in draw(st.lists(st.sampled_from([*doc, "extra", "userId", "event"]),
+                                  max_size=2)):  # fmt: skip
+            if name in doc and draw(st.booleans()):
+                del doc[name]
+            else:
+                doc[name] = draw(scalars)
+    compact = draw(st.booleans())
+    raw = json.dumps(doc, indent=None if compact else 1, ensure_ascii=draw(st.booleans()),
+                     separators=(",", ":") if compact else None).encode()  # fmt: skip
+    if odd or part == "raw":  # damaged: cut, a stray byte, a repeated member
+        cut = draw(st.integers(0, len(raw)))
+        raw = draw(st.sampled_from([raw[:cut], raw[:cut] + b"\xff" + raw[cut:],
+                                    raw[:-1] + b',"type":"click"}', raw + b" x"]))  # fmt: skip
+    key = customer.encode(errors="surrogatepass") if isinstance(customer, str) else b"1"
+    if odd or part == "key":
+        key = draw(st.sampled_from([key, None, b"other"]))
+    role = ROLE_OF.get(kind, "clickstream")
+    if odd or part == "role":
+        role = draw(st.sampled_from(ROLES))
+    return raw, key, role
+
+
+def _iso(ms: int, draw: st.DrawFn) -> str:
+    """ISO text the compiled decoder reads itself (a zone as Z or as an offset)."""
+    from datetime import UTC, datetime, timedelta, timezone  # noqa: PLC0415
+
+    zone = timezone(timedelta(minutes=draw(st.integers(-23 * 60, 23 * 60))))
+    moment = (datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=ms)).astimezone(zone)
+    text = moment.isoformat(timespec=draw(st.sampled_from(["milliseconds", "microseconds"])))
+    return text.replace("+00:00", "Z") if draw(st.booleans()) else text
+
+
+limits_strategy = st.builds(
+    lambda b, n, d, i: __import__("stream.core.decode", fromlist=["x"]).DecodeLimits(b, n, d, i),
+    st.sampled_from([65_536, 200, 64]), st.sampled_from([128, 8, 200]),
+    st.sampled_from([32, 2, 1]), st.sampled_from([None, 6, 1000]),
+)  # fmt: skip
+
+
+@given(messages(), limits_strategy, st.integers(-3 * DAY_MS, 3 * DAY_MS), st.booleans())
+@settings(max_examples=examples(1500), deadline=None)
+def test_the_fast_decoder_answers_as_decode_event(
+    message: tuple[bytes, bytes | None, str], limits: Any, shift: int, replay: bool
+) -> None:
+    from stream.core.decode import decode_event  # noqa: PLC0415
+
+    raw, key, role = message
+    now = NOW_MS + shift
+    decoder = NATIVE.FastDecoder(DECODE_MODEL, limits)
+    got = decoder.decode(raw, key, role, now, "t/0/7", replay)
+    expected = decode_event(raw, key=key, topic_role=role, model=DECODE_MODEL, now_ms=now,
+                            fallback_id="t/0/7", limits=limits, replay=replay)  # fmt: skip
+    if got is None:
+        return
+    assert isinstance(expected, Event)
+    assert got == expected
+    assert _shape(dict(got.properties)) == _shape(dict(expected.properties))
+    assert type(got.timestamp_ms) is int and type(got.event_id) is str
+
+
+def test_the_fast_decoder_takes_the_benchmark_messages() -> None:
+    """The compiled fast path answers every message of ``make bench``'s data set itself."""
+    from devtools.bench.dataset import records  # noqa: PLC0415
+    from stream.core.decode import DecodeLimits, decode_event  # noqa: PLC0415
+
+    now = 1_795_000_000_000
+    decoder = kernel.fast_decoder(DECODE_MODEL, DecodeLimits(), kernel.load("rust"))
+    assert decoder is not None
+    for m in records(200, 2000, now_ms=now):
+        got = decoder.decode(m.value, m.key, m.role, now, "x")
+        assert got is not None, m.value
+        assert got == decode_event(m.value, key=m.key, topic_role=m.role, model=DECODE_MODEL,
+                                   now_ms=now, fallback_id="x")  # fmt: skip
