@@ -11,6 +11,7 @@ use pyo3::prelude::*;
 mod codec;
 mod decode;
 mod format;
+mod window;
 
 /// The Python module `engagement_kernel`.
 #[pymodule]
@@ -24,6 +25,7 @@ fn engagement_kernel(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(codec::history_from_bytes, m)?)?;
     m.add_class::<decode::FastDecoder>()?;
     m.add_function(wrap_pyfunction!(decode::not_native, m)?)?;
+    m.add_function(wrap_pyfunction!(window::running_build, m)?)?;
     m.add_function(wrap_pyfunction!(format::format_g, m)?)?;
     m.add_function(wrap_pyfunction!(format::iso_ms, m)?)?;
     Ok(())

@@ -15,6 +15,7 @@ until then).
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
 from typing import TYPE_CHECKING, Literal, Protocol, get_args
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING, Literal, Protocol, get_args
 from stream.errors import EngagementError
 
 if TYPE_CHECKING:
+    from stream.core.customer import CustomerState
     from stream.core.decode import DecodeLimits
     from stream.core.events import Event
     from stream.core.model import ScoringModel
@@ -37,6 +39,7 @@ __all__ = [
     "active",
     "fast_decoder",
     "load",
+    "running_warmer",
     "use",
 ]
 
@@ -126,3 +129,23 @@ def fast_decoder(
         return None
     decoder: FastDecode = native.FastDecoder(model, limits)
     return decoder
+
+
+def running_warmer(
+    model: ScoringModel, loaded: Kernel | None = None
+) -> Callable[[CustomerState], None] | None:
+    """With the compiled kernel, a function that gives a state just read from the store its
+    running window totals (``window.Running.build``, compiled), so that ``advance`` need not
+    build them; None with the pure Python (``advance`` builds them as it always has)."""
+    native = (loaded or active()).native
+    if native is None:
+        return None
+    from stream.core.window import returning_gap  # noqa: PLC0415 (only with the kernel)
+
+    gap = returning_gap(model)
+    build = native.running_build
+
+    def warm(state: CustomerState) -> None:
+        state.running = build(model, state.buckets, state.prior_active, gap)
+
+    return warm

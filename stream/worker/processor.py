@@ -167,6 +167,8 @@ class BatchProcessor:
         self.limits = limits or DecodeLimits()
         # the compiled kernel's fast path of decode_event (None: the pure Python)
         self.fast_decode = kernel.fast_decoder(model, self.limits)
+        # the compiled kernel's running totals for states read from the store (None: Python)
+        self.warm = kernel.running_warmer(model)
         self.clock_ms = clock_ms
         self.cache: dict[str, Loaded] = {}
         self.cache_limit = cache_limit
@@ -302,12 +304,20 @@ class BatchProcessor:
             self.cache.clear()
             missing = list(groups)
         if missing:
-            self.cache.update(await self.store.load(missing))
+            self.cache.update(self._warmed(await self.store.load(missing)))
 
     async def _reload(self, customers: list[str]) -> None:
         if customers:
             self.metrics.conflicts.inc(len(customers))
-            self.cache.update(await self.store.load(customers))
+            self.cache.update(self._warmed(await self.store.load(customers)))
+
+    def _warmed(self, loaded: dict[str, Loaded]) -> dict[str, Loaded]:
+        """The loaded customers, each state with its running totals when the compiled kernel
+        builds them (a cache of the state, not part of its value)."""
+        if self.warm is not None:
+            for item in loaded.values():
+                self.warm(item.state)
+        return loaded
 
     def _remember(self, commits: Sequence[Commit], result: CommitResult) -> None:
         written = set(result.written)

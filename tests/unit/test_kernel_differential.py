@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 import yaml
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from stream.adapters import redis_fields
@@ -24,7 +24,7 @@ from stream.adapters.codec import iso_ms
 from stream.config.model_file import parse_model
 from stream.core import kernel
 from stream.core.alerts import AlertGate, RuleGate
-from stream.core.customer import CustomerState, advance
+from stream.core.customer import CustomerState, advance, running_of
 from stream.core.events import Event
 from stream.core.model import ScoringModel
 from tests.factories import DAY_MS, NOW_MS, default_model
@@ -470,3 +470,96 @@ def test_the_fast_decoder_takes_the_benchmark_messages() -> None:
         assert got is not None, m.value
         assert got == decode_event(m.value, key=m.key, topic_role=m.role, model=DECODE_MODEL,
                                    now_ms=now, fallback_id="x")  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------
+# Running totals of a state read from the store
+
+
+def _running_model(returning: int | None, regularity: bool, bucket_ms: int) -> ScoringModel:
+    from dataclasses import replace  # noqa: PLC0415
+
+    from stream.core.model import RegularityRule, ReturningRule  # noqa: PLC0415
+
+    return replace(
+        default_model(),
+        bucket_ms=bucket_ms,
+        window_ms=30 * bucket_ms,
+        returning=None if returning is None else ReturningRule(returning, 500),
+        regularity=RegularityRule(200) if regularity else None,
+    )
+
+
+counters = st.sampled_from(["_active", "_session", "_other"])
+visits = st.fixed_dictionaries(
+    {"_active": st.integers(0, 2), "_session": st.integers(0, 2)},
+    optional={"page_views": st.integers(-300, 300), "social": st.integers(0, 900)},
+)
+running_slots = st.one_of(
+    visits,
+    visits,
+    st.dictionaries(
+        st.one_of(counters, st.sampled_from(["page_views", "social", "bounces"]), names),
+        st.one_of(st.integers(-3, 5), st.integers(-(2**63), 2**63 - 1)),
+        max_size=5,
+    ),
+)
+
+
+@given(
+    st.one_of(
+        st.sampled_from([None, 0, DAY_MS, 2 * DAY_MS, DAY_MS + 1]), st.integers(0, 5 * DAY_MS)
+    ),
+    st.booleans(),
+    st.sampled_from([DAY_MS, 3_600_000]),
+    st.dictionaries(
+        st.one_of(st.integers(0, 20), st.integers(0, 60), wide), running_slots, max_size=10
+    ),
+    st.one_of(st.none(), st.integers(-5, 20), wide),
+)
+@example(DAY_MS, True, DAY_MS, {1: {"_active": 1, "_session": 1}, 2: {"_active": 1, "_session": 1}},
+         None)  # fmt: skip
+@settings(max_examples=examples(600), deadline=None)
+def test_running_totals_are_built_identically(
+    returning: int | None, regularity: bool, bucket_ms: int, buckets: dict[int, Any], prior: Any
+) -> None:
+    from stream.core import window  # noqa: PLC0415
+
+    model = _running_model(returning, regularity, bucket_ms)
+    gap = window.returning_gap(model)
+    try:
+        expected = window.Running.build(model, buckets, prior)
+    except Exception as error:
+        with pytest.raises(type(error)):
+            NATIVE.running_build(model, buckets, prior, gap)
+        return
+    got = NATIVE.running_build(model, buckets, prior, gap)
+    assert type(got) is window.Running and got.buckets is buckets
+    for name in window.Running.__slots__:
+        assert getattr(got, name) == getattr(expected, name), name
+        assert _shape(getattr(got, name)) == _shape(getattr(expected, name)), name
+    assert list(got.sums) == list(expected.sums)  # the same order: breakdowns follow it
+    assert got.totals(model) == expected.totals(model) == window.totals(model, buckets, prior)
+
+
+@given(streams())
+@settings(max_examples=examples(200), deadline=None)
+def test_advance_on_a_warmed_state_is_unchanged(
+    stream: tuple[ScoringModel, list[tuple[int, list[Event]]]],
+) -> None:
+    """A state read back from the store, given its running totals by the compiled kernel,
+    advances exactly as without them."""
+    model, steps = stream
+    warm = kernel.running_warmer(model, kernel.load("rust"))
+    assert warm is not None
+    state = CustomerState()
+    for now, batch in steps:
+        plain = _written(state)
+        cold, warmed = (redis_fields.state_from_fields(plain) for _ in range(2))
+        warm(warmed)
+        assert running_of(model, warmed) is warmed.running  # advance takes it as it is
+        a, b = advance(model, "c", cold, batch, now), advance(model, "c", warmed, batch, now)
+        assert (a.state, a.breakdown, a.alerts, a.next_due_ms, a.applied) == (
+            b.state, b.breakdown, b.alerts, b.next_due_ms, b.applied)  # fmt: skip
+        assert list(a.breakdown) == list(b.breakdown)
+        state = a.state
