@@ -112,7 +112,7 @@ partitions = st.one_of(st.none(), st.integers(0, 64), wide)
 
 @given(states(), breakdowns, st.sampled_from(["v1", "v2", "ünï"]), partitions,
        st.one_of(st.just(DAY_MS), wide))  # fmt: skip
-@settings(max_examples=examples(600), deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 def test_state_values_are_identical(
     state: CustomerState, breakdown: dict[str, int], version: str, partition: Any, bucket: int
 ) -> None:
@@ -191,7 +191,7 @@ def _writable(state: CustomerState) -> bool:
 
 
 @given(damaged())
-@settings(max_examples=examples(600), deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 def test_state_from_fields_is_identical_on_any_fields(fields: dict[str, Any]) -> None:
     _same(redis_fields.state_from_fields, NATIVE.state_from_fields, fields)
 
@@ -437,7 +437,7 @@ limits_strategy = st.builds(
 
 
 @given(messages(), limits_strategy, st.integers(-3 * DAY_MS, 3 * DAY_MS), st.booleans())
-@settings(max_examples=examples(1500), deadline=None)
+@settings(max_examples=examples(800), deadline=None)
 def test_the_fast_decoder_answers_as_decode_event(
     message: tuple[bytes, bytes | None, str], limits: Any, shift: int, replay: bool
 ) -> None:
@@ -519,7 +519,7 @@ running_slots = st.one_of(
 )
 @example(DAY_MS, True, DAY_MS, {1: {"_active": 1, "_session": 1}, 2: {"_active": 1, "_session": 1}},
          None)  # fmt: skip
-@settings(max_examples=examples(600), deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 def test_running_totals_are_built_identically(
     returning: int | None, regularity: bool, bucket_ms: int, buckets: dict[int, Any], prior: Any
 ) -> None:
