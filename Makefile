@@ -3,19 +3,37 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+KERNEL := $(VENV)/.kernel
+# The compiled kernel's build cache lives outside the checkout, so a fresh clone reuses it.
+KERNEL_TARGET ?= $(HOME)/.cache/engagement-stream/kernel-target
+CARGO  ?= $(shell command -v cargo 2>/dev/null || (test -x $(HOME)/.cargo/bin/cargo && echo $(HOME)/.cargo/bin/cargo))
 
 .PHONY: install demo demo-serve web test lint unit integration faults soak bench-check run stack-up stack-down clean bench bench-profile docs docs-build docs-serve bench-restarts
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml kernel/requirements-build.txt
 	$(PYTHON) -m venv $(VENV)
 	# uv (PyPI) installs from its wheel cache in seconds where pip takes about two minutes.
 	$(BIN)/pip install --quiet --disable-pip-version-check uv==0.13.10
-	$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[dev]'
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[dev]' -r kernel/requirements-build.txt
 	# The development tools (devtools/) are not part of the package; make them importable here.
 	echo "$(CURDIR)" > "$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/engagement-devtools.pth"
 	touch $(STAMP)
 
-install: $(STAMP)
+# The compiled per-event kernel (kernel/, Rust through PyO3, built by maturin) into the
+# virtualenv; without a Rust toolchain the pure-Python core runs (ENGAGEMENT_KERNEL=auto).
+$(KERNEL): $(STAMP) kernel/Cargo.toml kernel/Cargo.lock kernel/pyproject.toml $(wildcard kernel/src/*.rs)
+	@if [ -z "$(CARGO)" ]; then \
+	  echo "kernel: no cargo found, so the compiled kernel is not built and the pure-Python core runs."; \
+	  echo "kernel: to build it, install Rust >= 1.85 (rustup, or a distribution's rustc/cargo that new;"; \
+	  echo "kernel: Debian 12's own cargo is too old) and run make install again."; \
+	else \
+	  start=$$(date +%s); \
+	  PATH="$$(dirname $(CARGO)):$$PATH" CARGO_TARGET_DIR=$(KERNEL_TARGET) VIRTUAL_ENV=$(CURDIR)/$(VENV) \
+	    $(BIN)/maturin develop --quiet --release --manifest-path kernel/Cargo.toml && \
+	  echo "kernel: built in $$(( $$(date +%s) - start )) s" && touch $(KERNEL); \
+	fi
+
+install: $(STAMP) $(KERNEL)
 	$(BIN)/engagement stack prepare
 
 demo: install
@@ -29,7 +47,7 @@ demo-serve: install
 web: install
 	$(BIN)/engagement web
 
-lint: $(STAMP)
+lint: $(STAMP) $(KERNEL)
 	$(BIN)/ruff check stream devtools tests
 	$(BIN)/ruff format --check stream devtools tests
 	$(BIN)/mypy
@@ -38,7 +56,7 @@ lint: $(STAMP)
 TIERS := $(BIN)/python -m devtools.tiers
 
 # No service started: the pure core, codecs, config, CLI and calibration maths.
-unit: $(STAMP)
+unit: $(STAMP) $(KERNEL)
 	$(TIERS) unit
 
 # Real Kafka, Redis (one server and a cluster), Prometheus and Chromium; no fault suite.
@@ -51,6 +69,9 @@ faults: install
 
 # The gate CI runs: lint and types, the docs build, then the unit, integration and fault tiers.
 test: install lint docs-build
+	@$(BIN)/python -c 'import engagement_kernel' 2>/dev/null || { echo "make test: the compiled \
+	kernel is not built (make install builds it where Rust's cargo is found); the gate needs \
+	it, or its differential tests would be skipped"; exit 1; }
 	$(TIERS) unit integration faults
 
 # The fault suite at ten times the gate's size and the properties at the nightly profile.

@@ -13,7 +13,8 @@ path changed no result).
 The first third of the batches warms the state cache and Redis; the rest is measured:
 events per second (wall), this process's CPU µs per event (user + system), and Redis's CPU
 µs per event (``INFO cpu``). ``--repeat`` runs the whole thing several times (a fresh
-prefix and processor each time) and prints the median; ``--profile`` adds a cProfile of
+prefix and processor each time) and prints the median; ``ENGAGEMENT_KERNEL`` chooses the
+per-event kernel as for the worker (``stream.core.kernel``); ``--profile`` adds a cProfile of
 one measured pass (cProfile roughly doubles the time, so read it as proportions).
 """
 
@@ -25,6 +26,7 @@ import cProfile
 import gc
 import hashlib
 import io
+import os
 import pstats
 import statistics
 import tempfile
@@ -43,6 +45,7 @@ from stream.adapters.redis_store import RedisScoreStore
 from stream.config.model_file import load_model
 from stream.config.security import RedisConnection
 from stream.config.settings import TopicNames
+from stream.core import kernel
 from stream.ports import Incoming, OutMessage
 from stream.worker.gctune import GcClock, GcTuner
 from stream.worker.processor import BatchProcessor
@@ -216,6 +219,8 @@ def main(argv: Sequence[str] | None = None) -> list[RunResult]:
         help="hash every stored key after each pass (the result's identity)",
     )
     args = parser.parse_args(argv)
+    loaded = kernel.use(os.environ.get("ENGAGEMENT_KERNEL", "auto"))
+    print(f"per-event kernel: {loaded.name} (ENGAGEMENT_KERNEL; {loaded.reason})")
     work = batches(args.customers, args.events, args.batch)
     print(f"{args.events:,} events of {args.customers:,} customers, batches of {args.batch:,}; "
           f"measured after {len(work) // 3} warm-up batches")  # fmt: skip

@@ -25,7 +25,17 @@ ever carries a customer id.
 |---|---|---|---|
 """
 
-_EXPOSED_SUFFIX = {"counter": "_total", "gauge": "", "histogram": "", "summary": ""}
+_EXPOSED_SUFFIX = {
+    "counter": "_total",
+    "gauge": "",
+    "histogram": "",
+    "summary": "",
+    "info": "_info",
+}
+
+
+# The label keys an info metric is set with (prometheus_client knows them only once set).
+_INFO_LABELS = {"engagement_kernel": "`kernel`"}
 
 
 def _row(metric: Any) -> str:
@@ -34,6 +44,8 @@ def _row(metric: Any) -> str:
     if kind == "histogram":
         name += " (`_bucket`, `_sum`, `_count`)"
     labels = ", ".join(f"`{label}`" for label in metric._labelnames) or "—"
+    if kind == "info":  # its labels are the info's keys, set when the worker starts
+        labels = _INFO_LABELS.get(metric._name, labels)
     return f"| {name} | {kind} | {labels} | {metric._documentation} |\n"
 
 

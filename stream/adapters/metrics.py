@@ -7,6 +7,7 @@ from prometheus_client import (
     Counter,
     Gauge,
     Histogram,
+    Info,
     generate_latest,
 )
 
@@ -120,6 +121,12 @@ class Metrics:
             "engagement_store_conflicts", "Optimistic-version conflicts (re-read and retried).",
             registry=r,
         )  # fmt: skip
+        self.kernel = Info(
+            "engagement_kernel",
+            "The per-event kernel this worker loaded (ENGAGEMENT_KERNEL): rust, the compiled "
+            "one, or python, the pure core.",
+            registry=r,
+        )
         self.gc_seconds = Counter(
             "engagement_gc_seconds", "Time spent in Python's cyclic garbage collector.",
             registry=r,

@@ -16,10 +16,11 @@ from typing import Any
 from stream.adapters.redis_cluster import ScriptCall, is_cluster, run_scripts
 from stream.adapters.redis_fields import (
     STATE_FIELDS,
+    StateValues,
     encode_applied,
     encode_outbox,
     profile_fields,
-    state_values,
+    state_codec,
 )
 from stream.adapters.redis_outbox import CLEAR_OUTBOX
 from stream.ports import Commit, CommitResult, Loaded, OutboxAlert
@@ -74,11 +75,12 @@ class Committer:
             return result
         per_call = 1 if is_cluster(self.client) else _KEYS_PER_CALL
         calls = []
+        encode = state_codec().state_values
         for start in range(0, len(commits), per_call):
             chunk = commits[start : start + per_call]
             args: list[Any] = []
             for item in chunk:
-                args += _commit_args(item)
+                args += _commit_args(item, encode)
             calls.append(ScriptCall(self._commit, [self.key(c.customer_id) for c in chunk], args))
         replies = [r for reply in await run_scripts(self.client, calls) for r in reply]
         for item, written in zip(commits, replies, strict=True):
@@ -94,13 +96,14 @@ class Committer:
         await run_scripts(self.client, calls)
 
 
-def _commit_args(item: Commit) -> list[Any]:
+def _commit_args(item: Commit, state_values: StateValues) -> list[Any]:
     """The commit script's arguments: expected version, how many fields to delete and how
     many further arguments to set, the ``_FIXED`` values, the fields to delete, the further
     fields to set. An empty value means "no such field"; it is deleted unless the customer
     as read at the expected version (``item.before``) shows it absent already (the version
     check makes that knowledge exact), so the usual commit deletes nothing. An empty fixed
-    value is always deleted (the script has written it)."""
+    value is always deleted (the script has written it). ``state_values`` is the state
+    codec's (``redis_fields.state_codec``)."""
     values = state_values(item.state, item.breakdown, item.model_version, item.partition,
                            item.bucket_ms)  # fmt: skip
     fixed = [str(item.expected_version + 1), *values[:7], encode_applied(item.applied)]

@@ -17,14 +17,15 @@ from __future__ import annotations
 
 import functools
 import struct
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from itertools import chain
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
 from stream.adapters.codec import iso_ms, points
 from stream.adapters.redis_state import Internal, pack_state, unpack_state
+from stream.core import kernel
 from stream.core.customer import CustomerState
 from stream.core.profile import Profile
 from stream.core.score_history import History, Marker
@@ -33,6 +34,7 @@ from stream.ports import Applied, Loaded, OutboxAlert
 __all__ = [
     "LOADED_FIELDS",
     "STATE_FIELDS",
+    "StateCodec",
     "decode_applied",
     "encode_applied",
     "encode_outbox",
@@ -43,6 +45,7 @@ __all__ = [
     "markers_to_json",
     "profile_fields",
     "profile_from_fields",
+    "state_codec",
     "state_fields",
     "state_from_fields",
     "state_values",
@@ -212,12 +215,41 @@ def decode_applied(raw: bytes | None, legacy: bytes | None = None) -> Applied:
     return Applied.of(applied.watermarks, applied.marks + legacy[4:], legacy=True)
 
 
-def loaded_from_fields(fields: Mapping[str, Any]) -> Loaded:
-    """What the worker loads of a customer, from its ``LOADED_FIELDS``."""
+def loaded_from_fields(
+    fields: Mapping[str, Any],
+    decode: Callable[[Mapping[str, bytes | None]], CustomerState] = state_from_fields,
+) -> Loaded:
+    """What the worker loads of a customer, from its ``LOADED_FIELDS`` (``decode``: the
+    state codec's ``state_from_fields``, see ``state_codec``)."""
     return Loaded(
-        state=state_from_fields(fields),
+        state=decode(fields),
         version=int(fields["ver"] or 0),
         outbox=orjson.loads(fields["outbox"]) if fields["outbox"] else [],
         profile=profile_from_fields(fields),
         applied=decode_applied(fields["dedup"], fields["seen"]),
     )
+
+
+StateValues = Callable[
+    [CustomerState, Mapping[str, int], str, int, int],
+    tuple[str, str, str, bytes, str, bytes, bytes, bytes],
+]
+
+
+class StateCodec(NamedTuple):
+    """``state_values`` and ``state_from_fields`` of one kernel (``stream.core.kernel``):
+    the compiled kernel's match the Python ones above exactly."""
+
+    state_values: StateValues
+    state_from_fields: Callable[[Mapping[str, bytes | None]], CustomerState]
+
+
+_PYTHON_CODEC = StateCodec(state_values, state_from_fields)
+
+
+def state_codec(loaded: kernel.Kernel | None = None) -> StateCodec:
+    """The state codec of a kernel (default: the one in force)."""
+    native = (loaded or kernel.active()).native
+    if native is None:
+        return _PYTHON_CODEC
+    return StateCodec(native.state_values, native.state_from_fields)

@@ -20,6 +20,7 @@ from stream.adapters.redis_fields import (
     loaded_from_fields,
     markers_from_json,
     profile_from_fields,
+    state_codec,
     state_from_fields,
 )
 from stream.adapters.redis_keys import customer_key
@@ -55,7 +56,10 @@ class CustomerReads:
 
     async def load(self, customers: Iterable[str]) -> dict[str, Loaded]:
         """State, version, pending outbox, profile and applied record of each customer."""
-        return {c: loaded_from_fields(raw) for c, raw in await self._loaded_fields(customers)}
+        decode = state_codec().state_from_fields
+        return {
+            c: loaded_from_fields(raw, decode) for c, raw in await self._loaded_fields(customers)
+        }
 
     async def stored(self, customer_ids: Sequence[str]) -> dict[str, Stored]:
         """State and partition of those of ``customer_ids`` that are stored."""

@@ -24,6 +24,7 @@ from stream.config.security import (
 )
 from stream.config.sources import ENV_PREFIX, SettingsReader
 from stream.core.decode import DecodeLimits
+from stream.core.kernel import KERNEL_CHOICES
 
 __all__ = [
     "ENV_PREFIX",
@@ -100,6 +101,8 @@ class Settings:
     max_json_depth: int = 32
     gc_freeze: bool = True
     dedup_horizon_ms: int = 86_400_000
+    #: which per-event kernel runs: auto, rust or python (``stream.core.kernel``)
+    kernel: str = "auto"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -145,6 +148,7 @@ class Settings:
             max_json_depth=reader.integer("MAX_JSON_DEPTH", defaults.max_json_depth, 2, 1000),
             gc_freeze=reader.choice("GC_FREEZE", "on", {"on", "off"}) == "on",
             dedup_horizon_ms=reader.duration("DEDUP_HORIZON", defaults.dedup_horizon_ms),
+            kernel=reader.choice("KERNEL", defaults.kernel, set(KERNEL_CHOICES)),
         )
         reader.check_file_keys()
         settings.validate(reader)

@@ -159,6 +159,13 @@ HELP: dict[str, SettingHelp] = {
         "`off`: Python's defaults",
         shown="on",
     ),
+    "KERNEL": SettingHelp(
+        "kernel",
+        "which per-event kernel runs: `auto` takes the compiled one (`kernel/`, built by "
+        "`make install`) when it is built and the pure-Python core otherwise, `rust` requires "
+        "the compiled one (start-up fails when it is not built), `python` never loads it "
+        "(see [The compiled kernel](../concepts/kernel.md))",
+    ),
     "DEDUP_HORIZON": SettingHelp(
         "dedup_horizon_ms",
         "how long the worker keeps an applied event's fingerprint to recognise a producer "

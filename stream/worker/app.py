@@ -24,6 +24,7 @@ from stream.adapters.redis_cluster import ping_all
 from stream.adapters.redis_store import RedisScoreStore
 from stream.config.model_file import load_model
 from stream.config.settings import Settings
+from stream.core import kernel
 from stream.core.model import ScoringModel
 from stream.core.segments import SegmentRow
 from stream.ports import Incoming
@@ -82,6 +83,9 @@ def assemble_app(settings: Settings, model: ScoringModel) -> faust.App:
         TableManager=PromptTableManager,
     )
     metrics = Metrics()
+    loaded = kernel.use(settings.kernel)
+    log.info("per-event kernel: %s (%s)", loaded.name, loaded.reason)
+    metrics.kernel.info({"kernel": loaded.name})
     # No per-reply socket timeout (redis-py wraps every reply in an asyncio timeout, a
     # large share of a batch's cost); the runner bounds each whole attempt instead.
     redis = async_redis(settings.redis, socket_timeout=None, socket_connect_timeout=5)

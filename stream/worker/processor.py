@@ -38,6 +38,7 @@ import orjson
 from stream.adapters.codec import alert_to_json
 from stream.adapters.metrics import Metrics
 from stream.config.settings import TopicNames
+from stream.core import kernel
 from stream.core.customer import CustomerState, Evaluation, advance
 from stream.core.decode import DecodeLimits, Ignored, Rejection, decode_event
 from stream.core.events import PROFILE_TYPES, Event, fingerprint
@@ -165,6 +166,10 @@ class BatchProcessor:
         self.topics = topics
         self.metrics = metrics or Metrics()
         self.limits = limits or DecodeLimits()
+        # the compiled kernel's fast path of decode_event (None: the pure Python)
+        self.fast_decode = kernel.fast_decoder(model, self.limits)
+        # the compiled kernel's running totals for states read from the store (None: Python)
+        self.warm = kernel.running_warmer(model)
         self.clock_ms = clock_ms
         self.cache: dict[str, Loaded] = {}
         self.cache_limit = cache_limit
@@ -238,6 +243,11 @@ class BatchProcessor:
         role = self.topics.inputs.get(message.topic)
         if role is None:
             return Rejection("wrong_topic", f"{message.topic!r} is not an input topic")
+        if self.fast_decode is not None:
+            fast = self.fast_decode.decode(message.value, message.key, role, now_ms,
+                                           message.source)  # fmt: skip
+            if fast is not None:
+                return fast
         return decode_event(
             message.value,
             key=message.key,
@@ -308,12 +318,20 @@ class BatchProcessor:
             self.cache.clear()
             missing = list(groups)
         if missing:
-            self.cache.update(await self.store.load(missing))
+            self.cache.update(self._warmed(await self.store.load(missing)))
 
     async def _reload(self, customers: list[str]) -> None:
         if customers:
             self.metrics.conflicts.inc(len(customers))
-            self.cache.update(await self.store.load(customers))
+            self.cache.update(self._warmed(await self.store.load(customers)))
+
+    def _warmed(self, loaded: dict[str, Loaded]) -> dict[str, Loaded]:
+        """The loaded customers, each state with its running totals when the compiled kernel
+        builds them (a cache of the state, not part of its value)."""
+        if self.warm is not None:
+            for item in loaded.values():
+                self.warm(item.state)
+        return loaded
 
     def _remember(self, commits: Sequence[Commit], result: CommitResult) -> None:
         written = set(result.written)

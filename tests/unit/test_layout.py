@@ -111,14 +111,19 @@ def test_the_service_does_not_depend_on_the_development_tools() -> None:
 
 
 def test_the_worker_image_copies_the_service_only() -> None:
-    """deploy/Dockerfile copies pyproject, README and stream/, and the package list is stream."""
+    """deploy/Dockerfile copies pyproject, README, stream/ and the kernel's crate (built in a
+    builder stage, whose wheel alone the runtime stage takes), and the package list is
+    stream."""
+    commands = dockerfile.parse_file(str(ROOT / "deploy/Dockerfile"))
     copied = {
         source
-        for command in dockerfile.parse_file(str(ROOT / "deploy/Dockerfile"))
-        if command.cmd == "COPY"
+        for command in commands
+        if command.cmd == "COPY" and not command.flags
         for source in command.value[:-1]
     }
-    assert copied == {"pyproject.toml", "README.md", "stream"}
+    assert copied == {"pyproject.toml", "README.md", "stream", "kernel"}
+    staged = [c.value for c in commands if c.cmd == "COPY" and c.flags]
+    assert staged == [("/tmp/wheels", "/tmp/wheels")]
     find = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
     assert find["packages"]["find"]["include"] == ["stream*"]
 
