@@ -58,7 +58,14 @@ from stream.calibrate.fit import (
 from stream.calibrate.metrics import alert_stats, evaluate
 from stream.calibrate.report import ReportInput, duration_text, render_markdown, write_report
 from stream.calibrate.skill import Interval, skill_verdict
-from stream.calibrate.snapshots import DAY_MS, Cadence, Snapshots, collect, month_start
+from stream.calibrate.snapshots import (
+    DAY_MS,
+    Cadence,
+    RowsBuilder,
+    Snapshots,
+    collect,
+    month_start,
+)
 from stream.calibrate.snapshots import snapshot_times as cadence_times
 from stream.calibrate.staging import stage
 from stream.config.model_file import BUILTIN_MODELS, load_model, parse_model
@@ -70,12 +77,14 @@ from stream.event_files.replay import DecodeSummary, Replay, decode_records
 from stream.event_files.sources import detect_format, open_text, read_file
 
 __all__ = [
+    "FIT_ROWS",
     "CalibrationOptions",
     "History",
     "Split",
     "alert_curve",
     "calibrate",
     "discover_types",
+    "fit_sample",
     "load_events",
     "open_history",
     "replay_by_customer",
@@ -86,7 +95,10 @@ __all__ = [
 
 _LOOKBACK_MS = 90 * DAY_MS
 _BUDGET_MONTHS_MS = 61 * DAY_MS  # the training months an alert budget is measured on
-_CURVE_CUSTOMERS = 5000  # the alert curve replays a fixed sample of this many customers
+_CURVE_CUSTOMERS = 5000
+# The fit's rows (customers x snapshots) are capped at this: a fixed sample of customers
+# beyond it. A row is about 100 bytes with a dozen factors, so the table stays near 100 MB.
+FIT_ROWS = 1_000_000  # the alert curve replays a fixed sample of this many customers
 # Later-training AUCs this close count as a tie, and a tie goes to the longer window: two
 # windows tie when the training snapshots' histories fit in both, and then the fit has seen
 # what the longer window keeps counting later (the counts since sign-up).
@@ -425,24 +437,44 @@ def replay_by_customer(
     times: Sequence[int],
     horizon_ms: int,
     progress: Callable[[int], None] | None = None,
+    *,
+    record_from_ms: int | None = None,
+    points: bool = True,
 ) -> tuple[Snapshots, list[Alert], dict[str, int]]:
     """The core replay (:func:`collect`) of each labelled customer on their own, their
     events streamed from the staged files: the rows, alerts and first-seen moments of a
-    replay of the whole history, in bounded memory (customers never interact)."""
-    rows = Snapshots(factors=model.factors)
+    replay of the whole history, in bounded memory (customers never interact). Rows are
+    kept compact (numpy), only from ``record_from_ms`` and, without ``points``, without
+    the factor points."""
+    rows = RowsBuilder(model.factors)
     alerts: list[Alert] = []
     first_seen: dict[str, int] = {}
     for batch in history.engine.customer_events():
         customer = batch[0].customer_id
         if customer not in labels:
             continue
-        part, replay = collect(model, batch, {customer: labels[customer]}, times, horizon_ms)
-        rows.extend(part)
+        part, replay = collect(model, batch, {customer: labels[customer]}, times, horizon_ms,
+                               record_from_ms=record_from_ms, points=points)  # fmt: skip
+        rows.add(part)
         alerts.extend(replay.alerts)
         first_seen.update(replay.first_seen)
         if progress is not None:
             progress(len(batch))
-    return rows.ordered(first_seen), alerts, first_seen
+    return rows.build().ordered(first_seen), alerts, first_seen
+
+
+def fit_sample(
+    labels: Mapping[str, Label], snapshots: int, limit: int = FIT_ROWS
+) -> Mapping[str, Label]:
+    """The labelled customers whose rows the fit uses: all of them while customers times
+    snapshots stays within ``limit``, else a fixed sample of that many rows' worth (so the
+    fit's memory stays bounded however long and wide the history)."""
+    size = max(1, limit // max(1, snapshots))
+    if len(labels) <= size:
+        return labels
+    _say(f"calibrate: fitting on a fixed sample of {size} of the {len(labels)} labelled "
+         f"customers (at most {limit} customer-snapshots)")  # fmt: skip
+    return {c: labels[c] for c in sample_ids(labels, size)}
 
 
 def _features(
@@ -458,6 +490,7 @@ def _features(
         _say("calibrate: returning visits: computing the features by the core replay")
         return replay_by_customer(model, history, labels, times, horizon_ms)[0]
     started = time.monotonic()
+    labels = fit_sample(labels, len(times))
     rows = window_totals(history.engine, model, labels, times, horizon_ms)
     took = time.monotonic() - started
     checked = check_against_core(history.engine, model, labels, times, horizon_ms, rows)
@@ -486,9 +519,12 @@ def validate(
     verdict on its skill (``later_training_auc``: what calibrate chose it on) and the
     gradient-boosted ceiling if given."""
     times = snapshot_times(history.first_ms, model.window_ms, horizon_ms, cadence, split)
+    # Rows only on the held-out snapshots (the replay still stops at every one, as before)
+    # and without factor points: the report needs neither.
     rows, alerts, first_seen = replay_by_customer(
-        model, history, labels, times, horizon_ms, progress
-    )
+        model, history, labels, times, horizon_ms, progress,
+        record_from_ms=split.holdout_ms, points=False,
+    )  # fmt: skip
     keep = np.asarray(rows.at_ms, dtype=np.int64) >= split.holdout_ms
     if not keep.any():
         raise ValueError(f"no snapshot in the held-out period ({split.describe()})")
