@@ -95,10 +95,10 @@ __all__ = [
 
 _LOOKBACK_MS = 90 * DAY_MS
 _BUDGET_MONTHS_MS = 61 * DAY_MS  # the training months an alert budget is measured on
-_CURVE_CUSTOMERS = 5000
+_CURVE_CUSTOMERS = 5000  # the alert curve replays a fixed sample of this many customers
 # The fit's rows (customers x snapshots) are capped at this: a fixed sample of customers
-# beyond it. A row is about 100 bytes with a dozen factors, so the table stays near 100 MB.
-FIT_ROWS = 1_000_000  # the alert curve replays a fixed sample of this many customers
+# beyond it. A row is about 200 bytes with a dozen factors, so the table stays near 100 MB.
+FIT_ROWS = 500_000
 # Later-training AUCs this close count as a tie, and a tie goes to the longer window: two
 # windows tie when the training snapshots' histories fit in both, and then the fit has seen
 # what the longer window keeps counting later (the counts since sign-up).
@@ -472,8 +472,6 @@ def fit_sample(
     size = max(1, limit // max(1, snapshots))
     if len(labels) <= size:
         return labels
-    _say(f"calibrate: fitting on a fixed sample of {size} of the {len(labels)} labelled "
-         f"customers (at most {limit} customer-snapshots)")  # fmt: skip
     return {c: labels[c] for c in sample_ids(labels, size)}
 
 
@@ -490,7 +488,11 @@ def _features(
         _say("calibrate: returning visits: computing the features by the core replay")
         return replay_by_customer(model, history, labels, times, horizon_ms)[0]
     started = time.monotonic()
-    labels = fit_sample(labels, len(times))
+    sample = fit_sample(labels, len(times))
+    if len(sample) < len(labels):
+        _say(f"calibrate: fitting on a fixed sample of {len(sample)} of the {len(labels)} "
+             f"labelled customers (at most {FIT_ROWS} customer-snapshots)")  # fmt: skip
+    labels = sample
     rows = window_totals(history.engine, model, labels, times, horizon_ms)
     took = time.monotonic() - started
     checked = check_against_core(history.engine, model, labels, times, horizon_ms, rows)
@@ -650,7 +652,8 @@ def _calibrate_staged(
              f"({chosen.training.per_retained:.3f} on the last training months)")  # fmt: skip
     uppers = thresholds_from_shares(train_scores, names, shares)
     provenance = _provenance(paths, history.count, labels, base, train_times, train_rows, fit,
-                             options, names, shares, split, tried)  # fmt: skip
+                             options, names, shares, split, tried,
+                             len(fit_sample(labels, len(times))))  # fmt: skip
     doc = model_document(_base_document(base), types, fit, uppers, options, version)
     text = _yaml_text(doc, provenance)
     out_model.parent.mkdir(parents=True, exist_ok=True)
@@ -718,6 +721,7 @@ def _provenance(
     shares: Mapping[str, float],
     split: Split,
     tried: Sequence[str],
+    fit_customers: int,
 ) -> list[str]:
     """The model file's header comment: what it was calibrated on and how."""
     provenance = [
@@ -726,6 +730,7 @@ def _provenance(
         f"{len(labels)} labelled customers)",
         f"base model: {base or '(none: one factor per event type, 1 point per event)'}",
         f"training: {len(train_times)} {options.cadence} snapshots "
+        f"{_sampled(fit_customers, len(labels))}"
         f"{_day(train_times[0])}..{_day(train_times[-1])}, {train_rows} rows, label = "
         f"churns within {duration_text(options.horizon_ms)}; fit: logistic regression "
         f"(scikit-learn), C={fit.regularisation:g}, saturation {fit.shape[0]} "
@@ -740,6 +745,10 @@ def _provenance(
             f"({', '.join(tried)}; a tie within {_WINDOW_TIE:g} goes to the longer window)"
         )
     return provenance
+
+
+def _sampled(size: int, labelled: int) -> str:
+    return f"(a fixed sample of {size} customers) " if size < labelled else ""
 
 
 def alert_curve(
