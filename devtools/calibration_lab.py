@@ -12,9 +12,9 @@ AUC (95% bootstrap interval by customer) of each, on the same held-out snapshots
   (capped at the window; an ASOF join in DuckDB);
 - ``+rates``: plus, per event type, the window total per day of history
   (``total / min(window, days since first event)``), what young customers are judged on;
-- ``shape``: per-factor piecewise-linear shape functions over each window total
-  (:func:`stream.calibrate.fit.fit_piecewise`: knots at quantiles of the training totals,
-  monotone in the sign of the factor's weight in a plain logistic fit);
+- ``shape``: per-factor piecewise-linear shape functions over each window total (knots at
+  quantiles of the training totals), fitted monotone in the sign of the factor's linear
+  fit (bounded L-BFGS on the logistic loss);
 - ``ceiling`` and ``ceiling+recency+rates``: gradient boosting on the same columns.
 
     python -m devtools.calibration_lab STAGED_DIR LABELS.csv [--window 182] [--bucket 7]
@@ -42,6 +42,7 @@ from stream.calibrate.staging import Staged
 from stream.event_files.labels import read_labels
 
 _HORIZON_MS = 30 * DAY_MS
+_KNOTS = (0.0, 0.1, 0.25, 0.5, 0.75, 0.9)  # quantiles of a factor's positive training totals
 
 
 def _staged(folder: Path) -> Staged:
@@ -110,6 +111,68 @@ def _fit_extra(
     return fit.score
 
 
+def _hinges(values: Any, knots: Sequence[float]) -> Any:
+    """Piecewise-linear basis: the part of ``values`` in each knot segment (the last open)."""
+    parts = []
+    for low, high in zip(knots, [*knots[1:], np.inf], strict=True):
+        parts.append(np.clip(values - low, 0, high - low))
+    return np.column_stack(parts)
+
+
+def _monotone_logistic(matrix: Any, labels: Any, signs: Any, penalty: float = 1e-3) -> Any:
+    """Logistic regression (predicting *staying*) with each column's weight bounded to its
+    sign (0: free); returns (weights, intercept)."""
+    from scipy.optimize import minimize  # noqa: PLC0415
+
+    scale = matrix.std(axis=0)
+    scale[scale == 0] = 1.0
+    x = matrix / scale
+    y = 1.0 - labels  # positive = stays
+
+    def loss(theta: Any) -> tuple[float, Any]:
+        z = x @ theta[:-1] + theta[-1]
+        p = 1 / (1 + np.exp(-z))
+        value = float(np.logaddexp(0, -z) @ y + np.logaddexp(0, z) @ (1 - y)) / len(y)
+        grad_z = (p - y) / len(y)
+        grad = np.append(x.T @ grad_z + penalty * theta[:-1], grad_z.sum())
+        return value + 0.5 * penalty * float(theta[:-1] @ theta[:-1]), grad
+
+    bounds = [(0, None) if s > 0 else (None, 0) if s < 0 else (None, None) for s in signs]
+    found = minimize(loss, np.zeros(x.shape[1] + 1), jac=True, method="L-BFGS-B",
+                     bounds=[*bounds, (None, None)])  # fmt: skip
+    return found.x[:-1] / scale, found.x[-1]
+
+
+def _shape_fit(
+    columns: Mapping[str, Any], labels: Any, train: Any
+) -> Callable[[Mapping[str, Any]], Any]:
+    """Per-factor piecewise-linear points, monotone in the sign of a linear fit's weight."""
+    from sklearn.linear_model import LogisticRegression  # noqa: PLC0415
+
+    knots: dict[str, list[float]] = {}
+    blocks = []
+    for name, values in columns.items():
+        positive = values[train][values[train] > 0]
+        cuts = (
+            sorted({0.0, *np.quantile(positive, _KNOTS[1:]).tolist()}) if positive.size else [0.0]
+        )
+        knots[name] = cuts
+        blocks.append(_hinges(values[train], cuts))
+    linear = LogisticRegression(max_iter=2000).fit(
+        np.column_stack([np.log1p(np.maximum(v[train], 0)) for v in columns.values()]),
+        1 - labels[train],
+    )
+    signs = np.concatenate([np.full(len(knots[n]), np.sign(c))
+                            for n, c in zip(columns, linear.coef_[0], strict=True)])  # fmt: skip
+    weights, intercept = _monotone_logistic(np.column_stack(blocks), labels[train], signs)
+
+    def score(cols: Mapping[str, Any]) -> Any:
+        matrix = np.column_stack([_hinges(cols[n], knots[n]) for n in columns])
+        return matrix @ weights + intercept
+
+    return score
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m devtools.calibration_lab")
     parser.add_argument("staged", type=Path, help="a calibrate --stage-dir folder")
@@ -157,9 +220,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         scorer = _fit_extra(cols, y, train, fit.shape)
         _report(label, held_out(-scorer(cols)), None, time.monotonic() - clock)
     clock = time.monotonic()
-    shaped = _fit({n: v[train] for n, v in base.items()}, y[train], {}, ("piecewise", 1.0))
-    _report("shape (piecewise, monotone)", held_out(-shaped.score(base)), None,
-            time.monotonic() - clock)  # fmt: skip
+    shaped = _shape_fit(base, y, train)
+    _report("shape (piecewise, monotone)", held_out(-shaped(base)), None, time.monotonic() - clock)
     for label, table in (("ceiling", matrix), ("ceiling+recency+rates",
                                                np.column_stack([matrix, extra]))):  # fmt: skip
         clock = time.monotonic()

@@ -13,19 +13,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from itertools import pairwise
 
 import numpy as np
 
-__all__ = [
-    "DEFAULT_SHARES",
-    "PIECEWISE_QUANTILES",
-    "FactorFit",
-    "Fit",
-    "fit_piecewise",
-    "fit_weights",
-    "thresholds_from_shares",
-]
+__all__ = ["DEFAULT_SHARES", "FactorFit", "Fit", "fit_weights", "thresholds_from_shares"]
 
 DEFAULT_SHARES: dict[str, float] = {
     "churn_risk": 0.10,
@@ -41,19 +32,14 @@ class FactorFit:
     """One factor's transform and weight (points per unit of the transformed total)."""
 
     name: str
-    transform: str  # "log1p", "cap" (min(total, scale) / scale), "linear" or "piecewise"
+    transform: str  # "log1p", "cap" (min(total, scale) / scale) or "linear"
     scale: float
     weight: float
     cap: float | None = None
-    knots: tuple[tuple[float, float], ...] = ()  # piecewise: (total, value), values 0..1
 
     def apply(self, totals: np.ndarray) -> np.ndarray:
         """The factor's contribution in points for window totals (in points)."""
         values = totals if self.cap is None else np.minimum(totals, self.cap)
-        if self.transform == "piecewise":
-            xs, ys = zip(*self.knots, strict=True)
-            shaped: np.ndarray = self.weight * np.interp(values, xs, ys)
-            return shaped
         if self.transform == "cap":
             capped: np.ndarray = self.weight * np.minimum(values, self.scale) / self.scale
             return capped
@@ -104,8 +90,6 @@ def fit_weights(
     scale of some factors (tenure).
     """
     scales = scales or {}
-    if shape[0] == "piecewise":
-        return fit_piecewise(columns, labels, caps=caps or {})
     from sklearn.linear_model import LogisticRegressionCV  # noqa: PLC0415 (optional extra)
 
     caps = caps or {}
@@ -137,102 +121,6 @@ def fit_weights(
     )
     baseline = float((-model.intercept_[0] - low) * gain)
     return Fit(fitted, baseline, float(model.C_[0]), shape)
-
-
-# Knots of a piecewise shape: 0 and these quantiles of the factor's positive training totals
-# (flat beyond the last), and the L2 penalty of the monotone fit on standardised segments.
-PIECEWISE_QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9, 0.99)
-_PIECEWISE_PENALTY = 1e-3
-
-
-def _segments(values: np.ndarray, knots: Sequence[float]) -> np.ndarray:
-    """How much of each knot segment ``values`` cover: a piecewise-linear basis."""
-    return np.column_stack(
-        [np.clip(values - low, 0.0, high - low) for low, high in pairwise(knots)]
-    )
-
-
-def _monotone_logistic(
-    matrix: np.ndarray, labels: np.ndarray, signs: np.ndarray
-) -> tuple[np.ndarray, float]:
-    """Logistic regression of *staying* with each column's weight bounded to the sign in
-    ``signs`` (+1: >= 0, -1: <= 0, 0: free), L2-penalised on standardised columns (L-BFGS-B).
-    Returns the weights (per unscaled column) and the intercept."""
-    from scipy.optimize import minimize  # noqa: PLC0415 (scikit-learn's dependency)
-
-    spread = matrix.std(axis=0)
-    spread[spread == 0] = 1.0
-    x = matrix / spread
-    stays = 1.0 - labels
-    rows = len(stays)
-
-    def loss(theta: np.ndarray) -> tuple[float, np.ndarray]:
-        z = x @ theta[:-1] + theta[-1]
-        value = float(np.logaddexp(0, -z) @ stays + np.logaddexp(0, z) @ (1 - stays)) / rows
-        error = (1 / (1 + np.exp(-z)) - stays) / rows
-        weights = theta[:-1]
-        grad = np.append(x.T @ error + _PIECEWISE_PENALTY * weights, error.sum())
-        return value + 0.5 * _PIECEWISE_PENALTY * float(weights @ weights), grad
-
-    bounds = [(0.0, None) if s > 0 else (None, 0.0) if s < 0 else (None, None) for s in signs]
-    found = minimize(loss, np.zeros(x.shape[1] + 1), jac=True, method="L-BFGS-B",
-                     bounds=[*bounds, (None, None)])  # fmt: skip
-    return found.x[:-1] / spread, float(found.x[-1])
-
-
-def fit_piecewise(
-    columns: Mapping[str, np.ndarray], labels: np.ndarray, *, caps: Mapping[str, float]
-) -> Fit:
-    """Per-factor piecewise-linear shapes: knots at 0 and quantiles of each factor's positive
-    training totals, flat beyond the last; monotone in the direction of the factor's weight
-    in a plain logistic fit on ``log1p`` totals (a factor with negative totals stays linear).
-    Each shape is written as values from 0 to 1 times a weight in points (negative when more
-    of the factor means more churn), so every written transform is non-decreasing."""
-    from sklearn.linear_model import LogisticRegression  # noqa: PLC0415 (optional extra)
-
-    names = list(columns)
-    values = {n: np.minimum(columns[n], caps[n]) if n in caps else columns[n] for n in names}
-    knots: dict[str, list[float]] = {}
-    for name in names:
-        positive = values[name][values[name] > 0]
-        if values[name].min(initial=0.0) < 0 or not positive.size:
-            continue
-        cuts = sorted({0.0, *(round(float(q), 4) for q in
-                              np.quantile(positive, PIECEWISE_QUANTILES))})  # fmt: skip
-        if len(cuts) >= 2:
-            knots[name] = cuts
-    plain = np.column_stack([np.log1p(np.maximum(values[n], 0)) if n in knots else values[n]
-                             for n in names])  # fmt: skip
-    direction = np.sign(LogisticRegression(max_iter=2000).fit(plain, 1 - labels).coef_[0])
-    blocks, signs = [], []
-    for name, sign in zip(names, direction, strict=True):
-        block = _segments(values[name], knots[name]) if name in knots else values[name][:, None]
-        blocks.append(block)
-        signs.extend([sign if name in knots else 0.0] * block.shape[1])
-    matrix = np.column_stack(blocks)
-    weights, intercept = _monotone_logistic(matrix, labels, np.asarray(signs))
-    logit = matrix @ weights + intercept  # higher = less likely to churn
-    low, high = np.percentile(logit, [5, 95])
-    gain = 100.0 / (high - low) if high > low else 1.0
-    factors, at = [], 0
-    for name in names:
-        if name not in knots:
-            factors.append(
-                FactorFit(name, "linear", 1.0, float(weights[at] * gain), caps.get(name))
-            )
-            at += 1
-            continue
-        cuts = knots[name]
-        steps = weights[at : at + len(cuts) - 1] * np.diff(cuts)
-        at += len(cuts) - 1
-        rise = float(steps.sum())
-        levels = np.concatenate([[0.0], np.cumsum(steps)]) / rise if rise else np.zeros(len(cuts))
-        # rounded, and kept non-decreasing for the model file
-        shape = np.maximum.accumulate(np.round(levels, 6) + 0.0)  # no -0.0 in the file
-        factors.append(FactorFit(name, "piecewise", 1.0, float(rise * gain), caps.get(name),
-                                 tuple(zip(cuts, shape.tolist(), strict=True))))  # fmt: skip
-    baseline = float((intercept - low) * gain)
-    return Fit(tuple(factors), baseline, _PIECEWISE_PENALTY, ("piecewise", 1.0))
 
 
 def thresholds_from_shares(

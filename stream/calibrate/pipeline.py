@@ -50,7 +50,6 @@ from stream.calibrate.features import (
 )
 from stream.calibrate.fit import (
     DEFAULT_SHARES,
-    PIECEWISE_QUANTILES,
     FactorFit,
     Fit,
     fit_weights,
@@ -258,18 +257,15 @@ def _columns(rows: Snapshots, keep: np.ndarray) -> dict[str, np.ndarray]:
     return {name: matrix[keep, i] for i, name in enumerate(rows.factors)}
 
 
-_SHAPES: tuple[tuple[str, float], ...] = (
-    ("log1p", 1.0), ("cap", 0.25), ("cap", 0.5), ("cap", 1.0), ("piecewise", 1.0)
-)  # fmt: skip
+_SHAPES: tuple[tuple[str, float], ...] = (("log1p", 1.0), ("cap", 0.25), ("cap", 0.5), ("cap", 1.0))
 
 
 def choose_fit(
     rows: Snapshots, split: Split, horizon_ms: int, tenure_cap: int
 ) -> tuple[Fit, float]:
-    """Fit on the training rows. The saturation (log1p, a cap at a quarter, half or all of
-    each factor's median, or a monotone piecewise-linear shape per factor) and whether active
-    days and tenure join are chosen by AUC on the last third of the training period, fitting
-    on the rest (that AUC is returned too)."""
+    """Fit on the training rows. The saturation (log1p, or a cap at a quarter, half or all of
+    each factor's median) and whether active days and tenure join are chosen by AUC on the
+    last third of the training period, fitting on the rest (that AUC is returned too)."""
     from sklearn.metrics import roc_auc_score  # noqa: PLC0415 (optional extra)
 
     at = np.asarray(rows.at_ms)
@@ -382,9 +378,6 @@ def _transform_entry(factor: FactorFit) -> dict[str, Any]:
     if factor.transform == "log1p":
         return {"transform": "log1p", "scale": round(factor.scale, 4),
                 "weight": round(factor.weight, 4)}  # fmt: skip
-    if factor.transform == "piecewise":
-        return {"transform": "piecewise", "weight": round(factor.weight, 4),
-                "knots": [[x, y] for x, y in factor.knots]}  # fmt: skip
     if factor.transform == "cap":
         return {"transform": "cap", "max": round(factor.scale, 4), "min": 0,
                 "weight": round(factor.weight / factor.scale, 6)}  # fmt: skip
@@ -739,7 +732,9 @@ def _provenance(
         f"training: {len(train_times)} {options.cadence} snapshots "
         f"{_sampled(fit_customers, len(labels))}"
         f"{_day(train_times[0])}..{_day(train_times[-1])}, {train_rows} rows, label = "
-        f"churns within {duration_text(options.horizon_ms)}; fit: {_fit_text(fit)}",
+        f"churns within {duration_text(options.horizon_ms)}; fit: logistic regression "
+        f"(scikit-learn), C={fit.regularisation:g}, saturation {fit.shape[0]} "
+        f"(scale {fit.shape[1]:g} x median)",
         "band shares (training snapshots): "
         + ", ".join(f"{n}={shares.get(n, 0):.2f}" for n in names if n in shares),
         f"held out: {split.describe()} (see the validity report)",
@@ -750,15 +745,6 @@ def _provenance(
             f"({', '.join(tried)}; a tie within {_WINDOW_TIE:g} goes to the longer window)"
         )
     return provenance
-
-
-def _fit_text(fit: Fit) -> str:
-    if fit.shape[0] == "piecewise":
-        return (f"logistic regression, monotone piecewise-linear shape per factor (knots at 0 "
-                f"and the {'/'.join(f'{q * 100:g}' for q in PIECEWISE_QUANTILES)}th "
-                f"percentiles of its training totals), L2 {fit.regularisation:g}")  # fmt: skip
-    return (f"logistic regression (scikit-learn), C={fit.regularisation:g}, saturation "
-            f"{fit.shape[0]} (scale {fit.shape[1]:g} x median)")  # fmt: skip
 
 
 def _sampled(size: int, labelled: int) -> str:

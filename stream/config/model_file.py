@@ -37,7 +37,6 @@ from stream.core.segments import (
     SegmentSettings,
 )
 from stream.core.vocabulary import UnmappedPolicy
-from stream.errors import InvalidModelError
 
 __all__ = ["BUILTIN_MODELS", "load_model", "parse_model"]
 
@@ -55,7 +54,6 @@ _TRANSFORM_KEYS = {
     "linear": {"transform", "weight"},
     "cap": {"transform", "weight", "max", "min"},
     "log1p": {"transform", "weight", "scale"},
-    "piecewise": {"transform", "weight", "knots"},
 }
 
 
@@ -330,8 +328,6 @@ def _transform(node: _Node) -> FactorTransform:
     weight = node.number("weight", 1)
     if kind == "log1p":
         return FactorTransform("log1p", weight, scale=node.positive("scale", 1))
-    if kind == "piecewise":
-        return FactorTransform("piecewise", weight, knots=_knots(node))
     if kind == "cap":
         maximum = node.number("max")
         minimum = node.number("min") if "min" in node.data else -maximum
@@ -339,24 +335,6 @@ def _transform(node: _Node) -> FactorTransform:
             raise node.fail("min", f"must not exceed max ({maximum:g}), got {minimum:g}")
         return FactorTransform("cap", weight, maximum=maximum, minimum=minimum)
     return FactorTransform("linear", weight)
-
-
-def _knots(node: _Node) -> tuple[tuple[float, float], ...]:
-    """``knots``: a list of ``[total, value]`` pairs, totals increasing, values not falling."""
-    value = node.raw("knots", _REQUIRED)
-    pairs = value if isinstance(value, list) else None
-    if pairs is None or not all(
-        isinstance(p, list) and len(p) == 2
-        and all(isinstance(x, int | float) and not isinstance(x, bool) for x in p)
-        for p in pairs
-    ):  # fmt: skip
-        raise node.fail("knots", f"must be a list of [total, value] number pairs, got {value!r}")
-    knots = tuple((float(t), float(v)) for t, v in pairs)
-    try:
-        FactorTransform("piecewise", knots=knots)
-    except InvalidModelError as exc:
-        raise node.fail("knots", str(exc)) from None
-    return knots
 
 
 def _bands(node: _Node) -> BandScale:

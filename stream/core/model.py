@@ -2,7 +2,7 @@
 
 Points are kept as integer centipoints (1 point = 100) so that sums are exact and
 independent of the order in which events arrive. A factor's window total may be
-transformed (weighted, capped, log-saturated or piecewise-linear); each transformed contribution is
+transformed (weighted, capped or log-saturated); each transformed contribution is
 rounded to whole centipoints, so the score stays an exact, order-independent sum.
 """
 
@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from itertools import pairwise
 from typing import Literal, get_args
 
 from stream.core.account_settings import AccountSettings
@@ -41,7 +40,6 @@ __all__ = [
     "TenureRule",
     "Transform",
     "is_counter",
-    "piecewise",
     "to_centipoints",
 ]
 
@@ -59,7 +57,7 @@ SESSION_FACTORS = ("time_on_site", "pages_per_session", "bounces")
 SURVEY_FACTORS = ("nps", "csat")
 DERIVED_FACTORS = (*SESSION_FACTORS, *SURVEY_FACTORS, "returning_visits", "regularity", TENURE)
 
-Transform = Literal["linear", "cap", "log1p", "piecewise"]
+Transform = Literal["linear", "cap", "log1p"]
 TRANSFORMS: tuple[Transform, ...] = get_args(Transform)
 
 
@@ -162,9 +160,6 @@ class FactorTransform:
     - ``linear``: ``weight * t``
     - ``cap``: ``weight * clamp(t, minimum, maximum)`` (``minimum`` defaults to ``-maximum``)
     - ``log1p``: ``weight * sign(t) * ln(1 + |t| / scale)``
-    - ``piecewise``: ``weight * shape(t)``, ``shape`` the straight lines between the
-      ``knots`` ``(t, value)`` (``t`` strictly increasing, values non-decreasing), flat
-      before the first knot and after the last
 
     The result is rounded to whole centipoints. Every transform is non-decreasing in ``t``,
     so with a non-negative weight more of a factor never lowers its contribution.
@@ -175,7 +170,6 @@ class FactorTransform:
     scale: float = 1.0
     maximum: float | None = None
     minimum: float | None = None
-    knots: tuple[tuple[float, float], ...] = ()
 
     def __post_init__(self) -> None:
         if self.transform == "log1p" and not self.scale > 0:
@@ -185,8 +179,6 @@ class FactorTransform:
                 raise InvalidModelError("cap needs a maximum")
             if self.lower > self.maximum:
                 raise InvalidModelError("cap's minimum must not exceed its maximum")
-        if self.transform == "piecewise":
-            _check_knots(self.knots)
 
     @property
     def lower(self) -> float:
@@ -204,31 +196,7 @@ class FactorTransform:
         if self.transform == "log1p":
             points = math.copysign(math.log1p(abs(total_cp) / 100 / self.scale), total_cp)
             return round(self.weight * points * 100)
-        if self.transform == "piecewise":
-            return round(self.weight * piecewise(self.knots, total_cp / 100) * 100)
         return round(self.weight * total_cp)
-
-
-def _check_knots(knots: tuple[tuple[float, float], ...]) -> None:
-    if len(knots) < 2:
-        raise InvalidModelError("piecewise needs at least two knots")
-    for (t0, v0), (t1, v1) in pairwise(knots):
-        if not t1 > t0:
-            raise InvalidModelError("piecewise knots must have strictly increasing totals")
-        if v1 < v0:
-            raise InvalidModelError("piecewise knot values must not decrease")
-    if not all(math.isfinite(x) for knot in knots for x in knot):
-        raise InvalidModelError("piecewise knots must be finite numbers")
-
-
-def piecewise(knots: tuple[tuple[float, float], ...], t: float) -> float:
-    """The straight lines between ``knots`` at ``t``, flat outside them."""
-    if t <= knots[0][0]:
-        return knots[0][1]
-    for (t0, v0), (t1, v1) in pairwise(knots):
-        if t <= t1:
-            return v0 + (v1 - v0) * (t - t0) / (t1 - t0)
-    return knots[-1][1]
 
 
 @dataclass(frozen=True, slots=True)

@@ -58,10 +58,6 @@ def _posts(n: int, at: int, customer: str = "c1", tag: str = "p") -> list[Event]
         (FactorTransform("log1p", 8.5, scale=2), 1000, 1523),  # 8.5 ln 6 = 15.2300
         (FactorTransform("log1p", 8.5, scale=2), -1000, -1523),
         (FactorTransform("log1p", 1, scale=1), 0, 0),
-        (FactorTransform("piecewise", 10, knots=((0, 0), (5, 0.5), (20, 1))), 200, 200),
-        (FactorTransform("piecewise", 10, knots=((0, 0), (5, 0.5), (20, 1))), 1000, 667),
-        (FactorTransform("piecewise", -10, knots=((0, 0), (5, 0.5), (20, 1))), 9000, -1000),
-        (FactorTransform("piecewise", 10, knots=((2, 0.25), (5, 0.5))), -100, 250),
     ],
 )
 def test_transforms_compute_and_round_to_centipoints(
@@ -79,20 +75,7 @@ transforms = st.one_of(
     ),
     st.builds(lambda w, s: FactorTransform("log1p", w, scale=s), st.floats(0, 50),
               st.floats(0.01, 100)),
-    st.builds(
-        lambda w, steps: FactorTransform("piecewise", w, knots=_knots(steps)),
-        st.floats(0, 50),
-        st.lists(st.tuples(st.floats(0.01, 500), st.floats(0, 5)), min_size=1, max_size=6),
-    ),
 )  # fmt: skip
-
-
-def _knots(steps: list[tuple[float, float]]) -> tuple[tuple[float, float], ...]:
-    """Knots from (width, rise) steps after a first knot at (-10, 0)."""
-    knots = [(-10.0, 0.0)]
-    for width, rise in steps:
-        knots.append((knots[-1][0] + width, knots[-1][1] + rise))
-    return tuple(knots)
 
 
 @given(transforms, st.integers(-(10**9), 10**9), st.integers(0, 10**6))

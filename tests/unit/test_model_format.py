@@ -57,19 +57,6 @@ def test_the_full_format_parses_into_the_model() -> None:
     assert model.factors == ("posts", "likes", "regularity", "tenure", "baseline")
 
 
-def test_a_piecewise_factor_parses_into_its_knots() -> None:
-    """``piecewise``: ``weight`` times the straight lines between ``[total, value]`` knots."""
-    doc = _doc()
-    doc["factors"]["posts"] = {"transform": "piecewise", "weight": 12,
-                               "knots": [[0, 0], [4, 0.5], [20, 1]]}  # fmt: skip
-    model = parse_model(doc, "shape.yaml")
-    rule = model.transforms["posts"]
-    assert rule == FactorTransform("piecewise", 12, knots=((0, 0), (4, 0.5), (20, 1)))
-    assert [rule.apply(t * 100) for t in (-3, 0, 2, 4, 12, 20, 50)] == [
-        0, 0, 300, 600, 900, 1200, 1200
-    ]  # fmt: skip
-
-
 def test_a_minimal_model_counts_only_its_events() -> None:
     """No session_end/survey_response needed; omitted regularity and returning visits are off."""
     model = parse_model(copy.deepcopy(MINIMAL), "minimal.yaml")
@@ -136,32 +123,6 @@ def _drop(path: str) -> Any:
         (_set("factors.clicks", 3), "factors.clicks", "not a factor"),
         (_set("factors.posts", 3), "factors.posts", "must be a mapping"),
         (_set("factors.baseline", {"weight": 2}), "factors.baseline", "constant"),
-        (_set("factors.posts", {"transform": "piecewise"}), "factors.posts.knots", "required"),
-        (
-            _set("factors.posts", {"transform": "piecewise", "knots": [[0, 0]]}),
-            "factors.posts.knots",
-            "at least two knots",
-        ),
-        (
-            _set("factors.posts", {"transform": "piecewise", "knots": [[0, 1], [5, 0]]}),
-            "factors.posts.knots",
-            "must not decrease",
-        ),
-        (
-            _set("factors.posts", {"transform": "piecewise", "knots": [[5, 0], [5, 1]]}),
-            "factors.posts.knots",
-            "strictly increasing",
-        ),
-        (
-            _set("factors.posts", {"transform": "piecewise", "knots": [[0, "a"], [5, 1]]}),
-            "factors.posts.knots",
-            "number pairs",
-        ),
-        (
-            _set("factors.posts", {"transform": "piecewise", "knots": [[0, 0], [5, 1]], "max": 3}),
-            "factors.posts.max",
-            "unknown key",
-        ),
         (_set("factors", ["posts"]), "factors", "must be a mapping"),
         (_set("baseline", "low"), "baseline", "must be a number"),
         (_drop("tenure.points_per_day"), "tenure.points_per_day", "is required"),
