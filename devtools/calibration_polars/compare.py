@@ -1,7 +1,8 @@
 """DuckDB or Polars for calibrate's feature query: the same aggregation, timed on one history.
 
 Development tooling (not part of the service, not run by `make test`; Polars is not a
-dependency of the project: install it into a separate virtualenv to run the ``polars`` side).
+dependency of the project: it runs in its own virtualenv, from ``requirements.txt`` here,
+importing the project's ``stream`` package from the repository).
 On a history staged by ``engagement calibrate --stage-dir DIR`` it computes the calibration
 rows of the count model (one factor per event type, active buckets, tenure; window and
 bucket as given) at the weekly snapshots calibrate would use, either with the product's
@@ -10,8 +11,10 @@ it, under its memory limit) or with the same rules written as a Polars lazy quer
 prints the number of rows, a checksum of every column and the seconds taken. Run each side
 in its own process under ``/usr/bin/time -v`` for the peak memory:
 
-    /usr/bin/time -v python -m devtools.calibration_polars duckdb STAGED LABELS.csv
-    /usr/bin/time -v python -m devtools.calibration_polars polars STAGED LABELS.csv
+    python3 -m venv .venv-polars
+    .venv-polars/bin/pip install -r devtools/calibration_polars/requirements.txt
+    PYTHONPATH=. /usr/bin/time -v .venv-polars/bin/python \
+        devtools/calibration_polars/compare.py duckdb STAGED LABELS.csv    # and: polars
 
 The Polars side follows the query's rules: duplicates by ``(customer, event_id)`` count
 once (the earliest copy), a bucket counts until its start plus the window, the current
@@ -173,7 +176,7 @@ def run_polars(staged: Staged, model: ScoringModel, labels: dict[str, Label],
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m devtools.calibration_polars")
+    parser = argparse.ArgumentParser(prog="devtools/calibration_polars/compare.py")
     parser.add_argument("engine", choices=("duckdb", "polars"))
     parser.add_argument("staged", type=Path, help="a calibrate --stage-dir folder")
     parser.add_argument("labels", type=Path)
