@@ -18,12 +18,11 @@ from __future__ import annotations
 
 import hashlib
 import math
-from array import array
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from stream.calibrate.snapshots import DAY_MS, NAIVE_30D_MS, Snapshots, collect
+from stream.calibrate.snapshots import DAY_MS, NAIVE_30D_MS, RowsBuilder, Snapshots, collect
 from stream.calibrate.staging import Staged, customer_events
 from stream.core.model import ACTIVE, TENURE, ScoringModel
 from stream.errors import ReplayError
@@ -194,6 +193,11 @@ class Engine:
         while batch := result.fetchmany(50_000):
             yield from batch
 
+    def batches(self, sql: str, size: int = 50_000) -> Iterator[Any]:
+        """The query's rows as Arrow record batches of up to ``size`` rows."""
+        reader = self.db.sql(sql).to_arrow_reader(size)
+        yield from reader
+
     def customer_events(self, customers: Sequence[str] | None = None) -> Iterator[list[Any]]:
         """Staged events by customer (each customer's in time order), optionally a few."""
         where = ""
@@ -220,32 +224,47 @@ def window_totals(
     times: Sequence[int],
     horizon_ms: int,
 ) -> Snapshots:
-    """Snapshot rows of ``model``'s raw totals (no transforms), by the feature query."""
+    """Snapshot rows of ``model``'s raw totals (no transforms), by the feature query, as a
+    compact (numpy) table built a fetched batch at a time."""
+    import numpy as np  # noqa: PLC0415
+
     if not supports(model):
         raise ValueError("the feature query does not compute returning visits")
     engine.set_inputs(labels, times)
     factors = model.factors
     names = event_factors(model)
-    rows = Snapshots(factors=factors)
     regularity = model.regularity.points_cp_per_active_bucket if model.regularity else 0
     per_day = model.tenure.points_cp_per_day if model.tenure is not None else 0
-    for row in engine.rows(feature_query(model, horizon_ms)):
-        at_ms, customer, first_ms, label, naive, naive_30d = row[:6]
-        cp = dict(zip(names, row[6 : 6 + len(names)], strict=True))
-        cp[REGULARITY] = row[6 + len(names)] * regularity
-        cp[TENURE] = row[7 + len(names)] * per_day
-        points = array("d", [cp.get(f, 0) / 100 for f in factors])  # 8 bytes a figure
-        score = sum(v for v in cp.values()) / 100
-        rows.at_ms.append(int(at_ms))
-        rows.customer.append(customer)
-        rows.label.append(int(label))
-        rows.score.append(score)
-        rows.band.append(model.bands.band_for(score))
-        rows.naive.append(int(naive))
-        rows.naive_30d.append(int(naive_30d))
-        rows.tenure_days.append((at_ms - first_ms) / DAY_MS)
-        rows.points.append(points)
-    return rows
+    interned: dict[str, str] = {}
+    out = RowsBuilder(factors)
+    for batch in engine.batches(feature_query(model, horizon_ms)):
+        column = {name: batch.column(name).to_numpy(zero_copy_only=False)
+                  for name in batch.schema.names}  # fmt: skip
+        cp = {name: column[f"f{i}"].astype(np.int64) for i, name in enumerate(names)}
+        cp[REGULARITY] = column["active"].astype(np.int64) * regularity
+        cp[TENURE] = column["tenure_days"].astype(np.int64) * per_day
+        at_ms = column["at_ms"].astype(np.int64)
+        rows = len(at_ms)
+        total = np.zeros(rows, dtype=np.int64)
+        for value in cp.values():  # the score: the exact sum of every factor's centipoints
+            total += value
+        score = total / 100
+        zero = np.zeros(rows, dtype=np.int64)
+        customers = np.array([interned.setdefault(c, c) for c in column["customer"]], object)
+        out.add_compact(Snapshots(
+            factors,
+            at_ms=at_ms,
+            customer=customers,
+            label=column["label"].astype(np.int8),
+            score=score,
+            band=np.array([model.bands.band_for(v) for v in score.tolist()], object),
+            naive=column["naive"].astype(np.int64),
+            naive_30d=column["naive_30d"].astype(np.int64),
+            tenure_days=(at_ms - column["first_ms"].astype(np.int64)) / DAY_MS,
+            points=np.column_stack([cp.get(f, zero) / 100 for f in factors])
+            if factors else np.zeros((rows, 0)),
+        ))  # fmt: skip
+    return out.build()
 
 
 def sample_ids(ids: Iterable[str], size: int) -> list[str]:

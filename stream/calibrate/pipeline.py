@@ -58,7 +58,14 @@ from stream.calibrate.fit import (
 from stream.calibrate.metrics import alert_stats, evaluate
 from stream.calibrate.report import ReportInput, duration_text, render_markdown, write_report
 from stream.calibrate.skill import Interval, skill_verdict
-from stream.calibrate.snapshots import DAY_MS, Cadence, Snapshots, collect, month_start
+from stream.calibrate.snapshots import (
+    DAY_MS,
+    Cadence,
+    RowsBuilder,
+    Snapshots,
+    collect,
+    month_start,
+)
 from stream.calibrate.snapshots import snapshot_times as cadence_times
 from stream.calibrate.staging import stage
 from stream.config.model_file import BUILTIN_MODELS, load_model, parse_model
@@ -70,12 +77,14 @@ from stream.event_files.replay import DecodeSummary, Replay, decode_records
 from stream.event_files.sources import detect_format, open_text, read_file
 
 __all__ = [
+    "FIT_ROWS",
     "CalibrationOptions",
     "History",
     "Split",
     "alert_curve",
     "calibrate",
     "discover_types",
+    "fit_sample",
     "load_events",
     "open_history",
     "replay_by_customer",
@@ -87,6 +96,9 @@ __all__ = [
 _LOOKBACK_MS = 90 * DAY_MS
 _BUDGET_MONTHS_MS = 61 * DAY_MS  # the training months an alert budget is measured on
 _CURVE_CUSTOMERS = 5000  # the alert curve replays a fixed sample of this many customers
+# The fit's rows (customers x snapshots) are capped at this: a fixed sample of customers
+# beyond it. A row is about 200 bytes with a dozen factors, so the table stays near 100 MB.
+FIT_ROWS = 500_000
 # Later-training AUCs this close count as a tie, and a tie goes to the longer window: two
 # windows tie when the training snapshots' histories fit in both, and then the fit has seen
 # what the longer window keeps counting later (the counts since sign-up).
@@ -425,24 +437,42 @@ def replay_by_customer(
     times: Sequence[int],
     horizon_ms: int,
     progress: Callable[[int], None] | None = None,
+    *,
+    record_from_ms: int | None = None,
+    points: bool = True,
 ) -> tuple[Snapshots, list[Alert], dict[str, int]]:
     """The core replay (:func:`collect`) of each labelled customer on their own, their
     events streamed from the staged files: the rows, alerts and first-seen moments of a
-    replay of the whole history, in bounded memory (customers never interact)."""
-    rows = Snapshots(factors=model.factors)
+    replay of the whole history, in bounded memory (customers never interact). Rows are
+    kept compact (numpy), only from ``record_from_ms`` and, without ``points``, without
+    the factor points."""
+    rows = RowsBuilder(model.factors)
     alerts: list[Alert] = []
     first_seen: dict[str, int] = {}
     for batch in history.engine.customer_events():
         customer = batch[0].customer_id
         if customer not in labels:
             continue
-        part, replay = collect(model, batch, {customer: labels[customer]}, times, horizon_ms)
-        rows.extend(part)
+        part, replay = collect(model, batch, {customer: labels[customer]}, times, horizon_ms,
+                               record_from_ms=record_from_ms, points=points)  # fmt: skip
+        rows.add(part)
         alerts.extend(replay.alerts)
         first_seen.update(replay.first_seen)
         if progress is not None:
             progress(len(batch))
-    return rows.ordered(first_seen), alerts, first_seen
+    return rows.build().ordered(first_seen), alerts, first_seen
+
+
+def fit_sample(
+    labels: Mapping[str, Label], snapshots: int, limit: int = FIT_ROWS
+) -> Mapping[str, Label]:
+    """The labelled customers whose rows the fit uses: all of them while customers times
+    snapshots stays within ``limit``, else a fixed sample of that many rows' worth (so the
+    fit's memory stays bounded however long and wide the history)."""
+    size = max(1, limit // max(1, snapshots))
+    if len(labels) <= size:
+        return labels
+    return {c: labels[c] for c in sample_ids(labels, size)}
 
 
 def _features(
@@ -458,6 +488,11 @@ def _features(
         _say("calibrate: returning visits: computing the features by the core replay")
         return replay_by_customer(model, history, labels, times, horizon_ms)[0]
     started = time.monotonic()
+    sample = fit_sample(labels, len(times))
+    if len(sample) < len(labels):
+        _say(f"calibrate: fitting on a fixed sample of {len(sample)} of the {len(labels)} "
+             f"labelled customers (at most {FIT_ROWS} customer-snapshots)")  # fmt: skip
+    labels = sample
     rows = window_totals(history.engine, model, labels, times, horizon_ms)
     took = time.monotonic() - started
     checked = check_against_core(history.engine, model, labels, times, horizon_ms, rows)
@@ -486,9 +521,12 @@ def validate(
     verdict on its skill (``later_training_auc``: what calibrate chose it on) and the
     gradient-boosted ceiling if given."""
     times = snapshot_times(history.first_ms, model.window_ms, horizon_ms, cadence, split)
+    # Rows only on the held-out snapshots (the replay still stops at every one, as before)
+    # and without factor points: the report needs neither.
     rows, alerts, first_seen = replay_by_customer(
-        model, history, labels, times, horizon_ms, progress
-    )
+        model, history, labels, times, horizon_ms, progress,
+        record_from_ms=split.holdout_ms, points=False,
+    )  # fmt: skip
     keep = np.asarray(rows.at_ms, dtype=np.int64) >= split.holdout_ms
     if not keep.any():
         raise ValueError(f"no snapshot in the held-out period ({split.describe()})")
@@ -614,7 +652,8 @@ def _calibrate_staged(
              f"({chosen.training.per_retained:.3f} on the last training months)")  # fmt: skip
     uppers = thresholds_from_shares(train_scores, names, shares)
     provenance = _provenance(paths, history.count, labels, base, train_times, train_rows, fit,
-                             options, names, shares, split, tried)  # fmt: skip
+                             options, names, shares, split, tried,
+                             len(fit_sample(labels, len(times))))  # fmt: skip
     doc = model_document(_base_document(base), types, fit, uppers, options, version)
     text = _yaml_text(doc, provenance)
     out_model.parent.mkdir(parents=True, exist_ok=True)
@@ -682,6 +721,7 @@ def _provenance(
     shares: Mapping[str, float],
     split: Split,
     tried: Sequence[str],
+    fit_customers: int,
 ) -> list[str]:
     """The model file's header comment: what it was calibrated on and how."""
     provenance = [
@@ -690,6 +730,7 @@ def _provenance(
         f"{len(labels)} labelled customers)",
         f"base model: {base or '(none: one factor per event type, 1 point per event)'}",
         f"training: {len(train_times)} {options.cadence} snapshots "
+        f"{_sampled(fit_customers, len(labels))}"
         f"{_day(train_times[0])}..{_day(train_times[-1])}, {train_rows} rows, label = "
         f"churns within {duration_text(options.horizon_ms)}; fit: logistic regression "
         f"(scikit-learn), C={fit.regularisation:g}, saturation {fit.shape[0]} "
@@ -704,6 +745,10 @@ def _provenance(
             f"({', '.join(tried)}; a tie within {_WINDOW_TIE:g} goes to the longer window)"
         )
     return provenance
+
+
+def _sampled(size: int, labelled: int) -> str:
+    return f"(a fixed sample of {size} customers) " if size < labelled else ""
 
 
 def alert_curve(

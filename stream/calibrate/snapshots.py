@@ -14,7 +14,7 @@ import bisect
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -27,6 +27,7 @@ __all__ = [
     "DAY_MS",
     "NAIVE_30D_MS",
     "Cadence",
+    "RowsBuilder",
     "Snapshots",
     "collect",
     "month_start",
@@ -38,38 +39,52 @@ NAIVE_30D_MS = 30 * DAY_MS
 Cadence = Literal["weekly", "monthly"]
 
 
+# A column of rows: a list while rows are appended one by one (the core replay), a numpy
+# array once compacted (:meth:`Snapshots.compact`, :class:`RowsBuilder`), which holds a row
+# in about 60 bytes plus 8 per factor instead of several hundred as Python objects.
+Column = Any
+
+
 @dataclass(slots=True)
 class Snapshots:
     """One row per (snapshot moment, eligible customer)."""
 
     factors: tuple[str, ...]
-    at_ms: list[int] = field(default_factory=list)
-    customer: list[str] = field(default_factory=list)
-    label: list[int] = field(default_factory=list)
-    score: list[float] = field(default_factory=list)
-    band: list[str] = field(default_factory=list)
-    naive: list[int] = field(default_factory=list)
-    naive_30d: list[int] = field(default_factory=list)
-    tenure_days: list[float] = field(default_factory=list)
-    points: list[Sequence[float]] = field(default_factory=list)  # lists, or arrays of "d"
+    at_ms: Column = field(default_factory=list)
+    customer: Column = field(default_factory=list)
+    label: Column = field(default_factory=list)
+    score: Column = field(default_factory=list)
+    band: Column = field(default_factory=list)
+    naive: Column = field(default_factory=list)
+    naive_30d: Column = field(default_factory=list)
+    tenure_days: Column = field(default_factory=list)
+    points: Column = field(default_factory=list)  # lists, arrays of "d", or a 2-D array
 
     def __len__(self) -> int:
         return len(self.at_ms)
 
     def extend(self, other: Snapshots) -> None:
-        """Append ``other``'s rows (same factors)."""
+        """Append ``other``'s rows (same factors; this one's columns still lists)."""
         for name in _COLUMNS:
             getattr(self, name).extend(getattr(other, name))
 
     def ordered(self, first_seen: Mapping[str, int]) -> Snapshots:
         """The rows by snapshot moment, then by customers' first-seen moment and id."""
-        order = sorted(range(len(self)), key=lambda i: (
-            self.at_ms[i], first_seen.get(self.customer[i], 0), self.customer[i]))  # fmt: skip
-        out = Snapshots(factors=self.factors)
-        for name in _COLUMNS:
-            column = getattr(self, name)
-            getattr(out, name).extend(column[i] for i in order)
-        return out
+        customers = np.asarray(self.customer, dtype=object)
+        firsts = np.fromiter((first_seen.get(c, 0) for c in customers), np.int64, len(customers))
+        order = np.lexsort((customers.astype(str), firsts, np.asarray(self.at_ms, np.int64)))
+        compact = self.compact()
+        return Snapshots(self.factors, **{n: getattr(compact, n)[order] for n in _COLUMNS})
+
+    def compact(self) -> Snapshots:
+        """The same rows with every column a numpy array (points: rows x factors)."""
+        columns = {name: np.asarray(getattr(self, name), dtype=dtype)
+                   for name, dtype in _DTYPES.items()}  # fmt: skip
+        points = np.asarray(self.points, dtype=float)
+        if points.ndim != 2:  # no rows
+            points = points.reshape(0, len(self.factors))
+        columns["points"] = points
+        return Snapshots(self.factors, **columns)
 
     def mask(self, keep: Callable[[int], bool]) -> np.ndarray:
         """Boolean mask of rows whose snapshot moment passes ``keep``."""
@@ -77,13 +92,54 @@ class Snapshots:
 
     def matrix(self) -> np.ndarray:
         """Factor points as a (rows, factors) array."""
-        if not self.points:
+        if not len(self.points):
             return np.zeros((0, len(self.factors)))
         return np.asarray(self.points, dtype=float)
 
 
 _COLUMNS = ("at_ms", "customer", "label", "score", "band", "naive", "naive_30d", "tenure_days",
             "points")  # fmt: skip
+_DTYPES: dict[str, Any] = {"at_ms": np.int64, "customer": object, "label": np.int8,
+                           "score": float, "band": object, "naive": np.int64,
+                           "naive_30d": np.int64, "tenure_days": float}  # fmt: skip
+
+
+class RowsBuilder:
+    """Rows gathered in parts (each a small list-based :class:`Snapshots`) and compacted to
+    numpy every ``chunk`` rows, so a large table never lives as Python objects."""
+
+    def __init__(self, factors: tuple[str, ...], chunk: int = 65_536) -> None:
+        self.factors = factors
+        self.chunk = chunk
+        self.pending = Snapshots(factors=factors)
+        self.chunks: list[Snapshots] = []
+
+    def add(self, part: Snapshots) -> None:
+        """Append a part's rows."""
+        self.pending.extend(part)
+        if len(self.pending) >= self.chunk:
+            self._compact()
+
+    def add_compact(self, part: Snapshots) -> None:
+        """Append rows already compacted (numpy columns)."""
+        self._compact()
+        self.chunks.append(part)
+
+    def _compact(self) -> None:
+        if len(self.pending):
+            self.chunks.append(self.pending.compact())
+            self.pending = Snapshots(factors=self.factors)
+
+    def build(self) -> Snapshots:
+        """Every row so far, as one compact table."""
+        self._compact()
+        if not self.chunks:
+            return Snapshots(factors=self.factors).compact()
+        if len(self.chunks) == 1:
+            return self.chunks[0]
+        columns = {n: np.concatenate([getattr(c, n) for c in self.chunks]) for n in _COLUMNS}
+        self.chunks = []
+        return Snapshots(self.factors, **columns)
 
 
 def month_start(millis: int, months_later: int = 0) -> int:
@@ -124,8 +180,13 @@ def collect(
     times: Sequence[int],
     horizon_ms: int,
     progress: Callable[[int], None] | None = None,
+    *,
+    record_from_ms: int | None = None,
+    points: bool = True,
 ) -> tuple[Snapshots, Replay]:
-    """Replay ``events`` through ``model`` and take a snapshot at each of ``times``."""
+    """Replay ``events`` through ``model`` and take a snapshot at each of ``times`` (rows
+    only at those from ``record_from_ms``, the replay stopping at all of them; without
+    ``points``, the rows' factor points are left empty)."""
     factors = model.factors
     rows = Snapshots(factors=factors)
     stamps: dict[str, list[int]] = {}
@@ -133,6 +194,8 @@ def collect(
         stamps.setdefault(event.customer_id, []).append(event.timestamp_ms)
 
     def on_stop(at_ms: int, replay: Replay) -> None:
+        if record_from_ms is not None and at_ms < record_from_ms:
+            return
         for customer_id, first in replay.first_seen.items():
             label = labels.get(customer_id)
             if label is None or not _eligible(label, first, at_ms):
@@ -152,7 +215,7 @@ def collect(
             rows.naive.append(naive)
             rows.naive_30d.append(naive_30d)
             rows.tenure_days.append((at_ms - first) / DAY_MS)
-            rows.points.append([breakdown.get(f, 0) / 100 for f in factors])
+            rows.points.append([breakdown.get(f, 0) / 100 for f in factors] if points else [])
 
     replay = Replay(model)
     replay.run(events, times, on_stop, progress)

@@ -20,12 +20,13 @@ from stream.calibrate.pipeline import (
     History,
     Split,
     count_model,
+    fit_sample,
     load_events,
     open_history,
     replay_by_customer,
     snapshot_times,
 )
-from stream.calibrate.snapshots import DAY_MS, collect
+from stream.calibrate.snapshots import DAY_MS, RowsBuilder, Snapshots, collect
 from stream.config.model_file import load_model
 from stream.core.model import ScoringModel
 from stream.event_files.labels import Label
@@ -140,7 +141,8 @@ def test_validate_replays_customer_by_customer_as_the_whole_history(
         replay.alerts, key=lambda a: a.alert_id
     )
     assert first_seen == {c: t for c, t in replay.first_seen.items() if c in labels}
-    mine = sorted(zip(rows.at_ms, rows.customer, rows.score, rows.band, rows.points, strict=True))
+    points = [list(p) for p in rows.points]
+    mine = sorted(zip(rows.at_ms, rows.customer, rows.score, rows.band, points, strict=True))
     theirs = sorted(zip(whole.at_ms, whole.customer, whole.score, whole.band, whole.points,
                         strict=True))  # fmt: skip
     assert mine == theirs
@@ -202,3 +204,64 @@ def test_the_kept_feature_query_runs_alone_over_the_staged_parquet(
         zip(rows.at_ms, rows.customer, rows.label, rows.naive, strict=True)
     )
     assert len(found) > 500
+
+
+def test_held_out_rows_without_points_are_the_full_replays_rows_from_then_on(
+    tmp_path: Path, sim: tuple[list[RawRecord], dict[str, Label]]
+) -> None:
+    """validate keeps only the held-out rows, without points: the replay must still stop at
+    every snapshot (alerts the same) and the kept rows be exactly the full replay's."""
+    records, labels = sim
+    model = load_model("default")
+    with _opened(tmp_path, records, model) as history:
+        split = Split(_START + 60 * DAY_MS, _START + 60 * DAY_MS, history.last_ms or 0)
+        times = snapshot_times(history.first_ms, model.window_ms, 30 * DAY_MS, "weekly", split)
+        full, alerts, _ = replay_by_customer(model, history, labels, times, 30 * DAY_MS)
+        kept, kept_alerts, _ = replay_by_customer(
+            model, history, labels, times, 30 * DAY_MS, record_from_ms=split.holdout_ms,
+            points=False,
+        )  # fmt: skip
+    assert kept_alerts == alerts
+    after = [i for i, at in enumerate(full.at_ms) if at >= split.holdout_ms]
+    assert 0 < len(after) < len(full)
+    columns = ("at_ms", "customer", "label", "score", "band", "naive", "naive_30d")
+    for name in columns:
+        assert list(getattr(kept, name)) == [getattr(full, name)[i] for i in after], name
+    assert kept.matrix().shape == (len(after), 0)
+
+
+def test_the_fit_sample_caps_the_rows_with_a_fixed_sample() -> None:
+    labels = {f"c{i}": Label(f"c{i}", False, None, None) for i in range(500)}
+    assert fit_sample(labels, 10, limit=5000) is labels  # 500 x 10 fits
+    sample = fit_sample(labels, 10, limit=1000)
+    assert len(sample) == 100
+    assert set(sample) <= set(labels)
+    assert sample == fit_sample(dict(reversed(labels.items())), 10, limit=1000)
+
+
+@given(st.lists(st.integers(0, 9), max_size=40), st.integers(1, 7))
+@settings(max_examples=examples(40))
+def test_rows_built_in_chunks_are_the_rows_appended(sizes: list[int], chunk: int) -> None:
+    factors = ("a", "b")
+    whole = Snapshots(factors=factors)
+    builder = RowsBuilder(factors, chunk=chunk)
+    for part_number, size in enumerate(sizes):
+        part = Snapshots(factors=factors)
+        for i in range(size):
+            part.at_ms.append(part_number)
+            part.customer.append(f"c{i}")
+            part.label.append(i % 2)
+            part.score.append(i / 3)
+            part.band.append("x")
+            part.naive.append(i)
+            part.naive_30d.append(i)
+            part.tenure_days.append(i / 7)
+            part.points.append([i / 3, -i / 5])
+        whole.extend(part)
+        builder.add(part)
+    built = builder.build()
+    assert len(built) == len(whole)
+    for name in ("at_ms", "customer", "label", "score", "band", "naive", "naive_30d",
+                 "tenure_days"):  # fmt: skip
+        assert list(getattr(built, name)) == getattr(whole, name), name
+    assert built.matrix().tolist() == whole.matrix().tolist()

@@ -23,7 +23,7 @@ _NAME = re.compile(r"^[A-Za-z0-9_.-]+")
 _OPTIONAL_USERS = ("stream/calibrate/", "stream/cli/offline.py", "stream/event_files/sources.py")
 
 # Tools with a virtualenv and a requirements.txt of their own (not the project's .venv).
-_OWN_VENV = ("devtools/churnsim",)
+_OWN_VENV = ("devtools/churnsim", "devtools/calibration_polars")
 
 
 def _imports(package: str) -> dict[str, set[str]]:
