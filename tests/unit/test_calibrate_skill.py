@@ -116,7 +116,7 @@ def test_the_verdict_needs_both_the_later_training_auc_and_the_interval_to_clear
 @pytest.fixture(scope="module")
 def no_skill(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("no-skill")
-    args = ["--customers", "700", "--days", "150", "--seed", "11", "--no-skill"]
+    args = ["--customers", "400", "--days", "150", "--seed", "11", "--no-skill"]
     assert main(["simulate", "--history", "--out", str(folder), *args]) == 0
     return folder
 
