@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import shutil
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 
@@ -59,8 +62,30 @@ def ensure_program(name: str) -> str:
             f"'{name}' is not installed. Install the Debian package '{package}' "
             f"(sudo apt-get install {package}) and run again."
         )
+    with _install_lock():
+        # another test process may have installed it while this one waited for the lock
+        found = shutil.which(name) or _apt_install(name, package)
+    return found
+
+
+@contextmanager
+def _install_lock() -> Iterator[None]:
+    """One install at a time among this project's processes (parallel test processes each
+    find the program missing on a fresh machine); apt's own lock would fail the others."""
+    path = cache_dir() / "apt-install.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
+def _apt_install(name: str, package: str) -> str:
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for command in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", package]):
+    # Wait for apt's lock rather than fail while another program (not ours) holds it.
+    wait = ["-o", "DPkg::Lock::Timeout=600"]
+    commands = (["apt-get", *wait, "update", "-qq"],
+                ["apt-get", *wait, "install", "-y", "-qq", package])  # fmt: skip
+    for command in commands:
         result = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
         if result.returncode != 0:
             raise StackError(f"{' '.join(command)} failed:\n{result.stderr[-2000:]}")

@@ -30,6 +30,7 @@ from stream.adapters.redis_keys import customer_key
 from stream.adapters.redis_store import RedisScoreStore
 from stream.config.security import RedisConnection
 from stream.config.settings import Settings
+from tests.integration.workload import committed_offsets
 
 pytestmark = pytest.mark.integration
 _counter = itertools.count()
@@ -145,6 +146,12 @@ class Deployment:
                     for tp, end in consumer.end_offsets(partitions).items()}  # fmt: skip
         finally:
             consumer.close()
+
+    def drained(self, ends: dict[tuple[str, int], int]) -> bool:
+        """Whether the worker group has committed every input partition up to ``ends`` (so
+        the store holds every event sent before ``ends`` was read)."""
+        committed = committed_offsets(self.settings.kafka_bootstrap, self.settings.app_id)
+        return all(committed.get(tp, -1) >= end for tp, end in ends.items() if end > 0)
 
     def keys(self, pattern: str) -> list[bytes]:
         """KEYS on the server, or on every master of a cluster."""

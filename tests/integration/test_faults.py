@@ -161,12 +161,6 @@ def warm_up_then_send(d: Deployment, work: Workload) -> None:
     send_all(d, work.main)
 
 
-def drained(d: Deployment, ends: dict[tuple[str, int], int]) -> bool:
-    """Whether the group has committed every input partition up to ``ends``."""
-    committed = committed_offsets(d.stack.kafka_bootstrap, d.settings.app_id)
-    return all(committed.get(tp, -1) >= end for tp, end in ends.items() if end > 0)
-
-
 def kill_at_each_step(d: Deployment, plans: Iterable[str] = PLANNED_KILLS) -> list[str]:
     """Run one worker per plan until it kills itself at its crash point (asserted from its
     exit status and log), then one worker without a plan. Returns the steps hit: a worker
@@ -176,7 +170,7 @@ def kill_at_each_step(d: Deployment, plans: Iterable[str] = PLANNED_KILLS) -> li
     hit = []
     for plan in plans:
         worker = d.start_worker(wait_ready=False, FAULT_CRASH_AT=plan)
-        wait_until(lambda w=worker: not w.alive or drained(d, ends), timeout_s=180, every_s=0.5)
+        wait_until(lambda w=worker: not w.alive or d.drained(ends), timeout_s=180, every_s=0.5)
         if worker.alive:
             worker.stop(signal.SIGTERM)
             continue

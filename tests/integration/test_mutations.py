@@ -15,7 +15,6 @@ import pytest
 from tests.integration.conftest import Deployment, wait_until
 from tests.integration.test_faults import (
     PLANNED_KILLS_ENV,
-    drained,
     kill_at_each_step,
     planned_kills_workload,
     warm_up_then_send,
@@ -35,7 +34,7 @@ def test_the_gate_size_fault_scenario_catches_a_broken_commit_path(
     warm_up_then_send(d, work)
     kill_at_each_step(d)
     ends = d.end_offsets()
-    wait_until(lambda: drained(d, ends), timeout_s=300)
+    wait_until(lambda: d.drained(ends), timeout_s=300)
     prefix = d.settings.redis_prefix
 
     def caught() -> tuple[int, int, bool] | None:

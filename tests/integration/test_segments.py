@@ -147,6 +147,9 @@ def test_rollups_equal_the_reference_and_read_through_cli_and_metrics(deploy_on,
     for c, doc in _workload(customers, seed=5):
         d.send("clickstream", c, doc)
     d.flush()
+    # every event applied first: the reference can also match a state half-way through
+    ends = d.end_offsets()
+    wait_until(lambda: d.drained(ends), timeout_s=120)
     counts = _wait_for_reference(d, customers)
 
     rows = segment_rows(counts, SETTINGS, DEFAULT_BANDS)

@@ -169,12 +169,12 @@ def test_a_batch_ends_full_before_caught_up_before_its_window(
 def test_the_fetch_loop_reports_why_each_batch_ended() -> None:
     ends: list[str] = []
     scripts = [
-        ([(3, True)], 100),  # idle: the first reply is fresh
-        ([(100, False)], 100),  # a backlog
-        ([(4, False), (1, False)], 100),  # never caught up: waited out, then an empty fetch
+        ([(3, True)], 5.0),  # idle: the first reply is fresh
+        ([(100, False)], 5.0),  # a backlog
+        ([(4, False), (1, False)], 0.3),  # never caught up: waited out, then an empty fetch
     ]
-    for replies, batch_max in scripts:
-        options = FetchOptions(batch_max=batch_max, batch_within_s=5.0, observe=ends.append)
+    for replies, within_s in scripts:
+        options = FetchOptions(batch_max=100, batch_within_s=within_s, observe=ends.append)
         asyncio.run(FetchConsumer._next_batch(_Script(replies), options))  # type: ignore[arg-type]
     assert ends == ["caught_up", "full", "window"]
 
