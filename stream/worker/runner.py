@@ -1,4 +1,4 @@
-"""Run batches and sweeps one at a time, retrying failures until they succeed.
+"""Run batches and sweeps one attempt at a time, retrying failures until they succeed.
 
 A batch's offsets are committed as soon as ``run_batch`` returns, so nothing may escape:
 a failed batch is retried with backoff (it is idempotent) and the worker reports itself
@@ -61,22 +61,24 @@ class Runner:
         self, operation: str, attempt: Callable[[], Awaitable[BatchReport]]
     ) -> BatchReport:
         backoff = self.first_backoff_s
-        async with self.lock:
-            while True:
-                try:
+        while True:
+            try:
+                async with self.lock:
                     # A hung connection (no reset, no reply) must not stall us forever.
                     report = await asyncio.wait_for(attempt(), self.attempt_timeout_s)
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:
-                    self.health.record_processing(False, f"{operation}: {type(exc).__name__}")
-                    self._count(operation, exc)
-                    log.warning("%s failed (%s); retrying in %.1fs", operation, exc, backoff)
-                    await asyncio.sleep(backoff)
-                    backoff = min(backoff * 2, self.max_backoff_s)
-                    continue
-                self.health.record_processing(True)
-                return report
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self.health.record_processing(False, f"{operation}: {type(exc).__name__}")
+                self._count(operation, exc)
+                log.warning("%s failed (%s); retrying in %.1fs", operation, exc, backoff)
+                # The backoff is waited out without the lock: a sweep retrying through an
+                # outage must not keep the batches from trying (and reporting) theirs.
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self.max_backoff_s)
+                continue
+            self.health.record_processing(True)
+            return report
 
     def _count(self, operation: str, exc: Exception) -> None:
         if isinstance(exc, RedisError):
