@@ -273,8 +273,9 @@ class BatchProcessor:
         self, groups: dict[str, _Group], now_ms: int, report: BatchReport, stages: BatchStages
     ) -> None:
         pending = dict(groups)
-        await self._load_missing(pending)
+        loaded = await self._load_missing(pending)
         stages.lap("store")
+        self.cache.update(self._warmed(loaded))  # the kernel's work: charged to `process`
         outboxes: dict[str, list[OutboxAlert]] = {}
         entries: dict[str, IndexEntry] = {}
         for _ in range(_MAX_ROUNDS):
@@ -312,13 +313,14 @@ class BatchProcessor:
         await self.store.update_indexes(entries.values())
         stages.lap("store")
 
-    async def _load_missing(self, groups: dict[str, _Group]) -> None:
+    async def _load_missing(self, groups: dict[str, _Group]) -> dict[str, Loaded]:
+        """The customers of ``groups`` not cached, as stored (the cache is emptied first
+        when they would not fit)."""
         missing = [c for c in groups if c not in self.cache]
         if len(self.cache) + len(missing) > self.cache_limit:
             self.cache.clear()
             missing = list(groups)
-        if missing:
-            self.cache.update(self._warmed(await self.store.load(missing)))
+        return await self.store.load(missing) if missing else {}
 
     async def _reload(self, customers: list[str]) -> None:
         if customers:
