@@ -132,4 +132,6 @@ def test_calibrate_says_no_skill_and_exits_non_zero(
     head = out[: out.index("## Ranking")]
     assert "No skill: these events do not predict churn on this history" in head
     assert "more churners" in head
-    assert main([*args, "--allow-no-skill"]) == 0
+    # the flag writes the model anyway (a fixed window: the verdict needs no window choice)
+    assert main([*args, "--window", "30d", "--allow-no-skill"]) == 0
+    assert "No skill" in capsys.readouterr().out
