@@ -12,6 +12,8 @@ worker's rules (a bucket counts until its start plus the window; duplicates by
 :func:`window_totals` runs it with DuckDB under a memory limit (spilling to disk beyond it)
 and :func:`check_against_core` replays a sample of customers through the core
 (:func:`stream.calibrate.snapshots.collect`, i.e. ``advance``) and demands the same rows.
+:func:`scored_rows` runs it for a model with transforms and a baseline (the one being
+validated) and turns each row's totals into the worker's score and band by the core's code.
 """
 
 from __future__ import annotations
@@ -201,11 +203,12 @@ class Engine:
         yield from reader
 
     def customer_events(self, customers: Sequence[str] | None = None) -> Iterator[list[Any]]:
-        """Staged events by customer (each customer's in time order), optionally a few."""
+        """Staged events by customer (each customer's in time order), optionally only those of
+        ``customers`` (any number: they are registered as a relation, not a literal list)."""
         import pyarrow as pa  # noqa: PLC0415
 
         where = ""
-        if customers is not None:  # a relation, not a literal list: it may be thousands
+        if customers is not None:
             self.db.register("chosen", pa.table({"customer": pa.array(customers, pa.string())}))
             where = "WHERE customer IN (SELECT customer FROM chosen)"
         result = self.db.execute(f"SELECT * FROM events {where} ORDER BY customer, ts, seq")
