@@ -12,6 +12,8 @@ worker's rules (a bucket counts until its start plus the window; duplicates by
 :func:`window_totals` runs it with DuckDB under a memory limit (spilling to disk beyond it)
 and :func:`check_against_core` replays a sample of customers through the core
 (:func:`stream.calibrate.snapshots.collect`, i.e. ``advance``) and demands the same rows.
+:func:`scored_rows` runs it for a model with transforms and a baseline (the one being
+validated) and turns each row's totals into the worker's score and band by the core's code.
 """
 
 from __future__ import annotations
@@ -33,7 +35,9 @@ __all__ = [
     "check_against_core",
     "feature_query",
     "sample_ids",
+    "scored_rows",
     "supports",
+    "weighed_scores",
     "window_totals",
 ]
 
@@ -199,10 +203,14 @@ class Engine:
         yield from reader
 
     def customer_events(self, customers: Sequence[str] | None = None) -> Iterator[list[Any]]:
-        """Staged events by customer (each customer's in time order), optionally a few."""
+        """Staged events by customer (each customer's in time order), optionally only those of
+        ``customers`` (any number: they are registered as a relation, not a literal list)."""
+        import pyarrow as pa  # noqa: PLC0415
+
         where = ""
         if customers is not None:
-            where = "WHERE customer IN (" + ", ".join(_quoted(c) for c in customers) + ")"
+            self.db.register("chosen", pa.table({"customer": pa.array(customers, pa.string())}))
+            where = "WHERE customer IN (SELECT customer FROM chosen)"
         result = self.db.execute(f"SELECT * FROM events {where} ORDER BY customer, ts, seq")
         names = [d[0] for d in result.description]
 
@@ -217,6 +225,58 @@ class Engine:
         self.db.close()
 
 
+def _query_batches(
+    engine: Engine,
+    model: ScoringModel,
+    labels: Mapping[str, Label],
+    times: Sequence[int],
+    horizon_ms: int,
+) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
+    """The feature query's rows a batch at a time: its columns (numpy) and each factor's
+    raw window total in centipoints, regularity and tenure included (as the core's
+    ``factor_totals`` has them: active buckets and tenure days times their points)."""
+    import numpy as np  # noqa: PLC0415
+
+    if not supports(model):
+        raise ValueError("the feature query does not compute returning visits")
+    engine.set_inputs(labels, times)
+    names = event_factors(model)
+    regularity = model.regularity.points_cp_per_active_bucket if model.regularity else 0
+    per_day = model.tenure.points_cp_per_day if model.tenure is not None else 0
+    for batch in engine.batches(feature_query(model, horizon_ms)):
+        column = {name: batch.column(name).to_numpy(zero_copy_only=False)
+                  for name in batch.schema.names}  # fmt: skip
+        cp = {name: column[f"f{i}"].astype(np.int64) for i, name in enumerate(names)}
+        cp[REGULARITY] = column["active"].astype(np.int64) * regularity
+        cp[TENURE] = column["tenure_days"].astype(np.int64) * per_day
+        yield column, cp
+
+
+def _rows_of(
+    model: ScoringModel,
+    column: dict[str, Any],
+    score: Any,
+    points: Any,
+    interned: dict[str, str],
+) -> Snapshots:
+    """A compact table of one batch's rows, with ``score`` (points) and its bands."""
+    import numpy as np  # noqa: PLC0415
+
+    at_ms = column["at_ms"].astype(np.int64)
+    return Snapshots(
+        model.factors,
+        at_ms=at_ms,
+        customer=np.array([interned.setdefault(c, c) for c in column["customer"]], object),
+        label=column["label"].astype(np.int8),
+        score=score,
+        band=np.array([model.bands.band_for(v) for v in score.tolist()], object),
+        naive=column["naive"].astype(np.int64),
+        naive_30d=column["naive_30d"].astype(np.int64),
+        tenure_days=(at_ms - column["first_ms"].astype(np.int64)) / DAY_MS,
+        points=points,
+    )
+
+
 def window_totals(
     engine: Engine,
     model: ScoringModel,
@@ -228,43 +288,55 @@ def window_totals(
     compact (numpy) table built a fetched batch at a time."""
     import numpy as np  # noqa: PLC0415
 
-    if not supports(model):
-        raise ValueError("the feature query does not compute returning visits")
-    engine.set_inputs(labels, times)
     factors = model.factors
-    names = event_factors(model)
-    regularity = model.regularity.points_cp_per_active_bucket if model.regularity else 0
-    per_day = model.tenure.points_cp_per_day if model.tenure is not None else 0
     interned: dict[str, str] = {}
     out = RowsBuilder(factors)
-    for batch in engine.batches(feature_query(model, horizon_ms)):
-        column = {name: batch.column(name).to_numpy(zero_copy_only=False)
-                  for name in batch.schema.names}  # fmt: skip
-        cp = {name: column[f"f{i}"].astype(np.int64) for i, name in enumerate(names)}
-        cp[REGULARITY] = column["active"].astype(np.int64) * regularity
-        cp[TENURE] = column["tenure_days"].astype(np.int64) * per_day
-        at_ms = column["at_ms"].astype(np.int64)
-        rows = len(at_ms)
+    for column, cp in _query_batches(engine, model, labels, times, horizon_ms):
+        rows = len(column["at_ms"])
         total = np.zeros(rows, dtype=np.int64)
         for value in cp.values():  # the score: the exact sum of every factor's centipoints
             total += value
-        score = total / 100
         zero = np.zeros(rows, dtype=np.int64)
-        customers = np.array([interned.setdefault(c, c) for c in column["customer"]], object)
-        out.add_compact(Snapshots(
-            factors,
-            at_ms=at_ms,
-            customer=customers,
-            label=column["label"].astype(np.int8),
-            score=score,
-            band=np.array([model.bands.band_for(v) for v in score.tolist()], object),
-            naive=column["naive"].astype(np.int64),
-            naive_30d=column["naive_30d"].astype(np.int64),
-            tenure_days=(at_ms - column["first_ms"].astype(np.int64)) / DAY_MS,
-            points=np.column_stack([cp.get(f, zero) / 100 for f in factors])
-            if factors else np.zeros((rows, 0)),
-        ))  # fmt: skip
+        points = (np.column_stack([cp.get(f, zero) / 100 for f in factors])
+                  if factors else np.zeros((rows, 0)))  # fmt: skip
+        out.add_compact(_rows_of(model, column, total / 100, points, interned))
     return out.build()
+
+
+def scored_rows(
+    engine: Engine,
+    model: ScoringModel,
+    labels: Mapping[str, Label],
+    times: Sequence[int],
+    horizon_ms: int,
+) -> Snapshots:
+    """Snapshot rows of ``model``'s score and band (without factor points), by the feature
+    query: each row's raw factor totals become the score by the core's own
+    ``ScoringModel.weigh`` (transforms and baseline, as ``advance`` computes the breakdown)
+    and the band by ``model.bands.band_for``, so they are the worker's."""
+    import numpy as np  # noqa: PLC0415
+
+    interned: dict[str, str] = {}
+    out = RowsBuilder(model.factors)
+    for column, cp in _query_batches(engine, model, labels, times, horizon_ms):
+        rows = len(column["at_ms"])
+        score = weighed_scores(model, cp, rows) / 100
+        out.add_compact(_rows_of(model, column, score, np.zeros((rows, 0)), interned))
+    return out.build()
+
+
+def weighed_scores(model: ScoringModel, totals: Mapping[str, Any], rows: int) -> Any:
+    """Each row's score in centipoints: the sum of ``model.weigh`` of its non-zero raw
+    totals (the core leaves a zero total out of the breakdown before weighing it)."""
+    import numpy as np  # noqa: PLC0415
+
+    names = list(totals)
+    columns = [totals[name].tolist() for name in names]
+    out = np.zeros(rows, dtype=np.int64)
+    for i, values in enumerate(zip(*columns, strict=True)):
+        present = {name: value for name, value in zip(names, values, strict=True) if value}
+        out[i] = sum(model.weigh(present).values())
+    return out
 
 
 def sample_ids(ids: Iterable[str], size: int) -> list[str]:
@@ -281,17 +353,22 @@ def check_against_core(
     horizon_ms: int,
     rows: Snapshots,
     size: int = 40,
+    *,
+    record_from_ms: int | None = None,
+    points: bool = True,
 ) -> int:
     """Replay ``size`` sampled customers through the core and demand the query's rows for
     them, field for field (raises ReplayError naming the first difference). Returns how
-    many rows were compared."""
+    many rows were compared. ``rows`` only from ``record_from_ms`` and, without ``points``,
+    without factor points: then the core's rows are taken the same way."""
     sample = sample_ids(rows.customer, size)
     events = sorted(
         (e for batch in engine.customer_events(sample) for e in batch),
         key=lambda e: e.timestamp_ms,
     )
     chosen = {c: labels[c] for c in sample}
-    core, _ = collect(model, events, chosen, times, horizon_ms)
+    core, _ = collect(model, events, chosen, times, horizon_ms,
+                      record_from_ms=record_from_ms, points=points)  # fmt: skip
     mine = _by_key(rows, set(sample))
     theirs = _by_key(core, set(sample))
     if mine.keys() != theirs.keys():

@@ -14,9 +14,11 @@ Calibrate:
    slice of the training period; a tie between windows goes to the longer one.
 4. Set band thresholds from target shares of the training scores, and alert settings
    relative to them; write the model file.
-5. Load the written file like the worker does, replay the history through it (customer
-   by customer, streamed from the staged files) and report on the held-out snapshots
-   (:func:`validate`).
+5. Load the written file like the worker does and report on the held-out snapshots
+   (:func:`validate`): their scores and bands by the feature query, turned into scores by
+   the core's own code and checked against the core replay of a sample of customers; the
+   alerts by the core replay (customer by customer, streamed from the staged files) of
+   every labelled customer up to ``ALERT_CUSTOMERS``, else of a fixed sample of that many.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from stream.calibrate.features import (
     check_against_core,
     feature_query,
     sample_ids,
+    scored_rows,
     supports,
     window_totals,
 )
@@ -77,6 +80,7 @@ from stream.event_files.replay import DecodeSummary, Replay, decode_records
 from stream.event_files.sources import detect_format, open_text, read_file
 
 __all__ = [
+    "ALERT_CUSTOMERS",
     "FIT_ROWS",
     "CalibrationOptions",
     "History",
@@ -85,8 +89,10 @@ __all__ = [
     "calibrate",
     "discover_types",
     "fit_sample",
+    "held_out_rows",
     "load_events",
     "open_history",
+    "replay_alerts",
     "replay_by_customer",
     "split_for",
     "takes_longer_window",
@@ -99,6 +105,9 @@ _CURVE_CUSTOMERS = 5000  # the alert curve replays a fixed sample of this many c
 # The fit's rows (customers x snapshots) are capped at this: a fixed sample of customers
 # beyond it. A row is about 200 bytes with a dozen factors, so the table stays near 100 MB.
 FIT_ROWS = 500_000
+# Validation replays the alerts of every labelled customer up to this many, else of a fixed
+# sample of this many (the held-out scores and bands come from the feature query).
+ALERT_CUSTOMERS = 10_000
 # Later-training AUCs this close count as a tie, and a tie goes to the longer window: two
 # windows tie when the training snapshots' histories fit in both, and then the fit has seen
 # what the longer window keeps counting later (the counts since sign-up).
@@ -501,6 +510,82 @@ def _features(
     return rows
 
 
+def held_out_rows(
+    model: ScoringModel,
+    history: History,
+    labels: Mapping[str, Label],
+    times: Sequence[int],
+    horizon_ms: int,
+    holdout_ms: int,
+) -> Snapshots:
+    """The held-out rows (from ``holdout_ms``, without factor points) of ``model``'s scores
+    and bands, by the feature query (:func:`scored_rows`), checked against the core: a
+    sample of customers replayed through ``advance`` must give exactly the same rows."""
+    held = [t for t in times if t >= holdout_ms]
+    started = time.monotonic()
+    rows = scored_rows(history.engine, model, labels, held, horizon_ms)
+    took = time.monotonic() - started
+    checked = check_against_core(history.engine, model, labels, times, horizon_ms, rows,
+                                 record_from_ms=holdout_ms, points=False)  # fmt: skip
+    _say(f"validate: held-out rows by the feature query: {len(rows)} rows in {took:.1f} s; "
+         f"the core replay of a sample gives the same {checked} rows")  # fmt: skip
+    return rows
+
+
+def replay_alerts(
+    model: ScoringModel,
+    history: History,
+    labels: Mapping[str, Label],
+    times: Sequence[int],
+    cap: int = ALERT_CUSTOMERS,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[list[Alert], dict[str, int], Mapping[str, Label]]:
+    """The core replay's alerts and first-seen moments of every labelled customer, or of a
+    fixed sample of ``cap`` of them (the lowest by a hash of the id) when there are more,
+    each customer replayed on their own; and the labels of the customers replayed."""
+    chosen = labels if len(labels) <= cap else {c: labels[c] for c in sample_ids(labels, cap)}
+    alerts: list[Alert] = []
+    first_seen: dict[str, int] = {}
+    for batch in history.engine.customer_events(list(chosen)):
+        replay = Replay(model)
+        replay.run(batch, times)
+        alerts.extend(replay.alerts)
+        first_seen.update(replay.first_seen)
+        if progress is not None:
+            progress(len(batch))
+    return alerts, first_seen, chosen
+
+
+def _replayed(
+    model: ScoringModel,
+    history: History,
+    labels: Mapping[str, Label],
+    times: Sequence[int],
+    horizon_ms: int,
+    holdout_ms: int,
+    progress: Callable[[int], None] | None,
+    cap: int,
+) -> tuple[Snapshots, list[Alert], dict[str, int], Mapping[str, Label]]:
+    """Validation's held-out rows, alerts, first-seen moments and the labels the alerts
+    cover: rows by the feature query and alerts of at most ``cap`` customers, or (a model
+    the query does not compute) everything by the full core replay."""
+    if not supports(model):
+        _say("validate: returning visits: replaying every labelled customer through the core")
+        # Rows only on the held-out snapshots (the replay still stops at every one) and
+        # without factor points: the report needs neither.
+        rows, alerts, first_seen = replay_by_customer(
+            model, history, labels, times, horizon_ms, progress,
+            record_from_ms=holdout_ms, points=False,
+        )  # fmt: skip
+        return rows, alerts, first_seen, labels
+    rows = held_out_rows(model, history, labels, times, horizon_ms, holdout_ms)
+    if len(labels) > cap:
+        _say(f"validate: replaying the alerts of a fixed sample of {cap} of the "
+             f"{len(labels)} labelled customers")  # fmt: skip
+    alerts, first_seen, chosen = replay_alerts(model, history, labels, times, cap, progress)
+    return rows, alerts, first_seen, chosen
+
+
 def validate(
     model: ScoringModel,
     source: str,
@@ -516,24 +601,23 @@ def validate(
     later_training_auc: float | None = None,
     ceiling: Interval | None = None,
     curve: tuple[CurvePoint, ...] = (),
+    alert_cap: int = ALERT_CUSTOMERS,
 ) -> Validation:
-    """Replay the history through ``model`` and report on the held-out snapshots, with the
+    """Score the held-out snapshots with ``model`` and replay its alerts (of at most
+    ``alert_cap`` labelled customers: :func:`_replayed`), and report on them, with the
     verdict on its skill (``later_training_auc``: what calibrate chose it on) and the
     gradient-boosted ceiling if given."""
     times = snapshot_times(history.first_ms, model.window_ms, horizon_ms, cadence, split)
-    # Rows only on the held-out snapshots (the replay still stops at every one, as before)
-    # and without factor points: the report needs neither.
-    rows, alerts, first_seen = replay_by_customer(
-        model, history, labels, times, horizon_ms, progress,
-        record_from_ms=split.holdout_ms, points=False,
-    )  # fmt: skip
+    rows, alerts, first_seen, replayed = _replayed(
+        model, history, labels, times, horizon_ms, split.holdout_ms, progress, alert_cap
+    )
     keep = np.asarray(rows.at_ms, dtype=np.int64) >= split.holdout_ms
     if not keep.any():
         raise ValueError(f"no snapshot in the held-out period ({split.describe()})")
     metrics = evaluate(rows, keep, model)
     stats = alert_stats(
         alerts,
-        labels,
+        replayed,
         first_seen,
         (split.holdout_ms, split.end_ms + 1),
         _LOOKBACK_MS,
@@ -552,6 +636,7 @@ def validate(
         verdict=skill_verdict(later_training_auc, metrics.auc_interval),
         ceiling=ceiling,
         curve=curve,
+        alert_sample=(len(replayed), len(labels)) if len(replayed) < len(labels) else None,
     )
     if out is not None:
         write_report(data, out)
@@ -767,9 +852,7 @@ def alert_curve(
     times = snapshot_times(history.first_ms, models[0].window_ms, horizon_ms, "weekly", split)
     alerts: list[list[Alert]] = [[] for _ in models]
     first_seen: dict[str, int] = {}
-    for batch in history.engine.customer_events():
-        if batch[0].customer_id not in labels:
-            continue
+    for batch in history.engine.customer_events(sorted(sample)):
         for found, model in zip(alerts, models, strict=True):
             replay = Replay(model)
             replay.run(batch, times)

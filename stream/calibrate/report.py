@@ -44,6 +44,7 @@ class ReportInput:
     verdict: SkillVerdict | None = None
     ceiling: Interval | None = None  # gradient boosting on the calibration's features
     curve: tuple[CurvePoint, ...] = ()  # alert trade-off at a few alert-band shares
+    alert_sample: tuple[int, int] | None = None  # alerts of (sampled, labelled) customers
 
 
 def duration_text(millis: int) -> str:
@@ -102,7 +103,9 @@ def render_markdown(data: ReportInput, charts: bool = True) -> str:
         "",
         "## Alerts",
         "",
-        "Replayed in event time through the core, as the worker raises them.",
+        "Replayed in event time through the core, as the worker raises them"
+        + _alert_sample(data.alert_sample)
+        + ".",
         "",
         f"- churners in the period alerted before their churn date (alert within "
         f"{a.lookback_days:g} days before it): {a.alerted_before} of {a.churners} "
@@ -120,6 +123,13 @@ def render_markdown(data: ReportInput, charts: bool = True) -> str:
         names = [*CHARTS, CURVE_CHART] if data.curve else list(CHARTS)
         lines += ["", "## Charts", ""] + [f"![{c[:-4]}]({c})" for c in names]
     return "\n".join(lines) + "\n"
+
+
+def _alert_sample(sample: tuple[int, int] | None) -> str:
+    if sample is None:
+        return ""
+    return (f", for a fixed sample of {sample[0]} of the {sample[1]} labelled customers "
+            "(by a hash of the id)")  # fmt: skip
 
 
 def _curve(data: ReportInput) -> list[str]:

@@ -1,12 +1,15 @@
-"""The out-of-core feature query against the core replay, Parquet input, and validate's
-customer-by-customer replay against a replay of the whole history."""
+"""The out-of-core feature query against the core replay, Parquet input, validate's
+customer-by-customer replay against a replay of the whole history, and validate's held-out
+rows (by the feature query) and alerts (of a capped sample) against the full replay's."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -15,20 +18,32 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from devtools.sim.event_files import HistorySpec, history_labels, history_records, make_history
-from stream.calibrate.features import check_against_core, feature_query, window_totals
+from stream.calibrate.features import (
+    check_against_core,
+    feature_query,
+    sample_ids,
+    scored_rows,
+    window_totals,
+)
+from stream.calibrate.metrics import alert_stats
 from stream.calibrate.pipeline import (
     History,
     Split,
+    Validation,
     count_model,
     fit_sample,
+    held_out_rows,
     load_events,
     open_history,
+    replay_alerts,
     replay_by_customer,
     snapshot_times,
+    validate,
 )
 from stream.calibrate.snapshots import DAY_MS, RowsBuilder, Snapshots, collect
-from stream.config.model_file import load_model
-from stream.core.model import ScoringModel
+from stream.config.model_file import load_model, parse_model
+from stream.core.bands import Band, BandScale
+from stream.core.model import TENURE, FactorTransform, ScoringModel
 from stream.event_files.labels import Label
 from stream.event_files.sources import RawRecord, read_file
 from tests.profiles import examples
@@ -103,6 +118,30 @@ def test_the_feature_query_equals_the_core_replay(
         assert sorted(zip(rows.at_ms, rows.customer, mine, strict=True)) == sorted(
             zip(core.at_ms, core.customer, core.points, strict=True)
         )
+        # the same totals through transforms and a baseline: the core's scores and bands
+        weighed = _weighed(model)
+        scored = scored_rows(history.engine, weighed, labels, times, 30 * DAY_MS)
+        core, _ = collect(weighed, everything, labels, times, 30 * DAY_MS, points=False)
+    assert _table(scored) == _table(core)
+
+
+def _weighed(model: ScoringModel) -> ScoringModel:
+    """``model`` with a transform of each kind, a baseline and bands its scores cross."""
+    kinds = (
+        FactorTransform("log1p", 4.0, scale=3.0),
+        FactorTransform("cap", 0.6, maximum=2.5),
+        FactorTransform("linear", -0.9),
+        FactorTransform("cap", 0.2, maximum=9, minimum=1),
+    )
+    transforms = dict(zip((*_TYPES, TENURE), kinds, strict=True))
+    bands = BandScale((Band("churn_risk", 0), Band("watch", 3), Band("healthy", None)))
+    return replace(model, transforms=transforms, baseline_cp=-123, bands=bands)
+
+
+def _table(rows: Snapshots) -> list[tuple[object, ...]]:
+    """Every row's every column but the factor points, in the rows' order."""
+    return list(zip(rows.at_ms, rows.customer, rows.label, rows.score, rows.band, rows.naive,
+                    rows.naive_30d, rows.tenure_days, strict=True))  # fmt: skip
 
 
 def test_a_wrong_feature_is_caught_by_the_core_check(tmp_path: Path) -> None:
@@ -265,3 +304,147 @@ def test_rows_built_in_chunks_are_the_rows_appended(sizes: list[int], chunk: int
                  "tenure_days"):  # fmt: skip
         assert list(getattr(built, name)) == getattr(whole, name), name
     assert built.matrix().tolist() == whole.matrix().tolist()
+
+
+_CALIBRATED = """
+version: calibrated-test
+window: 30d
+bucket: 1d
+events: {page_view: {factor: page_view, points: 1}, click: {factor: click, points: 1},
+  feature_used: {factor: feature_used, points: 1}, like: {factor: like, points: 1},
+  comment: {factor: comment, points: 1}, share: {factor: share, points: 1},
+  app_open: {factor: app_open, points: 1}}
+regularity: {points_per_active_day: 1}
+tenure: {points_per_day: 1, max_days: 30, day: 1d}
+baseline: -12.5
+factors:
+  page_view: {transform: log1p, scale: 3.0, weight: 4.0}
+  click: {transform: cap, max: 20, min: 0, weight: 0.6}
+  feature_used: {transform: linear, weight: 0.9}
+  regularity: {transform: log1p, scale: 2, weight: 3}
+  tenure: {transform: cap, max: 30, min: 0, weight: 0.2}
+bands: {churn_risk: 10, watch: 25, healthy: null}
+alerts: {band: churn_risk, rearm_above: 17.5, cooldown: 14d, onboarding: {after: 14d}}
+"""
+
+
+@pytest.fixture(scope="module")
+def calibrated() -> ScoringModel:
+    """A model shaped like calibrate's output: transforms of each kind, active days and
+    tenure as factors, a baseline, and bands the simulator's customers enter and leave."""
+    import yaml  # noqa: PLC0415
+
+    return parse_model(yaml.safe_load(_CALIBRATED), "calibrated-test")
+
+
+def _validated(
+    history: History, model: ScoringModel, labels: dict[str, Label], alert_cap: int
+) -> tuple[Split, list[int], Validation]:
+    split = Split(_START + 60 * DAY_MS, _START + 60 * DAY_MS, history.last_ms or 0)
+    times = snapshot_times(history.first_ms, model.window_ms, 30 * DAY_MS, "weekly", split)
+    found = validate(model, "test", history, labels, cadence="weekly", horizon_ms=30 * DAY_MS,
+                     split=split, alert_cap=alert_cap)  # fmt: skip
+    return split, times, found
+
+
+def test_validates_held_out_rows_are_the_full_replays(
+    tmp_path: Path, sim: tuple[list[RawRecord], dict[str, Label]], calibrated: ScoringModel
+) -> None:
+    """The held-out rows by the feature query (scores through the core's ``weigh``) equal
+    the full core replay's held-out rows exactly, row for row and column for column."""
+    records, labels = sim
+    with _opened(tmp_path, records, calibrated) as history:
+        split, times, found = _validated(history, calibrated, labels, 10_000)
+        full, _, _ = replay_by_customer(calibrated, history, labels, times, 30 * DAY_MS,
+                                        record_from_ms=split.holdout_ms, points=False)  # fmt: skip
+        direct = held_out_rows(calibrated, history, labels, times, 30 * DAY_MS, split.holdout_ms)
+    rows = found.report.rows
+    assert len(full) > 300
+    assert len(set(full.band.tolist())) == 3, "the rows cross every band"
+    assert _table(rows) == _table(full)
+    assert _table(direct) == _table(full)
+    assert np.unique(full.score).size > 100, "transforms, tenure and baseline move the score"
+
+
+def test_a_wrong_score_is_caught_by_the_held_out_check(
+    tmp_path: Path, sim: tuple[list[RawRecord], dict[str, Label]], calibrated: ScoringModel
+) -> None:
+    """The held-out rows are checked against the core replay of a sample: a model whose
+    staged contributions differ from the scored one's is stopped, not reported."""
+    records, labels = sim
+    other = replace(calibrated, baseline_cp=calibrated.baseline_cp + 1)
+    with _opened(tmp_path, records, calibrated) as history:
+        split = Split(_START + 60 * DAY_MS, _START + 60 * DAY_MS, history.last_ms or 0)
+        times = snapshot_times(history.first_ms, other.window_ms, 30 * DAY_MS, "weekly", split)
+        rows = scored_rows(history.engine, other, labels, times, 30 * DAY_MS)
+        rows.score[-1] += 0.01
+        with pytest.raises(Exception, match="core replay"):
+            check_against_core(history.engine, other, labels, times, 30 * DAY_MS, rows,
+                               size=len(labels), record_from_ms=split.holdout_ms,
+                               points=False)  # fmt: skip
+
+
+def test_alerts_under_the_cap_are_the_full_replays(
+    tmp_path: Path, sim: tuple[list[RawRecord], dict[str, Label]], calibrated: ScoringModel
+) -> None:
+    """With no more labelled customers than the cap every one is replayed: the alerts and
+    the report's alert figures are the full replay's, and no sample is mentioned."""
+    records, labels = sim
+    with _opened(tmp_path, records, calibrated) as history:
+        split, times, found = _validated(history, calibrated, labels, len(labels))
+        _, alerts, first_seen = replay_by_customer(calibrated, history, labels, times,
+                                                   30 * DAY_MS)  # fmt: skip
+        replayed, seen, chosen = replay_alerts(calibrated, history, labels, times, len(labels))
+    assert len(alerts) > 20
+    assert replayed == alerts
+    assert seen == first_seen
+    assert chosen == labels
+    period = (split.holdout_ms, split.end_ms + 1)
+    stats = alert_stats(alerts, labels, first_seen, period, 90 * DAY_MS)
+    assert found.report.alerts == stats
+    assert stats.churners > 0
+    assert "fixed sample" not in found.markdown
+
+
+def test_alerts_over_the_cap_come_from_a_fixed_sample(
+    tmp_path: Path, sim: tuple[list[RawRecord], dict[str, Label]], calibrated: ScoringModel
+) -> None:
+    """Past the cap, only a fixed sample of that many customers (the lowest by a hash of
+    the id) is replayed for alerts; its alerts are exactly the full replay's for them, the
+    held-out rows still cover every customer, and the report says so."""
+    records, labels = sim
+    with _opened(tmp_path, records, calibrated) as history:
+        split, times, found = _validated(history, calibrated, labels, 40)
+        _, alerts, first_seen = replay_by_customer(calibrated, history, labels, times,
+                                                   30 * DAY_MS)  # fmt: skip
+    sample = set(sample_ids(labels, 40))
+    assert len(sample) == 40 < len(labels)
+    theirs = [a for a in alerts if a.customer_id in sample]
+    assert 0 < len(theirs) < len(alerts)
+    chosen = {c: labels[c] for c in sample}
+    seen = {c: t for c, t in first_seen.items() if c in sample}
+    period = (split.holdout_ms, split.end_ms + 1)
+    report = found.report
+    assert report.alerts == alert_stats(theirs, chosen, seen, period, 90 * DAY_MS)
+    assert report.alert_sample == (40, len(labels))
+    assert len(set(report.rows.customer.tolist())) > 40, "rows: every customer, not the sample"
+    assert f"for a fixed sample of 40 of the {len(labels)} labelled customers" in found.markdown
+
+
+def test_a_model_the_query_lacks_is_validated_by_the_full_replay(
+    tmp_path: Path, sim: tuple[list[RawRecord], dict[str, Label]]
+) -> None:
+    """Returning visits are not in the feature query: validate falls back to replaying
+    every labelled customer (rows and alerts), whatever the cap."""
+    records, labels = sim
+    model = load_model("default")
+    with _opened(tmp_path, records, model) as history:
+        split, times, found = _validated(history, model, labels, 10)
+        full, alerts, first_seen = replay_by_customer(model, history, labels, times,
+                                                      30 * DAY_MS, record_from_ms=split.holdout_ms,
+                                                      points=False)  # fmt: skip
+    report = found.report
+    assert _table(report.rows) == _table(full)
+    period = (split.holdout_ms, split.end_ms + 1)
+    assert report.alerts == alert_stats(alerts, labels, first_seen, period, 90 * DAY_MS)
+    assert report.alert_sample is None
