@@ -76,28 +76,36 @@ def feature_query(model: ScoringModel, horizon_ms: int) -> str:
 -- BIGINT: midnights UTC), labels(customer VARCHAR, churn_ms BIGINT, first_seen_ms BIGINT).
 -- Columns: raw centipoints per factor ({named}); active = active buckets in the window.
 WITH
+-- only the labelled customers' rows from the start: every later step is per customer, and
+-- a history's unlabelled (or unsampled) customers would only make the joins larger
+kept_events AS (
+  SELECT * FROM events WHERE customer IN (SELECT customer FROM labels)
+),
+kept_contributions AS (
+  SELECT * FROM contributions WHERE customer IN (SELECT customer FROM labels)
+),
 repeated AS (
-  SELECT customer, event_id FROM events GROUP BY customer, event_id HAVING count(*) > 1
+  SELECT customer, event_id FROM kept_events GROUP BY customer, event_id HAVING count(*) > 1
 ),
 copies AS (
   SELECT e.customer, e.seq,
          row_number() OVER (PARTITION BY e.customer, e.event_id ORDER BY e.ts, e.seq) AS copy
-  FROM events e JOIN repeated r ON e.customer = r.customer AND e.event_id = r.event_id
+  FROM kept_events e JOIN repeated r ON e.customer = r.customer AND e.event_id = r.event_id
 ),
 grains AS (
   SELECT c.customer, CAST(floor(c.ts / {grain}) AS BIGINT) AS grain, c.factor, sum(c.cp) AS cp
-  FROM contributions c LEFT JOIN copies d
+  FROM kept_contributions c LEFT JOIN copies d
     ON c.customer = d.customer AND c.seq = d.seq AND d.copy > 1
   WHERE d.seq IS NULL
   GROUP BY c.customer, CAST(floor(c.ts / {grain}) AS BIGINT), c.factor
 ),
 counts AS (
   SELECT customer, CAST(floor(ts / {grain}) AS BIGINT) AS grain, count(*) AS n
-  FROM events GROUP BY customer, CAST(floor(ts / {grain}) AS BIGINT)
+  FROM kept_events GROUP BY customer, CAST(floor(ts / {grain}) AS BIGINT)
 ),
 seen AS (
   SELECT customer, min(ts) AS first_ms, min(CASE WHEN scored THEN ts END) AS first_scored_ms
-  FROM events GROUP BY customer
+  FROM kept_events GROUP BY customer
 ),
 pairs AS (
   SELECT s.at_ms, e.customer, e.first_ms, e.first_scored_ms, l.churn_ms
