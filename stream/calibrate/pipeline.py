@@ -501,13 +501,9 @@ def _features(
     if len(sample) < len(labels):
         _say(f"calibrate: fitting on a fixed sample of {len(sample)} of the {len(labels)} "
              f"labelled customers (at most {FIT_ROWS} customer-snapshots)")  # fmt: skip
-    labels = sample
-    rows = window_totals(history.engine, model, labels, times, horizon_ms)
-    took = time.monotonic() - started
-    checked = check_against_core(history.engine, model, labels, times, horizon_ms, rows)
-    _say(f"calibrate: feature query: {len(rows)} rows in {took:.1f} s; the core replay of "
-         f"a sample gives the same {checked} rows")  # fmt: skip
-    return rows
+    rows = window_totals(history.engine, model, sample, times, horizon_ms)
+    return _checked("calibrate: feature query", rows, started, history, model, sample, times,
+                    horizon_ms)  # fmt: skip
 
 
 def held_out_rows(
@@ -524,11 +520,40 @@ def held_out_rows(
     held = [t for t in times if t >= holdout_ms]
     started = time.monotonic()
     rows = scored_rows(history.engine, model, labels, held, horizon_ms)
+    return _checked(
+        "validate: held-out rows by the feature query",
+        rows,
+        started,
+        history,
+        model,
+        labels,
+        times,
+        horizon_ms,
+        record_from_ms=holdout_ms,
+        points=False,
+    )
+
+
+def _checked(
+    what: str,
+    rows: Snapshots,
+    started: float,
+    history: History,
+    model: ScoringModel,
+    labels: Mapping[str, Label],
+    times: Sequence[int],
+    horizon_ms: int,
+    *,
+    record_from_ms: int | None = None,
+    points: bool = True,
+) -> Snapshots:
+    """``rows`` of the feature query, once a sample of customers replayed through the core
+    gives the same rows (:func:`check_against_core`); says what was checked on stderr."""
     took = time.monotonic() - started
     checked = check_against_core(history.engine, model, labels, times, horizon_ms, rows,
-                                 record_from_ms=holdout_ms, points=False)  # fmt: skip
-    _say(f"validate: held-out rows by the feature query: {len(rows)} rows in {took:.1f} s; "
-         f"the core replay of a sample gives the same {checked} rows")  # fmt: skip
+                                 record_from_ms=record_from_ms, points=points)  # fmt: skip
+    _say(f"{what}: {len(rows)} rows in {took:.1f} s; the core replay of a sample gives the "
+         f"same {checked} rows")  # fmt: skip
     return rows
 
 
