@@ -23,7 +23,6 @@ Calibrate:
 
 from __future__ import annotations
 
-import csv
 import sys
 import tempfile
 import time
@@ -32,12 +31,12 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from functools import partial
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import orjson
 import yaml
 
 from stream.calibrate.ceiling import ceiling_auc
@@ -70,14 +69,14 @@ from stream.calibrate.snapshots import (
     month_start,
 )
 from stream.calibrate.snapshots import snapshot_times as cadence_times
-from stream.calibrate.staging import stage
+from stream.calibrate.staging import stage, stage_types
 from stream.config.model_file import BUILTIN_MODELS, load_model, parse_model
 from stream.core.alerts import Alert
 from stream.core.events import Event
 from stream.core.model import TENURE, EventRule, RegularityRule, ScoringModel, TenureRule
 from stream.event_files.labels import Label
 from stream.event_files.replay import DecodeSummary, Replay, decode_records
-from stream.event_files.sources import detect_format, open_text, read_file
+from stream.event_files.sources import RawRecord, read_file
 
 __all__ = [
     "ALERT_CUSTOMERS",
@@ -87,7 +86,6 @@ __all__ = [
     "Split",
     "alert_curve",
     "calibrate",
-    "discover_types",
     "fit_sample",
     "held_out_rows",
     "load_events",
@@ -157,36 +155,6 @@ def _day(millis: int) -> str:
 
 def _say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
-
-
-def discover_types(paths: Sequence[Path]) -> list[str]:
-    """Event types named in the files (native ``type``, Segment ``event`` names), sorted."""
-    seen: set[str] = set()
-    for path in paths:
-        if detect_format(path) == "csv":
-            seen |= _csv_types(path)
-            continue
-        for record in read_file(path):
-            try:
-                doc = orjson.loads(record.value)
-            except orjson.JSONDecodeError:
-                continue
-            if not isinstance(doc, dict):
-                continue
-            kind = doc.get("event") if doc.get("type") == "track" else doc.get("type")
-            if isinstance(kind, str) and kind and kind not in ("page", "screen"):
-                seen.add(kind)
-    return sorted(seen)
-
-
-def _csv_types(path: Path) -> set[str]:
-    with open_text(path) as text:
-        reader = csv.reader(text)
-        header = [c.strip() for c in next(reader, [])]
-        if "type" not in header:
-            return set()
-        column = header.index("type")
-        return {row[column].strip() for row in reader if len(row) > column and row[column]}
 
 
 def load_events(
@@ -408,9 +376,11 @@ class Validation:
 
 @dataclass(frozen=True, slots=True)
 class History:
-    """A history staged on disk (see :mod:`stream.calibrate.staging`), open for queries."""
+    """A history staged on disk (see :mod:`stream.calibrate.staging`), open for queries,
+    with the model it was decoded by."""
 
     engine: Engine
+    model: ScoringModel
     summary: DecodeSummary
     first_ms: int | None
     last_ms: int | None
@@ -420,21 +390,28 @@ class History:
 @contextmanager
 def open_history(
     paths: Sequence[Path],
-    model: ScoringModel,
+    model: ScoringModel | Callable[[list[str]], ScoringModel],
     now_ms: int | None = None,
     keep: Path | None = None,
 ) -> Iterator[History]:
     """Decode the files with ``model`` into Parquet in a temporary folder (removed on exit),
-    or in ``keep`` (kept: the staged files another SQL engine can read)."""
-    summary = DecodeSummary()
-    records = (record for path in paths for record in read_file(path))
+    or in ``keep`` (kept: the staged files another SQL engine can read). ``model`` may be a
+    function of the event types, given every type the files name (``History.model``)."""
+
+    def read() -> Iterator[RawRecord]:
+        return (record for path in paths for record in read_file(path))
+
     clock = now_ms if now_ms is not None else int(time.time() * 1000)
     with tempfile.TemporaryDirectory(prefix="engagement-calibrate-") as folder:
         target = keep if keep is not None else Path(folder) / "staged"
-        staged = stage(records, model, target, now_ms=clock, summary=summary)
+        if isinstance(model, ScoringModel):
+            staged, staged_with = stage(read(), model, target, now_ms=clock), model
+        else:
+            staged, staged_with = stage_types(read, model, target, now_ms=clock)
         engine = Engine(staged, Path(folder) / "spill")
         try:
-            yield History(engine, summary, staged.first_ms, staged.last_ms, staged.count)
+            yield History(engine, staged_with, staged.summary, staged.first_ms, staged.last_ms,
+                          staged.count)  # fmt: skip
         finally:
             engine.close()
 
@@ -681,19 +658,23 @@ def calibrate(
     """Calibrate a model on the history in ``paths``; write it; validate it. With
     ``stage_dir``, the staged Parquet and the feature query (``features.sql``) are kept."""
     base_model = load_model(base) if base is not None else None
+    staging: ScoringModel | Callable[[list[str]], ScoringModel]
     if base_model is None:
-        types = discover_types(paths)
+        staging = partial(count_model, window_ms=options.window_ms, bucket_ms=options.bucket_ms,
+                          tenure_cap_days=options.tenure_cap_days)  # fmt: skip
+        _say(f"calibrate: reading {len(paths)} file(s) and the event types they name")
+    else:
+        options = replace(options, window_ms=base_model.window_ms, bucket_ms=base_model.bucket_ms)
+        staging = raw_totals_model(base_model, options.tenure_cap_days)
+        _say(f"calibrate: reading {len(paths)} file(s), {len(base_model.events)} event types")
+    with open_history(paths, staging, keep=stage_dir) as history:
+        types = list(history.model.events)
         if not types:
             raise ValueError("no event type found in the history")
-        features = count_model(types, options.window_ms, options.bucket_ms, options.tenure_cap_days)
-    else:
-        types = list(base_model.events)
-        options = replace(options, window_ms=base_model.window_ms, bucket_ms=base_model.bucket_ms)
-        features = raw_totals_model(base_model, options.tenure_cap_days)
-    _say(f"calibrate: reading {len(paths)} file(s), {len(types)} event types")
-    with open_history(paths, features, keep=stage_dir) as history:
+        if base_model is None:
+            _say(f"calibrate: {len(types)} event types: {', '.join(types)}")
         model, validation, summary, chosen = _calibrate_staged(
-            history, paths, labels, options, base, base_model, types, features, out_model,
+            history, paths, labels, options, base, base_model, types, history.model, out_model,
             report_dir,
         )  # fmt: skip
     if stage_dir is not None:

@@ -1,7 +1,8 @@
 """History staged on disk as Parquet, so calibration never holds every event in memory.
 
-Records are decoded by the worker's decoder (:func:`stream.event_files.replay.decode_records`'s
-rules) a batch at a time and written to two Parquet files in a working folder:
+Records are decoded by the worker's decoder (:class:`stream.core.kernel.Decoder`, as
+:func:`stream.event_files.replay.decode_records` does) a batch at a time and written to two
+Parquet files in a working folder:
 
 - ``events.parquet``: one row per decoded event (``seq`` is its position in the input),
   with what the core needs to replay it (properties, traits and account as JSON text);
@@ -14,36 +15,40 @@ The feature query (:mod:`stream.calibrate.features`) aggregates these files out 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from stream.core.decode import DecodeLimits, Rejection, decode_event
+from stream.core.decode import DecodeLimits, Ignored, Rejection
 from stream.core.events import PROFILE_TYPES, Event
+from stream.core.kernel import Decoder
 from stream.core.model import PROPERTY_SCORED_TYPES, ScoringModel
 from stream.event_files.replay import DecodeSummary
 from stream.event_files.sources import RawRecord
 
-__all__ = ["EVENT_COLUMNS", "Staged", "customer_events", "stage"]
+__all__ = ["EVENT_COLUMNS", "Staged", "customer_events", "named_type", "stage", "stage_types"]
 
 _BATCH = 100_000
 EVENT_COLUMNS = ("seq", "customer", "ts", "event_id", "type", "scored", "properties",
                  "traits", "account")  # fmt: skip
 _CONTRIBUTION_COLUMNS = ("seq", "customer", "ts", "factor", "cp")
+_NOT_TYPES = frozenset({"page", "screen", "alias", *PROFILE_TYPES})
 
 
 @dataclass(frozen=True, slots=True)
 class Staged:
-    """The staged history: its two Parquet files and the span of its event times."""
+    """The staged history: its two Parquet files, the span of its event times and what the
+    decoding read (nothing for a folder staged earlier)."""
 
     events: Path
     contributions: Path
     count: int
     first_ms: int | None
     last_ms: int | None
+    summary: DecodeSummary = field(default_factory=DecodeSummary)
 
 
 class _Writer:
@@ -89,24 +94,116 @@ def stage(
     folder: Path,
     *,
     now_ms: int,
-    summary: DecodeSummary,
     limits: DecodeLimits | None = None,
 ) -> Staged:
-    """Decode ``records`` as the worker would and write them to Parquet in ``folder``."""
+    """Decode ``records`` with ``model`` as the worker would and write them to Parquet in
+    ``folder``."""
+    return _stage(records, _Fixed(model, limits), folder, now_ms)
+
+
+def stage_types(
+    read: Callable[[], Iterable[RawRecord]],
+    build: Callable[[list[str]], ScoringModel],
+    folder: Path,
+    *,
+    now_ms: int,
+    limits: DecodeLimits | None = None,
+) -> tuple[Staged, ScoringModel]:
+    """Stage the records ``read`` gives with ``build``'s model of every event type they
+    name (native ``type``, Segment track names), found in the same pass: the model grows at
+    each new type, which only that type's records could depend on. Segment ``page`` and
+    ``screen`` calls count as ``page_view`` only when that type is in the model, so when it
+    first turns up after such a call was skipped, the staging starts over knowing it.
+    Returns the staged files and the model of every type."""
+    known: list[str] = []
+    while True:
+        growing = _Growing(build, known, limits)
+        try:
+            return _stage(read(), growing, folder, now_ms), growing.model
+        except _PageViewLate:
+            known = sorted(growing.types)
+
+
+class _Fixed:
+    """The worker's decoder of one model."""
+
+    def __init__(self, model: ScoringModel, limits: DecodeLimits | None) -> None:
+        self.limits = limits
+        self.use(model)
+
+    def use(self, model: ScoringModel) -> None:
+        self.model = model
+        self.decode = Decoder(model, self.limits, replay=True)
+
+    def declined(
+        self, record: RawRecord, outcome: Rejection | Ignored, now_ms: int
+    ) -> Event | Rejection | Ignored:
+        """What a record the decoder did not take an event from finally gives."""
+        return outcome
+
+
+class _PageViewLate(Exception):  # noqa: N818 (control flow inside stage_types, never raised out)
+    """``page_view`` turned up after page or screen calls were skipped for lacking it."""
+
+
+class _Growing(_Fixed):
+    """The decoder of the model of the types seen so far, rebuilt at each new one."""
+
+    def __init__(
+        self,
+        build: Callable[[list[str]], ScoringModel],
+        known: list[str],
+        limits: DecodeLimits | None,
+    ) -> None:
+        super().__init__(build(known), limits)
+        self.build, self.types = build, set(known)
+        self.skipped_pages = False
+
+    def declined(
+        self, record: RawRecord, outcome: Rejection | Ignored, now_ms: int
+    ) -> Event | Rejection | Ignored:
+        kind = named_type(record.value)
+        if kind is None or kind in self.types:
+            if isinstance(outcome, Ignored) and outcome.call in ("page", "screen"):
+                self.skipped_pages = True
+            return outcome
+        self.types.add(kind)
+        if kind == "page_view" and self.skipped_pages:
+            raise _PageViewLate
+        self.use(self.build(sorted(self.types)))
+        return self.decode(record.value, record.key, record.role, now_ms, record.fallback_id)
+
+
+def named_type(raw: bytes) -> str | None:
+    """The event type a record names (native ``type``, a Segment track call's ``event``);
+    None for calls that are no event type (page, screen, alias, identify, group) and for
+    records that do not parse."""
+    try:
+        doc = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(doc, dict):
+        return None
+    kind = doc.get("event") if doc.get("type") == "track" else doc.get("type")
+    return kind if isinstance(kind, str) and kind and kind not in _NOT_TYPES else None
+
+
+def _stage(records: Iterable[RawRecord], decoding: _Fixed, folder: Path, now_ms: int) -> Staged:
     folder.mkdir(parents=True, exist_ok=True)
     types = _types()
     events = _Writer(folder / "events.parquet", EVENT_COLUMNS, types)
     points = _Writer(folder / "contributions.parquet", _CONTRIBUTION_COLUMNS, types)
     p_seq, p_customer, p_ts, p_factor, p_cp = points.columns
     by_type: dict[str, list[tuple[str, int]]] = {}
-    chosen = limits or DecodeLimits()
+    summary = DecodeSummary()
     first: int | None = None
     last: int | None = None
     seq = 0
     for record in records:
-        decoded = decode_event(record.value, key=record.key, topic_role=record.role,
-                               model=model, now_ms=now_ms, fallback_id=record.fallback_id,
-                               limits=chosen, replay=True)  # fmt: skip
+        decoded = decoding.decode(record.value, record.key, record.role, now_ms,
+                                  record.fallback_id)  # fmt: skip
+        if not isinstance(decoded, Event):
+            decoded = decoding.declined(record, decoded, now_ms)
         if not isinstance(decoded, Event):
             if isinstance(decoded, Rejection):
                 summary.rejected[decoded.reason] += 1
@@ -121,7 +218,7 @@ def stage(
         if scored:
             pairs = by_type.get(kind)
             if pairs is None:
-                pairs = list(model.contributions(decoded).items())
+                pairs = list(decoding.model.contributions(decoded).items())
                 if kind not in PROPERTY_SCORED_TYPES:
                     by_type[kind] = pairs
             for factor, cp in pairs:
@@ -137,9 +234,10 @@ def stage(
             points.flush()
     events.close()
     points.close()
-    summary.read += seq + summary.rejected.total() + summary.ignored
+    summary.read = seq + summary.rejected.total() + summary.ignored
     summary.decoded = seq
-    return Staged(folder / "events.parquet", folder / "contributions.parquet", seq, first, last)
+    return Staged(folder / "events.parquet", folder / "contributions.parquet", seq, first, last,
+                  summary)  # fmt: skip
 
 
 def _append(columns: tuple[list[Any], ...], seq: int, event: Event, scored: bool) -> None:

@@ -20,17 +20,18 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import TYPE_CHECKING, Literal, Protocol, get_args
 
+from stream.core.decode import DecodeLimits, Ignored, Rejection, decode_event
 from stream.errors import EngagementError
 
 if TYPE_CHECKING:
     from stream.core.customer import CustomerState
-    from stream.core.decode import DecodeLimits
     from stream.core.events import Event
     from stream.core.model import ScoringModel
 
 __all__ = [
     "KERNEL_CHOICES",
     "MODULE",
+    "Decoder",
     "FastDecode",
     "Kernel",
     "KernelChoice",
@@ -129,6 +130,39 @@ def fast_decoder(
         return None
     decoder: FastDecode = native.FastDecoder(model, limits)
     return decoder
+
+
+class Decoder:
+    """``decode_event`` for one model and one set of limits, through the compiled fast path
+    when the kernel in force has one: the same results (the differential test holds them
+    equal), the Python deciding every message the fast path declines."""
+
+    __slots__ = ("fast", "limits", "model", "replay")
+
+    def __init__(
+        self,
+        model: ScoringModel,
+        limits: DecodeLimits | None = None,
+        *,
+        replay: bool = False,
+        loaded: Kernel | None = None,
+    ) -> None:
+        self.model = model
+        self.limits = limits or DecodeLimits()
+        self.replay = replay
+        self.fast = fast_decoder(model, self.limits, loaded)
+
+    def __call__(
+        self, raw: bytes, key: bytes | None, topic_role: str, now_ms: int, fallback_id: str
+    ) -> Event | Rejection | Ignored:
+        if self.fast is not None:
+            event = self.fast.decode(raw, key, topic_role, now_ms, fallback_id, self.replay)
+            if event is not None:
+                return event
+        # the Python fast path only when the compiled one did not already decline
+        return decode_event(raw, key=key, topic_role=topic_role, model=self.model,
+                            now_ms=now_ms, fallback_id=fallback_id, limits=self.limits,
+                            replay=self.replay, fast=self.fast is None)  # fmt: skip
 
 
 def running_warmer(

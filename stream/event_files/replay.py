@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 
 from stream.core.alerts import Alert
 from stream.core.customer import CustomerState, advance
-from stream.core.decode import DecodeLimits, Ignored, Rejection, decode_event
+from stream.core.decode import DecodeLimits, Ignored, Rejection
 from stream.core.events import Event, fingerprint
+from stream.core.kernel import Decoder
 from stream.core.model import ScoringModel
 from stream.core.profile import Profile, apply_profile
 from stream.event_files.sources import RawRecord
@@ -67,19 +68,10 @@ def decode_records(
     """
     report = summary or DecodeSummary()
     kept: list[Event] = []
-    chosen = limits or DecodeLimits()
+    decode = Decoder(model, limits, replay=True)
     for record in records:
         report.read += 1
-        decoded = decode_event(
-            record.value,
-            key=record.key,
-            topic_role=record.role,
-            model=model,
-            now_ms=now_ms,
-            fallback_id=record.fallback_id,
-            limits=chosen,
-            replay=True,
-        )
+        decoded = decode(record.value, record.key, record.role, now_ms, record.fallback_id)
         if isinstance(decoded, Rejection):
             report.rejected[decoded.reason] += 1
         elif isinstance(decoded, Ignored):

@@ -40,7 +40,7 @@ from stream.adapters.metrics import Metrics
 from stream.config.settings import TopicNames
 from stream.core import kernel
 from stream.core.customer import CustomerState, Evaluation, advance
-from stream.core.decode import DecodeLimits, Ignored, Rejection, decode_event
+from stream.core.decode import DecodeLimits, Ignored, Rejection
 from stream.core.events import PROFILE_TYPES, Event, fingerprint
 from stream.core.model import ScoringModel
 from stream.core.profile import Profile, apply_profile
@@ -166,8 +166,7 @@ class BatchProcessor:
         self.topics = topics
         self.metrics = metrics or Metrics()
         self.limits = limits or DecodeLimits()
-        # the compiled kernel's fast path of decode_event (None: the pure Python)
-        self.fast_decode = kernel.fast_decoder(model, self.limits)
+        self.decode = kernel.Decoder(model, self.limits)
         # the compiled kernel's running totals for states read from the store (None: Python)
         self.warm = kernel.running_warmer(model)
         self.clock_ms = clock_ms
@@ -243,20 +242,7 @@ class BatchProcessor:
         role = self.topics.inputs.get(message.topic)
         if role is None:
             return Rejection("wrong_topic", f"{message.topic!r} is not an input topic")
-        if self.fast_decode is not None:
-            fast = self.fast_decode.decode(message.value, message.key, role, now_ms,
-                                           message.source)  # fmt: skip
-            if fast is not None:
-                return fast
-        return decode_event(
-            message.value,
-            key=message.key,
-            topic_role=role,
-            model=self.model,
-            now_ms=now_ms,
-            fallback_id=message.source,
-            limits=self.limits,
-        )
+        return self.decode(message.value, message.key, role, now_ms, message.source)
 
     def _dead_letter(self, message: Incoming, rejection: Rejection) -> OutMessage:
         headers = [

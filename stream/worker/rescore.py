@@ -35,8 +35,9 @@ from stream.adapters.redis_reads import Stored
 from stream.adapters.redis_store import RedisScoreStore
 from stream.config.errors import ConfigError
 from stream.config.settings import Settings
-from stream.core.decode import Ignored, Rejection, decode_event
+from stream.core.decode import Ignored, Rejection
 from stream.core.events import Event, fingerprint
+from stream.core.kernel import Decoder
 from stream.core.model import ScoringModel
 from stream.core.profile import Profile, apply_profile
 from stream.core.rebuild import Rebuilt, rebuild
@@ -156,6 +157,10 @@ class _Rescore:
     report: RescoreReport
     now_ms: int
     chunk: int
+    decode: Decoder = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.decode = Decoder(self.target.model, self.settings.decode_limits())
 
     async def prepare(self, force: bool) -> None:
         """The target prefix must be empty; with ``force`` it is emptied."""
@@ -229,16 +234,8 @@ class _Rescore:
         return rebuilt
 
     def _decode(self, record: Incoming) -> Event | Rejection | Ignored:
-        settings = self.settings
-        return decode_event(
-            record.value,
-            key=record.key,
-            topic_role=settings.topics.inputs[record.topic],
-            model=self.target.model,
-            now_ms=self.now_ms,
-            fallback_id=record.source,
-            limits=settings.decode_limits(),
-        )
+        role = self.settings.topics.inputs[record.topic]
+        return self.decode(record.value, record.key, role, self.now_ms, record.source)
 
     def _check_trimmed(self, first_kept: Incoming) -> None:
         """A partition whose first retained message still counts may have lost earlier ones."""
