@@ -42,6 +42,9 @@ __all__ = [
 ]
 
 _MEMORY_LIMIT = "256MB"
+# the labelled customers of one run of the query hold about this many events: DuckDB's
+# joins over a whole large history do not all spill, so the query runs part by part
+_PART_EVENTS = 4_000_000
 REGULARITY = "regularity"
 
 
@@ -177,10 +180,18 @@ def event_factors(model: ScoringModel) -> list[str]:
 class Engine:
     """A DuckDB connection over a staged history, under a memory limit."""
 
-    def __init__(self, staged: Staged, spill: Path, memory_limit: str = _MEMORY_LIMIT) -> None:
+    def __init__(
+        self,
+        staged: Staged,
+        spill: Path,
+        memory_limit: str = _MEMORY_LIMIT,
+        part_events: int = _PART_EVENTS,
+    ) -> None:
         import duckdb  # noqa: PLC0415 (optional extra)
 
         self.staged = staged
+        self.part_events = part_events
+        self._customers: int | None = None
         self.db = duckdb.connect(config={"memory_limit": memory_limit,
                                          "temp_directory": str(spill),
                                          "preserve_insertion_order": False})  # fmt: skip
@@ -198,6 +209,17 @@ class Engine:
             "first_seen_ms": pa.array([v.first_seen_ms for v in labels.values()], pa.int64()),
         }))  # fmt: skip
         self.db.register("snapshots", pa.table({"at_ms": pa.array(list(times), pa.int64())}))
+
+    def parts(self, labels: Mapping[str, Label]) -> list[dict[str, Label]]:
+        """``labels`` in parts whose customers hold about ``part_events`` events (by the
+        history's mean per customer): the query runs once per part, as customers never
+        interact."""
+        if self._customers is None:
+            found = self.db.execute("SELECT count(DISTINCT customer) FROM events").fetchall()
+            self._customers = int(found[0][0])
+        per = max(1, self.part_events * self._customers // max(self.staged.count, 1))
+        items = list(labels.items())
+        return [dict(items[i : i + per]) for i in range(0, len(items), per)] or [{}]
 
     def rows(self, sql: str) -> Iterator[tuple[Any, ...]]:
         """The query's rows, fetched a batch at a time."""
@@ -247,17 +269,31 @@ def _query_batches(
 
     if not supports(model):
         raise ValueError("the feature query does not compute returning visits")
-    engine.set_inputs(labels, times)
     names = event_factors(model)
     regularity = model.regularity.points_cp_per_active_bucket if model.regularity else 0
     per_day = model.tenure.points_cp_per_day if model.tenure is not None else 0
-    for batch in engine.batches(feature_query(model, horizon_ms)):
-        column = {name: batch.column(name).to_numpy(zero_copy_only=False)
-                  for name in batch.schema.names}  # fmt: skip
-        cp = {name: column[f"f{i}"].astype(np.int64) for i, name in enumerate(names)}
-        cp[REGULARITY] = column["active"].astype(np.int64) * regularity
-        cp[TENURE] = column["tenure_days"].astype(np.int64) * per_day
-        yield column, cp
+    sql = feature_query(model, horizon_ms)
+    for part in engine.parts(labels):
+        engine.set_inputs(part, times)
+        for batch in engine.batches(sql):
+            column = {name: batch.column(name).to_numpy(zero_copy_only=False)
+                      for name in batch.schema.names}  # fmt: skip
+            cp = {name: column[f"f{i}"].astype(np.int64) for i, name in enumerate(names)}
+            cp[REGULARITY] = column["active"].astype(np.int64) * regularity
+            cp[TENURE] = column["tenure_days"].astype(np.int64) * per_day
+            yield column, cp
+
+
+def _in_query_order(rows: Snapshots, first_ms: list[Any]) -> Snapshots:
+    """``rows`` gathered batch by batch (of one or more parts) in the query's order: by
+    snapshot, first event and customer (a stable sort: one part's rows stay as they are)."""
+    import numpy as np  # noqa: PLC0415
+
+    if len(first_ms) <= 1:
+        return rows
+    customers = np.asarray(rows.customer, dtype=object).astype(str)
+    order = np.lexsort((customers, np.concatenate(first_ms), np.asarray(rows.at_ms, np.int64)))
+    return rows.taken(order)
 
 
 def _rows_of(
@@ -299,7 +335,9 @@ def window_totals(
     factors = model.factors
     interned: dict[str, str] = {}
     out = RowsBuilder(factors)
+    first_ms: list[Any] = []
     for column, cp in _query_batches(engine, model, labels, times, horizon_ms):
+        first_ms.append(column["first_ms"].astype(np.int64))
         rows = len(column["at_ms"])
         total = np.zeros(rows, dtype=np.int64)
         for value in cp.values():  # the score: the exact sum of every factor's centipoints
@@ -308,7 +346,7 @@ def window_totals(
         points = (np.column_stack([cp.get(f, zero) / 100 for f in factors])
                   if factors else np.zeros((rows, 0)))  # fmt: skip
         out.add_compact(_rows_of(model, column, total / 100, points, interned))
-    return out.build()
+    return _in_query_order(out.build(), first_ms)
 
 
 def scored_rows(
@@ -326,11 +364,13 @@ def scored_rows(
 
     interned: dict[str, str] = {}
     out = RowsBuilder(model.factors)
+    first_ms: list[Any] = []
     for column, cp in _query_batches(engine, model, labels, times, horizon_ms):
+        first_ms.append(column["first_ms"].astype(np.int64))
         rows = len(column["at_ms"])
         score = weighed_scores(model, cp, rows) / 100
         out.add_compact(_rows_of(model, column, score, np.zeros((rows, 0)), interned))
-    return out.build()
+    return _in_query_order(out.build(), first_ms)
 
 
 def weighed_scores(model: ScoringModel, totals: Mapping[str, Any], rows: int) -> Any:

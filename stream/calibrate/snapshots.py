@@ -73,6 +73,10 @@ class Snapshots:
         customers = np.asarray(self.customer, dtype=object)
         firsts = np.fromiter((first_seen.get(c, 0) for c in customers), np.int64, len(customers))
         order = np.lexsort((customers.astype(str), firsts, np.asarray(self.at_ms, np.int64)))
+        return self.taken(order)
+
+    def taken(self, order: np.ndarray) -> Snapshots:
+        """The rows at the indices ``order`` (a compact table)."""
         compact = self.compact()
         return Snapshots(self.factors, **{n: getattr(compact, n)[order] for n in _COLUMNS})
 

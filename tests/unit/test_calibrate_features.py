@@ -366,6 +366,31 @@ def test_validates_held_out_rows_are_the_full_replays(
     assert np.unique(full.score).size > 100, "transforms, tenure and baseline move the score"
 
 
+def test_the_query_run_part_by_part_gives_the_rows_of_one_run(
+    tmp_path: Path, sim: tuple[list[RawRecord], dict[str, Label]], calibrated: ScoringModel
+) -> None:
+    """A history too large for one run of the query is run over parts of the labelled
+    customers: the same rows, in the same order, as one run over all of them."""
+    records, labels = sim
+    with _opened(tmp_path, records, calibrated) as history:
+        split = Split(_START + 60 * DAY_MS, _START + 60 * DAY_MS, history.last_ms or 0)
+        times = snapshot_times(history.first_ms, calibrated.window_ms, 30 * DAY_MS, "weekly",
+                               split)  # fmt: skip
+        engine = history.engine
+        assert len(engine.parts(labels)) == 1
+        whole = window_totals(engine, calibrated, labels, times, 30 * DAY_MS)
+        scored = scored_rows(engine, calibrated, labels, times, 30 * DAY_MS)
+        engine.part_events = history.count // 7
+        assert len(engine.parts(labels)) >= 7
+        assert sum(map(len, engine.parts(labels))) == len(labels)
+        parted = window_totals(engine, calibrated, labels, times, 30 * DAY_MS)
+        scored_parted = scored_rows(engine, calibrated, labels, times, 30 * DAY_MS)
+    assert len(whole) > 300
+    assert _table(parted) == _table(whole)
+    assert parted.points.tolist() == whole.points.tolist()
+    assert _table(scored_parted) == _table(scored)
+
+
 def test_a_wrong_score_is_caught_by_the_held_out_check(
     tmp_path: Path, sim: tuple[list[RawRecord], dict[str, Label]], calibrated: ScoringModel
 ) -> None:
