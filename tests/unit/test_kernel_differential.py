@@ -457,6 +457,25 @@ def test_the_fast_decoder_answers_as_decode_event(
     assert type(got.timestamp_ms) is int and type(got.event_id) is str
 
 
+@given(messages(), limits_strategy, st.integers(-3 * DAY_MS, 3 * DAY_MS), st.booleans())
+@settings(max_examples=examples(300), deadline=None)
+def test_the_decoder_gives_decode_events_answer_with_either_kernel(
+    message: tuple[bytes, bytes | None, str], limits: Any, shift: int, replay: bool
+) -> None:
+    """``kernel.Decoder`` (the worker's, the file replay's and calibrate's staging's) gives
+    exactly ``decode_event``'s answer, events, rejections and ignored calls alike."""
+    from stream.core.decode import decode_event  # noqa: PLC0415
+
+    raw, key, role = message
+    now = NOW_MS + shift
+    expected = decode_event(raw, key=key, topic_role=role, model=DECODE_MODEL, now_ms=now,
+                            fallback_id="t/0/7", limits=limits, replay=replay)  # fmt: skip
+    for name in ("rust", "python"):
+        decode = kernel.Decoder(DECODE_MODEL, limits, replay=replay, loaded=kernel.load(name))
+        assert (decode.fast is not None) == (name == "rust")
+        assert decode(raw, key, role, now, "t/0/7") == expected
+
+
 def test_the_fast_decoder_takes_the_benchmark_messages() -> None:
     """The compiled fast path answers every message of ``make bench``'s data set itself."""
     from devtools.bench.dataset import records  # noqa: PLC0415
