@@ -37,7 +37,7 @@ from stream.adapters.codec import iso_ms
 from stream.adapters.redis_account_reads import RECENT_ALERTS, AccountReads
 from stream.adapters.redis_cluster import ScriptCall, run_scripts
 from stream.adapters.redis_keys import account_alerts_key, account_key, account_users_key
-from stream.adapters.redis_outbox import CLEAR_OUTBOX
+from stream.adapters.redis_outbox import CLEAR_OUTBOX, clear_outboxes
 from stream.core.accounts import AccountState, Rollup
 from stream.core.alerts import AlertGate, RuleGate
 from stream.ports import AccountCommit, AccountLoaded, IndexEntry, OutboxAlert
@@ -256,11 +256,8 @@ class RedisAccounts:
 
     async def clear_outbox(self, published: Mapping[str, Sequence[OutboxAlert]]) -> None:
         """Drop each account's outbox if it still holds exactly the published alerts."""
-        if not published:
-            return
-        calls = [ScriptCall(self._clear, [account_key(self.prefix, a)], [_outbox(box)])
-                 for a, box in published.items()]  # fmt: skip
-        await run_scripts(self.client, calls)
+        boxes = {account_key(self.prefix, a): _outbox(box) for a, box in published.items()}
+        await clear_outboxes(self.client, self._clear, boxes)
 
 
 def _loaded(reply: Sequence[Any]) -> AccountLoaded:

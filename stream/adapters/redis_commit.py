@@ -22,7 +22,7 @@ from stream.adapters.redis_fields import (
     profile_fields,
     state_codec,
 )
-from stream.adapters.redis_outbox import CLEAR_OUTBOX
+from stream.adapters.redis_outbox import CLEAR_OUTBOX, clear_outboxes
 from stream.ports import Commit, CommitResult, Loaded, OutboxAlert
 
 __all__ = ["Committer"]
@@ -89,11 +89,8 @@ class Committer:
 
     async def clear_outbox(self, published: Mapping[str, Sequence[OutboxAlert]]) -> None:
         """Drop each customer's outbox if it still holds exactly the published alerts."""
-        if not published:
-            return
-        calls = [ScriptCall(self._clear, [self.key(c)], [encode_outbox(outbox)])
-                 for c, outbox in published.items()]  # fmt: skip
-        await run_scripts(self.client, calls)
+        boxes = {self.key(c): encode_outbox(outbox) for c, outbox in published.items()}
+        await clear_outboxes(self.client, self._clear, boxes)
 
 
 def _commit_args(item: Commit, state_values: StateValues) -> list[Any]:
