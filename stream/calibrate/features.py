@@ -291,9 +291,7 @@ def _in_query_order(rows: Snapshots, first_ms: list[Any]) -> Snapshots:
 
     if len(first_ms) <= 1:
         return rows
-    customers = np.asarray(rows.customer, dtype=object).astype(str)
-    order = np.lexsort((customers, np.concatenate(first_ms), np.asarray(rows.at_ms, np.int64)))
-    return rows.taken(order)
+    return rows.taken(rows.order_by(np.concatenate(first_ms)))
 
 
 def _rows_of(

@@ -72,8 +72,14 @@ class Snapshots:
         """The rows by snapshot moment, then by customers' first-seen moment and id."""
         customers = np.asarray(self.customer, dtype=object)
         firsts = np.fromiter((first_seen.get(c, 0) for c in customers), np.int64, len(customers))
-        order = np.lexsort((customers.astype(str), firsts, np.asarray(self.at_ms, np.int64)))
-        return self.taken(order)
+        return self.taken(self.order_by(firsts))
+
+    def order_by(self, first_ms: np.ndarray) -> np.ndarray:
+        """The indices of the rows by snapshot moment, then ``first_ms`` (one per row), then
+        customer id (code-point order, as SQL's byte order of UTF-8); stable. Ids are ranked
+        as they are, never copied into a fixed-width array as long as the longest id."""
+        _, rank = np.unique(np.asarray(self.customer, dtype=object), return_inverse=True)
+        return np.lexsort((rank.reshape(-1), first_ms, np.asarray(self.at_ms, np.int64)))
 
     def taken(self, order: np.ndarray) -> Snapshots:
         """The rows at the indices ``order`` (a compact table)."""

@@ -391,6 +391,18 @@ def test_the_query_run_part_by_part_gives_the_rows_of_one_run(
     assert _table(scored_parted) == _table(scored)
 
 
+def test_rows_are_ordered_by_moment_first_event_and_customer_id() -> None:
+    """The query's order (``ORDER BY at_ms, first_ms, customer``: ids in code-point order,
+    as the bytes of UTF-8 sort), whatever the length of the ids."""
+    customers = ["b", "a" * 300, "é", "c", "a", "b"]
+    rows = Snapshots(("f",), at_ms=[2, 1, 1, 1, 1, 1], customer=customers,
+                     label=[0] * 6, score=[0.0] * 6, band=["x"] * 6, naive=[0] * 6,
+                     naive_30d=[0] * 6, tenure_days=[0.0] * 6, points=[[0.0]] * 6)  # fmt: skip
+    order = rows.order_by(np.array([0, 5, 5, 5, 5, 4]))
+    assert [customers[i] for i in order] == ["b", "a", "a" * 300, "c", "é", "b"]
+    assert sorted(["é", "c", "a" * 300], key=lambda c: c.encode()) == ["a" * 300, "c", "é"]
+
+
 def test_a_wrong_score_is_caught_by_the_held_out_check(
     tmp_path: Path, sim: tuple[list[RawRecord], dict[str, Label]], calibrated: ScoringModel
 ) -> None:

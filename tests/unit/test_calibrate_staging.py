@@ -16,6 +16,7 @@ from stream.calibrate.pipeline import count_model
 from stream.calibrate.snapshots import DAY_MS
 from stream.calibrate.staging import Staged, stage, stage_types
 from stream.event_files.sources import read_file
+from tests.profiles import examples
 
 _START = 1_767_225_600_000  # 2026-01-01 00:00 UTC
 _NOW = _START + 400 * DAY_MS
@@ -86,7 +87,7 @@ def _tables(staged: Staged) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]
 _FIXTURE = [HealthCheck.function_scoped_fixture]
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=_FIXTURE)
+@settings(max_examples=examples(60), deadline=None, suppress_health_check=_FIXTURE)
 @given(shapes=_LINES)
 def test_types_found_while_staging_stage_as_a_first_pass_would(
     tmp_path_factory: Any, shapes: list[tuple[str, str, str]]
