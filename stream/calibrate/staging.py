@@ -4,8 +4,9 @@ Records are decoded by the worker's decoder (:class:`stream.core.kernel.Decoder`
 :func:`stream.event_files.replay.decode_records` does) a batch at a time and written to two
 Parquet files in a working folder:
 
-- ``events.parquet``: one row per decoded event (``seq`` is its position in the input),
-  with what the core needs to replay it (properties, traits and account as JSON text);
+- ``events.parquet``: one row per decoded event (``seq`` is its position among the decoded
+  events, in input order), with what the core needs to replay it (properties, traits and
+  account as JSON text);
 - ``contributions.parquet``: one row per (event, factor) with the centipoints the scoring
   model's event rules give it (``model.contributions``), the hidden bucket counters too.
 
