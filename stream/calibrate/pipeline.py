@@ -674,9 +674,8 @@ def calibrate(
         if base_model is None:
             _say(f"calibrate: {len(types)} event types: {', '.join(types)}")
         model, validation, summary, chosen = _calibrate_staged(
-            history, paths, labels, options, base, base_model, types, history.model, out_model,
-            report_dir,
-        )  # fmt: skip
+            history, paths, labels, options, base, base_model, out_model, report_dir
+        )
     if stage_dir is not None:
         (stage_dir / "features.sql").write_text(feature_query(chosen, options.horizon_ms))
     return model, validation, summary
@@ -689,13 +688,13 @@ def _calibrate_staged(
     options: CalibrationOptions,
     base: str | None,
     base_model: ScoringModel | None,
-    types: Sequence[str],
-    features: ScoringModel,
     out_model: Path,
     report_dir: Path | None,
 ) -> tuple[ScoringModel, Validation, DecodeSummary, ScoringModel]:
     if history.first_ms is None:
         raise ValueError("no event in the history")
+    features = history.model  # the model the history was staged with
+    types = list(features.events)
     split = split_for(history.last_ms, labels, options.train_until_ms, options.holdout_months)
     times = snapshot_times(
         history.first_ms, features.window_ms, options.horizon_ms, options.cadence, split

@@ -165,8 +165,7 @@ class BatchProcessor:
         self.publisher = publisher
         self.topics = topics
         self.metrics = metrics or Metrics()
-        self.limits = limits or DecodeLimits()
-        self.decode = kernel.Decoder(model, self.limits)
+        self.decode = kernel.Decoder(model, limits)
         # the compiled kernel's running totals for states read from the store (None: Python)
         self.warm = kernel.running_warmer(model)
         self.clock_ms = clock_ms
