@@ -23,7 +23,7 @@ from typing import Any
 
 import orjson
 
-from stream.core.decode import DecodeLimits, Ignored, Rejection
+from stream.core.decode import SEGMENT_CALLS, DecodeLimits, Ignored, Rejection
 from stream.core.events import PROFILE_TYPES, Event
 from stream.core.kernel import Decoder
 from stream.core.model import PROPERTY_SCORED_TYPES, ScoringModel
@@ -36,7 +36,6 @@ _BATCH = 100_000
 EVENT_COLUMNS = ("seq", "customer", "ts", "event_id", "type", "scored", "properties",
                  "traits", "account")  # fmt: skip
 _CONTRIBUTION_COLUMNS = ("seq", "customer", "ts", "factor", "cp")
-_NOT_TYPES = frozenset({"page", "screen", "alias", *PROFILE_TYPES})
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,7 +185,7 @@ def named_type(raw: bytes) -> str | None:
     if not isinstance(doc, dict):
         return None
     kind = doc.get("event") if doc.get("type") == "track" else doc.get("type")
-    return kind if isinstance(kind, str) and kind and kind not in _NOT_TYPES else None
+    return kind if isinstance(kind, str) and kind and kind not in SEGMENT_CALLS else None
 
 
 def _stage(records: Iterable[RawRecord], decoding: _Fixed, folder: Path, now_ms: int) -> Staged:
@@ -206,10 +205,7 @@ def _stage(records: Iterable[RawRecord], decoding: _Fixed, folder: Path, now_ms:
         if not isinstance(decoded, Event):
             decoded = decoding.declined(record, decoded, now_ms)
         if not isinstance(decoded, Event):
-            if isinstance(decoded, Rejection):
-                summary.rejected[decoded.reason] += 1
-            else:
-                summary.ignored += 1
+            summary.declined(decoded)
             continue
         at, customer, kind = decoded.timestamp_ms, decoded.customer_id, decoded.type
         first = at if first is None or at < first else first

@@ -27,6 +27,7 @@ from stream.core.vocabulary import DEAD_LETTER_REASONS, DeadLetterReason, Ignore
 __all__ = [
     "ALLOWED_FORMAT_CHARACTERS",
     "REASONS",
+    "SEGMENT_CALLS",
     "DecodeLimits",
     "Ignored",
     "Rejection",
@@ -178,7 +179,9 @@ def decode_event(
 
 _DEFAULT_LIMITS = DecodeLimits()
 _NATIVE_FIELDS = frozenset({"event_id", "customer_id", "type", "timestamp", "properties"})
-_NOT_NATIVE = frozenset({"track", "page", "screen", "alias", *PROFILE_TYPES})
+#: Segment call types that name no event type of their own (``track`` names one in ``event``)
+SEGMENT_CALLS = frozenset({"page", "screen", "alias", *PROFILE_TYPES})
+_NOT_NATIVE = frozenset({"track", *SEGMENT_CALLS})
 _SCALARS = (str, int, float, bool, type(None))
 _CHECKED = frozenset({"session_end", "survey_response"})  # types whose properties are read
 

@@ -38,6 +38,13 @@ class DecodeSummary:
     after_as_of: int = 0
     ignored: int = 0  # unmapped track names and unscored calls, as the worker skips them
 
+    def declined(self, outcome: Rejection | Ignored) -> None:
+        """Count a message the decoder did not take an event from."""
+        if isinstance(outcome, Rejection):
+            self.rejected[outcome.reason] += 1
+        else:
+            self.ignored += 1
+
     def lines(self) -> list[str]:
         """Human-readable summary lines."""
         rejected = ", ".join(f"{reason} {n}" for reason, n in self.rejected.most_common())
@@ -72,10 +79,8 @@ def decode_records(
     for record in records:
         report.read += 1
         decoded = decode(record.value, record.key, record.role, now_ms, record.fallback_id)
-        if isinstance(decoded, Rejection):
-            report.rejected[decoded.reason] += 1
-        elif isinstance(decoded, Ignored):
-            report.ignored += 1
+        if not isinstance(decoded, Event):
+            report.declined(decoded)
         elif as_of_ms is not None and decoded.timestamp_ms > as_of_ms:
             report.after_as_of += 1
         else:
